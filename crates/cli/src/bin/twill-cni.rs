@@ -1,0 +1,1 @@
+fn main() { twill_plugins::run_from_args() }

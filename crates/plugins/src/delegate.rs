@@ -1,0 +1,110 @@
+//! IPAM delegation: an interface plugin hands its whole config to the IPAM plugin named in
+//! `ipam.type`, with the same environment, as the spec describes. When the binary found on
+//! CNI_PATH for that type is this very executable (twill's own host-local or static), the
+//! plugin runs in-process instead of paying another process start; otherwise it is executed,
+//! so any IPAM plugin (the reference host-local, whereabouts...) works under twill's plugins.
+
+use std::path::{Path, PathBuf};
+
+use cni_exec::{Exec, InvokeArgs, RawExec};
+use cni_skel::{CmdArgs, Command};
+use cni_spec::{CniResult, Error, ErrorCode, NetConf};
+
+/// Runs the IPAM plugin's ADD and returns its result in the config's version.
+pub fn ipam_add(args: &CmdArgs, conf: &NetConf) -> Result<CniResult, Error> {
+    let out = run(args, conf, Command::Add)?;
+    match out {
+        Outcome::InProcess(Some(result)) => Ok(result),
+        Outcome::InProcess(None) => Err(Error::internal("ipam plugin returned no result")),
+        Outcome::Output(bytes) => parse_result(&bytes, conf),
+    }
+}
+
+/// Runs the IPAM plugin's DEL.
+pub fn ipam_del(args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+    run(args, conf, Command::Del).map(drop)
+}
+
+/// Runs the IPAM plugin's CHECK.
+pub fn ipam_check(args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+    run(args, conf, Command::Check).map(drop)
+}
+
+/// Forwards GC (spec 1.1.0: plugins forward GC and STATUS to their IPAM delegate).
+pub fn ipam_gc(args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+    run(args, conf, Command::Gc).map(drop)
+}
+
+/// Forwards STATUS.
+pub fn ipam_status(args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+    run(args, conf, Command::Status).map(drop)
+}
+
+enum Outcome {
+    InProcess(Option<CniResult>),
+    Output(Vec<u8>),
+}
+
+fn run(args: &CmdArgs, conf: &NetConf, command: Command) -> Result<Outcome, Error> {
+    let ipam_type = conf
+        .ipam_type()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::new(ErrorCode::InvalidConfig, "ipam: missing \"type\""))?;
+    let exe = RawExec.find(ipam_type, &args.path).map_err(|e| Error::new(ErrorCode::InvalidConfig, e.to_string()))?;
+    if is_self(&exe)
+        && let Some(plugin) = crate::plugin_by_name(ipam_type)
+    {
+        let sub = CmdArgs { command, ..args.clone() };
+        return match command {
+            Command::Add => plugin.add(&sub, conf).map(|r| Outcome::InProcess(Some(r))),
+            Command::Check => plugin.check(&sub, conf).map(|()| Outcome::InProcess(None)),
+            Command::Del => plugin.del(&sub, conf).map(|()| Outcome::InProcess(None)),
+            Command::Gc => plugin.gc(&sub, conf).map(|()| Outcome::InProcess(None)),
+            Command::Status => plugin.status(&sub, conf).map(|()| Outcome::InProcess(None)),
+            Command::Version => Ok(Outcome::InProcess(None)),
+        };
+    }
+    let invoke = InvokeArgs {
+        command: verb(command),
+        container_id: args.container_id.clone(),
+        netns: args.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        ifname: args.ifname.clone(),
+        args: args.args.clone(),
+        path: args.path.clone(),
+    };
+    RawExec.exec(&exe, &args.stdin, &invoke).map(Outcome::Output).map_err(|e| match e {
+        cni_exec::Error::Plugin(inner) => inner,
+        other => Error::new(ErrorCode::Io, format!("ipam plugin {ipam_type}: {other}")),
+    })
+}
+
+fn verb(command: Command) -> &'static str {
+    match command {
+        Command::Add => "ADD",
+        Command::Check => "CHECK",
+        Command::Del => "DEL",
+        Command::Gc => "GC",
+        Command::Status => "STATUS",
+        Command::Version => "VERSION",
+    }
+}
+
+fn parse_result(bytes: &[u8], conf: &NetConf) -> Result<CniResult, Error> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::decode(format!("decode ipam result: {e}")))?;
+    if value.get("cniVersion").is_some() {
+        CniResult::from_json(&value)
+    } else {
+        CniResult::from_json_as(&value, conf.version()?)
+    }
+}
+
+/// Whether `exe` is the running binary (same file, through any symlink).
+fn is_self(exe: &Path) -> bool {
+    fn id(p: &Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    }
+    let me: Option<PathBuf> = std::env::current_exe().ok();
+    me.is_some_and(|me| id(&me).is_some() && id(&me) == id(exe))
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package twill builds, tests and benchmarks with. Idempotent.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: must run as root (apt-get)" >&2
+  exit 1
+fi
+packages=(
+  iproute2                       # ip/tc for tests and the demo's inspection output
+  nftables iptables conntrack    # firewall backends and their inspection
+  containernetworking-plugins    # the reference Go plugins, for side-by-side tests and bench/
+  iperf3                         # datapath measurements
+  jq procps psmisc               # test scripts
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo (Rust 1.95+) is required and was not found on PATH" >&2
+  exit 1
+fi
