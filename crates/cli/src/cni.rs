@@ -83,9 +83,7 @@ fn load(network: &str) -> Result<LoadedList> {
 }
 
 fn cni_path() -> Vec<PathBuf> {
-    std::env::var_os("CNI_PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default()
+    std::env::var_os("CNI_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
 }
 
 fn env_or(key: &str, default: &str) -> String {
@@ -101,7 +99,9 @@ fn runtime_conf(netns: &str) -> Result<RuntimeConf> {
     let netns = netns_path(netns);
     let args = parse_cni_args(&std::env::var("CNI_ARGS").unwrap_or_default())?;
     let capability_args = match std::env::var("CAP_ARGS") {
-        Ok(text) if !text.is_empty() => serde_json::from_str(&text).context("CAP_ARGS is not a JSON object")?,
+        Ok(text) if !text.is_empty() => {
+            serde_json::from_str(&text).context("CAP_ARGS is not a JSON object")?
+        }
         _ => serde_json::Map::new(),
     };
     let container_id = std::env::var("CNI_CONTAINERID")

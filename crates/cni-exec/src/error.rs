@@ -49,9 +49,7 @@ impl Error {
             Error::PluginNotFound { .. } | Error::Spawn { .. } | Error::Cache { .. } => {
                 CniError::new(ErrorCode::Io, self.to_string())
             }
-            Error::Crashed { .. } | Error::Many(_) => {
-                CniError::new(ErrorCode::Internal, self.to_string())
-            }
+            Error::Crashed { .. } | Error::Many(_) => CniError::new(ErrorCode::Internal, self.to_string()),
         }
     }
 }

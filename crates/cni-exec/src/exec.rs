@@ -4,6 +4,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use netns::NetNs;
 
 use crate::Error;
 
@@ -21,15 +24,9 @@ pub struct InvokeArgs {
 impl InvokeArgs {
     /// The environment a plugin sees, as (name, value) pairs.
     pub fn env(&self) -> Vec<(String, String)> {
-        let cni_args = self
-            .args
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(";");
-        let path = std::env::join_paths(&self.path)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let cni_args = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";");
+        let path =
+            std::env::join_paths(&self.path).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         vec![
             ("CNI_COMMAND".into(), self.command.into()),
             ("CNI_CONTAINERID".into(), self.container_id.clone()),
@@ -49,9 +46,19 @@ pub trait Exec: Send + Sync {
     fn exec(&self, plugin: &Path, stdin: &[u8], args: &InvokeArgs) -> Result<Vec<u8>, Error>;
 }
 
-/// Runs real binaries as child processes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RawExec;
+/// Runs real binaries as child processes, optionally inside a network namespace (a test's or
+/// the lab's fake host), which the child joins before exec.
+#[derive(Clone, Debug, Default)]
+pub struct RawExec {
+    pub netns: Option<Arc<NetNs>>,
+}
+
+impl RawExec {
+    /// Plugins run inside `ns` instead of the caller's namespace.
+    pub fn in_netns(ns: NetNs) -> RawExec {
+        RawExec { netns: Some(Arc::new(ns)) }
+    }
+}
 
 impl Exec for RawExec {
     fn find(&self, plugin_type: &str, path: &[PathBuf]) -> Result<PathBuf, Error> {
@@ -60,7 +67,11 @@ impl Exec for RawExec {
 
     fn exec(&self, plugin: &Path, stdin: &[u8], args: &InvokeArgs) -> Result<Vec<u8>, Error> {
         let spawn_err = |source| Error::Spawn { plugin: plugin.to_path_buf(), source };
-        let mut child = Command::new(plugin)
+        let mut cmd = Command::new(plugin);
+        if let Some(ns) = &self.netns {
+            ns.spawn_inside(&mut cmd);
+        }
+        let mut child = cmd
             .envs(args.env())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -85,9 +96,8 @@ impl Exec for RawExec {
 
 /// Turns a failed plugin's stdout into the CNI error it printed, or a crash report.
 pub fn plugin_failure(plugin: &Path, status: &str, stdout: &[u8]) -> Error {
-    let parsed = serde_json::from_slice::<serde_json::Value>(stdout)
-        .ok()
-        .and_then(|v| cni_spec::Error::from_json(&v));
+    let parsed =
+        serde_json::from_slice::<serde_json::Value>(stdout).ok().and_then(|v| cni_spec::Error::from_json(&v));
     match parsed {
         Some(e) => Error::Plugin(e),
         None => Error::Crashed {
@@ -137,10 +147,7 @@ mod tests {
 
     #[test]
     fn find_rejects_paths_and_missing() {
-        assert!(matches!(
-            find_in_path("../bridge", &["/usr/bin".into()]),
-            Err(Error::PluginNotFound { .. })
-        ));
+        assert!(matches!(find_in_path("../bridge", &["/usr/bin".into()]), Err(Error::PluginNotFound { .. })));
         assert!(matches!(
             find_in_path("no-such-plugin-xyz", &["/usr/bin".into()]),
             Err(Error::PluginNotFound { .. })

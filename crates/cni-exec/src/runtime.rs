@@ -33,7 +33,7 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime executing real binaries.
     pub fn new(path: Vec<PathBuf>, cache_dir: impl Into<PathBuf>) -> Runtime {
-        Runtime::with_exec(path, cache_dir, Box::new(RawExec))
+        Runtime::with_exec(path, cache_dir, Box::new(RawExec::default()))
     }
 
     /// A runtime with an injected executor (tests, in-process plugins).
@@ -59,9 +59,8 @@ impl Runtime {
         let mut prev: Option<CniResult> = None;
         for plugin in &net.list.plugins {
             let conf = plugin_conf(net, plugin, version, prev.as_ref(), Some(rt))?;
-            let out = self
-                .invoke(plugin, "ADD", &conf, rt)
-                .map_err(|e| chain(plugin, &net.list.name, "add", e))?;
+            let out =
+                self.invoke(plugin, "ADD", &conf, rt).map_err(|e| chain(plugin, &net.list.name, "add", e))?;
             prev = Some(parse_result(&out, version).map_err(|e| chain(plugin, &net.list.name, "add", e))?);
         }
         let result = prev.ok_or_else(|| Error::Invalid("network list has no plugins".into()))?;
@@ -96,8 +95,7 @@ impl Runtime {
         let cached = self.cached_result(net, rt, version)?;
         for plugin in &net.list.plugins {
             let conf = plugin_conf(net, plugin, version, cached.as_ref(), Some(rt))?;
-            self.invoke(plugin, "CHECK", &conf, rt)
-                .map_err(|e| chain(plugin, &net.list.name, "check", e))?;
+            self.invoke(plugin, "CHECK", &conf, rt).map_err(|e| chain(plugin, &net.list.name, "check", e))?;
         }
         Ok(())
     }
@@ -114,14 +112,18 @@ impl Runtime {
         };
         for plugin in net.list.plugins.iter().rev() {
             let conf = plugin_conf(net, plugin, version, cached.as_ref(), Some(rt))?;
-            self.invoke(plugin, "DEL", &conf, rt)
-                .map_err(|e| chain(plugin, &net.list.name, "delete", e))?;
+            self.invoke(plugin, "DEL", &conf, rt).map_err(|e| chain(plugin, &net.list.name, "delete", e))?;
         }
         self.cache.remove(&net.list.name, &rt.container_id, &rt.ifname)
     }
 
     /// The cached result of an attachment, in `version`.
-    pub fn cached_result(&self, net: &LoadedList, rt: &RuntimeConf, version: Version) -> Result<Option<CniResult>, Error> {
+    pub fn cached_result(
+        &self,
+        net: &LoadedList,
+        rt: &RuntimeConf,
+        version: Version,
+    ) -> Result<Option<CniResult>, Error> {
         let Some(entry) = self.cache.get(&net.list.name, &rt.container_id, &rt.ifname) else {
             return Ok(None);
         };
@@ -136,12 +138,19 @@ impl Runtime {
         let args = InvokeArgs { command: "VERSION", path: self.path.clone(), ..Default::default() };
         let stdin = serde_json::json!({ "cniVersion": Version::V1_1_0.as_str() });
         let out = self.exec.exec(&exe, stdin.to_string().as_bytes(), &args)?;
-        let value: Value = serde_json::from_slice(&out)
-            .map_err(|e| Error::Plugin(cni_spec::Error::decode(format!("plugin {plugin_type} VERSION output: {e}"))))?;
+        let value: Value = serde_json::from_slice(&out).map_err(|e| {
+            Error::Plugin(cni_spec::Error::decode(format!("plugin {plugin_type} VERSION output: {e}")))
+        })?;
         VersionInfo::from_json(&value).map_err(Error::Plugin)
     }
 
-    pub(crate) fn invoke(&self, plugin: &Map<String, Value>, verb: &'static str, conf: &[u8], rt: &RuntimeConf) -> Result<Vec<u8>, Error> {
+    pub(crate) fn invoke(
+        &self,
+        plugin: &Map<String, Value>,
+        verb: &'static str,
+        conf: &[u8],
+        rt: &RuntimeConf,
+    ) -> Result<Vec<u8>, Error> {
         let exe = self.exec.find(plugin_type(plugin), &self.path)?;
         let args = InvokeArgs {
             command: verb,
@@ -165,7 +174,12 @@ pub(crate) fn plugin_type(plugin: &Map<String, Value>) -> &str {
 }
 
 pub(crate) fn chain(plugin: &Map<String, Value>, network: &str, verb: &'static str, e: Error) -> Error {
-    Error::Chain { plugin_type: plugin_type(plugin).into(), network: network.into(), verb, source: Box::new(e) }
+    Error::Chain {
+        plugin_type: plugin_type(plugin).into(),
+        network: network.into(),
+        verb,
+        source: Box::new(e),
+    }
 }
 
 /// One plugin's stdin: its entry with the list's name and version, prevResult, and the

@@ -76,7 +76,13 @@ fn rt(id: &str) -> RuntimeConf {
     let mut caps = serde_json::Map::new();
     caps.insert("portMappings".into(), json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]));
     caps.insert("bandwidth".into(), json!({"ingressRate": 1000}));
-    RuntimeConf { container_id: id.into(), netns: "/run/netns/x".into(), ifname: "eth0".into(), args: vec![], capability_args: caps }
+    RuntimeConf {
+        container_id: id.into(),
+        netns: "/run/netns/x".into(),
+        ifname: "eth0".into(),
+        args: vec![],
+        capability_args: caps,
+    }
 }
 
 fn runtime(exec: &Scripted, tag: &str) -> (Runtime, PathBuf) {
@@ -99,7 +105,8 @@ fn add_chains_prev_result_and_filters_capabilities() {
     assert_eq!(calls[1].stdin["prevResult"]["interfaces"][0]["name"], "first");
     assert_eq!(calls[1].stdin["name"], "testnet");
     assert_eq!(calls[1].stdin["cniVersion"], "1.0.0");
-    let cached: Value = serde_json::from_slice(&std::fs::read(dir.join("results/testnet-c1-eth0")).unwrap()).unwrap();
+    let cached: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results/testnet-c1-eth0")).unwrap()).unwrap();
     assert_eq!(cached["kind"], "cniCacheV1");
     assert_eq!(cached["result"]["interfaces"][1]["name"], "second");
     std::fs::remove_dir_all(dir).unwrap();
@@ -114,7 +121,10 @@ fn del_runs_in_reverse_with_cached_result_then_drops_cache() {
     exec.calls.lock().unwrap().clear();
     runtime.del(&net, &rt("c2")).unwrap();
     let calls = exec.calls.lock().unwrap().clone();
-    assert_eq!(calls.iter().map(|c| (c.plugin.as_str(), c.command)).collect::<Vec<_>>(), [("second", "DEL"), ("first", "DEL")]);
+    assert_eq!(
+        calls.iter().map(|c| (c.plugin.as_str(), c.command)).collect::<Vec<_>>(),
+        [("second", "DEL"), ("first", "DEL")]
+    );
     assert_eq!(calls[0].stdin["prevResult"]["interfaces"][1]["name"], "second");
     assert!(!dir.join("results/testnet-c2-eth0").exists());
     runtime.del(&net, &rt("c2")).unwrap();
@@ -162,7 +172,10 @@ fn gc_deletes_stale_attachments_and_sends_gc_from_1_1_0() {
     exec.calls.lock().unwrap().clear();
     let valid = vec![Attachment { container_id: "keep".into(), ifname: "eth0".into() }];
     let report = runtime.gc(&net, &valid).unwrap();
-    assert_eq!(report.deleted.iter().map(|a| a.container_id.as_str()).collect::<Vec<_>>(), ["stale1", "stale2"]);
+    assert_eq!(
+        report.deleted.iter().map(|a| a.container_id.as_str()).collect::<Vec<_>>(),
+        ["stale1", "stale2"]
+    );
     assert!(report.gc_sent);
     let calls = exec.calls.lock().unwrap().clone();
     let dels: Vec<_> = calls.iter().filter(|c| c.command == "DEL").map(|c| c.container_id.as_str()).collect();

@@ -45,10 +45,9 @@ impl NetConf {
             .map_err(|e| Error::decode(format!("error parsing network config: {e}")))?;
         match value {
             Value::Object(raw) => NetConf::from_map(raw),
-            other => Err(Error::decode(format!(
-                "network config must be a JSON object, got {}",
-                kind(&other)
-            ))),
+            other => {
+                Err(Error::decode(format!("network config must be a JSON object, got {}", kind(&other))))
+            }
         }
     }
 
@@ -84,9 +83,8 @@ impl NetConf {
     /// Deserializes the whole object into a plugin's own config struct;
     /// failures are code 7 with serde's message.
     pub fn plugin_conf<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_value(Value::Object(self.raw.clone())).map_err(|e| {
-            Error::invalid_config(format!("invalid {} config: {e}", self.plugin_type))
-        })
+        serde_json::from_value(Value::Object(self.raw.clone()))
+            .map_err(|e| Error::invalid_config(format!("invalid {} config: {e}", self.plugin_type)))
     }
 
     /// The `ipam.type`, if there is one.
@@ -134,25 +132,16 @@ pub(crate) fn string_field(raw: &Map<String, Value>, key: &str) -> Result<String
     match raw.get(key) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(Error::decode(format!(
-            "'{key}' must be a string, got {}",
-            kind(other)
-        ))),
+        Some(other) => Err(Error::decode(format!("'{key}' must be a string, got {}", kind(other)))),
     }
 }
 
 /// An object field, `None` when absent or null; another type is code 6.
-pub(crate) fn object_field(
-    raw: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<Map<String, Value>>, Error> {
+pub(crate) fn object_field(raw: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, Error> {
     match raw.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m.clone())),
-        Some(other) => Err(Error::decode(format!(
-            "'{key}' must be an object, got {}",
-            kind(other)
-        ))),
+        Some(other) => Err(Error::decode(format!("'{key}' must be an object, got {}", kind(other)))),
     }
 }
 

@@ -95,14 +95,11 @@ impl NetConfList {
 }
 
 fn decode_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, Error> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::decode(format!("error parsing {what}: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::decode(format!("error parsing {what}: {e}")))?;
     match value {
         Value::Object(m) => Ok(m),
-        other => Err(Error::decode(format!(
-            "{what} must be a JSON object, got {}",
-            kind(&other)
-        ))),
+        other => Err(Error::decode(format!("{what} must be a JSON object, got {}", kind(&other)))),
     }
 }
 
@@ -112,10 +109,7 @@ fn versions_field(raw: &Map<String, Value>) -> Result<Vec<String>, Error> {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(Error::decode(format!(
-                "'cniVersions' must be an array, got {}",
-                kind(other)
-            )));
+            return Err(Error::decode(format!("'cniVersions' must be an array, got {}", kind(other))));
         }
     };
     items
@@ -123,10 +117,9 @@ fn versions_field(raw: &Map<String, Value>) -> Result<Vec<String>, Error> {
         .enumerate()
         .map(|(i, v)| match v {
             Value::String(s) => Ok(s.clone()),
-            other => Err(Error::decode(format!(
-                "'cniVersions' entry {i} must be a string, got {}",
-                kind(other)
-            ))),
+            other => {
+                Err(Error::decode(format!("'cniVersions' entry {i} must be a string, got {}", kind(other))))
+            }
         })
         .collect()
 }
@@ -138,13 +131,10 @@ fn bool_field(raw: &Map<String, Value>, key: &str) -> Result<bool, Error> {
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-        Some(Value::String(s)) => Err(Error::invalid_config(format!(
-            "invalid value {s:?} for '{key}', want true or false"
-        ))),
-        Some(other) => Err(Error::decode(format!(
-            "'{key}' must be a boolean, got {}",
-            kind(other)
-        ))),
+        Some(Value::String(s)) => {
+            Err(Error::invalid_config(format!("invalid value {s:?} for '{key}', want true or false")))
+        }
+        Some(other) => Err(Error::decode(format!("'{key}' must be a boolean, got {}", kind(other)))),
     }
 }
 
@@ -156,10 +146,7 @@ fn plugins_field(raw: &Map<String, Value>) -> Result<Vec<Map<String, Value>>, Er
         }
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(Error::decode(format!(
-                "'plugins' must be an array, got {}",
-                kind(other)
-            )));
+            return Err(Error::decode(format!("'plugins' must be an array, got {}", kind(other))));
         }
     };
     if items.is_empty() {
@@ -172,7 +159,8 @@ fn plugins_field(raw: &Map<String, Value>) -> Result<Vec<Map<String, Value>>, Er
             let Value::Object(m) = v else {
                 return Err(Error::decode(format!("plugin {i} must be an object, got {}", kind(v))));
             };
-            let ty = string_field(m, "type").map_err(|e| Error { msg: format!("plugin {i}: {}", e.msg), ..e })?;
+            let ty =
+                string_field(m, "type").map_err(|e| Error { msg: format!("plugin {i}: {}", e.msg), ..e })?;
             if ty.is_empty() {
                 return Err(Error::invalid_config(format!("plugin {i} has no 'type'")));
             }

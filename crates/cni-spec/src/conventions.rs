@@ -92,11 +92,7 @@ pub fn runtime_config<T: DeserializeOwned>(conf: &NetConf, key: &str) -> Result<
 /// `cni.dev/attachments`. `None` when none is present.
 pub fn valid_attachments(conf: &NetConf) -> Result<Option<Vec<Attachment>>, Error> {
     for key in [VALID_ATTACHMENTS, LEGACY_ATTACHMENTS] {
-        let found = conf
-            .raw
-            .get(key)
-            .or_else(|| conf.runtime_config.get(key))
-            .filter(|v| !v.is_null());
+        let found = conf.raw.get(key).or_else(|| conf.runtime_config.get(key)).filter(|v| !v.is_null());
         if let Some(v) = found {
             return serde_json::from_value(v.clone())
                 .map(Some)

@@ -84,21 +84,13 @@ pub struct Error {
 }
 
 fn details_suffix(details: &str) -> String {
-    if details.is_empty() {
-        String::new()
-    } else {
-        format!(": {details}")
-    }
+    if details.is_empty() { String::new() } else { format!(": {details}") }
 }
 
 impl Error {
     /// An error without details.
     pub fn new(code: ErrorCode, msg: impl Into<String>) -> Error {
-        Error {
-            code,
-            msg: msg.into(),
-            details: String::new(),
-        }
+        Error { code, msg: msg.into(), details: String::new() }
     }
 
     /// The same error with `details` set.
@@ -160,16 +152,7 @@ impl Error {
     pub fn from_json(v: &Value) -> Option<Error> {
         let obj = v.as_object()?;
         let code = u32::try_from(obj.get("code")?.as_u64()?).ok()?;
-        let text = |key: &str| {
-            obj.get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Some(Error {
-            code: ErrorCode::from_code(code),
-            msg: text("msg"),
-            details: text("details"),
-        })
+        let text = |key: &str| obj.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some(Error { code: ErrorCode::from_code(code), msg: text("msg"), details: text("details") })
     }
 }

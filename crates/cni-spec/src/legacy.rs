@@ -45,14 +45,8 @@ pub(crate) fn parse(v: &Value, version: Version) -> Result<CniResult, Error> {
         ..CniResult::default()
     };
     for block in [wire.ip4, wire.ip6].into_iter().flatten() {
-        result.ips.push(IpConfig {
-            address: block.ip,
-            gateway: block.gateway,
-            interface: None,
-        });
-        result
-            .routes
-            .extend(block.routes.into_iter().map(WireRoute::into_route));
+        result.ips.push(IpConfig { address: block.ip, gateway: block.gateway, interface: None });
+        result.routes.extend(block.routes.into_iter().map(WireRoute::into_route));
     }
     Ok(result)
 }
@@ -72,42 +66,27 @@ pub(crate) fn emit(r: &CniResult, version: Version) -> Result<Value, Error> {
     let mut ip4 = ip4.map(block);
     let mut ip6 = ip6.map(block);
     for route in &r.routes {
-        let target = if route.dst.addr().is_ipv4() {
-            &mut ip4
-        } else {
-            &mut ip6
-        };
+        let target = if route.dst.addr().is_ipv4() { &mut ip4 } else { &mut ip6 };
         let Some(target) = target.as_mut() else {
             return Err(cannot(version, &format!("route to {} has no address of its family", route.dst))
-                .with_details(format!("{version} results carry routes inside the ip4/ip6 block of the same family")));
+                .with_details(format!(
+                    "{version} results carry routes inside the ip4/ip6 block of the same family"
+                )));
         };
         target.routes.push(WireRoute::from_route(route, false));
     }
-    let wire = Wire {
-        cni_version: version.as_str().to_owned(),
-        ip4,
-        ip6,
-        dns: Some(r.dns.clone().normalized()),
-    };
-    serde_json::to_value(wire)
-        .map_err(|e| Error::internal(format!("encoding {version} result: {e}")))
+    let wire =
+        Wire { cni_version: version.as_str().to_owned(), ip4, ip6, dns: Some(r.dns.clone().normalized()) };
+    serde_json::to_value(wire).map_err(|e| Error::internal(format!("encoding {version} result: {e}")))
 }
 
 fn block(ip: &IpConfig) -> WireIp {
-    WireIp {
-        ip: ip.address,
-        gateway: ip.gateway,
-        routes: Vec::new(),
-    }
+    WireIp { ip: ip.address, gateway: ip.gateway, routes: Vec::new() }
 }
 
 /// The only address of one family, or an error when there are several.
 fn single(r: &CniResult, version: Version, v4: bool) -> Result<Option<&IpConfig>, Error> {
-    let of_family: Vec<&IpConfig> = r
-        .ips
-        .iter()
-        .filter(|ip| ip.address.addr().is_ipv4() == v4)
-        .collect();
+    let of_family: Vec<&IpConfig> = r.ips.iter().filter(|ip| ip.address.addr().is_ipv4() == v4).collect();
     if of_family.len() > 1 {
         let family = if v4 { "IPv4" } else { "IPv6" };
         let list: Vec<String> = of_family.iter().map(|ip| ip.address.to_string()).collect();

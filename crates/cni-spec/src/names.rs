@@ -49,9 +49,7 @@ pub fn validate_ifname(name: &str) -> Result<(), Error> {
         return Err(Error::invalid_env("interface name is . or .."));
     }
     if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err(Error::invalid_env(format!(
-            "interface name {name:?} contains / or : or whitespace"
-        )));
+        return Err(Error::invalid_env(format!("interface name {name:?} contains / or : or whitespace")));
     }
     Ok(())
 }

@@ -61,15 +61,7 @@ pub struct Route {
 impl Route {
     /// A route with only a destination and an optional next hop.
     pub fn new(dst: IpNet, gw: Option<IpAddr>) -> Route {
-        Route {
-            dst,
-            gw,
-            mtu: None,
-            advmss: None,
-            priority: None,
-            table: None,
-            scope: None,
-        }
+        Route { dst, gw, mtu: None, advmss: None, priority: None, table: None, scope: None }
     }
 }
 
@@ -145,9 +137,7 @@ impl CniResult {
             Some(Value::String(s)) if s.is_empty() => Version::V0_1_0,
             Some(Value::String(s)) => Version::parse(s)?,
             Some(other) => {
-                return Err(Error::decode(format!(
-                    "result cniVersion must be a string, got {other}"
-                )));
+                return Err(Error::decode(format!("result cniVersion must be a string, got {other}")));
             }
         };
         CniResult::from_json_as(v, version)
@@ -158,9 +148,7 @@ impl CniResult {
     /// shape (0.2.0 vs 0.4.0) is a code 1 error.
     pub fn from_json_as(v: &Value, version: Version) -> Result<CniResult, Error> {
         if !v.is_object() {
-            return Err(Error::decode(format!(
-                "{version} result must be a JSON object"
-            )));
+            return Err(Error::decode(format!("{version} result must be a JSON object")));
         }
         if let Some(own) = v.get("cniVersion").and_then(Value::as_str)
             && let Ok(own) = Version::parse(own)
@@ -171,21 +159,13 @@ impl CniResult {
             ))
             .with_details("0.1.0/0.2.0 results and later results have different shapes"));
         }
-        if version.is_legacy_result() {
-            legacy::parse(v, version)
-        } else {
-            shape::parse(v, version)
-        }
+        if version.is_legacy_result() { legacy::parse(v, version) } else { shape::parse(v, version) }
     }
 
     /// Writes the result in the exact shape of `version`. Converting to
     /// 0.1.0/0.2.0 fails (code 1) when the result cannot be represented there.
     pub fn to_json(&self, version: Version) -> Result<Value, Error> {
-        if version.is_legacy_result() {
-            legacy::emit(self, version)
-        } else {
-            shape::emit(self, version)
-        }
+        if version.is_legacy_result() { legacy::emit(self, version) } else { shape::emit(self, version) }
     }
 
     /// The same result converted to `version` in memory: what a round trip

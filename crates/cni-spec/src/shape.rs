@@ -41,11 +41,7 @@ struct WireInterface {
     mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sandbox: Option<String>,
-    #[serde(
-        rename = "socketPath",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "socketPath", default, skip_serializing_if = "Option::is_none")]
     socket_path: Option<String>,
     #[serde(rename = "pciID", default, skip_serializing_if = "Option::is_none")]
     pci_id: Option<String>,
@@ -117,11 +113,7 @@ pub(crate) fn parse(v: &Value, version: Version) -> Result<CniResult, Error> {
         ips: wire
             .ips
             .into_iter()
-            .map(|ip| IpConfig {
-                address: ip.address,
-                gateway: ip.gateway,
-                interface: ip.interface,
-            })
+            .map(|ip| IpConfig { address: ip.address, gateway: ip.gateway, interface: ip.interface })
             .collect(),
         routes: wire.routes.into_iter().map(WireRoute::into_route).collect(),
         dns: wire.dns.unwrap_or_default().normalized(),
@@ -172,13 +164,8 @@ pub(crate) fn emit(r: &CniResult, version: Version) -> Result<Value, Error> {
         cni_version: version.as_str().to_owned(),
         interfaces: r.interfaces.iter().map(|i| interface_out(i, version)).collect(),
         ips: r.ips.iter().map(|ip| ip_out(ip, version)).collect(),
-        routes: r
-            .routes
-            .iter()
-            .map(|rt| WireRoute::from_route(rt, version >= Version::V1_1_0))
-            .collect(),
+        routes: r.routes.iter().map(|rt| WireRoute::from_route(rt, version >= Version::V1_1_0)).collect(),
         dns: (version < Version::V1_0_0 || !dns.is_empty()).then_some(dns),
     };
-    serde_json::to_value(wire)
-        .map_err(|e| Error::internal(format!("encoding {version} result: {e}")))
+    serde_json::to_value(wire).map_err(|e| Error::internal(format!("encoding {version} result: {e}")))
 }

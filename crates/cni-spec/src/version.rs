@@ -59,16 +59,10 @@ impl Version {
     /// Parses a `cniVersion` string; an unknown version is an
     /// incompatible-version error (code 1) naming it.
     pub fn parse(s: &str) -> Result<Version, Error> {
-        Version::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::IncompatibleVersion,
-                    format!("unknown CNI version {s:?}"),
-                )
+        Version::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            Error::new(ErrorCode::IncompatibleVersion, format!("unknown CNI version {s:?}"))
                 .with_details(format!("known versions: {}", join(&Version::ALL)))
-            })
+        })
     }
 
     /// Whether the CHECK verb exists in this version (0.4.0 and later).
@@ -89,11 +83,7 @@ impl Version {
 
 /// Joins versions as `"0.1.0, 0.2.0"` for messages.
 pub fn join(versions: &[Version]) -> String {
-    versions
-        .iter()
-        .map(|v| v.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    versions.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for Version {
@@ -129,20 +119,15 @@ impl<'de> Deserialize<'de> for Version {
 /// versions this crate does not know; no common version is a code 1 error
 /// listing both sides.
 pub fn negotiate(wanted: &[String], supported: &[Version]) -> Result<Version, Error> {
-    wanted
-        .iter()
-        .filter_map(|s| Version::parse(s).ok())
-        .filter(|v| supported.contains(v))
-        .max()
-        .ok_or_else(|| {
-            Error::new(ErrorCode::IncompatibleVersion, "no common CNI version").with_details(
-                format!(
-                    "config wants [{}], supported are [{}]",
-                    wanted.join(", "),
-                    join(supported)
-                ),
-            )
-        })
+    wanted.iter().filter_map(|s| Version::parse(s).ok()).filter(|v| supported.contains(v)).max().ok_or_else(
+        || {
+            Error::new(ErrorCode::IncompatibleVersion, "no common CNI version").with_details(format!(
+                "config wants [{}], supported are [{}]",
+                wanted.join(", "),
+                join(supported)
+            ))
+        },
+    )
 }
 
 /// The VERSION answer: `{"cniVersion": answer_in, "supportedVersions": [...]}`.
@@ -174,9 +159,7 @@ impl VersionInfo {
         }
         if info.supported_versions.is_empty() {
             if info.cni_version != "0.2.0" {
-                return Err(Error::decode(
-                    "decoding version info: missing field supportedVersions",
-                ));
+                return Err(Error::decode("decoding version info: missing field supportedVersions"));
             }
             info.supported_versions = vec!["0.1.0".into(), "0.2.0".into()];
         }
@@ -185,11 +168,8 @@ impl VersionInfo {
 
     /// The known versions among `supported_versions`, unknown ones skipped.
     pub fn versions(&self) -> Vec<Version> {
-        let mut out: Vec<Version> = self
-            .supported_versions
-            .iter()
-            .filter_map(|s| Version::parse(s).ok())
-            .collect();
+        let mut out: Vec<Version> =
+            self.supported_versions.iter().filter_map(|s| Version::parse(s).ok()).collect();
         out.sort();
         out.dedup();
         out

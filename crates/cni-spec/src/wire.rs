@@ -36,3 +36,39 @@ pub(crate) mod opt_ip {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Holder {
+        #[serde(default, with = "opt_ip", skip_serializing_if = "Option::is_none")]
+        gw: Option<IpAddr>,
+    }
+
+    #[test]
+    fn zero_and_empty_become_none() {
+        assert_eq!(non_empty(Some(String::new())), None);
+        assert_eq!(non_empty(Some("x".into())).as_deref(), Some("x"));
+        assert_eq!(non_zero(Some(0)), None);
+        assert_eq!(non_zero(Some(7)), Some(7));
+    }
+
+    #[test]
+    fn optional_ip_reads_like_go() {
+        let read = |s: &str| serde_json::from_str::<Holder>(s).map(|h| h.gw);
+        assert_eq!(read(r#"{}"#).unwrap(), None);
+        assert_eq!(read(r#"{"gw": null}"#).unwrap(), None);
+        assert_eq!(read(r#"{"gw": ""}"#).unwrap(), None);
+        assert_eq!(read(r#"{"gw": "fd00::1"}"#).unwrap(), "fd00::1".parse().ok());
+        assert!(read(r#"{"gw": "10.0.0.256"}"#).is_err());
+        assert!(read(r#"{"gw": 1}"#).is_err());
+        let h = Holder { gw: "10.0.0.1".parse().ok() };
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"gw":"10.0.0.1"}"#);
+    }
+}

@@ -35,11 +35,7 @@ impl From<Errno> for OsError {
 pub enum Error {
     /// `open(2)` or `fstat(2)`/`fstatfs(2)` on the namespace file failed.
     #[error("{op} netns {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: OsError,
-    },
+    Io { op: &'static str, path: PathBuf, source: OsError },
     /// The path exists but is not a network namespace file.
     #[error("{path} is not a network namespace: {reason}")]
     NotNetns { path: PathBuf, reason: String },
@@ -51,18 +47,10 @@ pub enum Error {
     InvalidName { name: String, reason: &'static str },
     /// A step of creating a named namespace failed (`op` says which).
     #[error("create netns {path}: {op}: {source}")]
-    Create {
-        op: &'static str,
-        path: PathBuf,
-        source: OsError,
-    },
+    Create { op: &'static str, path: PathBuf, source: OsError },
     /// A step of deleting a named namespace failed (`op` says which).
     #[error("delete netns {path}: {op}: {source}")]
-    Delete {
-        op: &'static str,
-        path: PathBuf,
-        source: OsError,
-    },
+    Delete { op: &'static str, path: PathBuf, source: OsError },
     /// The helper thread could not be started.
     #[error("spawn thread for netns {path}: {source}")]
     Spawn { path: PathBuf, source: io::Error },
@@ -99,11 +87,7 @@ mod tests {
 
     #[test]
     fn message_names_path() {
-        let e = Error::Io {
-            op: "open",
-            path: "/run/netns/x".into(),
-            source: Errno::ENOENT.into(),
-        };
+        let e = Error::Io { op: "open", path: "/run/netns/x".into(), source: Errno::ENOENT.into() };
         assert_eq!(e.to_string(), "open netns /run/netns/x: no such file or directory");
         assert!(e.is_not_found());
     }

@@ -11,6 +11,7 @@
 //! `/run/netns/NAME` on a shared `/run/netns` — so they show up in `ip netns list` and
 //! namespaces made by `ip netns add` can be opened here.
 
+mod child;
 mod error;
 mod named;
 
@@ -40,12 +41,10 @@ impl NetNs {
     /// and checks that it really is a network namespace.
     pub fn open(path: impl AsRef<Path>) -> Result<NetNs, Error> {
         let path = path.as_ref().to_path_buf();
-        let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
-            Error::Io {
-                op: "open",
-                path: path.clone(),
-                source: e.into(),
-            }
+        let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| Error::Io {
+            op: "open",
+            path: path.clone(),
+            source: e.into(),
         })?;
         validate(&fd, &path)?;
         Ok(NetNs { fd, path })
@@ -89,16 +88,11 @@ impl NetNs {
             let worker = std::thread::Builder::new()
                 .name("twill-netns".into())
                 .spawn_scoped(s, || -> Result<T, Error> {
-                    setns(&self.fd, CloneFlags::CLONE_NEWNET).map_err(|e| Error::Enter {
-                        path: self.path.clone(),
-                        source: e.into(),
-                    })?;
+                    setns(&self.fd, CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| Error::Enter { path: self.path.clone(), source: e.into() })?;
                     Ok(f())
                 })
-                .map_err(|source| Error::Spawn {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                .map_err(|source| Error::Spawn { path: self.path.clone(), source })?;
             match worker.join() {
                 Ok(r) => r,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -115,11 +109,8 @@ impl AsFd for NetNs {
 
 /// Checks that `fd` is an nsfs inode of type `CLONE_NEWNET`.
 fn validate(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
-    let sfs = fstatfs(fd).map_err(|e| Error::Io {
-        op: "statfs",
-        path: path.to_path_buf(),
-        source: e.into(),
-    })?;
+    let sfs =
+        fstatfs(fd).map_err(|e| Error::Io { op: "statfs", path: path.to_path_buf(), source: e.into() })?;
     if sfs.filesystem_type() != NSFS_MAGIC {
         return Err(Error::NotNetns {
             path: path.to_path_buf(),

@@ -65,10 +65,7 @@ fn check_name(name: &str) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidName {
-        name: name.to_string(),
-        reason,
-    })
+    Err(Error::InvalidName { name: name.to_string(), reason })
 }
 
 /// Makes `/run/netns` exist and be a shared mount point, as iproute2 does, so that namespace
@@ -94,16 +91,10 @@ fn ensure_run_dir(path: &Path) -> Result<(), Error> {
 }
 
 fn create_mount_point(path: &Path) -> Result<(), Error> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0)
-        .open(path)
-        .map(drop)
-        .map_err(|e| {
-            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-            create_err("create mount point", path, errno)
-        })
+    OpenOptions::new().write(true).create_new(true).mode(0o000).open(path).map(drop).map_err(|e| {
+        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        create_err("create mount point", path, errno)
+    })
 }
 
 /// On a fresh thread: unshare into a new netns and bind its `/proc/thread-self/ns/net` onto
@@ -111,23 +102,14 @@ fn create_mount_point(path: &Path) -> Result<(), Error> {
 fn bind_new_netns(path: &Path) -> Result<(), Error> {
     let work = || -> Result<(), Error> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|e| create_err("unshare", path, e))?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            path,
-            Some("none"),
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| create_err("bind-mount", path, e))
+        mount(Some("/proc/thread-self/ns/net"), path, Some("none"), MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| create_err("bind-mount", path, e))
     };
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new()
             .name("twill-netns-create".into())
             .spawn_scoped(s, work)
-            .map_err(|source| Error::Spawn {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| Error::Spawn { path: path.to_path_buf(), source })?;
         match worker.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -136,19 +118,11 @@ fn bind_new_netns(path: &Path) -> Result<(), Error> {
 }
 
 fn create_err(op: &'static str, path: &Path, e: Errno) -> Error {
-    Error::Create {
-        op,
-        path: path.to_path_buf(),
-        source: e.into(),
-    }
+    Error::Create { op, path: path.to_path_buf(), source: e.into() }
 }
 
 fn delete_err(op: &'static str, path: &Path, e: Errno) -> Error {
-    Error::Delete {
-        op,
-        path: path.to_path_buf(),
-        source: e.into(),
-    }
+    Error::Delete { op, path: path.to_path_buf(), source: e.into() }
 }
 
 #[cfg(test)]

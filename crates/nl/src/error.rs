@@ -54,19 +54,10 @@ pub enum Error {
     Netns(#[from] netns::Error),
     /// An argument was rejected before anything was sent to the kernel.
     #[error("invalid {what} {value:?}: {reason}")]
-    Invalid {
-        what: &'static str,
-        value: String,
-        reason: &'static str,
-    },
+    Invalid { what: &'static str, value: String, reason: &'static str },
     /// Reading or writing a sysctl failed.
     #[error("{op} sysctl {key} in netns {}: {source}", .ns.display())]
-    Sysctl {
-        op: &'static str,
-        key: String,
-        ns: PathBuf,
-        source: io::Error,
-    },
+    Sysctl { op: &'static str, key: String, ns: PathBuf, source: io::Error },
 }
 
 impl Error {
@@ -88,26 +79,17 @@ impl Error {
     /// The object is absent: `ENOENT`, `ENODEV` (link), `ESRCH` (route) or `EADDRNOTAVAIL`
     /// (address) — the kernel uses all four for "no such thing".
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self.errno(),
-            Some(libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL)
-        )
+        matches!(self.errno(), Some(libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL))
     }
 
     pub(crate) fn invalid(what: &'static str, value: impl fmt::Display, reason: &'static str) -> Self {
-        Error::Invalid {
-            what,
-            value: value.to_string(),
-            reason,
-        }
+        Error::Invalid { what, value: value.to_string(), reason }
     }
 }
 
 /// `" in netns PATH"`, or nothing for the namespace the socket was opened in by default.
 pub(crate) fn in_netns(ns: &Option<PathBuf>) -> String {
-    ns.as_ref()
-        .map(|p| format!(" in netns {}", p.display()))
-        .unwrap_or_default()
+    ns.as_ref().map(|p| format!(" in netns {}", p.display())).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -118,15 +100,9 @@ mod tests {
     fn op_error_reads_like_a_sentence() {
         let e = Error::Op {
             op: "add address 10.1.2.3/24 to eth0 in netns /run/netns/x".into(),
-            source: Failure::Kernel {
-                errno: libc::EEXIST,
-                detail: None,
-            },
+            source: Failure::Kernel { errno: libc::EEXIST, detail: None },
         };
-        assert_eq!(
-            e.to_string(),
-            "add address 10.1.2.3/24 to eth0 in netns /run/netns/x: file exists"
-        );
+        assert_eq!(e.to_string(), "add address 10.1.2.3/24 to eth0 in netns /run/netns/x: file exists");
         assert!(e.is_exists());
         assert!(!e.is_not_found());
         assert_eq!(e.errno(), Some(libc::EEXIST));
@@ -134,20 +110,14 @@ mod tests {
 
     #[test]
     fn kernel_detail_is_appended() {
-        let f = Failure::Kernel {
-            errno: libc::EINVAL,
-            detail: Some("unknown vxlan option".into()),
-        };
+        let f = Failure::Kernel { errno: libc::EINVAL, detail: Some("unknown vxlan option".into()) };
         assert_eq!(f.to_string(), "invalid argument (unknown vxlan option)");
     }
 
     #[test]
     fn not_found_covers_kernel_variants() {
         for errno in [libc::ENOENT, libc::ENODEV, libc::ESRCH, libc::EADDRNOTAVAIL] {
-            let e = Error::Op {
-                op: "x".into(),
-                source: Failure::Kernel { errno, detail: None },
-            };
+            let e = Error::Op { op: "x".into(), source: Failure::Kernel { errno, detail: None } };
             assert!(e.is_not_found(), "{errno}");
         }
     }

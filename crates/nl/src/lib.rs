@@ -8,7 +8,7 @@
 //!
 //! One module per kernel object, each naming the iproute2 command it mirrors:
 //! [`link`] (`ip link`), [`addr`] (`ip address`), [`route`] (`ip route`), [`neigh`]
-//! (`ip neigh`, `bridge fdb`), [`tc`] (`tc qdisc`, `tc filter`) and [`sysctl`]
+//! (`ip neigh`, `bridge fdb`) and [`sysctl`]
 //! (`sysctl -w` inside a namespace, which is not netlink but belongs with it).
 //!
 //! Errors name the operation, the object and the namespace, and keep the errno:
@@ -86,18 +86,13 @@ impl Handle {
     /// A socket inside `ns`, opened on a fresh thread that entered it.
     pub fn in_netns(ns: &NetNs) -> Result<Handle> {
         let path = ns.path().to_path_buf();
-        let sock = ns.run(KernelSocket::open)?.map_err(|source| Error::Socket {
-            ns: Some(path.clone()),
-            source,
-        })?;
+        let sock =
+            ns.run(KernelSocket::open)?.map_err(|source| Error::Socket { ns: Some(path.clone()), source })?;
         Ok(Handle::with_transport(Box::new(sock), Some(path)))
     }
 
     pub(crate) fn with_transport(t: Box<dyn Transport>, ns: Option<PathBuf>) -> Handle {
-        Handle {
-            conn: Mutex::new(Conn::new(t)),
-            ns,
-        }
+        Handle { conn: Mutex::new(Conn::new(t)), ns }
     }
 
     /// The namespace path given to [`Handle::in_netns`], if any.
@@ -125,9 +120,6 @@ impl Handle {
 
     /// Wraps a failure with the operation text and this handle's namespace.
     pub(crate) fn fail(&self, op: impl std::fmt::Display, source: Failure) -> Error {
-        Error::Op {
-            op: format!("{op}{}", in_netns(&self.ns)),
-            source,
-        }
+        Error::Op { op: format!("{op}{}", in_netns(&self.ns)), source }
     }
 }

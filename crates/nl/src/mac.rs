@@ -45,7 +45,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        for bad in ["", "0a:1b:2c:3d:4e", "0a:1b:2c:3d:4e:5f:00", "0a:1b:2c:3d:4e:5", "zz:1b:2c:3d:4e:5f", "0a:1b:2c:3d:4e:+f", "0a1b2c3d4e5f"] {
+        for bad in [
+            "",
+            "0a:1b:2c:3d:4e",
+            "0a:1b:2c:3d:4e:5f:00",
+            "0a:1b:2c:3d:4e:5",
+            "zz:1b:2c:3d:4e:5f",
+            "0a:1b:2c:3d:4e:+f",
+            "0a1b2c3d4e5f",
+        ] {
             let e = parse_mac(bad).unwrap_err();
             assert!(e.to_string().starts_with("invalid mac address"), "{bad}: {e}");
         }

@@ -4,8 +4,8 @@
 use std::io;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator,
+    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkBuffer,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -84,11 +84,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(transport: Box<dyn Transport>) -> Conn {
-        Conn {
-            transport,
-            seq: 0,
-            buf: Vec::new(),
-        }
+        Conn { transport, seq: 0, buf: Vec::new() }
     }
 
     /// Sends a request with `NLM_F_ACK` (plus `flags`) and returns the messages that came
@@ -104,10 +100,7 @@ impl Conn {
 
     /// Dumps, retrying up to [`MAX_DUMP_ATTEMPTS`] times while the kernel marks the dump as
     /// interrupted, so callers never see a torn table.
-    pub(crate) fn dump(
-        &mut self,
-        msg: RouteNetlinkMessage,
-    ) -> Result<Vec<RouteNetlinkMessage>, Failure> {
+    pub(crate) fn dump(&mut self, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, Failure> {
         for _ in 0..MAX_DUMP_ATTEMPTS {
             let seq = self.send(msg.clone(), NLM_F_REQUEST | NLM_F_DUMP)?;
             let (msgs, interrupted) = self.collect(seq)?;
@@ -204,14 +197,13 @@ fn error_detail(flags: u16, echoed: &[u8]) -> Option<String> {
 }
 
 fn extack_message(tlvs: &[u8]) -> Option<String> {
-    NlasIterator::new(tlvs)
-        .filter_map(|nla| nla.ok())
-        .find(|nla| nla.kind() == NLMSGERR_ATTR_MSG)
-        .map(|nla| {
+    NlasIterator::new(tlvs).filter_map(|nla| nla.ok()).find(|nla| nla.kind() == NLMSGERR_ATTR_MSG).map(
+        |nla| {
             let v = nla.value();
             let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
             String::from_utf8_lossy(&v[..end]).into_owned()
-        })
+        },
+    )
 }
 
 #[cfg(test)]

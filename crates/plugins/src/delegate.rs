@@ -50,7 +50,9 @@ fn run(args: &CmdArgs, conf: &NetConf, command: Command) -> Result<Outcome, Erro
         .ipam_type()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::new(ErrorCode::InvalidConfig, "ipam: missing \"type\""))?;
-    let exe = RawExec.find(ipam_type, &args.path).map_err(|e| Error::new(ErrorCode::InvalidConfig, e.to_string()))?;
+    let exe = RawExec::default()
+        .find(ipam_type, &args.path)
+        .map_err(|e| Error::new(ErrorCode::InvalidConfig, e.to_string()))?;
     if is_self(&exe)
         && let Some(plugin) = crate::plugin_by_name(ipam_type)
     {
@@ -72,7 +74,7 @@ fn run(args: &CmdArgs, conf: &NetConf, command: Command) -> Result<Outcome, Erro
         args: args.args.clone(),
         path: args.path.clone(),
     };
-    RawExec.exec(&exe, &args.stdin, &invoke).map(Outcome::Output).map_err(|e| match e {
+    RawExec::default().exec(&exe, &args.stdin, &invoke).map(Outcome::Output).map_err(|e| match e {
         cni_exec::Error::Plugin(inner) => inner,
         other => Error::new(ErrorCode::Io, format!("ipam plugin {ipam_type}: {other}")),
     })

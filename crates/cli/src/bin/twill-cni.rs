@@ -1,1 +1,3 @@
-fn main() { twill_plugins::run_from_args() }
+fn main() {
+    twill_plugins::run_from_args()
+}

@@ -1,0 +1,100 @@
+//! Crash-safe file replacement: temp file in the same directory, fsync, rename, fsync dir.
+//!
+//! The reference writes reservation files in place (`O_EXCL` create, then write), so a crash
+//! in between leaves an empty file that blocks its address forever. Here a name only ever
+//! appears with its full content.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::Error;
+
+/// Names of temp files start with this; a dot-name never parses as an IP address, so a
+/// leftover is invisible to the reference's and twill's listings alike.
+pub(crate) const TEMP_PREFIX: &str = ".twill-tmp.";
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// Atomically create or replace `dir/name` with `content` and permission bits `mode`.
+///
+/// Replacing is the caller's decision: reservations are only written after checking under
+/// the store lock that the name is free, and every writer (twill or the reference) holds
+/// that lock.
+pub(crate) fn write(dir: &Path, name: &str, content: &[u8], mode: u32) -> Result<(), Error> {
+    let temp = temp_path(dir, name);
+    let result = write_temp(&temp, content, mode).and_then(|()| {
+        let target = dir.join(name);
+        fs::rename(&temp, &target).map_err(|e| Error::io("rename into place", target, e))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    sync_dir(dir)
+}
+
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{TEMP_PREFIX}{name}.{}.{seq}", std::process::id()))
+}
+
+fn write_temp(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io("create", path, e))?;
+    file.write_all(content).map_err(|e| Error::io("write", path, e))?;
+    file.sync_all().map_err(|e| Error::io("fsync", path, e))
+}
+
+/// Make a rename or unlink in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// Whether `name` is one of our temp files.
+pub(crate) fn is_temp(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("twill-ipam-atomic-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn writes_replaces_and_leaves_no_temp() {
+        let dir = scratch("write");
+        write(&dir, "f", b"one", 0o600).unwrap();
+        write(&dir, "f", b"two", 0o600).unwrap();
+        assert_eq!(fs::read(dir.join("f")).unwrap(), b"two");
+        let mode = fs::metadata(dir.join("f")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["f"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn failure_cleans_up_and_names_the_path() {
+        let dir = scratch("fail");
+        fs::create_dir(dir.join("taken")).unwrap();
+        let err = write(&dir, "taken", b"x", 0o600).unwrap_err();
+        assert!(err.to_string().contains("taken"), "{err}");
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["taken"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

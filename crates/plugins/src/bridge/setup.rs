@@ -1,0 +1,75 @@
+//! The host side of the bridge plugin: the bridge itself, the pod's port on it, and the
+//! gateway addresses. Each step is an idempotent `ensure_*`, safe when many pods start at
+//! once on a fresh node (the reference's "file exists" races, containerd#3507).
+
+use cni_spec::{Error, ErrorCode};
+use ipnet::IpNet;
+use netns::NetNs;
+use nl::{Handle, Link};
+
+use super::conf::BridgeConf;
+use crate::kernel::nl_error;
+
+/// Creates the bridge unless it exists, brings it up, pins its MAC.
+pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
+    let br = nl.bridge_ensure(&conf.bridge, conf.mtu, None).map_err(|e| {
+        let code = if e.errno().is_none() { ErrorCode::InvalidConfig } else { ErrorCode::Internal };
+        Error::new(code, format!("bridge {}: {e}", conf.bridge))
+    })?;
+    if conf.promisc && !br.promisc {
+        nl.link_set_promisc(br.index, true).map_err(nl_error)?;
+    }
+    if !br.up {
+        // A bridge must not pick up router advertisements meant for the pods behind it.
+        let host = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
+        let _ = nl::sysctl_set(&host, &format!("net/ipv6/conf/{}/accept_ra", br.name), "0");
+        nl.link_set_up(br.index, true).map_err(nl_error)?;
+    }
+    Ok(br)
+}
+
+/// Enslaves the host end of the pod's veth with the port options, and brings it up.
+pub fn attach_port(nl: &Handle, port: &Link, br: &Link, conf: &BridgeConf) -> Result<(), Error> {
+    nl.link_set_master(port.index, Some(br.index)).map_err(nl_error)?;
+    let isolated = conf.port_isolation.then_some(true);
+    nl.bridge_port_set(port.index, Some(conf.hairpin), isolated, None).map_err(nl_error)?;
+    nl.link_set_up(port.index, true).map_err(nl_error)
+}
+
+/// Makes sure the bridge holds `gw`. Another address of the same family in the way is an
+/// error unless `forceAddress` (then it is replaced); EEXIST from a concurrent pod is fine.
+pub fn ensure_gateway_addr(nl: &Handle, br: &Link, gw: IpNet, force: bool) -> Result<(), Error> {
+    let addrs = nl.addr_list(Some(br.index)).map_err(nl_error)?;
+    for a in addrs.iter().filter(|a| a.net.addr().is_ipv4() == gw.addr().is_ipv4()) {
+        if a.net == gw {
+            return Ok(());
+        }
+        // Link-local IPv6 addresses are the bridge's own and never conflict.
+        let overlaps = gw.addr().is_ipv4() || a.net.contains(&gw.addr()) || gw.contains(&a.net.addr());
+        if overlaps {
+            if !force {
+                return Err(Error::invalid_config(format!(
+                    "bridge {} already has address {} different from {gw} (set forceAddress to replace it)",
+                    br.name, a.net
+                )));
+            }
+            nl.addr_del(br.index, a.net).map_err(nl_error)?;
+        }
+    }
+    match nl.addr_add(br.index, gw, true) {
+        Err(e) if !e.is_exists() => Err(nl_error(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Turns on forwarding for the families of `gws` in the host namespace.
+pub fn enable_forwarding(gws: &[IpNet]) -> Result<(), Error> {
+    let host = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
+    if gws.iter().any(|g| g.addr().is_ipv4()) {
+        nl::sysctl_set(&host, "net/ipv4/ip_forward", "1").map_err(nl_error)?;
+    }
+    if gws.iter().any(|g| g.addr().is_ipv6()) {
+        nl::sysctl_set(&host, "net/ipv6/conf/all/forwarding", "1").map_err(nl_error)?;
+    }
+    Ok(())
+}
