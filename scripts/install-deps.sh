@@ -11,6 +11,7 @@ packages=(
   containernetworking-plugins    # the reference Go plugins, for side-by-side tests and bench/
   iperf3                         # datapath measurements
   jq procps psmisc               # test scripts
+  iputils-ping netcat-openbsd    # connectivity checks in tests
 )
 missing=()
 for p in "${packages[@]}"; do

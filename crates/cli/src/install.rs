@@ -19,11 +19,11 @@ pub struct InstallArgs {
 
 pub fn run(args: &InstallArgs) -> Result<()> {
     let names: Vec<&str> = if args.only.is_empty() {
-        twill_plugins::NAMES.to_vec()
+        plugins::NAMES.to_vec()
     } else {
         for name in &args.only {
-            if !twill_plugins::NAMES.contains(&name.as_str()) {
-                bail!("twill has no plugin named {name:?} (it has {})", twill_plugins::NAMES.join(", "));
+            if !plugins::NAMES.contains(&name.as_str()) {
+                bail!("twill has no plugin named {name:?} (it has {})", plugins::NAMES.join(", "));
             }
         }
         args.only.iter().map(String::as_str).collect()

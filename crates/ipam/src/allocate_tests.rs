@@ -27,9 +27,12 @@ fn taken(pairs: &[&str]) -> MemoryStore {
     store
 }
 
+/// subnets, reserved addresses, last reserved, expected address.
+type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a str>, &'a str);
+
 #[test]
 fn round_robin_table_from_the_reference() {
-    let cases: &[(&[&str], &[&str], Option<&str>, &str)] = &[
+    let cases: &[Case] = &[
         (&["10.0.0.0/29"], &[], None, "10.0.0.2"),
         (&["2001:db8:1::0/64"], &[], None, "2001:db8:1::2"),
         (&["10.0.0.0/30"], &[], None, "10.0.0.2"),

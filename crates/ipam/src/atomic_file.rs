@@ -67,34 +67,53 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn scratch(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("twill-ipam-atomic-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A scratch directory removed on drop, also when the test fails.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("twill-ipam-atomic-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn names(&self) -> Vec<std::ffi::OsString> {
+            fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name()).collect()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn writes_replaces_and_leaves_no_temp() {
-        let dir = scratch("write");
-        write(&dir, "f", b"one", 0o600).unwrap();
-        write(&dir, "f", b"two", 0o600).unwrap();
-        assert_eq!(fs::read(dir.join("f")).unwrap(), b"two");
-        let mode = fs::metadata(dir.join("f")).unwrap().permissions().mode();
+        let dir = Scratch::new("write");
+        write(&dir.0, "f", b"one", 0o600).unwrap();
+        write(&dir.0, "f", b"two", 0o600).unwrap();
+        assert_eq!(fs::read(dir.0.join("f")).unwrap(), b"two");
+        let mode = fs::metadata(dir.0.join("f")).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "{mode:o}");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["f"]);
-        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(dir.names(), ["f"]);
     }
 
     #[test]
     fn failure_cleans_up_and_names_the_path() {
-        let dir = scratch("fail");
-        fs::create_dir(dir.join("taken")).unwrap();
-        let err = write(&dir, "taken", b"x", 0o600).unwrap_err();
+        let dir = Scratch::new("fail");
+        fs::create_dir(dir.0.join("taken")).unwrap();
+        let err = write(&dir.0, "taken", b"x", 0o600).unwrap_err();
         assert!(err.to_string().contains("taken"), "{err}");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["taken"]);
-        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(dir.names(), ["taken"]);
+    }
+
+    #[test]
+    fn temp_names_are_recognised_and_never_parse_as_addresses() {
+        let name = temp_path(Path::new("/d"), "10.0.0.1").file_name().unwrap().to_str().unwrap().to_string();
+        assert!(is_temp(&name));
+        assert!(name.parse::<std::net::IpAddr>().is_err());
+        assert!(!is_temp("10.0.0.1") && !is_temp("lock") && !is_temp("last_reserved_ip.0"));
     }
 }

@@ -123,7 +123,7 @@ impl std::fmt::Debug for DiskStore {
 fn open_lock_file(path: &Path) -> Result<File, Error> {
     match File::open(path) {
         Err(e) if e.kind() == IoKind::NotFound => {
-            OpenOptions::new().read(true).write(true).create(true).mode(0o750).open(path)
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o750).open(path)
         }
         other => other,
     }

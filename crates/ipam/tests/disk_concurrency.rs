@@ -132,7 +132,8 @@ impl Running {
         let out = self.0.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT="));
+        // The harness prints "test child_process ... " on the same line first.
+        let line = stdout.lines().find_map(|l| l.split_once("RESULT=").map(|(_, r)| r));
         line.unwrap_or_else(|| panic!("child printed no result: {stdout}")).to_string()
     }
 }

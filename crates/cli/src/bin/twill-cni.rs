@@ -1,3 +1,3 @@
 fn main() {
-    twill_plugins::run_from_args()
+    plugins::run_from_args()
 }
