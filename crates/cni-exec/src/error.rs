@@ -19,8 +19,8 @@ pub enum Error {
     #[error("plugin {plugin} exited with {status} and no CNI error on stdout: {output:?}")]
     Crashed { plugin: PathBuf, status: String, output: String },
     /// A plugin in a list failed; carries which one and for which verb.
-    #[error("plugin type={plugin_type:?} name={network:?} failed ({verb}): {source}")]
-    Chain { plugin_type: String, network: String, verb: &'static str, source: Box<Error> },
+    #[error("plugin type={plugin_type:?} name={network:?} failed ({verb}): {cause}")]
+    Chain { plugin_type: String, network: String, verb: &'static str, cause: Box<Error> },
     /// The network configuration could not be found or read.
     #[error("{0}")]
     Config(cni_spec::Error),
@@ -41,8 +41,8 @@ impl Error {
         use cni_spec::{Error as CniError, ErrorCode};
         match self {
             Error::Plugin(e) | Error::Config(e) => e.clone(),
-            Error::Chain { source, .. } => {
-                let inner = source.to_cni();
+            Error::Chain { cause, .. } => {
+                let inner = cause.to_cni();
                 CniError::new(inner.code, self.to_string())
             }
             Error::Invalid(msg) => CniError::new(ErrorCode::InvalidEnvironment, msg.clone()),

@@ -178,7 +178,7 @@ pub(crate) fn chain(plugin: &Map<String, Value>, network: &str, verb: &'static s
         plugin_type: plugin_type(plugin).into(),
         network: network.into(),
         verb,
-        source: Box::new(e),
+        cause: Box::new(e),
     }
 }
 

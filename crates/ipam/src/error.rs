@@ -44,6 +44,8 @@ pub enum ConfigError {
         subnet.network()
     )]
     HostBitsSet { subnet: IpNet },
+    #[error("network {subnet} is IPv4-mapped IPv6: write it as an IPv4 network")]
+    MappedSubnet { subnet: IpNet },
     #[error("{ip} is not in network {subnet}")]
     NotInSubnet { ip: IpAddr, subnet: IpNet },
     #[error("{ip} is not the address family of network {subnet}")]

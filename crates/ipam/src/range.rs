@@ -217,6 +217,11 @@ fn check_subnet(subnet: IpNet) -> Result<(), Error> {
     if subnet.prefix_len() > subnet.max_prefix_len() - 2 {
         return Err(Error::config("subnet", ConfigError::SubnetTooSmall { subnet }));
     }
+    if let IpNet::V6(v6) = subnet
+        && v6.network().to_ipv4_mapped().is_some()
+    {
+        return Err(Error::config("subnet", ConfigError::MappedSubnet { subnet }));
+    }
     if subnet.addr() != subnet.network() {
         return Err(Error::config("subnet", ConfigError::HostBitsSet { subnet }));
     }
@@ -261,6 +266,8 @@ mod tests {
         let err = Range::new("10.0.0.1/24".parse().unwrap(), None, None, None).unwrap_err();
         assert!(err.to_string().contains("host bits set"), "{err}");
         assert!(Range::new("10.0.0.0/30".parse().unwrap(), None, None, None).is_ok());
+        let mapped = Range::new("::ffff:10.0.0.0/120".parse().unwrap(), None, None, None).unwrap_err();
+        assert!(mapped.to_string().contains("IPv4-mapped"), "{mapped}");
     }
 
     #[test]

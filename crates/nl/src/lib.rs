@@ -8,7 +8,7 @@
 //!
 //! One module per kernel object, each naming the iproute2 command it mirrors:
 //! [`link`] (`ip link`), [`addr`] (`ip address`), [`route`] (`ip route`), [`neigh`]
-//! (`ip neigh`, `bridge fdb`) and [`sysctl`]
+//! (`ip neigh`, `bridge fdb`), [`tc`] (`tc qdisc`, `tc filter`) and [`sysctl`]
 //! (`sysctl -w` inside a namespace, which is not netlink but belongs with it).
 //!
 //! Errors name the operation, the object and the namespace, and keep the errno:
@@ -23,6 +23,8 @@ pub mod neigh;
 pub mod route;
 mod socket;
 pub mod sysctl;
+pub mod tc;
+mod tc_filter;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -38,6 +40,8 @@ pub use mac::{format_mac, parse_mac};
 pub use neigh::{Fdb, Neigh};
 pub use route::Route;
 pub use sysctl::{sysctl_get, sysctl_set};
+pub use tc::{Qdisc, Tbf};
+pub use tc_filter::Filter;
 
 use error::in_netns;
 use socket::{Conn, KernelSocket, Transport};

@@ -105,8 +105,7 @@ impl BridgeConf {
         ]
         .into_iter()
         .flatten()
-        .filter(|m| !m.is_empty())
-        .last();
+        .rfind(|m| !m.is_empty());
         let mac = mac_text
             .map(|m| {
                 nl::parse_mac(&m).map_err(|_| Error::invalid_config(format!("invalid MAC address {m:?}")))

@@ -20,6 +20,11 @@ pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
         nl.link_set_promisc(br.index, true).map_err(nl_error)?;
     }
     if !br.up {
+        // A bridge takes the lowest MAC of its ports unless its own is set explicitly; pin it
+        // so the gateway's MAC does not change as pods come and go.
+        if let Some(mac) = br.mac {
+            nl.link_set_mac(br.index, mac).map_err(nl_error)?;
+        }
         // A bridge must not pick up router advertisements meant for the pods behind it.
         let host = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
         let _ = nl::sysctl_set(&host, &format!("net/ipv6/conf/{}/accept_ra", br.name), "0");
