@@ -4,6 +4,7 @@
 mod cni;
 mod demo;
 mod install;
+mod lab;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,9 @@ enum Command {
     Install(install::InstallArgs),
     /// Create a namespace, attach it with twill's plugins, show it, and remove everything.
     Demo(demo::DemoArgs),
+    /// A multi-node cluster built from network namespaces on this machine.
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
 }
 
 fn main() {
@@ -31,6 +35,7 @@ fn main() {
         Command::Cni(cmd) => cni::run(cmd),
         Command::Install(args) => install::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Lab(cmd) => lab::run(cmd),
     };
     if let Err(e) = outcome {
         eprintln!("twill: {e:#}");

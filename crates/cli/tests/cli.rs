@@ -103,7 +103,10 @@ fn bad_inputs_are_reported() {
     let cli = Cli::new("clibad");
     let pod = TestNs::new("clibadpod");
     let netns = pod.path().display().to_string();
-    assert!(cli.fails(&["cni", "add", "nosuchnet", &netns], &[]).contains("no net configuration with name \"nosuchnet\""));
+    assert!(
+        cli.fails(&["cni", "add", "nosuchnet", &netns], &[])
+            .contains("no net configuration with name \"nosuchnet\"")
+    );
     assert!(cli.fails(&["cni", "add", "lonet", &netns], &[("CAP_ARGS", "[1,2]")]).contains("CAP_ARGS"));
     assert!(cli.fails(&["cni", "add", "lonet", &netns], &[("CNI_ARGS", "novalue")]).contains("CNI_ARGS"));
     let err = cli.fails(&["cni", "add", "lonet", &netns], &[("CNI_PATH", "/nonexistent")]);
@@ -111,8 +114,13 @@ fn bad_inputs_are_reported() {
     let err = cli.fails(&["cni", "add", "lonet", "/run/netns/twt-no-such-ns"], &[]);
     assert!(err.contains("open netns"), "{err}");
     assert!(cli.fails(&["cni", "gc", "lonet", "--valid", "nofield"], &[]).contains("CONTAINERID/IFNAME"));
-    assert!(cli.fails(&["cni", "add", "lonet", &netns], &[("CNI_IFNAME", "bad/name")]).contains("interface name"));
-    assert!(!cli.dir.join("cache/results").exists() || std::fs::read_dir(cli.dir.join("cache/results")).unwrap().count() == 0);
+    assert!(
+        cli.fails(&["cni", "add", "lonet", &netns], &[("CNI_IFNAME", "bad/name")]).contains("interface name")
+    );
+    assert!(
+        !cli.dir.join("cache/results").exists()
+            || std::fs::read_dir(cli.dir.join("cache/results")).unwrap().count() == 0
+    );
 }
 
 #[test]
@@ -130,7 +138,11 @@ fn install_links_every_plugin_name() {
     }
     let again = Command::new(twill).args(["install", "--cni-bin-dir"]).arg(&dir).output().unwrap();
     assert!(again.status.success(), "install is repeatable");
-    let bad = Command::new(twill).args(["install", "--only", "nosuch", "--cni-bin-dir"]).arg(&dir).output().unwrap();
+    let bad = Command::new(twill)
+        .args(["install", "--only", "nosuch", "--cni-bin-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no plugin named \"nosuch\""));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -5,12 +5,14 @@ use serde_json::Value;
 
 use crate::{Error, list_json};
 
-/// One set element: the set it is in, its nft text form and its comment.
+/// One set (or map) element: the set it is in, its nft text form (the key, for a map), its
+/// comment, and for a map element the value it maps to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {
     pub set: String,
     pub text: String,
     pub comment: Option<String>,
+    pub data: Option<String>,
 }
 
 /// Every element of every set of `family table` (one nft run); a missing table has none.
@@ -28,10 +30,10 @@ pub fn owned_elements(family: &str, table: &str, owner: &str) -> Result<Vec<Elem
     Ok(set_elements(family, table)?.into_iter().filter(|e| e.comment.as_deref() == Some(owner)).collect())
 }
 
-/// Elements of every set in an `nft -j list table|set` answer.
+/// Elements of every set and map in an `nft -j list table|set|map` answer.
 pub fn parse_set_elements(json: &Value) -> Vec<Element> {
-    let sets =
-        json.get("nftables").and_then(Value::as_array).into_iter().flatten().filter_map(|o| o.get("set"));
+    let objects = json.get("nftables").and_then(Value::as_array).into_iter().flatten();
+    let sets = objects.filter_map(|o| o.get("set").or_else(|| o.get("map")));
     sets.flat_map(|s| {
         let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
         let elems = s.get("elem").and_then(Value::as_array).into_iter().flatten();
@@ -41,11 +43,16 @@ pub fn parse_set_elements(json: &Value) -> Vec<Element> {
 }
 
 fn parse_element(set: &str, v: &Value) -> Option<Element> {
-    let (val, comment) = match v.get("elem") {
-        Some(inner) => (inner.get("val")?, inner.get("comment").and_then(Value::as_str).map(str::to_string)),
-        None => (v, None),
+    // A map element is `[key, data]`; the key carries the comment.
+    let (key, data) = match v {
+        Value::Array(pair) if pair.len() == 2 => (&pair[0], Some(value_text(&pair[1])?)),
+        _ => (v, None),
     };
-    Some(Element { set: set.to_string(), text: value_text(val)?, comment })
+    let (val, comment) = match key.get("elem") {
+        Some(inner) => (inner.get("val")?, inner.get("comment").and_then(Value::as_str).map(str::to_string)),
+        None => (key, None),
+    };
+    Some(Element { set: set.to_string(), text: value_text(val)?, comment, data })
 }
 
 /// A value in nft text: addresses, numbers, prefixes, ranges and concatenations.
@@ -88,11 +95,31 @@ mod tests {
             set: "local4".into(),
             text: text.into(),
             comment: comment.map(str::to_string),
+            data: None,
         };
         assert_eq!(got[0], el("10.1.0.5 . 10.1.0.0/24", Some("c1/eth0")));
         assert_eq!(got[1], el("10.1.0.6", Some("c2/eth0")));
         assert_eq!(got[2], el("10.1.0.7", None));
         assert_eq!(got[3].text, "10.2.0.1-10.2.0.9");
+    }
+
+    #[test]
+    fn map_elements_carry_key_comment_and_data() {
+        let j = json!({"nftables": [{"map": {"name": "port4", "elem": [
+            [{"elem": {"val": {"concat": ["tcp", 8080]}, "comment": "n/c/eth0"}}, {"concat": ["10.88.0.2", 80]}],
+            [{"concat": ["udp", 53]}, {"concat": ["10.88.0.3", 53]}]
+        ]}}]});
+        let got = parse_set_elements(&j);
+        assert_eq!(
+            got[0],
+            Element {
+                set: "port4".into(),
+                text: "tcp . 8080".into(),
+                comment: Some("n/c/eth0".into()),
+                data: Some("10.88.0.2 . 80".into()),
+            }
+        );
+        assert_eq!((got[1].text.as_str(), got[1].comment.as_deref()), ("udp . 53", None));
     }
 
     #[test]

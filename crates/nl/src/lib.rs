@@ -7,9 +7,9 @@
 //! interrupted (`NLM_F_DUMP_INTR`), once, here, for every caller.
 //!
 //! One module per kernel object, each naming the iproute2 command it mirrors:
-//! [`link`] (`ip link`), [`addr`] (`ip address`), [`route`] (`ip route`), [`neigh`]
-//! (`ip neigh`, `bridge fdb`), [`tc`] (`tc qdisc`, `tc filter`) and [`sysctl`]
-//! (`sysctl -w` inside a namespace, which is not netlink but belongs with it).
+//! [`link`] (`ip link`), [`addr`] (`ip address`), [`route`] (`ip route`), [`rule`]
+//! (`ip rule`), [`neigh`] (`ip neigh`, `bridge fdb`), [`tc`] (`tc qdisc`, `tc filter`) and
+//! [`sysctl`] (`sysctl -w` inside a namespace, which is not netlink but belongs with it).
 //!
 //! Errors name the operation, the object and the namespace, and keep the errno:
 //! `add address 10.1.2.3/24 to eth0 in netns /run/netns/x: file exists`.
@@ -18,9 +18,11 @@ pub mod addr;
 mod error;
 pub mod link;
 mod link_add;
+mod link_macvlan;
 mod mac;
 pub mod neigh;
 pub mod route;
+pub mod rule;
 mod socket;
 pub mod sysctl;
 pub mod tc;
@@ -36,9 +38,11 @@ pub use addr::Addr;
 pub use error::{Error, Failure, Result};
 pub use link::{BridgePort, Link};
 pub use link_add::{MacvlanMode, VxlanConf};
+pub use link_macvlan::MacvlanInfo;
 pub use mac::{format_mac, parse_mac};
 pub use neigh::{Fdb, Neigh};
 pub use route::Route;
+pub use rule::Rule;
 pub use sysctl::{sysctl_get, sysctl_set};
 pub use tc::{Qdisc, Tbf};
 pub use tc_filter::Filter;

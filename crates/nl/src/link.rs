@@ -187,7 +187,7 @@ impl Handle {
         Ok(msg.as_ref().and_then(bridge_port_from_msg))
     }
 
-    fn get_link(&self, msg: LinkMessage) -> Result<Option<LinkMessage>, Failure> {
+    pub(crate) fn get_link(&self, msg: LinkMessage) -> Result<Option<LinkMessage>, Failure> {
         let replies = none_if_absent(self.request(RouteNetlinkMessage::GetLink(msg), 0))?;
         Ok(replies.into_iter().flatten().find_map(|r| match r {
             RouteNetlinkMessage::NewLink(m) => Some(m),

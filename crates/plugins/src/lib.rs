@@ -3,13 +3,22 @@
 //! `loopback`, ...), every existing conflist keeps working. Each plugin is a thin module:
 //! parse its config, plan (pure), apply (kernel effects), answer.
 
+mod bandwidth;
 mod bridge;
 mod container;
 mod delegate;
+mod host_local;
 mod kernel;
 mod loopback;
+mod macvlan;
 mod masq;
+mod meta;
+mod portmap;
+mod ptp;
+mod sha512;
 mod spoof;
+mod static_ipam;
+mod tuning;
 mod undo;
 mod veth;
 
@@ -18,13 +27,21 @@ use cni_skel::Plugin;
 pub use delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
 
 /// Every plugin name this binary answers to.
-pub const NAMES: &[&str] = &["bridge", "loopback"];
+pub const NAMES: &[&str] =
+    &["bandwidth", "bridge", "host-local", "loopback", "macvlan", "portmap", "ptp", "static", "tuning"];
 
 /// The plugin called `name`, if twill provides it.
 pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     match name {
+        "bandwidth" => Some(Box::new(bandwidth::Bandwidth)),
         "bridge" => Some(Box::new(bridge::Bridge)),
+        "host-local" => Some(Box::new(host_local::HostLocal)),
         "loopback" => Some(Box::new(loopback::Loopback)),
+        "macvlan" => Some(Box::new(macvlan::Macvlan)),
+        "portmap" => Some(Box::new(portmap::Portmap)),
+        "ptp" => Some(Box::new(ptp::Ptp)),
+        "static" => Some(Box::new(static_ipam::Static)),
+        "tuning" => Some(Box::new(tuning::Tuning)),
         _ => None,
     }
 }

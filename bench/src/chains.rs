@@ -1,0 +1,150 @@
+//! The network lists the bench drives, identical for both implementations: a minimal chain
+//! (bridge + host-local) and a Kubernetes chain (bridge + host-local + portmap + bandwidth,
+//! as containerd's and CRI-O's defaults plus pod bandwidth annotations produce). The options
+//! follow containerd's default conflist: gateway, masquerading, hairpin.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use cni_exec::LoadedList;
+use cni_spec::NetConfList;
+use serde_json::{Map, Value, json};
+
+use crate::provision::CNI_VERSION;
+
+/// Which network list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Chain {
+    Minimal,
+    Kubernetes,
+}
+
+/// Both chains, in report order.
+pub const CHAINS: [Chain; 2] = [Chain::Minimal, Chain::Kubernetes];
+
+/// The bandwidth every Kubernetes-chain pod asks for (bits/s), both directions.
+pub const RATE_BITS: u64 = 100_000_000;
+/// Its burst (bits).
+pub const BURST_BITS: u64 = 1_000_000;
+/// The port every hostPort maps to inside the pod.
+pub const CONTAINER_PORT: u16 = 80;
+
+impl Chain {
+    pub fn label(self) -> &'static str {
+        match self {
+            Chain::Minimal => "minimal (bridge + host-local)",
+            Chain::Kubernetes => "kubernetes (bridge + host-local + portmap + bandwidth)",
+        }
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            Chain::Minimal => "minimal",
+            Chain::Kubernetes => "kubernetes",
+        }
+    }
+
+    /// The network name, also host-local's data subdirectory.
+    pub fn network(self) -> &'static str {
+        match self {
+            Chain::Minimal => "twb-min",
+            Chain::Kubernetes => "twb-k8s",
+        }
+    }
+
+    pub fn bridge(self) -> &'static str {
+        match self {
+            Chain::Minimal => "twb-min0",
+            Chain::Kubernetes => "twb-k8s0",
+        }
+    }
+
+    /// A /16: room for the density run's 500 live pods and more.
+    pub fn subnet(self) -> &'static str {
+        match self {
+            Chain::Minimal => "10.88.0.0/16",
+            Chain::Kubernetes => "10.89.0.0/16",
+        }
+    }
+
+    /// Plugin types in chain order.
+    pub fn plugins(self) -> &'static [&'static str] {
+        match self {
+            Chain::Minimal => &["bridge", "host-local"],
+            Chain::Kubernetes => &["bridge", "host-local", "portmap", "bandwidth"],
+        }
+    }
+
+    /// The conflist, with host-local keeping its reservations under `ipam_dir`.
+    pub fn conflist(self, ipam_dir: &Path) -> Value {
+        let bridge = json!({
+            "type": "bridge",
+            "bridge": self.bridge(),
+            "isGateway": true,
+            "ipMasq": true,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "dataDir": ipam_dir,
+                "ranges": [[{"subnet": self.subnet()}]],
+                "routes": [{"dst": "0.0.0.0/0"}]
+            }
+        });
+        let mut plugins = vec![bridge];
+        if self == Chain::Kubernetes {
+            plugins.push(json!({"type": "portmap", "capabilities": {"portMappings": true}}));
+            plugins.push(json!({"type": "bandwidth", "capabilities": {"bandwidth": true}}));
+        }
+        json!({"cniVersion": CNI_VERSION, "name": self.network(), "plugins": plugins})
+    }
+
+    /// The parsed list, as the runtime side loads it.
+    pub fn load(self, ipam_dir: &Path) -> Result<LoadedList> {
+        let bytes = serde_json::to_vec(&self.conflist(ipam_dir))?;
+        let list = NetConfList::parse(&bytes).with_context(|| format!("parse the {} chain", self.short()))?;
+        Ok(LoadedList { list, bytes, source: ipam_dir.join(format!("{}.conflist", self.network())) })
+    }
+
+    /// Capability arguments of one pod: a hostPort (unique among live pods) and bandwidth
+    /// limits for the Kubernetes chain; none for the minimal one.
+    pub fn capability_args(self, host_port: u16) -> Map<String, Value> {
+        let mut caps = Map::new();
+        if self == Chain::Kubernetes {
+            caps.insert(
+                "portMappings".into(),
+                json!([{"hostPort": host_port, "containerPort": CONTAINER_PORT, "protocol": "tcp"}]),
+            );
+            caps.insert(
+                "bandwidth".into(),
+                json!({"ingressRate": RATE_BITS, "ingressBurst": BURST_BITS,
+                       "egressRate": RATE_BITS, "egressBurst": BURST_BITS}),
+            );
+        }
+        caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_and_name_their_plugins() {
+        for chain in CHAINS {
+            let loaded = chain.load(Path::new("/tmp/x")).unwrap();
+            let types: Vec<&str> =
+                loaded.list.plugins.iter().filter_map(|p| p.get("type").and_then(Value::as_str)).collect();
+            let expected: Vec<&str> = chain.plugins().iter().copied().filter(|p| *p != "host-local").collect();
+            assert_eq!(types, expected);
+            assert_eq!(loaded.list.name, chain.network());
+        }
+    }
+
+    #[test]
+    fn kubernetes_pods_get_a_port_and_limits() {
+        let caps = Chain::Kubernetes.capability_args(30001);
+        assert_eq!(caps["portMappings"][0]["hostPort"], 30001);
+        assert_eq!(caps["bandwidth"]["egressRate"], RATE_BITS);
+        assert!(Chain::Minimal.capability_args(1).is_empty());
+    }
+}

@@ -1,0 +1,201 @@
+//! `twill-bench`: twill's CNI plugins against the reference Go plugins, side by side and
+//! interleaved in one run, each in its own fake host network namespace. See bench/README.md.
+
+mod chains;
+mod churn;
+mod datapath;
+mod density;
+mod inventory;
+mod lab;
+mod latency;
+mod machine;
+mod memory;
+mod node;
+mod provision;
+mod report;
+mod settings;
+mod signals;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::lab::Lab;
+use crate::provision::Provision;
+use crate::report::Report;
+use crate::settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "twill-bench", version, about = "twill's CNI plugins against the reference plugins, side by side")]
+struct Cli {
+    #[command(subcommand)]
+    part: Part,
+    /// Write the Markdown report to this file (default: standard output).
+    #[arg(long, global = true)]
+    out: Option<PathBuf>,
+    /// A short smoke run (fewer iterations, pods and seconds).
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Latency: measured iterations (each: one pod per implementation and chain).
+    #[arg(long, global = true)]
+    iterations: Option<usize>,
+    /// Churn: concurrent workers.
+    #[arg(long, global = true)]
+    workers: Option<usize>,
+    /// Churn: pods per round and implementation.
+    #[arg(long, global = true)]
+    churn_pods: Option<usize>,
+    /// Churn: rounds (the implementation going first alternates).
+    #[arg(long, global = true)]
+    churn_rounds: Option<usize>,
+    /// Density: pods kept alive at the end.
+    #[arg(long, global = true)]
+    density_pods: Option<usize>,
+    /// Datapath: seconds per iperf3 run.
+    #[arg(long, global = true)]
+    datapath_secs: Option<u32>,
+    /// Memory: plugin runs per implementation.
+    #[arg(long, global = true)]
+    memory_runs: Option<usize>,
+    /// Directory holding the built `twill` and `twill-cni` (default: next to twill-bench).
+    #[arg(long, global = true)]
+    twill_dir: Option<PathBuf>,
+    /// Directory of the reference plugins.
+    #[arg(long, global = true, default_value = "/usr/lib/cni")]
+    reference_dir: PathBuf,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Every part below, in one run.
+    All,
+    /// Per-verb ADD/CHECK/DEL latency of the minimal and Kubernetes chains.
+    Latency,
+    /// Concurrent create/delete: pods/s, duplicate IPs, leftovers.
+    Churn,
+    /// ADD latency of the 1st..500th live pod.
+    Density,
+    /// Pod-to-pod iperf3 throughput and ping RTT against a bare veth pair.
+    Datapath,
+    /// Peak RSS of one plugin run.
+    Memory,
+    /// Remove namespaces and scratch dirs left by bench runs that were killed.
+    Cleanup,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = signals::install() {
+        eprintln!("twill-bench: {e:#}");
+        std::process::exit(1);
+    }
+    let code = match run(&cli) {
+        Ok(()) => 0,
+        Err(e) if signals::interrupted() => {
+            eprintln!("twill-bench: interrupted; everything the bench created has been removed ({e:#})");
+            130
+        }
+        Err(e) => {
+            eprintln!("twill-bench: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    preflight()?;
+    if cli.part == Part::Cleanup {
+        let removed = lab::sweep_stale()?;
+        eprintln!("twill-bench: removed {} stale namespaces", removed.len());
+        return Ok(());
+    }
+    let settings = settings(cli);
+    let started = Instant::now();
+    let lab = Lab::new()?;
+    let twill_dir = match &cli.twill_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?.parent().context("directory of twill-bench")?.to_path_buf(),
+    };
+    let prov = Provision::prepare(&twill_dir, &cli.reference_dir, lab.dir())?;
+    eprintln!("twill-bench: twill provides {:?}; the rest of its chains come from the reference", prov.twill_names());
+    let mut report = Report::new(settings, &prov, workspace(&twill_dir));
+    let all = cli.part == Part::All;
+    let wanted = |p: Part| all || cli.part == p;
+    if wanted(Part::Latency) {
+        eprintln!("twill-bench: latency ({} iterations)", settings.iterations);
+        report.latency = part(&mut report, "latency", latency::run(&lab, &prov, settings.iterations, settings.warmup))?;
+    }
+    if wanted(Part::Churn) {
+        let c = settings.churn();
+        eprintln!("twill-bench: churn ({} workers, {} pods x {} rounds)", c.workers, c.pods, c.rounds);
+        report.churn = part(&mut report, "churn", churn::run(&lab, &prov, c))?;
+    }
+    if wanted(Part::Density) {
+        eprintln!("twill-bench: density ({} pods)", settings.density_pods);
+        report.density = part(&mut report, "density", density::run(&lab, &prov, settings.density_pods, settings.half_window))?;
+    }
+    if wanted(Part::Datapath) {
+        eprintln!("twill-bench: datapath ({} s per run)", settings.datapath_secs);
+        report.datapath = part(&mut report, "datapath", datapath::run(&lab, &prov, settings.datapath()))?;
+    }
+    if wanted(Part::Memory) {
+        eprintln!("twill-bench: memory ({} runs)", settings.memory_runs);
+        report.memory = part(&mut report, "memory", memory::run(&lab, &prov, settings.memory_runs))?;
+    }
+    drop(lab);
+    report.elapsed = started.elapsed();
+    write(&report.render(), cli.out.as_deref())
+}
+
+/// A part that failed outright is reported and the run goes on; Ctrl-C stops everything.
+fn part<T>(report: &mut Report, name: &'static str, outcome: Result<T>) -> Result<Option<T>> {
+    match outcome {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if signals::interrupted() => Err(e),
+        Err(e) => {
+            eprintln!("twill-bench: {name} failed: {e:#}");
+            report.failed_parts.push((name, format!("{e:#}")));
+            Ok(None)
+        }
+    }
+}
+
+fn preflight() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("must run as root: it creates network namespaces (sudo target/release/twill-bench ...)");
+    }
+    Ok(())
+}
+
+fn settings(cli: &Cli) -> Settings {
+    let mut s = if cli.quick { Settings::quick() } else { Settings::full() };
+    s.iterations = cli.iterations.unwrap_or(s.iterations);
+    s.workers = cli.workers.unwrap_or(s.workers);
+    s.churn_pods = cli.churn_pods.unwrap_or(s.churn_pods);
+    s.churn_rounds = cli.churn_rounds.unwrap_or(s.churn_rounds);
+    s.density_pods = cli.density_pods.unwrap_or(s.density_pods);
+    s.datapath_secs = cli.datapath_secs.unwrap_or(s.datapath_secs);
+    s.memory_runs = cli.memory_runs.unwrap_or(s.memory_runs);
+    s
+}
+
+/// The workspace root for `git describe`: two levels above target/release.
+fn workspace(twill_dir: &Path) -> PathBuf {
+    twill_dir.ancestors().nth(2).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn write(markdown: &str, out: Option<&Path>) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, markdown).with_context(|| format!("write {}", path.display()))?;
+            eprintln!("twill-bench: wrote {}", path.display());
+        }
+        None => print!("{markdown}"),
+    }
+    Ok(())
+}

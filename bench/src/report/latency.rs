@@ -1,0 +1,129 @@
+//! The per-verb latency section.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{Report, errors, table};
+use crate::chains::{CHAINS, Chain};
+use crate::latency::{LatencyResult, Series};
+use crate::provision::Impl;
+use crate::stats::{Summary, median_duration, ms, ratio, summarize};
+
+pub fn render(report: &Report, l: &LatencyResult, out: &mut String) {
+    let _ = writeln!(out, "## Per-verb latency (whole chain, as the runtime sees it)\n");
+    let _ = writeln!(
+        out,
+        "{} measured iterations after {} warm-up ones. Each iteration, for each implementation \
+         (the one going first alternates) and each chain: a pod namespace is created (not timed), \
+         then ADD, CHECK and DEL are timed through `cni_exec::Runtime` with its `RawExec`. The \
+         Kubernetes-chain pod has one hostPort and ingress/egress bandwidth limits. Ratio = \
+         reference / twill at the median: above 1 means twill is faster.\n",
+        l.iterations, l.warmup
+    );
+    for chain in CHAINS {
+        chain_table(report, l, chain, out);
+    }
+    breakdown(l, out);
+    floor(l, out);
+}
+
+fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut String) {
+    let _ = writeln!(out, "### {}\n", chain.label());
+    let borrowed = report.borrowed(chain);
+    if !borrowed.is_empty() {
+        let _ = writeln!(out, "twill's side of this chain runs the reference {}.\n", borrowed.join(", "));
+    }
+    let get = |imp| l.series.get(&(imp, chain));
+    let (tw, rf) = (get(Impl::Twill), get(Impl::Reference));
+    let verbs: [(&str, fn(&Series) -> &Vec<Duration>); 4] = [
+        ("ADD", |s| &s.add),
+        ("CHECK", |s| &s.check),
+        ("DEL", |s| &s.del),
+        ("**ADD+DEL**", |s| &s.add_del),
+    ];
+    let rows = verbs
+        .iter()
+        .map(|(verb, pick)| {
+            let t = tw.and_then(|s| summarize(pick(s)));
+            let r = rf.and_then(|s| summarize(pick(s)));
+            let mut row = vec![verb.to_string()];
+            row.extend(cells(t));
+            row.extend(cells(r));
+            row.push(ratio(r.map(|s| s.median.as_secs_f64()), t.map(|s| s.median.as_secs_f64())));
+            row
+        })
+        .collect();
+    table(
+        out,
+        &["verb", "twill p50", "p90", "p99", "reference p50", "p90", "p99", "ratio (p50)"],
+        rows,
+    );
+    for (imp, series) in [(Impl::Twill, tw), (Impl::Reference, rf)] {
+        if let Some(s) = series {
+            let title = format!(
+                "{} failures on the {} chain{}",
+                imp.label(),
+                chain.short(),
+                if s.gave_up() { " (the series stopped after them)" } else { "" }
+            );
+            errors(out, &title, &s.failures);
+        }
+    }
+}
+
+fn cells(s: Option<Summary>) -> Vec<String> {
+    match s {
+        Some(s) => vec![ms(s.median), ms(s.p90), ms(s.p99)],
+        None => vec!["—".into(), "—".into(), "—".into()],
+    }
+}
+
+/// Median time of each plugin process, per verb, as the runtime started it.
+fn breakdown(l: &LatencyResult, out: &mut String) {
+    let mut times: BTreeMap<(Chain, String, &'static str, Impl), Vec<Duration>> = BTreeMap::new();
+    for ((imp, chain), series) in &l.series {
+        for run in &series.runs {
+            times.entry((*chain, run.plugin.clone(), run.command, *imp)).or_default().push(run.took);
+        }
+    }
+    let mut rows = Vec::new();
+    for chain in CHAINS {
+        for plugin in chain.plugins().iter().filter(|p| **p != "host-local") {
+            for verb in ["ADD", "CHECK", "DEL"] {
+                let med = |imp| times.get(&(chain, plugin.to_string(), verb, imp)).and_then(|v| median_duration(v));
+                let (t, r) = (med(Impl::Twill), med(Impl::Reference));
+                if t.is_none() && r.is_none() {
+                    continue;
+                }
+                rows.push(vec![
+                    chain.short().into(),
+                    format!("`{plugin}` {verb}"),
+                    t.map(ms).unwrap_or_else(|| "—".into()),
+                    r.map(ms).unwrap_or_else(|| "—".into()),
+                    ratio(r.map(|d| d.as_secs_f64()), t.map(|d| d.as_secs_f64())),
+                ]);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "### Where the time goes: each plugin process (p50)\n\n`bridge` includes the \
+         `host-local` it runs as its IPAM plugin.\n"
+    );
+    table(out, &["chain", "plugin and verb", "twill", "reference", "ratio"], rows);
+}
+
+fn floor(l: &LatencyResult, out: &mut String) {
+    let med = |imp| l.exec_floor.get(&imp).and_then(|v| median_duration(v));
+    let (t, r) = (med(Impl::Twill), med(Impl::Reference));
+    let _ = writeln!(
+        out,
+        "### Floor: starting a plugin process at all\n\n`bridge` answering VERSION (no kernel \
+         work), started by the same executor in the fake host: twill {}, reference {} \
+         (ratio {}).\n",
+        t.map(ms).unwrap_or_else(|| "—".into()),
+        r.map(ms).unwrap_or_else(|| "—".into()),
+        ratio(r.map(|d| d.as_secs_f64()), t.map(|d| d.as_secs_f64())),
+    );
+}

@@ -1,0 +1,2 @@
+//! twilld placeholder
+pub mod store;

@@ -1,0 +1,219 @@
+//! The JSON records kept in the datastore (keys in [`crate::layout`]). Unknown fields are
+//! ignored and new fields get defaults, so agents of neighbouring versions read each other.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Entry, StoreError};
+
+/// How a node reaches the other nodes' pod subnets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// Plain routes via the peer's node address (one L2 segment).
+    HostGw,
+    /// A vxlan device with per-peer FDB, neighbour and route entries.
+    Vxlan,
+    /// Routes exchanged by a BGP daemon (BIRD); reserved, not implemented yet.
+    Bgp,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::HostGw => "host-gw",
+            BackendKind::Vxlan => "vxlan",
+            BackendKind::Bgp => "bgp",
+        }
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<BackendKind, String> {
+        match s {
+            "host-gw" => Ok(BackendKind::HostGw),
+            "vxlan" => Ok(BackendKind::Vxlan),
+            "bgp" => Ok(BackendKind::Bgp),
+            _ => Err(format!("unknown backend {s:?} (expected host-gw, vxlan or bgp)")),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `/twill/nodes/NAME`: a node that is part of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub name: String,
+    /// The node's underlay address: next hop (host-gw) or VTEP (vxlan) for its pods.
+    pub node_ip: IpAddr,
+    /// An IPv6 underlay address, when the node has one (host-gw next hop for IPv6 pods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ip6: Option<IpAddr>,
+    pub subnet: IpNet,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<IpNet>,
+    /// MAC of the node's vxlan device (`aa:bb:cc:dd:ee:ff`), with the vxlan backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtep_mac: Option<String>,
+    pub backend: BackendKind,
+    /// Unix seconds when the node's lease runs out unless renewed. Informational: the
+    /// datastore lease is what removes the record of a node that went away.
+    #[serde(default)]
+    pub expires: u64,
+}
+
+/// `/twill/subnets/CIDR`: who holds a pod subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetOwner {
+    pub node: String,
+}
+
+/// `/twill/namespaces/NAME`, written by `twill lab` for the policy controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceRecord {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A named container port, as a NetworkPolicy may refer to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedPort {
+    pub name: String,
+    pub port: u16,
+    /// `TCP`, `UDP` or `SCTP`, as Kubernetes spells it.
+    pub protocol: String,
+}
+
+/// `/twill/pods/NS/NAME`, written by `twill lab` for the policy controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRecord {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<NamedPort>,
+}
+
+/// `/twill/policies/NS/NAME`: a `networking.k8s.io/v1` NetworkPolicy; `spec` is its spec as
+/// Kubernetes writes it in JSON (podSelector, policyTypes, ingress, egress).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub namespace: String,
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
+/// Why a record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidName { what: &'static str, name: String, reason: &'static str },
+    #[error("decode {key}: {source}")]
+    Decode { key: String, source: serde_json::Error },
+    #[error("encode {key}: {source}")]
+    Encode { key: String, source: serde_json::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The record in `entry`.
+pub fn decode<T: DeserializeOwned>(entry: &Entry) -> Result<T, RecordError> {
+    serde_json::from_slice(&entry.value).map_err(|source| RecordError::Decode { key: entry.key.clone(), source })
+}
+
+/// `value` as the bytes stored under `key`.
+pub fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, RecordError> {
+    serde_json::to_vec(value).map_err(|source| RecordError::Encode { key: key.to_string(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> NodeRecord {
+        NodeRecord {
+            name: "node-1".into(),
+            node_ip: "10.100.0.11".parse().unwrap(),
+            node_ip6: None,
+            subnet: "10.244.1.0/24".parse().unwrap(),
+            subnet6: Some("fd00:10:244:1::/64".parse().unwrap()),
+            vtep_mac: Some("0a:58:0a:f4:01:00".into()),
+            backend: BackendKind::Vxlan,
+            expires: 1_700_000_030,
+        }
+    }
+
+    #[test]
+    fn node_record_json_is_stable() {
+        let v = serde_json::to_value(node()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "name": "node-1", "node_ip": "10.100.0.11", "subnet": "10.244.1.0/24",
+                "subnet6": "fd00:10:244:1::/64", "vtep_mac": "0a:58:0a:f4:01:00",
+                "backend": "vxlan", "expires": 1_700_000_030u64
+            })
+        );
+        let back: NodeRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back, node());
+    }
+
+    #[test]
+    fn node_record_tolerates_unknown_and_missing_optional_fields() {
+        let r: NodeRecord = serde_json::from_str(
+            r#"{"name":"n","node_ip":"10.0.0.1","subnet":"10.244.0.0/24","backend":"host-gw","future":1}"#,
+        )
+        .unwrap();
+        assert_eq!((r.subnet6, r.vtep_mac, r.expires), (None, None, 0));
+        assert_eq!(r.backend, BackendKind::HostGw);
+    }
+
+    #[test]
+    fn pod_and_namespace_records_match_what_the_lab_writes() {
+        let pod: PodRecord = serde_json::from_value(serde_json::json!({
+            "namespace": "a", "name": "p1", "node": "node-2", "ips": ["10.244.2.2"],
+            "labels": {"app": "web"},
+            "ports": [{"name": "serve-80-tcp", "port": 80, "protocol": "TCP"}]
+        }))
+        .unwrap();
+        assert_eq!(pod.ports[0].port, 80);
+        assert_eq!(pod.ips, vec!["10.244.2.2".parse::<IpAddr>().unwrap()]);
+        let ns: NamespaceRecord = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        assert!(ns.labels.is_empty());
+        let pol = PolicyRecord { namespace: "a".into(), name: "deny".into(), spec: serde_json::json!({}) };
+        assert_eq!(serde_json::to_value(&pol).unwrap()["spec"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn backend_names() {
+        for k in [BackendKind::HostGw, BackendKind::Vxlan, BackendKind::Bgp] {
+            assert_eq!(k.as_str().parse::<BackendKind>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert!("udp".parse::<BackendKind>().is_err());
+    }
+
+    #[test]
+    fn decode_names_the_key() {
+        let e = Entry { key: "/twill/nodes/x".into(), value: b"{".to_vec(), version: 1, mod_revision: 1, lease: None };
+        let err = decode::<NodeRecord>(&e).unwrap_err();
+        assert!(err.to_string().starts_with("decode /twill/nodes/x: "), "{err}");
+    }
+}

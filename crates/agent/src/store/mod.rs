@@ -1,0 +1,276 @@
+//! Datastores: a small key-value model that both a directory of files and etcd provide.
+//!
+//! The model is etcd's, cut down to what twill needs: keys are strings starting with `/`,
+//! values are bytes, every change gets a store-wide revision, a key can be attached to a
+//! [`LeaseId`] and disappears when the lease is not kept alive, a [`Txn`] compares keys and
+//! applies puts and deletes all-or-nothing (compare-and-swap), and a [`Watch`] reports
+//! changes under a prefix. [`file::FileStore`] and [`etcd::EtcdStore`] pass the same
+//! conformance tests (`tests/datastore.rs`).
+
+pub mod etcd;
+mod etcd_watch;
+mod etcd_wire;
+pub mod file;
+mod file_lease;
+mod file_record;
+mod file_watch;
+mod http;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use etcd::EtcdStore;
+pub use file::FileStore;
+
+/// A lease: keys attached to it are deleted when it expires or is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LeaseId(pub i64);
+
+impl std::fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}", self.0)
+    }
+}
+
+/// One key with its value and bookkeeping, as etcd's `KeyValue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: Vec<u8>,
+    /// Number of writes since the key was (re)created; 1 after the first put.
+    pub version: u64,
+    /// The store revision of the last write, unique across keys: what compare-and-swap uses.
+    pub mod_revision: u64,
+    pub lease: Option<LeaseId>,
+}
+
+/// The entries under a prefix, and the store revision they were read at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    pub revision: u64,
+}
+
+/// One change seen by a [`Watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Put(Entry),
+    Delete { key: String, revision: u64 },
+}
+
+impl Event {
+    pub fn key(&self) -> &str {
+        match self {
+            Event::Put(e) => &e.key,
+            Event::Delete { key, .. } => key,
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        match self {
+            Event::Put(e) => e.mod_revision,
+            Event::Delete { revision, .. } => *revision,
+        }
+    }
+}
+
+/// A condition on one key in a [`Txn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// The key does not exist.
+    Absent,
+    /// The key exists and was last written at this revision.
+    ModRevision(u64),
+}
+
+/// One write in a [`Txn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put { key: String, value: Vec<u8>, lease: Option<LeaseId> },
+    Delete { key: String },
+}
+
+/// Compare-and-swap: when every comparison holds, every op is applied at one revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Txn {
+    pub compare: Vec<(String, Compare)>,
+    pub ops: Vec<Op>,
+}
+
+impl Txn {
+    /// Creates `key` only if it does not exist.
+    pub fn create(key: &str, value: &[u8], lease: Option<LeaseId>) -> Txn {
+        Txn {
+            compare: vec![(key.to_string(), Compare::Absent)],
+            ops: vec![Op::Put { key: key.to_string(), value: value.to_vec(), lease }],
+        }
+    }
+
+    /// Overwrites `key` only if it is still at `mod_revision`.
+    pub fn update(key: &str, mod_revision: u64, value: &[u8], lease: Option<LeaseId>) -> Txn {
+        Txn {
+            compare: vec![(key.to_string(), Compare::ModRevision(mod_revision))],
+            ops: vec![Op::Put { key: key.to_string(), value: value.to_vec(), lease }],
+        }
+    }
+
+    /// Deletes `key` only if it is still at `mod_revision`.
+    pub fn delete(key: &str, mod_revision: u64) -> Txn {
+        Txn {
+            compare: vec![(key.to_string(), Compare::ModRevision(mod_revision))],
+            ops: vec![Op::Delete { key: key.to_string() }],
+        }
+    }
+}
+
+/// A stream of changes under a prefix.
+pub trait Watch: Send {
+    /// Waits up to about a second and returns the changes seen meanwhile (possibly none). An
+    /// error means the watch is over (connection lost, history compacted): list and watch
+    /// again.
+    fn next(&mut self) -> Result<Vec<Event>, StoreError>;
+}
+
+/// What twill needs from a datastore. Implementations are cheap to call from several
+/// threads; every call is one round trip (or one locked file operation).
+pub trait Datastore: Send + Sync {
+    /// `file:DIR` or `etcd:http://HOST:PORT`, for logs.
+    fn describe(&self) -> String;
+    fn get(&self, key: &str) -> Result<Option<Entry>, StoreError>;
+    /// Every entry whose key starts with `prefix`, sorted by key.
+    fn list(&self, prefix: &str) -> Result<Listing, StoreError>;
+    fn put(&self, key: &str, value: &[u8], lease: Option<LeaseId>) -> Result<(), StoreError>;
+    /// Deletes `key`; false when it did not exist.
+    fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Applies `txn`; false when a comparison failed (nothing was written).
+    fn txn(&self, txn: &Txn) -> Result<bool, StoreError>;
+    fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError>;
+    /// Renews the lease for its full TTL; false when it has already expired or is unknown.
+    fn lease_keepalive(&self, lease: LeaseId) -> Result<bool, StoreError>;
+    /// Ends the lease now and deletes every key attached to it.
+    fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError>;
+    /// Changes under `prefix` after `after_revision` (a [`Listing::revision`]).
+    fn watch(&self, prefix: &str, after_revision: u64) -> Result<Box<dyn Watch>, StoreError>;
+}
+
+/// Where the datastore is: `file:DIR` or `etcd:http://HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    File(PathBuf),
+    /// `HOST:PORT` of the etcd client URL.
+    Etcd(String),
+}
+
+impl FromStr for Endpoint {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Endpoint, StoreError> {
+        let bad = |reason: &'static str| StoreError::InvalidEndpoint { value: s.to_string(), reason };
+        if let Some(dir) = s.strip_prefix("file:") {
+            if dir.is_empty() {
+                return Err(bad("file: needs a directory"));
+            }
+            return Ok(Endpoint::File(PathBuf::from(dir)));
+        }
+        if let Some(url) = s.strip_prefix("etcd:") {
+            let rest = url.strip_prefix("http://").ok_or_else(|| bad("etcd: needs an http:// URL"))?;
+            let host_port = rest.trim_end_matches('/');
+            if host_port.is_empty() || host_port.contains('/') || !host_port.contains(':') {
+                return Err(bad("etcd URL must be http://HOST:PORT"));
+            }
+            return Ok(Endpoint::Etcd(host_port.to_string()));
+        }
+        Err(bad("must start with file: or etcd:"))
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::File(dir) => write!(f, "file:{}", dir.display()),
+            Endpoint::Etcd(addr) => write!(f, "etcd:http://{addr}"),
+        }
+    }
+}
+
+/// Opens the datastore at `endpoint` (creating the directory of a file store).
+pub fn open(endpoint: &Endpoint) -> Result<Arc<dyn Datastore>, StoreError> {
+    match endpoint {
+        Endpoint::File(dir) => Ok(Arc::new(FileStore::open(dir)?)),
+        Endpoint::Etcd(addr) => Ok(Arc::new(EtcdStore::new(addr))),
+    }
+}
+
+/// Rejects keys neither store can hold the same way.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let reason = if !key.starts_with('/') {
+        "must start with /"
+    } else if key.len() > 1024 {
+        "longer than 1024 bytes"
+    } else if key.contains('\0') {
+        "contains a NUL byte"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidKey { key: key.to_string(), reason })
+}
+
+/// Everything a datastore can report.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid datastore {value:?}: {reason}")]
+    InvalidEndpoint { value: String, reason: &'static str },
+    #[error("invalid key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("{op} {}: {source}", .path.display())]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("unreadable record {}: {reason}", .path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("lease {0} not found (expired or revoked)")]
+    LeaseNotFound(LeaseId),
+    #[error("etcd {addr}{path}: {reason}")]
+    Http { addr: String, path: &'static str, reason: String },
+    #[error("etcd {addr}{path}: server error (code {code}): {message}")]
+    Server { addr: String, path: &'static str, code: i64, message: String },
+    #[error("watch of {prefix:?} ended: {reason}")]
+    WatchEnded { prefix: String, reason: String },
+}
+
+impl StoreError {
+    /// The datastore could not be reached or answered garbage: retrying later may work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Http { .. } | StoreError::WatchEnded { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!("file:/tmp/x".parse::<Endpoint>().unwrap(), Endpoint::File("/tmp/x".into()));
+        assert_eq!(
+            "etcd:http://127.0.0.1:2379".parse::<Endpoint>().unwrap(),
+            Endpoint::Etcd("127.0.0.1:2379".into())
+        );
+        assert_eq!(
+            "etcd:http://127.0.0.1:2379/".parse::<Endpoint>().unwrap().to_string(),
+            "etcd:http://127.0.0.1:2379"
+        );
+        for bad in ["", "file:", "etcd:127.0.0.1:2379", "etcd:http://", "etcd:http://a/b:1", "zk:x"] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(check_key("/twill/nodes/a").is_ok());
+        assert!(check_key("twill").is_err());
+        assert!(check_key("/a\0").is_err());
+    }
+}

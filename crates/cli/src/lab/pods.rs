@@ -1,0 +1,216 @@
+//! `twill lab ns add` and `twill lab pod add|del`: a pod is a namespace attached through the
+//! runtime side on its node, running `twill lab serve`, and recorded both in the lab's state
+//! and in the cluster datastore (where a policy controller finds pods and namespaces).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use netns::NetNs;
+
+use super::attach::{self, container_id};
+use super::names::{Names, PodRef, check_dns_label};
+use super::probe::{self, Verdict};
+use super::process::{self, Proc};
+use super::state::{LabState, NodeState, PodState, StateDir};
+use super::wire::{PORTS, Protocol};
+use super::{layout, registry};
+
+/// Labels written `k=v,k2=v2`.
+pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for pair in s.split(',').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else { bail!("label {pair:?} must be written key=value") };
+        if k.is_empty() || k.contains(char::is_whitespace) || v.contains(char::is_whitespace) {
+            bail!("label {pair:?}: keys must be non-empty and neither keys nor values may hold spaces");
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(labels)
+}
+
+/// Records a namespace (labels replace earlier ones) in the state and the datastore.
+pub fn ns_add(names: &Names, name: &str, labels: BTreeMap<String, String>) -> Result<()> {
+    check_dns_label("namespace", name)?;
+    let sd = StateDir::lock(names, false)?;
+    let mut state = sd.load()?;
+    put_namespace(&sd, &mut state, name, labels)?;
+    println!("namespace {name}");
+    Ok(())
+}
+
+fn put_namespace(
+    sd: &StateDir,
+    state: &mut LabState,
+    name: &str,
+    labels: BTreeMap<String, String>,
+) -> Result<()> {
+    registry::put_namespace(&sd.dir, state, name, &labels)?;
+    state.namespaces.insert(name.to_string(), labels);
+    sd.save(state)
+}
+
+/// Creates, attaches and starts a pod; on failure removes what it made.
+pub fn pod_add(
+    names: &Names,
+    pod: &PodRef,
+    node: Option<u8>,
+    labels: BTreeMap<String, String>,
+) -> Result<()> {
+    let sd = StateDir::lock(names, false)?;
+    let mut state = sd.load()?;
+    if state.pods.contains_key(&pod.to_string()) {
+        bail!("pod {pod} already exists");
+    }
+    if !state.namespaces.contains_key(&pod.ns) {
+        put_namespace(&sd, &mut state, &pod.ns, BTreeMap::new())?;
+        println!("namespace {} (created for the pod)", pod.ns);
+    }
+    let node = state.node(node.unwrap_or_else(|| least_loaded(&state)))?.clone();
+    let netns_name = names.pod(pod, |n| state.netns.iter().any(|m| m == n) || netns::named_path(n).exists());
+    netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
+    state.netns.push(netns_name.clone());
+    sd.save(&state)?;
+    let mut record = PodState {
+        ns: pod.ns.clone(),
+        name: pod.name.clone(),
+        netns: netns_name,
+        node: node.index,
+        container_id: container_id(pod),
+        ips: Vec::new(),
+        labels,
+        server: None,
+    };
+    match start_pod(&sd.dir, &node, &mut record, &state) {
+        Ok(()) => {
+            state.pods.insert(pod.to_string(), record.clone());
+            sd.save(&state)?;
+            let ips: Vec<String> = record.ips.iter().map(|ip| ip.to_string()).collect();
+            println!("pod {pod} on {} ({}): {}", node.name, record.netns, ips.join(" "));
+            Ok(())
+        }
+        Err(e) => {
+            for e2 in stop_pod(&sd.dir, &node, &record) {
+                eprintln!("twill lab: while undoing pod {pod}: {e2:#}");
+            }
+            state.netns.retain(|n| *n != record.netns);
+            sd.save(&state)?;
+            Err(e)
+        }
+    }
+}
+
+/// The node with the fewest pods (the lowest index among equals).
+fn least_loaded(state: &LabState) -> u8 {
+    let load = |i: u8| state.pods.values().filter(|p| p.node == i).count();
+    state.nodes.iter().map(|n| n.index).min_by_key(|&i| (load(i), i)).unwrap_or(1)
+}
+
+fn start_pod(dir: &Path, node: &NodeState, pod: &mut PodState, state: &LabState) -> Result<()> {
+    let rt = attach::runtime_conf(&pod.pod_ref(), &pod.netns);
+    pod.ips = attach::attach(dir, node, &rt)?;
+    let ns = NetNs::open(netns::named_path(&pod.netns))?;
+    pod.server = Some(start_server(
+        &ns,
+        &pod.pod_ref().to_string(),
+        Some(&node.name),
+        &layout::pod_log(dir, &pod.pod_ref()),
+    )?);
+    wait_serving(&ns, pod)?;
+    registry::put_pod(dir, state, pod)
+}
+
+/// Starts `twill lab serve` inside `ns`.
+pub fn start_server(ns: &NetNs, who: &str, node: Option<&str>, log: &Path) -> Result<Proc> {
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    let me = std::env::current_exe().context("find the running twill binary")?;
+    let mut args = vec!["lab".to_string(), "serve".into(), "--who".into(), who.into()];
+    if let Some(node) = node {
+        args.extend(["--node".into(), node.into()]);
+    }
+    process::spawn_in(ns, &me, args, log)
+}
+
+/// Waits until the pod's server answers itself on its last port (it binds that one last).
+fn wait_serving(ns: &NetNs, pod: &PodState) -> Result<()> {
+    let ip = pod.ips.first().copied().context("the pod got no address")?;
+    let last = std::net::SocketAddr::new(ip, PORTS[PORTS.len() - 1]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let verdict = probe::probe(ns, last, Protocol::Tcp)?;
+        match verdict {
+            Verdict::Connected(_) => return Ok(()),
+            Verdict::Failed(why) if Instant::now() >= deadline => {
+                bail!("the server of pod {}/{} does not answer on {last}: {why}", pod.ns, pod.name)
+            }
+            Verdict::Failed(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Stops the server, detaches and removes the namespace; best-effort, errors collected.
+fn stop_pod(dir: &Path, node: &NodeState, pod: &PodState) -> Vec<anyhow::Error> {
+    let servers: Vec<&Proc> = pod.server.iter().collect();
+    let mut errors = process::stop_all(&servers, Duration::from_secs(1));
+    errors.extend(attach::detach(dir, node, &attach::runtime_conf(&pod.pod_ref(), &pod.netns)));
+    if let Err(e) = netns::delete_named(&pod.netns) {
+        errors.push(anyhow::Error::new(e).context(format!("remove netns {}", pod.netns)));
+    }
+    errors
+}
+
+/// Deletes a pod: server, attachment, namespace, datastore record, state.
+pub fn pod_del(names: &Names, pod: &PodRef) -> Result<()> {
+    let sd = StateDir::lock(names, false)?;
+    let mut state = sd.load()?;
+    let record = state.pod(pod)?.clone();
+    let node = state.node(record.node)?.clone();
+    let mut errors = stop_pod(&sd.dir, &node, &record);
+    if let Err(e) = registry::delete_pod(&sd.dir, &state, pod) {
+        errors.push(e);
+    }
+    state.pods.remove(&pod.to_string());
+    state.netns.retain(|n| *n != record.netns);
+    sd.save(&state)?;
+    match errors.into_iter().next() {
+        None => {
+            println!("pod {pod} deleted");
+            Ok(())
+        }
+        Some(first) => Err(first.context(format!("pod {pod} deleted with errors"))),
+    }
+}
+
+/// Best-effort removal of every pod's attachment, for teardown.
+pub fn detach_all(dir: &Path, state: &LabState) -> Vec<anyhow::Error> {
+    let mut errors = Vec::new();
+    for pod in state.pods.values() {
+        match state.node(pod.node) {
+            Ok(node) => {
+                errors.extend(attach::detach(dir, node, &attach::runtime_conf(&pod.pod_ref(), &pod.netns)))
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_parse() {
+        let l = parse_labels("app=web,tier=front").unwrap();
+        assert_eq!(l.get("app").map(String::as_str), Some("web"));
+        assert_eq!(l.len(), 2);
+        assert!(parse_labels("").unwrap().is_empty());
+        assert_eq!(parse_labels("a=").unwrap().get("a").map(String::as_str), Some(""));
+        for bad in ["a", "=b", "a b=c", "a=b c"] {
+            assert!(parse_labels(bad).is_err(), "{bad}");
+        }
+    }
+}

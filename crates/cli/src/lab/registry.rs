@@ -1,0 +1,173 @@
+//! The lab's pods and namespaces in the cluster datastore, where the agents' policy
+//! controller reads them: `/twill/namespaces/NAME` and `/twill/pods/NS/NAME`, JSON records
+//! shaped like the parts of Kubernetes objects a NetworkPolicy implementation needs — labels
+//! (namespaces get the automatic `kubernetes.io/metadata.name`), the pod's IPs and node, and
+//! its named container ports in the Kubernetes e2e convention (`serve-80-tcp`, ...).
+//!
+//! With the etcd datastore the store is used from a thread inside the etcd namespace: the
+//! namespace `twill` runs in has no route to the lab's underlay.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use netns::NetNs;
+use serde::Serialize;
+
+use super::agent::datastore_url;
+use super::names::PodRef;
+use super::state::{LabState, PodState};
+use super::wire::{PORTS, Protocol, port_name};
+
+/// The label Kubernetes puts on every namespace.
+const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+#[derive(Debug, Serialize, PartialEq)]
+struct NamespaceRecord {
+    name: String,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+struct NamedPort {
+    name: String,
+    port: u16,
+    /// `TCP`, `UDP` or `SCTP`, as Kubernetes spells it.
+    protocol: String,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct PodRecord {
+    namespace: String,
+    name: String,
+    node: String,
+    ips: Vec<IpAddr>,
+    labels: BTreeMap<String, String>,
+    ports: Vec<NamedPort>,
+}
+
+pub fn namespace_key(name: &str) -> String {
+    format!("/twill/namespaces/{name}")
+}
+
+pub fn pod_key(pod: &PodRef) -> String {
+    format!("/twill/pods/{}/{}", pod.ns, pod.name)
+}
+
+fn namespace_record(name: &str, labels: &BTreeMap<String, String>) -> NamespaceRecord {
+    let mut labels = labels.clone();
+    labels.insert(NAME_LABEL.to_string(), name.to_string());
+    NamespaceRecord { name: name.to_string(), labels }
+}
+
+fn pod_record(pod: &PodState, node: &str) -> PodRecord {
+    let ports = PORTS
+        .iter()
+        .flat_map(|&port| {
+            [Protocol::Tcp, Protocol::Udp, Protocol::Sctp].map(|proto| NamedPort {
+                name: port_name(port, proto),
+                port,
+                protocol: proto.as_str().to_uppercase(),
+            })
+        })
+        .collect();
+    PodRecord {
+        namespace: pod.ns.clone(),
+        name: pod.name.clone(),
+        node: node.to_string(),
+        ips: pod.ips.clone(),
+        labels: pod.labels.clone(),
+        ports,
+    }
+}
+
+/// Runs `f` with the lab's datastore, from inside the etcd namespace when the store is etcd.
+fn with_store<T: Send>(
+    dir: &Path,
+    state: &LabState,
+    f: impl FnOnce(&dyn agent::store::Datastore) -> Result<T> + Send,
+) -> Result<T> {
+    let url = datastore_url(dir, &state.options);
+    let endpoint: agent::store::Endpoint = url.parse()?;
+    let work = || -> Result<T> {
+        let store = agent::store::open(&endpoint).with_context(|| format!("open datastore {url}"))?;
+        f(store.as_ref())
+    };
+    match &state.etcd {
+        Some(etcd) => NetNs::open(netns::named_path(&etcd.netns))?.run(work)?,
+        None => work(),
+    }
+}
+
+fn put_json(dir: &Path, state: &LabState, key: String, value: &impl Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec(value)?;
+    with_store(dir, state, |store| store.put(&key, &bytes, None).with_context(|| format!("write {key}")))
+}
+
+pub fn put_namespace(
+    dir: &Path,
+    state: &LabState,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<()> {
+    put_json(dir, state, namespace_key(name), &namespace_record(name, labels))
+}
+
+pub fn put_pod(dir: &Path, state: &LabState, pod: &PodState) -> Result<()> {
+    let node = state.node(pod.node)?;
+    put_json(dir, state, pod_key(&pod.pod_ref()), &pod_record(pod, &node.name))
+}
+
+pub fn delete_pod(dir: &Path, state: &LabState, pod: &PodRef) -> Result<()> {
+    let key = pod_key(pod);
+    with_store(dir, state, |store| store.delete(&key).map(drop).with_context(|| format!("delete {key}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_look_like_the_kubernetes_objects_policy_needs() {
+        let ns = namespace_record("a", &BTreeMap::from([("team".into(), "x".into())]));
+        assert_eq!(
+            serde_json::to_value(&ns).unwrap(),
+            serde_json::json!({"name": "a", "labels": {"kubernetes.io/metadata.name": "a", "team": "x"}})
+        );
+        let pod = PodState {
+            ns: "a".into(),
+            name: "p1".into(),
+            netns: "twl-pod-a-p1".into(),
+            node: 2,
+            container_id: "a_p1".into(),
+            ips: vec!["10.244.2.2".parse().unwrap()],
+            labels: BTreeMap::from([("app".into(), "web".into())]),
+            server: None,
+        };
+        let v = serde_json::to_value(pod_record(&pod, "node-2")).unwrap();
+        assert_eq!(v["namespace"], "a");
+        assert_eq!(v["node"], "node-2");
+        assert_eq!(v["ips"], serde_json::json!(["10.244.2.2"]));
+        assert_eq!(v["labels"], serde_json::json!({"app": "web"}));
+        let names: Vec<&str> =
+            v["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "serve-80-tcp",
+                "serve-80-udp",
+                "serve-80-sctp",
+                "serve-81-tcp",
+                "serve-81-udp",
+                "serve-81-sctp"
+            ]
+        );
+        assert_eq!(
+            v["ports"][2],
+            serde_json::json!({"name": "serve-80-sctp", "port": 80, "protocol": "SCTP"})
+        );
+        assert_eq!(pod_key(&pod.pod_ref()), "/twill/pods/a/p1");
+    }
+}

@@ -1,0 +1,170 @@
+//! `twill lab status`: the nodes with their pod subnets (read from the network list each
+//! node's twilld wrote) and agent health, the datastore, and the pods with their addresses;
+//! as tables, or as JSON for scripts (`--json`).
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::agent::{self, datastore_url};
+use super::names::Names;
+use super::state::{self, LabState, NodeState};
+
+pub fn run(names: &Names, as_json: bool) -> Result<()> {
+    let state = state::load_running(names)?;
+    let report = report(names, &state);
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// The pod subnets in a node's `twill` network list, empty when it has none yet.
+fn node_subnets(node: &NodeState) -> Vec<String> {
+    cni_exec::load_network(&node.conf_dir, "twill")
+        .ok()
+        .and_then(|l| serde_json::from_slice::<Value>(&l.bytes).ok())
+        .map(|v| subnets_in(&v))
+        .unwrap_or_default()
+}
+
+/// Every `"subnet"` string anywhere in a network list (host-local's `ranges` or `subnet`).
+fn subnets_in(v: &Value) -> Vec<String> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| match (k.as_str(), v) {
+                ("subnet", Value::String(s)) => vec![s.clone()],
+                _ => subnets_in(v),
+            })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(subnets_in).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn report(names: &Names, state: &LabState) -> Value {
+    let dir = names.state_dir();
+    let nodes: Vec<Value> = state
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "name": n.name, "netns": n.netns, "ip": n.ip, "ip6": n.ip6,
+                "subnets": node_subnets(n),
+                "agent_pid": n.agent.as_ref().map(|p| p.pid),
+                "agent_running": n.agent.as_ref().is_some_and(|p| p.is_running()),
+                "ready": agent::is_ready(n),
+                "log": n.agent.as_ref().map(|p| p.log.clone()),
+            })
+        })
+        .collect();
+    let pods: Vec<Value> = state
+        .pods
+        .values()
+        .map(|p| {
+            json!({
+                "pod": p.pod_ref().to_string(), "node": format!("node-{}", p.node), "netns": p.netns,
+                "ips": p.ips, "labels": p.labels,
+                "server_pid": p.server.as_ref().map(|s| s.pid),
+                "server_running": p.server.as_ref().is_some_and(|s| s.is_running()),
+            })
+        })
+        .collect();
+    json!({
+        "prefix": state.prefix,
+        "state_dir": dir,
+        "backend": state.options.backend.as_str(),
+        "datastore": datastore_url(&dir, &state.options),
+        "ipv6": state.options.ipv6,
+        "etcd": state.etcd.as_ref().map(|e| json!({
+            "netns": e.netns, "url": e.url,
+            "pid": e.proc.as_ref().map(|p| p.pid),
+            "running": e.proc.as_ref().is_some_and(|p| p.is_running()),
+        })),
+        "nodes": nodes,
+        "namespaces": state.namespaces,
+        "pods": pods,
+    })
+}
+
+fn render(r: &Value) -> String {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        Value::Array(a) => {
+            let parts: Vec<String> =
+                a.iter().map(|x| x.as_str().map(String::from).unwrap_or(x.to_string())).collect();
+            if parts.is_empty() { "-".into() } else { parts.join(",") }
+        }
+        other => other.to_string(),
+    };
+    let mut out = format!(
+        "lab {} ({}): backend {}, datastore {}, IPv6 {}\n",
+        s(&r["prefix"]),
+        s(&r["state_dir"]),
+        s(&r["backend"]),
+        s(&r["datastore"]),
+        if r["ipv6"] == true { "on" } else { "off" }
+    );
+    if let Some(etcd) = r["etcd"].as_object() {
+        let up = if etcd["running"] == true { "running" } else { "NOT RUNNING" };
+        out.push_str(&format!(
+            "etcd {} in {}: pid {} {up}\n",
+            s(&etcd["url"]),
+            s(&etcd["netns"]),
+            s(&etcd["pid"])
+        ));
+    }
+    out.push_str(&format!("\n{:<8} {:<22} {:<13} {:<32} {}\n", "NODE", "NETNS", "IP", "SUBNETS", "TWILLD"));
+    for n in r["nodes"].as_array().into_iter().flatten() {
+        let health = match (n["agent_running"] == true, n["ready"] == true) {
+            (true, true) => "ready",
+            (true, false) => "NOT READY",
+            (false, _) => "NOT RUNNING",
+        };
+        out.push_str(&format!(
+            "{:<8} {:<22} {:<13} {:<32} pid {} {health}\n",
+            s(&n["name"]),
+            s(&n["netns"]),
+            s(&n["ip"]),
+            s(&n["subnets"]),
+            s(&n["agent_pid"])
+        ));
+    }
+    let pods = r["pods"].as_array().cloned().unwrap_or_default();
+    if pods.is_empty() {
+        out.push_str("\nno pods (twill lab pod add NS/NAME)\n");
+        return out;
+    }
+    out.push_str(&format!("\n{:<24} {:<8} {:<36} {}\n", "POD", "NODE", "IPS", "SERVER"));
+    for p in &pods {
+        let up = if p["server_running"] == true { "running" } else { "NOT RUNNING" };
+        out.push_str(&format!(
+            "{:<24} {:<8} {:<36} pid {} {up}\n",
+            s(&p["pod"]),
+            s(&p["node"]),
+            s(&p["ips"]),
+            s(&p["server_pid"])
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_are_found_in_host_local_ranges_and_plain_subnet() {
+        let list = json!({"name": "twill", "plugins": [
+            {"type": "bridge", "ipam": {"type": "host-local",
+              "ranges": [[{"subnet": "10.244.1.0/24"}], [{"subnet": "fd00:10:244:1::/64"}]]}},
+            {"type": "portmap"},
+            {"type": "x", "ipam": {"subnet": "10.9.0.0/16"}}
+        ]});
+        assert_eq!(subnets_in(&list), ["10.244.1.0/24", "fd00:10:244:1::/64", "10.9.0.0/16"]);
+        assert!(subnets_in(&json!({"plugins": []})).is_empty());
+    }
+}

@@ -1,0 +1,284 @@
+//! twill's bandwidth plugin end to end, chained after twill's bridge: every chained spec
+//! version, both directions measured with iperf3 between the pod and the fake host, bad
+//! inputs, undo on failure and DEL without the container.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cni_exec::{LoadedList, RuntimeConf};
+use serde_json::{Value, json};
+use support::World;
+use testkit::{TestNs, wait_until};
+
+/// Chained versions: conflists with prevResult exist from 0.3.0 on.
+const CHAINED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+/// 20 Mbit/s with a 25 kB bucket.
+const RATE: u64 = 20_000_000;
+const BURST: u64 = 200_000;
+
+fn bw_list(world: &World, version: &str, bridge: &str, subnet: &str, bw: Value) -> LoadedList {
+    let mut shaper = json!({"type": "bandwidth", "capabilities": {"bandwidth": true}});
+    for (k, v) in bw.as_object().unwrap() {
+        shaper[k] = v.clone();
+    }
+    world.list(json!({
+        "cniVersion": version,
+        "name": "bwnet",
+        "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": true,
+             "ipam": {"type": "host-local", "subnet": subnet, "dataDir": "{dir}/ipam"}},
+            shaper
+        ]
+    }))
+}
+
+fn with_caps(mut rt: RuntimeConf, ingress: u64, egress: u64) -> RuntimeConf {
+    rt.capability_args.insert(
+        "bandwidth".into(),
+        json!({"ingressRate": ingress, "ingressBurst": BURST, "egressRate": egress, "egressBurst": BURST}),
+    );
+    rt
+}
+
+/// A fake host with twill's bridge and bandwidth; `tag` must be unique per test (it names
+/// the world's temp dir).
+fn world(tag: &str) -> World {
+    World::new(tag, &["bridge", "bandwidth"], &["host-local"])
+}
+
+fn qdiscs(ns: &TestNs, dev: &str) -> Vec<Value> {
+    ns.exec_json(&["tc", "-j", "qdisc", "show", "dev", dev]).as_array().cloned().unwrap_or_default()
+}
+
+fn has_qdisc(ns: &TestNs, dev: &str, kind: &str) -> bool {
+    qdiscs(ns, dev).iter().any(|q| q["kind"] == kind)
+}
+
+fn ifbs(world: &World) -> Vec<String> {
+    world.host_links().into_iter().filter(|l| l.starts_with("bwp")).collect()
+}
+
+fn lifecycle(version: &str, tag: &str) {
+    let world = world(tag);
+    let pod = TestNs::new(&format!("{tag}p"));
+    let net = bw_list(&world, version, "twbw0", "10.70.0.0/24", json!({}));
+    let rt = with_caps(world.rt("pod1", &pod), RATE, RATE / 2);
+    let result = world.add(&net, &rt);
+    let veth = result.interfaces[1].name.clone();
+    let ifb = &result.interfaces.last().unwrap().name;
+    assert!(ifb.starts_with("bwp") && ifb.len() == 15, "{version}: ifb in result: {ifb}");
+    assert_eq!(ifbs(&world), vec![ifb.clone()]);
+    let root = qdiscs(&world.host, &veth);
+    let tbf = root.iter().find(|q| q["kind"] == "tbf").unwrap_or_else(|| panic!("{version}: {root:?}"));
+    assert_eq!(tbf["options"]["rate"], RATE / 8, "{version}: {tbf}");
+    assert!(has_qdisc(&world.host, &veth, "ingress"), "{version}");
+    let on_ifb = qdiscs(&world.host, ifb);
+    let tbf = on_ifb.iter().find(|q| q["kind"] == "tbf").unwrap();
+    assert_eq!(tbf["options"]["rate"], RATE / 16, "{version}: {tbf}");
+    if cni_spec::Version::parse(version).unwrap().supports_check() {
+        world.runtime.check(&net, &rt).unwrap_or_else(|e| panic!("{version} check: {e}"));
+    }
+    world.runtime.del(&net, &rt).unwrap_or_else(|e| panic!("{version} del: {e}"));
+    assert!(ifbs(&world).is_empty(), "{version}: ifb removed");
+    world.runtime.del(&net, &rt).unwrap_or_else(|e| panic!("{version} second del: {e}"));
+    if version == "1.1.0" {
+        world.runtime.gc(&net, &[]).unwrap();
+    }
+}
+
+#[test]
+fn lifecycle_0_3_0() {
+    lifecycle("0.3.0", "bw030");
+}
+#[test]
+fn lifecycle_0_3_1() {
+    lifecycle("0.3.1", "bw031");
+}
+#[test]
+fn lifecycle_0_4_0() {
+    lifecycle("0.4.0", "bw040");
+}
+#[test]
+fn lifecycle_1_0_0() {
+    lifecycle("1.0.0", "bw100");
+}
+#[test]
+fn lifecycle_1_1_0() {
+    lifecycle("1.1.0", "bw110");
+}
+
+#[test]
+fn versions_before_chaining_are_refused() {
+    let world = world("bwold");
+    let pod = TestNs::new("bwoldp");
+    let net = bw_list(&world, "0.2.0", "twbw1", "10.71.0.0/24", json!({}));
+    let rt = with_caps(world.rt("old", &pod), RATE, RATE);
+    let err = world.runtime.add(&net, &rt).unwrap_err();
+    assert_eq!(err.to_cni().code.code(), 1, "{err}");
+    assert!(ifbs(&world).is_empty());
+    world.runtime.del(&net, &rt).unwrap();
+}
+
+/// Runs iperf3 for ~2 s between `client` and a one-off server on `server_ip` in `server`;
+/// returns the received rate in bits/s. `reverse` makes the server send.
+fn iperf(server: &TestNs, server_ip: &str, client: &TestNs, reverse: bool) -> f64 {
+    let mut srv: Child = Command::new("ip")
+        .args(["netns", "exec", server.name(), "iperf3", "-s", "-1", "-B", server_ip, "-p", "5201"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start iperf3 server");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut args = vec!["iperf3", "-c", server_ip, "-p", "5201", "-t", "2", "-J"];
+    if reverse {
+        args.push("-R");
+    }
+    let out = loop {
+        let out = client.exec(&args);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = srv.kill();
+    let _ = srv.wait();
+    assert!(out.status.success(), "iperf3: {}", String::from_utf8_lossy(&out.stdout));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["end"]["sum_received"]["bits_per_second"].as_f64().unwrap()
+}
+
+fn assert_near(what: &str, measured: f64, limit: u64) {
+    eprintln!("{what}: {:.2} Mbit/s measured, limit {:.2} Mbit/s", measured / 1e6, limit as f64 / 1e6);
+    let ratio = measured / limit as f64;
+    assert!((0.85..=1.15).contains(&ratio), "{what}: {measured} bit/s is not within 15% of {limit}");
+}
+
+#[test]
+fn rates_hold_in_both_directions() {
+    let world = world("bwrate");
+    let pod = TestNs::new("bwratep");
+    let net = bw_list(&world, "1.0.0", "twbw2", "10.72.0.0/24", json!({}));
+    let (ingress, egress) = (RATE, RATE / 2);
+    let rt = with_caps(world.rt("rate", &pod), ingress, egress);
+    world.add(&net, &rt);
+    let into_pod = iperf(&world.host, "10.72.0.1", &pod, true);
+    let out_of_pod = iperf(&world.host, "10.72.0.1", &pod, false);
+    world.runtime.del(&net, &rt).unwrap();
+    assert_near("into the pod (tbf on the host veth)", into_pod, ingress);
+    assert_near("out of the pod (ifb)", out_of_pod, egress);
+}
+
+#[test]
+fn static_options_shape_without_capabilities() {
+    let world = world("bwstat");
+    let pod = TestNs::new("bwstatp");
+    let bw = json!({"ingressRate": RATE, "ingressBurst": BURST});
+    let net = bw_list(&world, "1.0.0", "twbw3", "10.73.0.0/24", bw);
+    let rt = world.rt("stat", &pod);
+    let result = world.add(&net, &rt);
+    let veth = &result.interfaces[1].name;
+    assert!(has_qdisc(&world.host, veth, "tbf"));
+    assert!(!has_qdisc(&world.host, veth, "ingress"), "egress is not limited");
+    assert!(ifbs(&world).is_empty());
+    world.runtime.check(&net, &rt).unwrap();
+    world.runtime.del(&net, &rt).unwrap();
+}
+
+#[test]
+fn check_notices_a_changed_bucket() {
+    let world = world("bwchk");
+    let pod = TestNs::new("bwchkp");
+    let net = bw_list(&world, "1.0.0", "twbw4", "10.74.0.0/24", json!({}));
+    let rt = with_caps(world.rt("chk", &pod), RATE, RATE);
+    let result = world.add(&net, &rt);
+    let veth = &result.interfaces[1].name;
+    world.host.exec_ok(&[
+        "tc", "qdisc", "replace", "dev", veth, "root", "handle", "1:", "tbf", "rate", "1mbit", "burst",
+        "25000", "latency", "25ms",
+    ]);
+    let err = world.runtime.check(&net, &rt).unwrap_err();
+    assert!(err.to_string().contains("expected rate 2500000 B/s"), "{err}");
+    world.runtime.del(&net, &rt).unwrap();
+    assert!(!has_qdisc(&world.host, veth, "tbf") || world.host_links().iter().all(|l| l != veth));
+}
+
+#[test]
+fn bad_values_are_code_7_and_leave_nothing() {
+    let world = world("bwbad");
+    let pod = TestNs::new("bwbadp");
+    let cases = [
+        json!({"ingressRate": -1, "ingressBurst": BURST}),
+        json!({"egressRate": RATE}),
+        json!({"egressBurst": BURST}),
+        json!({"ingressRate": RATE, "ingressBurst": 40_000_000_000u64}),
+        json!({"ingressRate": 1e20, "ingressBurst": BURST}),
+    ];
+    for (i, bad) in cases.into_iter().enumerate() {
+        let net = bw_list(&world, "1.0.0", "twbw5", "10.75.0.0/24", bad.clone());
+        let rt = world.rt(&format!("bad{i}"), &pod);
+        let err = world.runtime.add(&net, &rt).unwrap_err();
+        assert_eq!(err.to_cni().code.code(), 7, "{bad}: {err}");
+        let veths: Vec<String> = world.host_links().into_iter().filter(|l| l.starts_with("veth")).collect();
+        for veth in &veths {
+            assert!(qdiscs(&world.host, veth).iter().all(|q| q["kind"] != "tbf" && q["kind"] != "ingress"));
+        }
+        assert!(ifbs(&world).is_empty(), "{bad}");
+        world.runtime.del(&net, &rt).unwrap();
+    }
+}
+
+#[test]
+fn missing_prev_result_is_code_7() {
+    let world = world("bwnoprev");
+    let pod = TestNs::new("bwnoprevp");
+    let net = world.list(json!({
+        "cniVersion": "1.0.0", "name": "bwnet",
+        "plugins": [{"type": "bandwidth", "ingressRate": RATE, "ingressBurst": BURST}]
+    }));
+    let err = world.runtime.add(&net, &world.rt("noprev", &pod)).unwrap_err();
+    assert_eq!(err.to_cni().code.code(), 7, "{err}");
+    assert!(err.to_string().contains("must be called as a chained plugin"), "{err}");
+}
+
+#[test]
+fn failure_half_way_undoes_the_ingress_bucket() {
+    let world = world("bwundo");
+    let pod = TestNs::new("bwundop");
+    let net = bw_list(&world, "1.0.0", "twbw6", "10.76.0.0/24", json!({}));
+    let rt = with_caps(world.rt("undo", &pod), RATE, RATE);
+    // Something already holds the IFB's name: creating it fails after the root tbf exists.
+    let taken = twill_ifb_name("bwnet", "undo");
+    world.host.exec_ok(&["ip", "link", "add", &taken, "type", "veth", "peer", "name", "twbwpeer"]);
+    let err = world.runtime.add(&net, &rt).unwrap_err();
+    assert!(err.to_string().contains(&taken), "{err}");
+    let veth = world.host_links().into_iter().find(|l| l.starts_with("veth")).unwrap();
+    assert!(!has_qdisc(&world.host, &veth, "tbf"), "the bucket was undone");
+    assert!(!has_qdisc(&world.host, &veth, "ingress"));
+    world.runtime.del(&net, &rt).unwrap();
+    assert!(world.host_links().contains(&taken), "DEL leaves a non-ifb link of that name alone");
+}
+
+#[test]
+fn del_without_the_container_removes_the_ifb() {
+    let world = world("bwgone");
+    let pod = TestNs::new("bwgonep");
+    let net = bw_list(&world, "1.0.0", "twbw7", "10.77.0.0/24", json!({}));
+    let rt = with_caps(world.rt("gone", &pod), RATE, RATE);
+    world.add(&net, &rt);
+    assert_eq!(ifbs(&world).len(), 1);
+    drop(pod);
+    world.runtime.del(&net, &rt).unwrap();
+    assert!(ifbs(&world).is_empty());
+    assert!(wait_until(Duration::from_secs(2), || world.host_links().iter().all(|l| !l.starts_with("veth"))));
+}
+
+/// The IFB name as the reference derives it (`bwp` + SHA-512 of network and container id).
+fn twill_ifb_name(network: &str, container_id: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("printf %s '{network}{container_id}' | sha512sum")])
+        .output()
+        .unwrap();
+    format!("bwp{}", &String::from_utf8_lossy(&out.stdout)[..12])
+}

@@ -1,0 +1,149 @@
+//! `macvlan`: the pod gets a macvlan of a host interface (the master) with its own MAC,
+//! created directly in the pod's namespace; addresses come from IPAM when there is an `ipam`
+//! section, otherwise the link is only brought up (layer 2). Options and semantics follow
+//! the reference plugin; see docs/plugins/macvlan.md.
+
+mod conf;
+mod link;
+mod master;
+
+use cni_skel::{CmdArgs, Plugin};
+use cni_spec::{CniResult, Error, ErrorCode, Interface, NetConf};
+use netns::NetNs;
+
+use crate::bridge::{delete_link, first_of};
+use crate::container::{apply_iface, check_iface, plan_iface};
+use crate::delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
+use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
+use crate::undo::Undo;
+pub use conf::MacvlanConf;
+use master::resolve_master;
+
+/// The macvlan is the only interface of a macvlan result.
+const CONTAINER_IFACE: usize = 0;
+
+pub struct Macvlan;
+
+impl Plugin for Macvlan {
+    fn add(&self, args: &CmdArgs, conf: &NetConf) -> Result<CniResult, Error> {
+        let mc = MacvlanConf::parse(conf, args)?;
+        let cont_ns = container_netns(args)?;
+        let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
+        let master = master_of(&host, &cont, &cont_ns, &mc)?;
+        let mut undo = Undo::new();
+        let mv = link::create(&host, &cont, &cont_ns, &master, &mc, &args.ifname)?;
+        let (cont_ref, index) = (&cont, mv.index);
+        undo.push(format!("delete macvlan {}", mv.name), move || cont_ref.link_del(index).map_err(nl_error));
+        link::configure(&cont, &mv, &mc)?;
+        let mut result = CniResult {
+            cni_version: conf.version()?,
+            interfaces: vec![Interface {
+                name: mv.name.clone(),
+                mac: mv.mac.map(|m| nl::format_mac(&m)),
+                sandbox: Some(cont_ns.path().display().to_string()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        if mc.has_ipam {
+            let ipam = ipam_add(args, conf)?;
+            undo.push("release addresses", || ipam_del(args, conf));
+            if ipam.ips.is_empty() {
+                return Err(Error::internal("IPAM plugin returned no IP configuration"));
+            }
+            (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
+            for ip in &mut result.ips {
+                ip.interface = Some(CONTAINER_IFACE);
+            }
+            // Unsolicited neighbour advertisements when an IPv6 address comes up, the IPv6 twin
+            // of arp_notify; best effort, as in the reference.
+            let _ = nl::sysctl_set(&cont_ns, &format!("net/ipv6/conf/{}/ndisc_notify", mv.name), "1");
+            apply_iface(&cont_ns, &cont, &mv, &plan_iface(&result, CONTAINER_IFACE), false)?;
+        } else {
+            cont.link_set_up(mv.index, true).map_err(nl_error)?;
+        }
+        if let Some(dns) = conf.dns.clone().filter(|d| !d.is_empty()) {
+            result.dns = dns;
+        }
+        undo.commit();
+        Ok(result)
+    }
+
+    fn check(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let mc = MacvlanConf::parse(conf, args)?;
+        let prev = conf
+            .prev_result()?
+            .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
+        if mc.has_ipam {
+            ipam_check(args, conf)?;
+        }
+        let cont_ns = container_netns(args)?;
+        let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
+        let master = master_of(&host, &cont, &cont_ns, &mc)?;
+        let netns = cont_ns.path().display().to_string();
+        let idx = prev
+            .interfaces
+            .iter()
+            .position(|i| i.name == args.ifname && i.sandbox.as_deref() == Some(netns.as_str()))
+            .ok_or_else(|| {
+                Error::internal(format!("prevResult has no interface {} in netns {netns}", args.ifname))
+            })?;
+        let mv = cont
+            .link_get(&args.ifname)
+            .map_err(nl_error)?
+            .ok_or_else(|| Error::internal(format!("{} does not exist in netns {netns}", args.ifname)))?;
+        link::check(&cont, &mv, &master, &mc)?;
+        if let Some(want) = prev.interfaces[idx].mac.as_deref()
+            && mv.mac.map(|m| nl::format_mac(&m)).as_deref() != Some(&want.to_lowercase())
+        {
+            return Err(Error::internal(format!("{} has not the MAC {want} of prevResult", args.ifname)));
+        }
+        check_iface(&cont, &mv, &plan_iface(&prev, idx))
+    }
+
+    /// Needs no valid config beyond `ipam`: whatever else changed, the link and the addresses
+    /// must still be freed.
+    fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let mut errors = Vec::new();
+        if let Some(ns) = container_netns_if_present(args) {
+            errors.extend(delete_link(&ns, &args.ifname).err());
+        }
+        if conf::has_ipam(conf) {
+            errors.extend(ipam_del(args, conf).err());
+        }
+        first_of(errors)
+    }
+
+    fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        // The macvlans live and die with their pods' namespaces; only IPAM keeps state.
+        if conf::has_ipam(conf) { ipam_gc(args, conf) } else { Ok(()) }
+    }
+
+    /// ADD can be served when IPAM can, and a master on the host exists (one inside the
+    /// container cannot be looked at without a container).
+    fn status(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let mc = MacvlanConf::parse(conf, args)?;
+        if mc.has_ipam {
+            ipam_status(args, conf)?;
+        }
+        if !mc.link_in_container {
+            resolve_master(&host_handle()?, &mc, "the host netns")
+                .map_err(|e| Error::new(ErrorCode::NotAvailable, e.msg))?;
+        }
+        Ok(())
+    }
+}
+
+/// The master, looked up where the config says it lives.
+fn master_of(
+    host: &nl::Handle,
+    cont: &nl::Handle,
+    cont_ns: &NetNs,
+    mc: &MacvlanConf,
+) -> Result<nl::Link, Error> {
+    if mc.link_in_container {
+        resolve_master(cont, mc, &format!("netns {}", cont_ns.path().display()))
+    } else {
+        resolve_master(host, mc, "the host netns")
+    }
+}

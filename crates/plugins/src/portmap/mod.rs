@@ -1,0 +1,126 @@
+//! `portmap`: forwards host ports to a pod, chained after an interface plugin (it reads the
+//! pod's addresses from prevResult and passes that result on unchanged). The mappings come
+//! from the `portMappings` capability. Options and semantics follow the reference plugin;
+//! see docs/plugins/portmap.md.
+//!
+//! Unlike the reference, which adds rules per pod and contends on the xtables lock
+//! (kubernetes#92811, plugins#510), the default nftables backend keeps one table whose rules
+//! never change: a pod is a handful of owner-tagged map elements, added or removed in one
+//! transaction, so the cost does not grow with pods or mappings. A pod without mappings
+//! costs nothing: no firewall call on any verb (plugins#464).
+
+mod conf;
+mod host;
+mod ipt;
+mod nft;
+mod plan;
+
+use cni_skel::{CmdArgs, Plugin};
+use cni_spec::{CniResult, Error, NetConf};
+use ipnet::IpNet;
+
+use crate::masq;
+use crate::undo::Undo;
+pub use conf::{Backend, PortmapConf};
+use host::UdpFlow;
+use plan::{Plan, PodIps, plan};
+
+pub struct Portmap;
+
+impl Plugin for Portmap {
+    fn add(&self, args: &CmdArgs, conf: &NetConf) -> Result<CniResult, Error> {
+        let pc = PortmapConf::parse(conf)?;
+        let prev = conf.prev_result()?.ok_or_else(|| {
+            Error::invalid_config("portmap must be called as a chained plugin: prevResult is missing")
+        })?;
+        let (p, pods) = planned(&pc, &prev, args);
+        if p.is_empty() {
+            return Ok(prev);
+        }
+        setup(&pc, &p, &pods)?;
+        let mut undo = Undo::new();
+        undo.push("remove port mappings", || teardown(&pc, &p.owner).map(drop));
+        if let Some(pod) = p.localnet {
+            host::enable_localnet(pod)?;
+        }
+        undo.commit();
+        let families: Vec<bool> = pods.iter().map(|p| p.addr().is_ipv6()).collect();
+        host::flush_udp(&host::udp_ports(&pc, &families));
+        Ok(prev)
+    }
+
+    fn check(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let pc = PortmapConf::parse(conf)?;
+        let prev = conf
+            .prev_result()?
+            .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
+        let (p, pods) = planned(&pc, &prev, args);
+        if p.is_empty() {
+            return Ok(());
+        }
+        match pc.backend {
+            Backend::Nftables => nft::check(&p),
+            Backend::Iptables => ipt::check(&pc, &p.owner, &pods),
+        }
+    }
+
+    /// Without mappings in runtimeConfig there is nothing to remove and no firewall call:
+    /// the spec makes runtimes pass the ADD's capability arguments on DEL too (libcni and
+    /// twill's runtime keep them in the cache for DELs they synthesize), and GC removes
+    /// whatever a runtime breaking that rule leaves behind.
+    fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let pc = PortmapConf::parse(conf)?;
+        if pc.mappings.is_empty() {
+            return Ok(());
+        }
+        let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
+        host::flush_udp(&teardown(&pc, &owner)?);
+        Ok(())
+    }
+
+    fn gc(&self, _args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let pc = PortmapConf::parse(conf)?;
+        let valid = cni_spec::valid_attachments(conf)?.unwrap_or_default();
+        let flows = match pc.backend {
+            Backend::Nftables => nft::gc(&pc.network, &valid)?,
+            Backend::Iptables => ipt::gc(&pc.network, &valid).map(|()| Vec::new())?,
+        };
+        host::flush_udp(&flows);
+        Ok(())
+    }
+
+    fn status(&self, _args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        PortmapConf::parse(conf).map(drop)
+    }
+}
+
+/// The plan for this attachment and the pod addresses it forwards to.
+fn planned(pc: &PortmapConf, prev: &CniResult, args: &CmdArgs) -> (Plan, Vec<IpNet>) {
+    let ips = PodIps::from_result(prev, &args.ifname);
+    let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
+    let p = plan(pc, &ips, &owner);
+    let families = |v6: bool| p.dnat.iter().any(|e| e.set.contains(if v6 { '6' } else { '4' }));
+    let pods = [ips.v4.filter(|_| families(false)), ips.v6.filter(|_| families(true))];
+    (p, pods.into_iter().flatten().collect())
+}
+
+fn setup(pc: &PortmapConf, p: &Plan, pods: &[IpNet]) -> Result<(), Error> {
+    match pc.backend {
+        Backend::Nftables => nft::setup(p),
+        Backend::Iptables => ipt::setup(pc, &p.owner, pods).inspect_err(|_| {
+            let _ = ipt::teardown(&p.owner);
+        }),
+    }
+}
+
+/// Removes the attachment's forwarding; returns the UDP flows to forget.
+fn teardown(pc: &PortmapConf, owner: &str) -> Result<Vec<UdpFlow>, Error> {
+    match pc.backend {
+        Backend::Nftables => nft::teardown(owner),
+        // Which pod the rules pointed to is not kept: forget the host ports in both families.
+        Backend::Iptables => ipt::teardown(owner).map(|()| host::udp_ports(pc, &[false, true])),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+use std::path::PathBuf;
+
+use cni_spec::{Interface, IpConfig, NetConf};
+use serde_json::json;
+
+use super::*;
+
+/// Compares `actual` with `testdata/NAME`, or rewrites it under TWILL_BLESS=1.
+fn check_golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/portmap/testdata").join(name);
+    if std::env::var_os("TWILL_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with TWILL_BLESS=1 to create it)", path.display()));
+    assert_eq!(actual, expected, "golden file {name} differs");
+}
+
+fn conf(extra: serde_json::Value) -> PortmapConf {
+    let mut v = json!({"cniVersion": "1.0.0", "name": "net", "type": "portmap", "runtimeConfig": {
+    "portMappings": [
+        {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+        {"hostPort": 5353, "containerPort": 53, "protocol": "udp", "hostIP": "192.0.2.1"},
+        {"hostPort": 9999, "containerPort": 9, "protocol": "sctp"},
+        {"hostPort": 8443, "containerPort": 443, "protocol": "tcp", "hostIP": "2001:db8::1"}
+    ]}});
+    for (k, val) in extra.as_object().unwrap() {
+        v[k] = val.clone();
+    }
+    PortmapConf::parse(&NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap()).unwrap()
+}
+
+fn dual() -> PodIps {
+    PodIps { v4: Some("10.88.0.2/24".parse().unwrap()), v6: Some("fd00:88::2/64".parse().unwrap()) }
+}
+
+#[test]
+fn table_is_golden() {
+    check_golden("table.nft", &(table_definition() + "\n"));
+}
+
+#[test]
+fn add_batch_is_golden() {
+    let p = plan(&conf(json!({})), &dual(), "net/c1/eth0");
+    check_golden("add.nft", &add_batch(&p, Verb::Create).text());
+}
+
+#[test]
+fn variant_is_golden() {
+    let p = plan(&conf(json!({"conditionsV4": ["ip saddr != 192.0.2.0/24"]})), &dual(), "net/c1/eth0");
+    assert_eq!(p.variants.len(), 1);
+    let mut text = variant_definition(&p.variants[0]).text();
+    text += &add_batch(&p, Verb::Create).text();
+    check_golden("variant.nft", &text);
+}
+
+#[test]
+fn mappings_follow_families_and_host_ips() {
+    let p = plan(&conf(json!({})), &dual(), "o");
+    let keys: Vec<_> = p.dnat.iter().map(|e| (e.set.as_str(), e.key.as_str())).collect();
+    assert_eq!(
+        keys,
+        [
+            ("port4", "tcp . 8080"),
+            ("hostip4", "192.0.2.1 . udp . 5353"),
+            ("port4", "sctp . 9999"),
+            ("port6", "tcp . 8080"),
+            ("port6", "sctp . 9999"),
+            ("hostip6", "2001:db8::1 . tcp . 8443"),
+        ]
+    );
+    assert_eq!(p.dnat[3].data.as_deref(), Some("fd00:88::2 . 80"));
+    assert_eq!(p.localnet, Some("10.88.0.2".parse().unwrap()));
+    let v4_only = plan(&conf(json!({})), &PodIps { v6: None, ..dual() }, "o");
+    assert_eq!(v4_only.dnat.len(), 3);
+    assert!(v4_only.masq.iter().all(|e| e.set == "masq4"));
+}
+
+#[test]
+fn masquerade_elements_follow_snat_and_masq_all() {
+    let keys = |extra| plan(&conf(extra), &dual(), "o").masq.into_iter().map(|e| e.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(json!({})),
+        ["10.88.0.0/24 . 10.88.0.2", "127.0.0.0/8 . 10.88.0.2", "fd00:88::/64 . fd00:88::2"]
+    );
+    assert_eq!(keys(json!({"masqAll": true})), ["0.0.0.0/0 . 10.88.0.2", "::/0 . fd00:88::2"]);
+    assert!(keys(json!({"snat": false})).is_empty());
+    assert_eq!(plan(&conf(json!({"snat": false})), &dual(), "o").localnet, None);
+    let host_route = PodIps { v4: Some("10.9.9.9/32".parse().unwrap()), v6: None };
+    let p = plan(&conf(json!({})), &host_route, "o");
+    assert_eq!(p.masq[0].key, "10.9.9.9 . 10.9.9.9");
+}
+
+#[test]
+fn no_mappings_or_no_matching_family_plans_nothing() {
+    let mut c = conf(json!({}));
+    c.mappings.clear();
+    assert!(plan(&c, &dual(), "o").is_empty());
+    let mut c = conf(json!({}));
+    c.mappings.retain(|m| m.host_ip.is_some_and(|ip| ip.is_ipv6()));
+    let p = plan(&c, &PodIps { v6: None, ..dual() }, "o");
+    assert!(p.is_empty() && p.masq.is_empty() && p.localnet.is_none());
+}
+
+#[test]
+fn pod_ips_come_from_the_sandbox_interface() {
+    let iface = |name: &str, sandbox: Option<&str>| Interface {
+        name: name.into(),
+        sandbox: sandbox.map(str::to_string),
+        ..Default::default()
+    };
+    let ip =
+        |a: &str, i: Option<usize>| IpConfig { address: a.parse().unwrap(), gateway: None, interface: i };
+    let prev = CniResult {
+        interfaces: vec![iface("br0", None), iface("eth0", Some("/run/netns/x")), iface("net1", Some("/x"))],
+        ips: vec![
+            ip("10.0.0.1/24", Some(0)),
+            ip("10.1.0.5/24", Some(2)),
+            ip("10.2.0.5/24", Some(1)),
+            ip("fd00::5/64", None),
+            ip("10.3.0.5/24", Some(1)),
+        ],
+        ..Default::default()
+    };
+    let got = PodIps::from_result(&prev, "eth0");
+    assert_eq!(got.v4, Some("10.2.0.5/24".parse().unwrap()));
+    assert_eq!(got.v6, Some("fd00::5/64".parse().unwrap()));
+}
+
+fn el(set: &str, text: &str, owner: &str, data: Option<&str>) -> Element {
+    Element {
+        set: set.into(),
+        text: text.into(),
+        comment: Some(owner.into()),
+        data: data.map(str::to_string),
+    }
+}
+
+#[test]
+fn check_conflicts_and_udp_flows_read_the_table() {
+    let p = plan(&conf(json!({"masqAll": true})), &PodIps { v6: None, ..dual() }, "me");
+    let mut existing: Vec<Element> =
+        p.entries().map(|e| el(&e.set, &e.key, "me", e.data.as_deref())).collect();
+    assert!(missing(&p, &existing).is_empty());
+    assert!(conflicts(&p, &existing).is_empty());
+    existing[0].comment = Some("other".into());
+    assert_eq!(missing(&p, &existing)[0].key, "tcp . 8080");
+    let c = conflicts(&p, &existing);
+    assert_eq!((c[0].0.key.as_str(), c[0].1.comment.as_deref()), ("tcp . 8080", Some("other")));
+    existing[0].comment = Some("me".into());
+    existing[0].data = Some("10.88.0.9 . 80".into());
+    assert_eq!(missing(&p, &existing).len(), 1);
+    assert_eq!(conflicts(&p, &existing).len(), 1);
+    assert_eq!(describe("192.0.2.1 . udp . 5353"), "udp/5353 on 192.0.2.1");
+    assert_eq!(describe("tcp . 80"), "tcp/80");
+    let flows = udp_flows(&existing);
+    assert_eq!(flows, [UdpFlow { port: 5353, v6: false, pod: Some("10.88.0.2".parse().unwrap()) }]);
+}
+
+#[test]
+fn delete_batch_names_keys_only() {
+    let b = delete_batch(&[el("port4", "tcp . 8080", "o", Some("10.0.0.2 . 80"))]);
+    assert_eq!(b.text(), "delete element inet twill_portmap port4 { tcp . 8080 }\n");
+}

@@ -1,0 +1,89 @@
+//! The ptp plugin's configuration: the reference plugin's options (`ipMasq`, `ipMasqBackend`,
+//! `mtu`, `dns`, `ipam`), validated before anything is touched.
+
+use cni_spec::{Error, NetConf};
+use serde::Deserialize;
+
+use crate::masq::Backend;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Raw {
+    ip_masq: bool,
+    ip_masq_backend: Option<String>,
+    mtu: Option<u32>,
+}
+
+/// A validated ptp config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PtpConf {
+    pub network: String,
+    pub ip_masq: Option<Backend>,
+    pub mtu: Option<u32>,
+}
+
+impl PtpConf {
+    /// Reads and validates. ptp has no layer-2 mode: without an `ipam` section there is
+    /// nothing to route, so that is a config error (the reference fails the same way, later).
+    pub fn parse(conf: &NetConf) -> Result<PtpConf, Error> {
+        let raw: Raw = conf.plugin_conf()?;
+        if conf.ipam_type().is_none_or(str::is_empty) {
+            return Err(Error::invalid_config("ptp needs an \"ipam\" section with a \"type\""));
+        }
+        Ok(PtpConf {
+            network: conf.name.clone(),
+            ip_masq: if raw.ip_masq { Some(Backend::parse(raw.ip_masq_backend.as_deref())?) } else { None },
+            mtu: raw.mtu.filter(|m| *m != 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<PtpConf, Error> {
+        PtpConf::parse(&NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap())
+    }
+
+    fn base() -> serde_json::Value {
+        json!({"cniVersion": "1.0.0", "name": "p2p", "type": "ptp", "ipam": {"type": "host-local"}})
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(base()).unwrap();
+        assert_eq!(c, PtpConf { network: "p2p".into(), ip_masq: None, mtu: None });
+    }
+
+    #[test]
+    fn masq_backend_and_mtu() {
+        let mut v = base();
+        v["ipMasq"] = json!(true);
+        v["ipMasqBackend"] = json!("iptables");
+        v["mtu"] = json!(1400);
+        let c = parse(v).unwrap();
+        assert_eq!((c.ip_masq, c.mtu), (Some(Backend::Iptables), Some(1400)));
+    }
+
+    #[test]
+    fn bad_inputs_are_code_7() {
+        let cases = [
+            json!({"ipam": null}),
+            json!({"ipam": {"type": ""}}),
+            json!({"ipMasq": true, "ipMasqBackend": "pf"}),
+            json!({"mtu": -1}),
+            json!({"mtu": "big"}),
+            json!({"ipMasq": "yes"}),
+        ];
+        for extra in cases {
+            let mut v = base();
+            for (k, val) in extra.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            let err = parse(v.clone()).expect_err(&v.to_string());
+            assert_eq!(err.code.code(), 7, "{v}: {err}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Kubernetes manifests in, validated objects out: one or many YAML documents (`---`), or a
+//! JSON value as stored in a datastore. Kinds: NetworkPolicy (networking.k8s.io/v1),
+//! Namespace (v1), and List (v1) of those. Every error names the document, the object and the
+//! field.
+
+mod policy;
+mod reader;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{Namespace, NetworkPolicy};
+use crate::names;
+use reader::{FieldError, Object as Obj};
+
+/// A decoded manifest object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    NetworkPolicy(NetworkPolicy),
+    Namespace(Namespace),
+}
+
+/// Why a manifest was rejected. `document` counts from 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("document {document}: invalid YAML: {source}")]
+    Yaml { document: usize, source: serde_norway::Error },
+    #[error("document {document}: unsupported kind {kind:?}: twill reads NetworkPolicy and Namespace")]
+    UnsupportedKind { document: usize, kind: String },
+    #[error("document {document}: {object}: {field}: {message}")]
+    Invalid { document: usize, object: String, field: String, message: String },
+}
+
+/// Every object in a YAML stream; empty documents are skipped. All or nothing.
+pub fn parse_yaml(text: &str) -> Result<Vec<Object>, ParseError> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let document = i + 1;
+        let value = Value::deserialize(doc).map_err(|source| ParseError::Yaml { document, source })?;
+        if !value.is_null() {
+            decode(&value, document, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The objects of one JSON (or already parsed YAML) document.
+pub fn parse_value(value: &Value) -> Result<Vec<Object>, ParseError> {
+    let mut out = Vec::new();
+    decode(value, 1, &mut out)?;
+    Ok(out)
+}
+
+fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), ParseError> {
+    let invalid = |object: &str, e: FieldError| ParseError::Invalid {
+        document,
+        object: object.to_string(),
+        field: e.field,
+        message: e.message,
+    };
+    let root = Obj::root(value).map_err(|e| invalid("manifest", e))?;
+    let kind = root.require("kind").and_then(|k| k.str()).map_err(|e| invalid("manifest", e))?;
+    let want_api = match kind {
+        "NetworkPolicy" => "networking.k8s.io/v1",
+        "Namespace" | "List" => "v1",
+        other => return Err(ParseError::UnsupportedKind { document, kind: other.into() }),
+    };
+    let api = root.require("apiVersion").and_then(|a| a.str()).map_err(|e| invalid(kind, e))?;
+    if api != want_api {
+        let at = root.require("apiVersion").map_err(|e| invalid(kind, e))?;
+        return Err(invalid(kind, at.err(format!("{api:?} is not supported for {kind}: use {want_api:?}"))));
+    }
+    match kind {
+        "List" => {
+            let items = root.require("items").and_then(|i| i.items()).map_err(|e| invalid(kind, e))?;
+            items.iter().try_for_each(|item| decode(item.value, document, out))
+        }
+        "Namespace" => {
+            let (_, name) = metadata(&root, false).map_err(|e| invalid(kind, e))?;
+            let object = format!("Namespace {name}");
+            out.push(Object::Namespace(namespace(&root, &name).map_err(|e| invalid(&object, e))?));
+            Ok(())
+        }
+        _ => {
+            let (ns, name) = metadata(&root, true).map_err(|e| invalid(kind, e))?;
+            root.allow_only(&["apiVersion", "kind", "metadata", "spec"]).map_err(|e| invalid(kind, e))?;
+            let object = format!("NetworkPolicy {ns}/{name}");
+            let p = policy::network_policy(&root, &ns, &name).map_err(|e| invalid(&object, e))?;
+            out.push(Object::NetworkPolicy(p));
+            Ok(())
+        }
+    }
+}
+
+/// `metadata.namespace` (`default` when absent, as with kubectl's default context) and
+/// `metadata.name`.
+fn metadata(root: &Obj, namespaced: bool) -> Result<(String, String), FieldError> {
+    let meta = root.require("metadata")?.object()?;
+    let name_at = meta.require("name")?;
+    let name = name_at.str()?;
+    let check = if namespaced { names::dns_subdomain(name) } else { names::dns_label(name) };
+    check.map_err(|m| name_at.err(m))?;
+    let ns = match meta.get("namespace") {
+        Some(at) if namespaced => {
+            let ns = at.str()?;
+            names::dns_label(ns).map_err(|m| at.err(m))?;
+            ns.to_string()
+        }
+        _ => "default".to_string(),
+    };
+    Ok((ns, name.to_string()))
+}
+
+fn namespace(root: &Obj, name: &str) -> Result<Namespace, FieldError> {
+    let meta = root.require("metadata")?.object()?;
+    let labels = meta.get("labels").map(|l| l.string_map()).transpose()?.unwrap_or_default();
+    for (k, v) in &labels {
+        let field = || format!("{}.labels.{k}", meta.path());
+        names::label_key(k).map_err(|message| FieldError { field: field(), message })?;
+        names::label_value(v).map_err(|message| FieldError { field: field(), message })?;
+    }
+    Ok(Namespace::new(name, labels))
+}
+
+#[cfg(test)]
+mod tests;
