@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The newcomer's first command: install what twill needs, build it, run the demo.
+# The newcomer's first command: install what twill needs, build it, run the lab demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --locked --bins
-exec target/release/twill demo
+exec target/release/twill lab demo

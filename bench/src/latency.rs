@@ -30,7 +30,10 @@ pub struct Series {
     pub add_del: Vec<Duration>,
     /// Each plugin execution of the measured iterations, for the per-plugin breakdown.
     pub runs: Vec<PluginRun>,
+    /// Failed ADD or DEL: the pod's samples are dropped.
     pub failures: Vec<String>,
+    /// Failed CHECK: ADD and DEL of that pod still count.
+    pub check_failures: Vec<String>,
 }
 
 impl Series {
@@ -51,7 +54,7 @@ pub struct LatencyResult {
 
 struct Timed {
     add: Duration,
-    check: Duration,
+    check: Result<Duration, String>,
     del: Duration,
     runs: Vec<PluginRun>,
 }
@@ -90,13 +93,16 @@ pub fn run(lab: &Lab, prov: &Provision, iterations: usize, warmup: usize) -> Res
 
 fn record(series: &mut Series, t: Timed) {
     series.add.push(t.add);
-    series.check.push(t.check);
+    match t.check {
+        Ok(check) => series.check.push(check),
+        Err(e) => series.check_failures.push(e),
+    }
     series.del.push(t.del);
     series.add_del.push(t.add + t.del);
     series.runs.extend(t.runs);
 }
 
-/// One pod's ADD, CHECK, DEL, timed. The outer error is the bench's own (no namespace); the
+/// One pod's ADD, CHECK, DEL, timed (a failed CHECK is kept with the pod's other samples). The outer error is the bench's own (no namespace); the
 /// inner one is a plugin failure, reported and counted.
 fn one_pod(node: &Node, chain: Chain, i: usize) -> Result<Result<Timed, String>> {
     let pod = node.pod(&format!("{}{i}", &chain.short()[..1]))?;
@@ -109,16 +115,14 @@ fn one_pod(node: &Node, chain: Chain, i: usize) -> Result<Result<Timed, String>>
         runtime.add(net, &rt).map_err(|e| format!("ADD: {e}"))?;
         let add = start.elapsed();
         let start = Instant::now();
-        let checked = runtime.check(net, &rt).map_err(|e| format!("CHECK: {e}"));
-        let check = start.elapsed();
+        let check = runtime.check(net, &rt).map(|()| start.elapsed()).map_err(|e| format!("CHECK: {e}"));
         let start = Instant::now();
         runtime.del(net, &rt).map_err(|e| format!("DEL: {e}"))?;
         let del = start.elapsed();
-        checked?;
         Ok(Timed { add, check, del, runs: node.take_runs() })
     })();
     if timed.is_err() {
-        // What a runtime does after a failed ADD or CHECK: DEL, which must be idempotent.
+        // What a runtime does after a failed ADD: DEL, which must be idempotent.
         let _ = runtime.del(net, &rt);
     }
     node.remove_pod(&pod);

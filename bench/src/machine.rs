@@ -14,6 +14,8 @@ pub struct Machine {
     pub reference: String,
     pub iperf3: String,
     pub commit: String,
+    /// /proc/loadavg's 1/5/15-minute averages when the run started.
+    pub load: String,
 }
 
 impl Machine {
@@ -33,8 +35,14 @@ impl Machine {
                 .and_then(|v| v.lines().next().map(str::to_string))
                 .unwrap_or_default(),
             commit: commit(workspace),
+            load: loadavg(),
         }
     }
+}
+
+/// The 1/5/15-minute load averages, e.g. `0.52 0.40 0.31`.
+pub fn loadavg() -> String {
+    read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 fn read(path: &str) -> String {

@@ -148,6 +148,7 @@ fn run(cli: &Cli) -> Result<()> {
     }
     drop(lab);
     report.elapsed = started.elapsed();
+    report.load_end = machine::loadavg();
     write(&report.render(), cli.out.as_deref())
 }
 

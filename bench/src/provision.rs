@@ -110,11 +110,6 @@ impl Provision {
     pub fn twill_names(&self) -> Vec<&str> {
         self.sources.iter().filter(|(_, s)| **s == Source::Twill).map(|(n, _)| n.as_str()).collect()
     }
-
-    /// Plugins of `plugins` that twill's side has to borrow from the reference.
-    pub fn borrowed<'a>(&self, plugins: &[&'a str]) -> Vec<&'a str> {
-        plugins.iter().copied().filter(|p| self.sources.get(*p) != Some(&Source::Twill)).collect()
-    }
 }
 
 fn link_reference(reference_dir: &Path, bin: &Path) -> Result<()> {

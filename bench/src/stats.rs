@@ -16,7 +16,7 @@ pub struct Summary {
 pub fn summarize(samples: &[Duration]) -> Option<Summary> {
     let mut secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
     secs.sort_by(f64::total_cmp);
-    let at = |q| Duration::from_secs_f64(quantile_sorted(&secs, q)?);
+    let at = |q| quantile_sorted(&secs, q).map(Duration::from_secs_f64);
     Some(Summary { n: secs.len(), median: at(0.5)?, p90: at(0.9)?, p99: at(0.99)?, max: at(1.0)? })
 }
 

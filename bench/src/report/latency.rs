@@ -68,6 +68,8 @@ fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut Strin
                 if s.gave_up() { " (the series stopped after them)" } else { "" }
             );
             errors(out, &title, &s.failures);
+            let title = format!("{} CHECK failures on the {} chain", imp.label(), chain.short());
+            errors(out, &title, &s.check_failures);
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Report {
     pub datapath: Option<DatapathResult>,
     pub memory: Option<MemoryResult>,
     pub failed_parts: Vec<(&'static str, String)>,
+    /// Load averages when the run ended (the start is in `machine`).
+    pub load_end: String,
 }
 
 impl Report {
@@ -56,6 +58,7 @@ impl Report {
             datapath: None,
             memory: None,
             failed_parts: Vec::new(),
+            load_end: String::new(),
         }
     }
 
@@ -99,6 +102,10 @@ impl Report {
             vec!["started (UTC)".into(), self.started.clone()],
             vec!["duration".into(), format!("{:.0} s", self.elapsed.as_secs_f64())],
             vec!["machine".into(), format!("{} CPUs ({}), {} RAM", m.nproc, m.cpu, m.memory)],
+            vec![
+                "load average (1/5/15 min)".into(),
+                format!("{} at start, {} at end (other work on the machine shares the CPUs)", m.load, self.load_end),
+            ],
             vec!["kernel / OS".into(), format!("{} / {}", m.kernel, m.os)],
             vec!["twill".into(), format!("{} at commit {}", self.twill_about, m.commit)],
             vec!["reference".into(), m.reference.clone()],

@@ -70,9 +70,12 @@ fn args_then_runtime_config_replace_everything() {
     assert_eq!(addrs(&StaticConf::parse(&net(v), &cni_args(&[])).unwrap()), ["10.3.0.1/16>"]);
 }
 
+/// An `ipam` object, CNI_ARGS pairs, the expected code and the start of the message.
+type BadCase = (Value, &'static [(&'static str, &'static str)], u32, &'static str);
+
 #[test]
 fn bad_inputs_name_the_field_and_code() {
-    let cases: [(Value, &[(&str, &str)], u32, &str); 7] = [
+    let cases: [BadCase; 7] = [
         (
             json!({"addresses": [{"address": "10.10.0.1"}]}),
             &[],

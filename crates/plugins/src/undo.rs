@@ -48,14 +48,23 @@ mod tests {
         let log = RefCell::new(Vec::new());
         {
             let mut undo = Undo::new();
-            undo.push("a", || Ok(log.borrow_mut().push("a")));
+            undo.push("a", || {
+                log.borrow_mut().push("a");
+                Ok(())
+            });
             undo.push("b", || Err(Error::internal("b failed")));
-            undo.push("c", || Ok(log.borrow_mut().push("c")));
+            undo.push("c", || {
+                log.borrow_mut().push("c");
+                Ok(())
+            });
         }
         assert_eq!(*log.borrow(), ["c", "a"]);
         log.borrow_mut().clear();
         let mut undo = Undo::new();
-        undo.push("a", || Ok(log.borrow_mut().push("a")));
+        undo.push("a", || {
+            log.borrow_mut().push("a");
+            Ok(())
+        });
         undo.commit();
         assert!(log.borrow().is_empty());
     }

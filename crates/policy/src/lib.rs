@@ -7,6 +7,7 @@
 //!
 //! Everything here is pure; applying the batch (`fw::apply`) is the caller's effect.
 
+mod compile;
 mod decode;
 mod eval;
 mod model;
@@ -25,3 +26,4 @@ pub use selector::{LabelSelector, Labels, Operator, Requirement, SelectorError};
 pub use eval::{evaluate, evaluate_family};
 pub use verdict::{Decision, RuleRef, Verdict};
 pub use world::{Endpoint, World};
+pub use compile::{Chain, FAMILY, Ruleset, Set, TABLE, apply_batch, compile, delete_batch, update_batch};

@@ -54,12 +54,7 @@ pub fn wait_ok(
             return Ok(());
         }
         if !proc.is_running() {
-            bail!(
-                "{what} (pid {}) exited before it was ready; its log {} ends:\n{}",
-                proc.pid,
-                proc.log.display(),
-                proc.log_tail(20)
-            );
+            bail!("{what} (pid {}) exited before it was ready; {}", proc.pid, proc.log_excerpt());
         }
         if Instant::now() >= deadline {
             let last = match last {
@@ -67,11 +62,10 @@ pub fn wait_ok(
                 Err(e) => format!("{e:#}"),
             };
             bail!(
-                "{what} (pid {}) not ready after {}s (GET {path} {last}); its log {} ends:\n{}",
+                "{what} (pid {}) not ready after {}s (GET {path} {last}); {}",
                 proc.pid,
                 limit.as_secs(),
-                proc.log.display(),
-                proc.log_tail(20)
+                proc.log_excerpt()
             );
         }
         std::thread::sleep(Duration::from_millis(100));

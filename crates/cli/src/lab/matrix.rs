@@ -25,6 +25,16 @@ pub enum Cell {
     Error(String),
 }
 
+impl Cell {
+    fn mark(&self) -> &'static str {
+        match self {
+            Cell::Connected => ".",
+            Cell::Blocked(_) => "X",
+            Cell::Error(_) => "?",
+        }
+    }
+}
+
 /// Rows are sources, columns destinations, both in `pods` order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matrix {
@@ -94,22 +104,13 @@ pub fn render(m: &Matrix) -> String {
     let width = names.iter().map(String::len).max().unwrap_or(0).max(m.label.len()) + 2;
     let mut out =
         format!("reachability {} (rows: from, columns: to; . connected, X not, ? no probe)\n", m.label);
-    out.push_str(&format!("{:width$}", ""));
-    for n in &names {
-        out.push_str(&format!("{n:width$}"));
-    }
-    out.push('\n');
-    for (n, row) in names.iter().zip(&m.cells) {
-        out.push_str(&format!("{n:width$}"));
-        for c in row {
-            let mark = match c {
-                Cell::Connected => ".",
-                Cell::Blocked(_) => "X",
-                Cell::Error(_) => "?",
-            };
-            out.push_str(&format!("{mark:width$}"));
-        }
-        out.push('\n');
+    let row = |head: &str, cells: Vec<&str>| {
+        let line: String = std::iter::once(head).chain(cells).map(|c| format!("{c:width$}")).collect();
+        format!("{}\n", line.trim_end())
+    };
+    out.push_str(&row("", names.iter().map(String::as_str).collect()));
+    for (n, cells) in names.iter().zip(&m.cells) {
+        out.push_str(&row(n, cells.iter().map(Cell::mark).collect()));
     }
     out.push_str(&format!("{}/{} connected\n", m.connected(), m.total()));
     let mut errors: Vec<&String> = m

@@ -74,11 +74,14 @@ impl Proc {
         }
     }
 
-    /// The last `lines` lines of its log, for error messages.
-    pub fn log_tail(&self, lines: usize) -> String {
+    /// The end of its log, for error messages: `its log PATH ends:\n...`.
+    pub fn log_excerpt(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        if all.is_empty() {
+            return format!("its log {} is empty", self.log.display());
+        }
+        format!("its log {} ends:\n{}", self.log.display(), all[all.len().saturating_sub(20)..].join("\n"))
     }
 }
 

@@ -116,8 +116,8 @@ fn report_strangers(namespaces: &[String]) {
     }
     for (pid, comm) in processes_in(&inodes).unwrap_or_default() {
         eprintln!(
-            "twill lab down: pid {pid} ({comm}) is still inside a lab namespace and was not started by this lab; \
-             not killing it"
+            "twill lab down: pid {pid} ({comm}) is still inside a lab namespace but not recorded in the lab's \
+             state; not killing it (end it yourself if it is yours)"
         );
     }
 }

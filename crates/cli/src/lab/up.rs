@@ -49,11 +49,12 @@ pub fn run(names: &Names, args: &UpArgs) -> Result<()> {
 /// Builds the lab; on failure tears down what was built and reports the failure.
 pub fn up(names: &Names, options: LabOptions) -> Result<LabState> {
     refuse_existing(names)?;
+    preflight(&options)?;
     let sd = StateDir::lock(names, true)?;
     match build(names, &sd, options) {
         Ok(state) => Ok(state),
         Err(e) => {
-            eprintln!("twill lab up: {e:#}\ntwill lab up: removing what was built");
+            eprintln!("twill lab up failed; removing what was built");
             if let Err(e2) = teardown::down(names, &sd) {
                 eprintln!("twill lab up: {e2:#}");
             }
@@ -83,6 +84,16 @@ fn refuse_existing(names: &Names) -> Result<()> {
                 format!(", namespaces {}", leftovers.join(" "))
             }
         );
+    }
+    Ok(())
+}
+
+/// Finds the programs the lab will start before anything is built.
+fn preflight(options: &LabOptions) -> Result<()> {
+    agent::twilld_binary()?;
+    crate::install::plugin_binary()?;
+    if options.datastore == DatastoreKind::Etcd {
+        super::process::find_program("etcd", "etcd-server")?;
     }
     Ok(())
 }

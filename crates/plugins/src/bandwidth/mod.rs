@@ -73,10 +73,10 @@ impl Plugin for Bandwidth {
         Ok(())
     }
 
-    /// Needs neither prevResult nor the container: the IFB is found by name, the veth (when
-    /// the container still exists) as the peer of CNI_IFNAME.
+    /// Needs neither prevResult, the container nor valid limits (a runtime cleans up after an
+    /// ADD that failed on them): the IFB is found by name, the veth (when the container still
+    /// exists) as the peer of CNI_IFNAME.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
-        BandwidthConf::parse(conf)?;
         let host = host_handle()?;
         let veth = match container_netns_if_present(args) {
             Some(ns) => meta::veth_peer(&host, &handle_in(&ns)?, &args.ifname)?,

@@ -36,7 +36,7 @@ fn pod_rules_mark_then_dnat_and_enter_per_protocol() {
         format!(
             "-A TWILL-HOSTPORT-DNAT -p tcp -m multiport --dports 8080,8081 ! -s 192.0.2.0/24 -m comment --comment \"twill-portmap o\" -j {chain}"
         ),
-        format!("-A TWILL-HOSTPORT-DNAT -p udp -m multiport --dports 5353 ! -s 192.0.2.0/24 -m comment"),
+        "-A TWILL-HOSTPORT-DNAT -p udp -m multiport --dports 5353 ! -s 192.0.2.0/24 -m comment".to_string(),
     ];
     for w in want {
         assert!(text.contains(&w), "{text}\nlacks {w}");

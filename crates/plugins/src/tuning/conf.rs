@@ -152,6 +152,13 @@ impl TuningConf {
     }
 }
 
+/// `dataDir` alone, for DEL, which must work even when the rest of the configuration is
+/// invalid (a runtime cleans up after an ADD that failed on it).
+pub fn data_dir(conf: &NetConf) -> PathBuf {
+    let dir = conf.raw.get("dataDir").and_then(|v| v.as_str()).filter(|d| !d.is_empty());
+    PathBuf::from(dir.unwrap_or(DEFAULT_DATA_DIR))
+}
+
 fn parse_mac(text: &str) -> Result<[u8; 6], Error> {
     let mac = nl::parse_mac(text)
         .map_err(|_| Error::invalid_config(format!("tuning: invalid MAC address {text:?}")))?;

@@ -96,10 +96,10 @@ impl Plugin for Tuning {
     }
 
     /// Restores from the backup and removes it. Without the container or its interface
-    /// there is nothing to restore, and the backup goes.
+    /// there is nothing to restore, and the backup goes. Only `dataDir` of the
+    /// configuration matters.
     fn del(&self, args: &CmdArgs, conf: &cni_spec::NetConf) -> Result<(), Error> {
-        let tc = TuningConf::parse(conf, args)?;
-        let file = backup::path(&tc.data_dir, &args.container_id, &args.ifname);
+        let file = backup::path(&conf::data_dir(conf), &args.container_id, &args.ifname);
         let saved = match backup::read(&file) {
             Ok(Some(saved)) => saved,
             Ok(None) => return Ok(()),

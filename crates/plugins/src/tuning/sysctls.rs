@@ -16,13 +16,16 @@ pub struct Setting {
     pub value: String,
 }
 
-/// A failure about a key the configuration names: a key the kernel does not have is the
-/// configuration's fault (code 7).
+/// A failure about a key the configuration names: a key the kernel does not have, or a value
+/// it refuses, is the configuration's fault (code 7).
 fn sysctl_error(key: &str, e: nl::Error) -> Error {
-    if e.errno() == Some(libc::ENOENT) {
-        Error::invalid_config(format!("tuning: sysctl {key} does not exist in the container's namespace"))
-    } else {
-        nl_error(e)
+    match e.errno() {
+        Some(libc::ENOENT) => Error::invalid_config(format!(
+            "tuning: sysctl {key} does not exist in the container's namespace"
+        )),
+        Some(libc::EINVAL) => Error::invalid_config(format!("tuning: the kernel refuses the value of {key}"))
+            .with_details(e.to_string()),
+        _ => nl_error(e),
     }
 }
 

@@ -1,0 +1,219 @@
+//! A node's place in the cluster: one datastore lease, the pod subnets claimed under it
+//! (`/twill/subnets/CIDR`, compare-and-swap so two nodes never share one) and the node
+//! record (`/twill/nodes/NAME`). A node that restarts gets its subnet back: while its old
+//! lease lives the subnet key still names it and is re-attached to the new lease; after that
+//! the subnet remembered in the state directory is preferred if still free.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::layout::{self, subnet_key, subnet_of_key};
+use crate::record::{BackendKind, NodeRecord, RecordError, SubnetOwner, decode, encode};
+use crate::store::{Datastore, Entry, LeaseId, StoreError, Txn};
+use crate::subnet::{SubnetError, SubnetPool};
+
+/// How often a claim is retried when other nodes win the compare-and-swap.
+const CLAIM_TRIES: u32 = 16;
+
+/// What a node asks of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberConf {
+    pub node: String,
+    pub node_ip: IpAddr,
+    pub node_ip6: Option<IpAddr>,
+    pub pool: SubnetPool,
+    pub pool6: Option<SubnetPool>,
+    pub backend: BackendKind,
+    pub vtep_mac: Option<[u8; 6]>,
+    pub ttl: Duration,
+}
+
+/// A node's subnets (also what the state directory remembers across restarts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnets {
+    pub subnet: Option<IpNet>,
+    #[serde(default)]
+    pub subnet6: Option<IpNet>,
+}
+
+/// A node that has joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub lease: LeaseId,
+    pub subnet: IpNet,
+    pub subnet6: Option<IpNet>,
+}
+
+impl Membership {
+    pub fn subnets(&self) -> Subnets {
+        Subnets { subnet: Some(self.subnet), subnet6: self.subnet6 }
+    }
+}
+
+/// What a renewal did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Renewal {
+    /// The lease had expired and the node joined again with a new one.
+    pub rejoined: bool,
+    /// The node's subnets are not the ones it had.
+    pub changed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Subnet(#[from] SubnetError),
+    #[error("could not claim a subnet of {cidr} in {tries} attempts: other nodes kept winning")]
+    Contention { cidr: IpNet, tries: u32 },
+}
+
+/// How to get a subnet, decided from the current claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The node already holds this subnet (a restart, or a renewal); `lease` is the lease the
+    /// key is attached to now.
+    Readopt { net: IpNet, mod_revision: u64, lease: Option<LeaseId> },
+    /// A free subnet to create.
+    Fresh(IpNet),
+}
+
+/// Decides the claim of `node` in `pool` from the `/twill/subnets/` entries. Keys that do not
+/// name a subnet are ignored; claims whose owner cannot be read count as taken.
+pub fn plan_claim(pool: &SubnetPool, node: &str, entries: &[Entry], prefer: &[IpNet]) -> Result<Claim, SubnetError> {
+    let mut taken = Vec::new();
+    for e in entries {
+        let Some(net) = subnet_of_key(&e.key) else { continue };
+        let mine = decode::<SubnetOwner>(e).is_ok_and(|o| o.node == node);
+        if mine && pool.holds(net) {
+            return Ok(Claim::Readopt { net, mod_revision: e.mod_revision, lease: e.lease });
+        }
+        taken.push(net);
+    }
+    pool.pick(&taken, prefer).map(Claim::Fresh)
+}
+
+/// Claims a subnet of `pool` for the node under `lease`, preferring `prefer`.
+pub fn claim(
+    store: &dyn Datastore,
+    conf: &MemberConf,
+    pool: &SubnetPool,
+    lease: LeaseId,
+    prefer: Option<IpNet>,
+) -> Result<IpNet, MemberError> {
+    let owner = SubnetOwner { node: conf.node.clone() };
+    for _ in 0..CLAIM_TRIES {
+        let listing = store.list(layout::SUBNETS)?;
+        let plan = plan_claim(pool, &conf.node, &listing.entries, prefer.as_slice())?;
+        let (net, txn) = match plan {
+            Claim::Readopt { net, lease: held, .. } if held == Some(lease) => return Ok(net),
+            Claim::Readopt { net, mod_revision, .. } => {
+                let key = subnet_key(net);
+                (net, Txn::update(&key, mod_revision, &encode(&key, &owner)?, Some(lease)))
+            }
+            Claim::Fresh(net) => {
+                let key = subnet_key(net);
+                (net, Txn::create(&key, &encode(&key, &owner)?, Some(lease)))
+            }
+        };
+        if store.txn(&txn)? {
+            return Ok(net);
+        }
+    }
+    Err(MemberError::Contention { cidr: pool.cluster(), tries: CLAIM_TRIES })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The node record for `m`.
+pub fn node_record(conf: &MemberConf, m: &Membership) -> NodeRecord {
+    NodeRecord {
+        name: conf.node.clone(),
+        node_ip: conf.node_ip,
+        node_ip6: conf.node_ip6,
+        subnet: m.subnet,
+        subnet6: m.subnet6,
+        vtep_mac: conf.vtep_mac.map(|m| nl::format_mac(&m)),
+        backend: conf.backend,
+        expires: unix_now() + conf.ttl.as_secs(),
+    }
+}
+
+/// Writes the node record under the node's lease.
+pub fn publish(store: &dyn Datastore, conf: &MemberConf, m: &Membership) -> Result<(), MemberError> {
+    let key = layout::node_key(&conf.node);
+    Ok(store.put(&key, &encode(&key, &node_record(conf, m))?, Some(m.lease))?)
+}
+
+/// Takes a lease, claims the subnets (preferring `prior`) and publishes the node record. On
+/// failure the lease is revoked, which releases whatever was claimed.
+pub fn join(store: &dyn Datastore, conf: &MemberConf, prior: &Subnets) -> Result<Membership, MemberError> {
+    let lease = store.lease_grant(conf.ttl)?;
+    let attempt = || -> Result<Membership, MemberError> {
+        let subnet = claim(store, conf, &conf.pool, lease, prior.subnet)?;
+        let subnet6 = match &conf.pool6 {
+            Some(pool6) => Some(claim(store, conf, pool6, lease, prior.subnet6)?),
+            None => None,
+        };
+        let m = Membership { lease, subnet, subnet6 };
+        publish(store, conf, &m)?;
+        Ok(m)
+    };
+    attempt().inspect_err(|_| {
+        let _ = store.lease_revoke(lease);
+    })
+}
+
+/// Keeps the lease alive, makes sure the node still holds its subnets and refreshes the node
+/// record. A lease that expired meanwhile (a long datastore outage) is replaced by joining
+/// again, preferring the same subnets.
+pub fn renew(store: &dyn Datastore, conf: &MemberConf, m: &mut Membership) -> Result<Renewal, MemberError> {
+    let before = m.subnets();
+    if !store.lease_keepalive(m.lease)? {
+        *m = join(store, conf, &before)?;
+        return Ok(Renewal { rejoined: true, changed: m.subnets() != before });
+    }
+    m.subnet = claim(store, conf, &conf.pool, m.lease, Some(m.subnet))?;
+    if let Some(pool6) = &conf.pool6 {
+        m.subnet6 = Some(claim(store, conf, pool6, m.lease, m.subnet6)?);
+    }
+    publish(store, conf, m)?;
+    Ok(Renewal { rejoined: false, changed: m.subnets() != before })
+}
+
+/// Leaves the cluster: deletes the node record and the node's subnet claims, then revokes
+/// the lease. Best-effort: every step is tried, the failures are returned.
+pub fn leave(store: &dyn Datastore, conf: &MemberConf, m: &Membership) -> Vec<MemberError> {
+    let mut errors = Vec::new();
+    if let Err(e) = store.delete(&layout::node_key(&conf.node)) {
+        errors.push(e.into());
+    }
+    for net in [Some(m.subnet), m.subnet6].into_iter().flatten() {
+        if let Err(e) = release(store, &conf.node, net) {
+            errors.push(e);
+        }
+    }
+    match store.lease_revoke(m.lease) {
+        Ok(()) | Err(StoreError::LeaseNotFound(_)) => {}
+        Err(e) => errors.push(e.into()),
+    }
+    errors
+}
+
+/// Deletes the claim on `net` if `node` still holds it.
+fn release(store: &dyn Datastore, node: &str, net: IpNet) -> Result<(), MemberError> {
+    let key = subnet_key(net);
+    let Some(e) = store.get(&key)? else { return Ok(()) };
+    if decode::<SubnetOwner>(&e).is_ok_and(|o| o.node == node) {
+        store.txn(&Txn::delete(&key, e.mod_revision))?;
+    }
+    Ok(())
+}
