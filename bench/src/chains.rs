@@ -124,6 +124,25 @@ impl Chain {
     }
 }
 
+/// A bridge-only list without IPAM (layer 2 only): the bridge plugin process on its own, for
+/// the memory part.
+pub fn bridge_without_ipam() -> Result<LoadedList> {
+    let value = json!({"cniVersion": CNI_VERSION, "name": "twb-l2", "plugins": [{"type": "bridge", "bridge": "twb-l2"}]});
+    let bytes = serde_json::to_vec(&value)?;
+    let list = NetConfList::parse(&bytes).context("parse the layer-2 bridge list")?;
+    Ok(LoadedList { list, bytes, source: "twb-l2.conflist".into() })
+}
+
+/// The stdin `bridge` hands its IPAM plugin: its own configuration with the list's name and
+/// version.
+pub fn ipam_stdin(chain: Chain, ipam_dir: &Path) -> Value {
+    let list = chain.conflist(ipam_dir);
+    let mut conf = list["plugins"][0].clone();
+    conf["name"] = json!(chain.network());
+    conf["cniVersion"] = json!(CNI_VERSION);
+    conf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,10 +153,19 @@ mod tests {
             let loaded = chain.load(Path::new("/tmp/x")).unwrap();
             let types: Vec<&str> =
                 loaded.list.plugins.iter().filter_map(|p| p.get("type").and_then(Value::as_str)).collect();
-            let expected: Vec<&str> = chain.plugins().iter().copied().filter(|p| *p != "host-local").collect();
+            let expected: Vec<&str> =
+                chain.plugins().iter().copied().filter(|p| *p != "host-local").collect();
             assert_eq!(types, expected);
             assert_eq!(loaded.list.name, chain.network());
         }
+    }
+
+    #[test]
+    fn extra_lists_for_memory() {
+        assert_eq!(bridge_without_ipam().unwrap().list.plugins.len(), 1);
+        let stdin = ipam_stdin(Chain::Minimal, Path::new("/d"));
+        assert_eq!(stdin["ipam"]["type"], "host-local");
+        assert_eq!(stdin["name"], "twb-min");
     }
 
     #[test]

@@ -54,6 +54,23 @@ pub struct ChurnSide {
     pub error: Option<String>,
 }
 
+impl ChurnSide {
+    /// Median pods/s over the rounds.
+    pub fn pods_per_sec(&self) -> Option<f64> {
+        crate::stats::median(&self.rounds.iter().map(ChurnRound::pods_per_sec).collect::<Vec<_>>())
+    }
+
+    /// ADD (or DEL) latencies of every round.
+    pub fn latencies(&self, del: bool) -> Vec<Duration> {
+        self.rounds.iter().flat_map(|r| if del { &r.del } else { &r.add }).copied().collect()
+    }
+
+    /// Sum of `f` over the rounds.
+    pub fn count(&self, f: fn(&ChurnRound) -> usize) -> usize {
+        self.rounds.iter().map(f).sum()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ChurnResult {
     pub conf: ChurnConf,
@@ -71,7 +88,8 @@ struct Round<'n, 'l> {
 }
 
 pub fn run(lab: &Lab, prov: &Provision, conf: ChurnConf) -> Result<ChurnResult> {
-    let nodes = [Node::new(lab, prov, "churn", Impl::Twill)?, Node::new(lab, prov, "churn", Impl::Reference)?];
+    let nodes =
+        [Node::new(lab, prov, "churn", Impl::Twill)?, Node::new(lab, prov, "churn", Impl::Reference)?];
     let mut sides: BTreeMap<Impl, ChurnSide> = BTreeMap::new();
     let mut baselines: BTreeMap<Impl, Inventory> = BTreeMap::new();
     for node in &nodes {

@@ -92,7 +92,14 @@ pub fn run(lab: &Lab, prov: &Provision, pods: usize, half_window: usize) -> Resu
         for imp in order(n) {
             let side = sides.entry(imp).or_default();
             if side.error.is_none() {
-                add_one(&nodes[imp.index()], chain, n, side, &mut alive[imp.index()], &mut seen[imp.index()])?;
+                add_one(
+                    &nodes[imp.index()],
+                    chain,
+                    n,
+                    side,
+                    &mut alive[imp.index()],
+                    &mut seen[imp.index()],
+                )?;
             }
         }
         if n % 50 == 0 {

@@ -87,7 +87,8 @@ impl Inventory {
         let links = h.link_list()?.into_iter().map(|l| l.name).filter(|n| n != "lo").collect();
         let qdiscs = h.qdisc_list(None)?.iter().filter(|q| q.kind != "noqueue").count();
         let nft = count_nft(&nft_ruleset(node)?);
-        let reservations = CHAINS.iter().map(|c| reservations(&node.dir().join("ipam").join(c.network()))).sum();
+        let reservations =
+            CHAINS.iter().map(|c| reservations(&node.dir().join("ipam").join(c.network()))).sum();
         let cache_entries = count_files(&node.dir().join("cache"));
         Ok(Inventory { links, qdiscs, nft, reservations, cache_entries })
     }
@@ -166,10 +167,7 @@ pub fn reservations(dir: &Path) -> usize {
 
 fn count_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 })
-        .sum()
+    entries.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
 }
 
 #[cfg(test)]

@@ -94,6 +94,9 @@ mod tests {
         let text = "processor\t: 0\nmodel name\t: AMD EPYC\nMemTotal:       23905456 kB\n";
         assert_eq!(field(text, "model name").as_deref(), Some("AMD EPYC"));
         assert_eq!(kib_to_gib(&field(text, "MemTotal").unwrap()), "22.8 GiB");
-        assert_eq!(os_release("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"), "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(
+            os_release("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
+            "Debian GNU/Linux 12 (bookworm)"
+        );
     }
 }

@@ -29,7 +29,11 @@ use crate::report::Report;
 use crate::settings::Settings;
 
 #[derive(Parser)]
-#[command(name = "twill-bench", version, about = "twill's CNI plugins against the reference plugins, side by side")]
+#[command(
+    name = "twill-bench",
+    version,
+    about = "twill's CNI plugins against the reference plugins, side by side"
+)]
 struct Cli {
     #[command(subcommand)]
     part: Part,
@@ -121,30 +125,36 @@ fn run(cli: &Cli) -> Result<()> {
         None => std::env::current_exe()?.parent().context("directory of twill-bench")?.to_path_buf(),
     };
     let prov = Provision::prepare(&twill_dir, &cli.reference_dir, lab.dir())?;
-    eprintln!("twill-bench: twill provides {:?}; the rest of its chains come from the reference", prov.twill_names());
+    eprintln!(
+        "twill-bench: twill provides {:?}; the rest of its chains come from the reference",
+        prov.twill_names()
+    );
     let mut report = Report::new(settings, &prov, workspace(&twill_dir));
     let all = cli.part == Part::All;
     let wanted = |p: Part| all || cli.part == p;
     if wanted(Part::Latency) {
         eprintln!("twill-bench: latency ({} iterations)", settings.iterations);
-        report.latency = part(&mut report, "latency", latency::run(&lab, &prov, settings.iterations, settings.warmup))?;
+        report.latency =
+            part(&mut report, "latency", || latency::run(&lab, &prov, settings.iterations, settings.warmup))?;
     }
     if wanted(Part::Churn) {
         let c = settings.churn();
         eprintln!("twill-bench: churn ({} workers, {} pods x {} rounds)", c.workers, c.pods, c.rounds);
-        report.churn = part(&mut report, "churn", churn::run(&lab, &prov, c))?;
+        report.churn = part(&mut report, "churn", || churn::run(&lab, &prov, c))?;
     }
     if wanted(Part::Density) {
         eprintln!("twill-bench: density ({} pods)", settings.density_pods);
-        report.density = part(&mut report, "density", density::run(&lab, &prov, settings.density_pods, settings.half_window))?;
+        report.density = part(&mut report, "density", || {
+            density::run(&lab, &prov, settings.density_pods, settings.half_window)
+        })?;
     }
     if wanted(Part::Datapath) {
         eprintln!("twill-bench: datapath ({} s per run)", settings.datapath_secs);
-        report.datapath = part(&mut report, "datapath", datapath::run(&lab, &prov, settings.datapath()))?;
+        report.datapath = part(&mut report, "datapath", || datapath::run(&lab, &prov, settings.datapath()))?;
     }
     if wanted(Part::Memory) {
         eprintln!("twill-bench: memory ({} runs)", settings.memory_runs);
-        report.memory = part(&mut report, "memory", memory::run(&lab, &prov, settings.memory_runs))?;
+        report.memory = part(&mut report, "memory", || memory::run(&lab, &prov, settings.memory_runs))?;
     }
     drop(lab);
     report.elapsed = started.elapsed();
@@ -153,7 +163,10 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 /// A part that failed outright is reported and the run goes on; Ctrl-C stops everything.
-fn part<T>(report: &mut Report, name: &'static str, outcome: Result<T>) -> Result<Option<T>> {
+fn part<T>(report: &mut Report, name: &'static str, run: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+    let started = Instant::now();
+    let outcome = run();
+    report.part_times.push((name, started.elapsed()));
     match outcome {
         Ok(r) => Ok(Some(r)),
         Err(e) if signals::interrupted() => Err(e),

@@ -76,7 +76,8 @@ impl<'l> Node<'l> {
             std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
             let log = Arc::new(Mutex::new(Vec::new()));
             let exec = TimedExec { inner: RawExec::in_netns(NetNs::open(host.path())?), log: log.clone() };
-            let runtime = Runtime::with_exec(vec![prov.bin_dir(imp).to_path_buf()], dir.join("cache"), Box::new(exec));
+            let runtime =
+                Runtime::with_exec(vec![prov.bin_dir(imp).to_path_buf()], dir.join("cache"), Box::new(exec));
             let minimal = Chain::Minimal.load(&dir.join("ipam"))?;
             let kubernetes = Chain::Kubernetes.load(&dir.join("ipam"))?;
             let host_name = host_name.clone();

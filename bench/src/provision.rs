@@ -62,7 +62,9 @@ pub fn order(round: usize) -> [Impl; 2] {
 pub enum Source {
     Twill,
     /// twill-cni does not provide it; the reference plugin stands in. Carries twill's answer.
-    Reference { why: String },
+    Reference {
+        why: String,
+    },
 }
 
 /// The bin directories and what is in them.

@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn quick_is_smaller_everywhere() {
         let (q, f) = (Settings::quick(), Settings::full());
-        assert!(q.iterations < f.iterations && q.churn_pods < f.churn_pods && q.density_pods < f.density_pods);
+        assert!(
+            q.iterations < f.iterations && q.churn_pods < f.churn_pods && q.density_pods < f.density_pods
+        );
         assert_eq!(q.workers, 4);
         assert_eq!(f.density_pods, 500);
     }

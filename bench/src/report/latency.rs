@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Report, errors, table};
+use super::{Report, errors, mixed_note, table};
 use crate::chains::{CHAINS, Chain};
 use crate::latency::{LatencyResult, Series};
 use crate::provision::Impl;
@@ -30,18 +30,11 @@ pub fn render(report: &Report, l: &LatencyResult, out: &mut String) {
 
 fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut String) {
     let _ = writeln!(out, "### {}\n", chain.label());
-    let borrowed = report.borrowed(chain);
-    if !borrowed.is_empty() {
-        let _ = writeln!(out, "twill's side of this chain runs the reference {}.\n", borrowed.join(", "));
-    }
+    mixed_note(report, chain, out);
     let get = |imp| l.series.get(&(imp, chain));
     let (tw, rf) = (get(Impl::Twill), get(Impl::Reference));
-    let verbs: [(&str, fn(&Series) -> &Vec<Duration>); 4] = [
-        ("ADD", |s| &s.add),
-        ("CHECK", |s| &s.check),
-        ("DEL", |s| &s.del),
-        ("**ADD+DEL**", |s| &s.add_del),
-    ];
+    let verbs: [(&str, fn(&Series) -> &Vec<Duration>); 4] =
+        [("ADD", |s| &s.add), ("CHECK", |s| &s.check), ("DEL", |s| &s.del), ("**ADD+DEL**", |s| &s.add_del)];
     let rows = verbs
         .iter()
         .map(|(verb, pick)| {
@@ -54,11 +47,7 @@ fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut Strin
             row
         })
         .collect();
-    table(
-        out,
-        &["verb", "twill p50", "p90", "p99", "reference p50", "p90", "p99", "ratio (p50)"],
-        rows,
-    );
+    table(out, &["verb", "twill p50", "p90", "p99", "reference p50", "p90", "p99", "ratio (p50)"], rows);
     for (imp, series) in [(Impl::Twill, tw), (Impl::Reference, rf)] {
         if let Some(s) = series {
             let title = format!(
@@ -93,7 +82,8 @@ fn breakdown(l: &LatencyResult, out: &mut String) {
     for chain in CHAINS {
         for plugin in chain.plugins().iter().filter(|p| **p != "host-local") {
             for verb in ["ADD", "CHECK", "DEL"] {
-                let med = |imp| times.get(&(chain, plugin.to_string(), verb, imp)).and_then(|v| median_duration(v));
+                let med =
+                    |imp| times.get(&(chain, plugin.to_string(), verb, imp)).and_then(|v| median_duration(v));
                 let (t, r) = (med(Impl::Twill), med(Impl::Reference));
                 if t.is_none() && r.is_none() {
                     continue;

@@ -70,7 +70,11 @@ fn density(report: &Report) -> Row {
     let measured = format!("{growth:.2}x at pod {last} ({} vs {})", ms(nth), ms(first));
     let borrowed = report.borrowed(Chain::Kubernetes);
     if last < DENSITY_TARGET_PODS {
-        return Row { goal, measured: format!("{measured}; the run reached only {last} pods"), verdict: "not measured".into() };
+        return Row {
+            goal,
+            measured: format!("{measured}; the run reached only {last} pods"),
+            verdict: "not measured".into(),
+        };
     }
     if !borrowed.is_empty() {
         let why = format!("{measured}; twill's side borrows the reference {}", borrowed.join(", "));
@@ -116,16 +120,28 @@ fn hygiene(report: &Report) -> Vec<Row> {
     }
     if let Some(d) = dens {
         counted &= d.leftovers.is_some();
-        leaks.push(format!("density: {}", d.leftovers.as_ref().map(|l| l.describe()).unwrap_or("not counted".into())));
+        leaks.push(format!(
+            "density: {}",
+            d.leftovers.as_ref().map(|l| l.describe()).unwrap_or("not counted".into())
+        ));
         dups.push(format!("density: {}", d.duplicates.len()));
     }
-    let leak_total: usize = churn.iter().filter_map(|c| c.leftovers.as_ref()).map(|l| l.total()).sum::<usize>()
-        + dens.iter().filter_map(|d| d.leftovers.as_ref()).map(|l| l.total()).sum::<usize>();
+    let leak_total: usize =
+        churn.iter().filter_map(|c| c.leftovers.as_ref()).map(|l| l.total()).sum::<usize>()
+            + dens.iter().filter_map(|d| d.leftovers.as_ref()).map(|l| l.total()).sum::<usize>();
     let dup_total: usize = churn.iter().flat_map(|c| &c.rounds).map(|r| r.duplicates.len()).sum::<usize>()
         + dens.map(|d| d.duplicates.len()).unwrap_or(0);
     let leak_verdict = if counted { verdict(leak_total == 0) } else { "not measured".into() };
     vec![
-        Row { goal: "zero leaks after churn and density (twill)".into(), measured: leaks.join("; "), verdict: leak_verdict },
-        Row { goal: "zero duplicate IPs among live pods (twill)".into(), measured: dups.join("; "), verdict: verdict(dup_total == 0) },
+        Row {
+            goal: "zero leaks after churn and density (twill)".into(),
+            measured: leaks.join("; "),
+            verdict: leak_verdict,
+        },
+        Row {
+            goal: "zero duplicate IPs among live pods (twill)".into(),
+            measured: dups.join("; "),
+            verdict: verdict(dup_total == 0),
+        },
     ]
 }

@@ -78,7 +78,12 @@ mod tests {
         }
         assert_eq!(subnet_key("10.244.1.0/24".parse().unwrap()), "/twill/subnets/10.244.1.0-24");
         assert_eq!(subnet_key("fd00:10:244:1::/64".parse().unwrap()), "/twill/subnets/fd00:10:244:1::-64");
-        for bad in ["/twill/subnets/10.244.1.1-24", "/twill/subnets/x-24", "/twill/nodes/a-1", "/twill/subnets/1.2.3.0"] {
+        for bad in [
+            "/twill/subnets/10.244.1.1-24",
+            "/twill/subnets/x-24",
+            "/twill/nodes/a-1",
+            "/twill/subnets/1.2.3.0",
+        ] {
             assert_eq!(subnet_of_key(bad), None, "{bad}");
         }
     }

@@ -1,2 +1,39 @@
-//! twilld placeholder
+//! twilld, twill's node agent, and the cluster datastore it shares with `twill lab`.
+//!
+//! One agent runs per node. It joins the cluster through a [`store::Datastore`] (a shared
+//! directory or etcd), leases a pod subnet for the node out of the cluster CIDR
+//! ([`membership`], [`subnet`]), writes the node's CNI network list ([`cniconf`]), routes to
+//! the other nodes' pod subnets through a [`backend::Backend`] (host-gw or vxlan),
+//! masquerades traffic leaving the cluster ([`masq`]) and serves `/readyz` and `/metrics`
+//! ([`health`], [`metrics`]). Its reconciler is flannel's: woken by datastore watches and by
+//! a timer, every step idempotent, so drift (a deleted route, FDB entry, device, table or
+//! file) is repaired within one resync period.
+//!
+//! The datastore layout ([`layout`]) and record types ([`record`], [`registry`]) are public:
+//! `twill lab` writes pods, namespaces and policies through them. Everything here is
+//! synchronous: std threads, std sockets, no async runtime.
+
+pub mod agent;
+pub mod backend;
+pub mod cniconf;
+pub mod conf;
+pub mod health;
+pub mod layout;
+pub mod log;
+pub mod masq;
+pub mod membership;
+pub mod metrics;
+pub mod node;
+mod reconcile;
+pub mod record;
+pub mod registry;
+pub mod state;
 pub mod store;
+pub mod subnet;
+pub mod watcher;
+
+pub use agent::{AgentError, run};
+pub use conf::{AgentConf, Args};
+pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, SubnetOwner};
+pub use registry::Registry;
+pub use store::{Datastore, Endpoint};

@@ -77,7 +77,13 @@ impl Logger {
 }
 
 /// One log line, newline included.
-pub fn render_line(format: LogFormat, at: SystemTime, level: Level, msg: &str, fields: &[Field<'_>]) -> String {
+pub fn render_line(
+    format: LogFormat,
+    at: SystemTime,
+    level: Level,
+    msg: &str,
+    fields: &[Field<'_>],
+) -> String {
     let ts = rfc3339(at);
     match format {
         LogFormat::Json => {
@@ -167,7 +173,10 @@ mod tests {
              error=\"connection refused (os error 111)\"\n"
         );
         let json = render_line(LogFormat::Json, at(0, 0), Level::Info, "joined", &fields[..1]);
-        assert_eq!(json, "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"level\":\"info\",\"msg\":\"joined\",\"subnet\":\"10.244.1.0/24\"}\n");
+        assert_eq!(
+            json,
+            "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"level\":\"info\",\"msg\":\"joined\",\"subnet\":\"10.244.1.0/24\"}\n"
+        );
     }
 
     #[test]
@@ -188,6 +197,9 @@ mod tests {
         log.error("boom", &[("n", &1)]);
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        assert_eq!((v["level"].as_str(), v["msg"].as_str(), v["n"].as_str()), (Some("error"), Some("boom"), Some("1")));
+        assert_eq!(
+            (v["level"].as_str(), v["msg"].as_str(), v["n"].as_str()),
+            (Some("error"), Some("boom"), Some("1"))
+        );
     }
 }

@@ -86,7 +86,12 @@ pub enum Claim {
 
 /// Decides the claim of `node` in `pool` from the `/twill/subnets/` entries. Keys that do not
 /// name a subnet are ignored; claims whose owner cannot be read count as taken.
-pub fn plan_claim(pool: &SubnetPool, node: &str, entries: &[Entry], prefer: &[IpNet]) -> Result<Claim, SubnetError> {
+pub fn plan_claim(
+    pool: &SubnetPool,
+    node: &str,
+    entries: &[Entry],
+    prefer: &[IpNet],
+) -> Result<Claim, SubnetError> {
     let mut taken = Vec::new();
     for e in entries {
         let Some(net) = subnet_of_key(&e.key) else { continue };

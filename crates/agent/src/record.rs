@@ -135,7 +135,8 @@ pub enum RecordError {
 
 /// The record in `entry`.
 pub fn decode<T: DeserializeOwned>(entry: &Entry) -> Result<T, RecordError> {
-    serde_json::from_slice(&entry.value).map_err(|source| RecordError::Decode { key: entry.key.clone(), source })
+    serde_json::from_slice(&entry.value)
+        .map_err(|source| RecordError::Decode { key: entry.key.clone(), source })
 }
 
 /// `value` as the bytes stored under `key`.
@@ -212,7 +213,13 @@ mod tests {
 
     #[test]
     fn decode_names_the_key() {
-        let e = Entry { key: "/twill/nodes/x".into(), value: b"{".to_vec(), version: 1, mod_revision: 1, lease: None };
+        let e = Entry {
+            key: "/twill/nodes/x".into(),
+            value: b"{".to_vec(),
+            version: 1,
+            mod_revision: 1,
+            lease: None,
+        };
         let err = decode::<NodeRecord>(&e).unwrap_err();
         assert!(err.to_string().starts_with("decode /twill/nodes/x: "), "{err}");
     }

@@ -5,10 +5,6 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-/// The most candidates looked at before a pool counts as full; keeps a lookup bounded when
-/// a huge IPv6 pool is shadowed by a large foreign claim.
-const MAX_CANDIDATES: usize = 1 << 20;
-
 /// Why a pool cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubnetError {
@@ -73,10 +69,40 @@ impl SubnetPool {
         if let Some(p) = prefer.iter().copied().find(|p| self.holds(*p) && free(p)) {
             return Ok(p);
         }
-        let exhausted = SubnetError::Exhausted { cidr: self.cluster, size: self.size };
-        let candidates = self.cluster.subnets(self.size).map_err(|_| exhausted.clone())?;
-        candidates.take(MAX_CANDIDATES).find(free).ok_or(exhausted)
+        self.lowest_free(taken).ok_or(SubnetError::Exhausted { cidr: self.cluster, size: self.size })
     }
+
+    /// Walks the pool in order; a taken network skips the walk past its end, so the walk
+    /// takes at most one step per taken network, whatever the pool's size.
+    fn lowest_free(&self, taken: &[IpNet]) -> Option<IpNet> {
+        let v4 = self.cluster.addr().is_ipv4();
+        let bits = if v4 { 32 } else { 128 };
+        let step = 1u128.checked_shl(bits - u32::from(self.size)).unwrap_or(u128::MAX);
+        let last = to_int(self.cluster.broadcast());
+        let mut cur = to_int(self.cluster.network());
+        while cur <= last {
+            let cand = IpNet::new(from_int(cur, v4), self.size).ok()?;
+            let Some(end) = taken.iter().filter(|t| overlaps(&cand, t)).map(|t| to_int(t.broadcast())).max()
+            else {
+                return Some(cand);
+            };
+            // The first candidate after `end`, aligned to the subnet size.
+            let next = end.checked_add(1)?;
+            cur = next.checked_add(step - 1)? / step * step;
+        }
+        None
+    }
+}
+
+fn to_int(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn from_int(v: u128, v4: bool) -> IpAddr {
+    if v4 { IpAddr::V4(u32::try_from(v).unwrap_or(u32::MAX).into()) } else { IpAddr::V6(v.into()) }
 }
 
 /// Two networks share an address.

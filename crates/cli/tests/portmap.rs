@@ -243,6 +243,20 @@ fn bad_mappings_are_code_7_and_leave_nothing() {
 }
 
 #[test]
+fn conditions_nft_rejects_are_code_7_and_leave_nothing() {
+    let world = World::new("pmbadc", &["portmap"], &[]);
+    // A syntax error (a bad address would be looked up as a host name by nft).
+    let bad = direct_conf(1, json!({"conditionsV4": ["ip nosuchfield 1"]}));
+    let err = plugin(&world, "portmap", "ADD", "pod1", &bad).expect_err("bad conditions").to_cni();
+    assert_eq!(err.code.code(), 7, "{err}");
+    assert!(
+        err.msg.contains("conditions [\"ip nosuchfield 1\"]") && err.msg.contains("syntax error"),
+        "{err}"
+    );
+    assert!(!world.host.exec(&["nft", "list", "table", "inet", "twill_portmap"]).status.success());
+}
+
+#[test]
 fn a_taken_host_port_is_refused_and_kept() {
     let world = World::new("pmtaken", &["bridge", "portmap"], &["host-local"]);
     let outside = outside_host(&world, "pmtakeno", NODE, None);
@@ -284,7 +298,13 @@ fn iptables_backend_forwards_and_cleans_up() {
     let world = World::new("pmipt", &["bridge", "portmap"], &["host-local"]);
     let outside = outside_host(&world, "pmipto", NODE, None);
     let (a, b) = (TestNs::new("pmipta"), TestNs::new("pmiptb"));
-    let net = list(&world, "1.0.0", "pmbr6", "10.84.0.0/24", json!({"backend": "iptables"}));
+    let net = list(
+        &world,
+        "1.0.0",
+        "pmbr6",
+        "10.84.0.0/24",
+        json!({"conditionsV4": ["!", "-s", "203.0.113.0/24"]}),
+    );
     let ra = rt(&world, "a", &a, json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]));
     world.add(&net, &ra);
     world.add(&net, &rt(&world, "b", &b, json!([])));
@@ -294,7 +314,8 @@ fn iptables_backend_forwards_and_cleans_up() {
     assert_eq!(tcp_get(&b, sock(NODE, 8080)).as_deref(), Some("ipt"), "hairpin");
     world.runtime.check(&net, &ra).expect("check");
     let saved = || world.host.exec_ok(&["iptables-save", "-t", "nat"]);
-    assert!(saved().contains("twill-portmap pmnet/a/eth0"));
+    assert!(saved().contains("twill-portmap pmnet/a/eth0"), "iptables-style conditions pick iptables");
+    assert!(saved().contains("! -s 203.0.113.0/24"), "{}", saved());
     world.runtime.del(&net, &ra).expect("del");
     assert!(!saved().contains("TWILL-DN-"), "{}", saved());
     assert_eq!(tcp_get(&outside, sock(NODE, 8080)), None);
@@ -317,41 +338,59 @@ fn reference_bridge_chains_with_twill_portmap() {
     assert_eq!(counts(&world).1, 0);
 }
 
+/// A portmap config for attachment `pod{id}` with two mappings and a synthetic prevResult.
+fn direct_conf(id: usize, extra: Value) -> Value {
+    let mut c = json!({"cniVersion": "1.1.0", "name": "pmnet", "type": "portmap",
+        "runtimeConfig": {"portMappings": [
+            {"hostPort": 10000 + id, "containerPort": 80, "protocol": "tcp"},
+            {"hostPort": 20000 + id, "containerPort": 53, "protocol": "udp"}]},
+        "prevResult": {"cniVersion": "1.1.0",
+            "interfaces": [{"name": "eth0", "sandbox": "/run/netns/x"}],
+            "ips": [{"address": format!("10.86.{}.{}/16", id / 200, id % 200 + 2), "interface": 0}]}});
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// Pods starting at once on a fresh node: one table, its rules once (nomad#6567 was a
+/// chain-creation race in the reference).
+#[test]
+fn concurrent_first_pods_create_one_table() {
+    let world = World::new("pmrace", &["portmap"], &[]);
+    std::thread::scope(|s| {
+        for id in 0..8 {
+            let world = &world;
+            s.spawn(move || {
+                plugin(world, "portmap", "ADD", &format!("pod{id}"), &direct_conf(id, json!({})))
+            });
+        }
+    });
+    assert_eq!(counts(&world), (8, 8 * 4), "the fixed rules once, every pod's elements");
+}
+
 /// 50 attachments: elements grow, rules do not. Driven straight through the plugin with a
 /// synthetic prevResult (no pods needed to count rules); GC then keeps only the valid half.
 #[test]
 fn fifty_pods_add_elements_not_rules() {
     let world = World::new("pmfifty", &["portmap"], &[]);
-    let conf = |id: usize, extra: Value| {
-        let mut c = json!({"cniVersion": "1.1.0", "name": "pmnet", "type": "portmap",
-            "runtimeConfig": {"portMappings": [
-                {"hostPort": 10000 + id, "containerPort": 80, "protocol": "tcp"},
-                {"hostPort": 20000 + id, "containerPort": 53, "protocol": "udp"}]},
-            "prevResult": {"cniVersion": "1.1.0",
-                "interfaces": [{"name": "eth0", "sandbox": "/run/netns/x"}],
-                "ips": [{"address": format!("10.86.{}.{}/16", id / 200, id % 200 + 2), "interface": 0}]}});
-        for (k, v) in extra.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        c
-    };
-    plugin(&world, "portmap", "ADD", "pod0", &conf(0, json!({}))).expect("add pod0");
+    plugin(&world, "portmap", "ADD", "pod0", &direct_conf(0, json!({}))).expect("add pod0");
     let (rules, elems) = counts(&world);
     assert_eq!(elems, 4, "2 mappings + 2 masquerade elements");
-    plugin(&world, "portmap", "ADD", "pod0", &conf(0, json!({}))).expect("a repeated ADD is fine");
+    plugin(&world, "portmap", "ADD", "pod0", &direct_conf(0, json!({}))).expect("a repeated ADD is fine");
     assert_eq!(counts(&world), (rules, 4));
     for id in 1..50 {
-        plugin(&world, "portmap", "ADD", &format!("pod{id}"), &conf(id, json!({}))).expect("add");
+        plugin(&world, "portmap", "ADD", &format!("pod{id}"), &direct_conf(id, json!({}))).expect("add");
     }
     assert_eq!(counts(&world), (rules, 50 * 4), "rules unchanged, elements grew");
     let valid: Vec<Value> =
         (0..25).map(|id| json!({"containerID": format!("pod{id}"), "ifname": "eth0"})).collect();
     let gc = json!({"cni.dev/valid-attachments": valid});
-    plugin(&world, "portmap", "GC", "", &conf(0, gc)).expect("gc");
+    plugin(&world, "portmap", "GC", "", &direct_conf(0, gc)).expect("gc");
     assert_eq!(counts(&world), (rules, 25 * 4), "GC removed the 25 stale attachments");
     assert!(table(&world).contains("pmnet/pod24/eth0") && !table(&world).contains("pmnet/pod25/eth0"));
     for id in 0..25 {
-        plugin(&world, "portmap", "DEL", &format!("pod{id}"), &conf(id, json!({}))).expect("del");
+        plugin(&world, "portmap", "DEL", &format!("pod{id}"), &direct_conf(id, json!({}))).expect("del");
     }
     assert_eq!(counts(&world), (rules, 0));
 }

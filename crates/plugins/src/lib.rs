@@ -7,6 +7,7 @@ mod bandwidth;
 mod bridge;
 mod container;
 mod delegate;
+mod firewall;
 mod host_local;
 mod kernel;
 mod loopback;
@@ -27,14 +28,25 @@ use cni_skel::Plugin;
 pub use delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
 
 /// Every plugin name this binary answers to.
-pub const NAMES: &[&str] =
-    &["bandwidth", "bridge", "host-local", "loopback", "macvlan", "portmap", "ptp", "static", "tuning"];
+pub const NAMES: &[&str] = &[
+    "bandwidth",
+    "bridge",
+    "firewall",
+    "host-local",
+    "loopback",
+    "macvlan",
+    "portmap",
+    "ptp",
+    "static",
+    "tuning",
+];
 
 /// The plugin called `name`, if twill provides it.
 pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     match name {
         "bandwidth" => Some(Box::new(bandwidth::Bandwidth)),
         "bridge" => Some(Box::new(bridge::Bridge)),
+        "firewall" => Some(Box::new(firewall::Firewall)),
         "host-local" => Some(Box::new(host_local::HostLocal)),
         "loopback" => Some(Box::new(loopback::Loopback)),
         "macvlan" => Some(Box::new(macvlan::Macvlan)),

@@ -19,7 +19,12 @@ pub struct HostGw {
 
 impl HostGw {
     pub fn new(conf: &BackendConf) -> Result<HostGw, BackendError> {
-        let mut b = HostGw { dp: Dataplane::new(Handle::new()?), underlay: conf.underlay.clone(), underlay_index: 0, underlay_mtu: 0 };
+        let mut b = HostGw {
+            dp: Dataplane::new(Handle::new()?),
+            underlay: conf.underlay.clone(),
+            underlay_index: 0,
+            underlay_mtu: 0,
+        };
         b.refresh_underlay()?;
         Ok(b)
     }

@@ -169,7 +169,10 @@ mod tests {
         // No IPv6 next hop: the IPv6 subnets are not routed.
         assert_eq!(
             plan.routes,
-            vec![route("10.244.2.0/24", "10.100.0.2", 7, false), route("10.244.3.0/24", "10.100.0.3", 7, false)]
+            vec![
+                route("10.244.2.0/24", "10.100.0.2", 7, false),
+                route("10.244.3.0/24", "10.100.0.3", 7, false)
+            ]
         );
         assert!(plan.fdb.is_empty() && plan.neigh.is_empty());
         p2.node_ip6 = Some("fd00:100::2".parse().unwrap());
@@ -179,7 +182,8 @@ mod tests {
 
     #[test]
     fn vxlan_fdb_neigh_and_onlink_routes_per_peer() {
-        let plan = plan_vxlan(&[peer(2, Some(MAC2), true), peer(1, Some(MAC1), false), peer(4, None, false)], 9);
+        let plan =
+            plan_vxlan(&[peer(2, Some(MAC2), true), peer(1, Some(MAC1), false), peer(4, None, false)], 9);
         assert_eq!(
             plan.fdb,
             vec![
@@ -214,7 +218,10 @@ mod tests {
         let ch = plan_changes(&desired, &actual);
         assert_eq!(
             ch.add.routes,
-            vec![route("10.244.1.0/24", "10.244.1.0", 9, true), route("10.244.2.0/24", "10.244.2.0", 9, true)]
+            vec![
+                route("10.244.1.0/24", "10.244.1.0", 9, true),
+                route("10.244.2.0/24", "10.244.2.0", 9, true)
+            ]
         );
         assert_eq!(ch.remove.routes, vec![route("10.244.3.0/24", "10.244.3.0", 9, true)]);
         assert_eq!(ch.add.fdb, vec![FdbSpec { mac: MAC2, dst: "10.100.0.2".parse().unwrap() }]);

@@ -96,7 +96,13 @@ impl Vxlan {
     }
 
     fn state(&self, index: u32) -> DeviceState {
-        DeviceState { index, node_ip: self.node_ip, underlay_index: self.underlay_index, vni: VNI, port: PORT }
+        DeviceState {
+            index,
+            node_ip: self.node_ip,
+            underlay_index: self.underlay_index,
+            vni: VNI,
+            port: PORT,
+        }
     }
 
     fn saved_state(&self) -> Option<DeviceState> {
@@ -173,9 +179,13 @@ impl Vxlan {
     /// Exactly the VTEP addresses: the subnets' network addresses as host routes' worth.
     fn ensure_addresses(&self, index: u32, local: &Local) -> Result<Applied, BackendError> {
         let h = self.dp.handle();
-        let want: Vec<IpNet> =
-            [Some(local.subnet), local.subnet6].into_iter().flatten().map(|s| IpNet::from(s.network())).collect();
-        let have: Vec<IpNet> = h.addr_list(Some(index))?.into_iter().filter(|a| a.scope == 0).map(|a| a.net).collect();
+        let want: Vec<IpNet> = [Some(local.subnet), local.subnet6]
+            .into_iter()
+            .flatten()
+            .map(|s| IpNet::from(s.network()))
+            .collect();
+        let have: Vec<IpNet> =
+            h.addr_list(Some(index))?.into_iter().filter(|a| a.scope == 0).map(|a| a.net).collect();
         let mut done = Applied::default();
         for stale in have.iter().filter(|a| !want.contains(a)) {
             h.addr_del(index, *stale)?;

@@ -56,7 +56,8 @@ impl EtcdStore {
 
     /// One unary call: POST the request, decode the answer.
     fn call<T: DeserializeOwned>(&self, path: &'static str, req: &impl Serialize) -> Result<T, StoreError> {
-        let body = serde_json::to_vec(req).map_err(|e| self.http_err(path, HttpError::Protocol(e.to_string())))?;
+        let body =
+            serde_json::to_vec(req).map_err(|e| self.http_err(path, HttpError::Protocol(e.to_string())))?;
         let resp = http::post(&self.addr, path, &body, self.timeout).map_err(|e| self.http_err(path, e))?;
         if resp.status != 200 {
             return Err(self.server_err(path, resp.status, &resp.body));
@@ -156,7 +157,9 @@ impl Datastore for EtcdStore {
 
     fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
         let req = serde_json::json!({ "ID": lease.0.to_string() });
-        self.call::<serde_json::Value>("/v3/lease/revoke", &req).map(drop).map_err(|e| lease_error(e, Some(lease)))
+        self.call::<serde_json::Value>("/v3/lease/revoke", &req)
+            .map(drop)
+            .map_err(|e| lease_error(e, Some(lease)))
     }
 
     fn watch(&self, prefix: &str, after_revision: u64) -> Result<Box<dyn Watch>, StoreError> {

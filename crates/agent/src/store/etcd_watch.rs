@@ -26,8 +26,11 @@ impl EtcdWatch {
         }});
         let ended = |reason: String| StoreError::WatchEnded { prefix: prefix.to_string(), reason };
         let body = serde_json::to_vec(&req).map_err(|e| ended(e.to_string()))?;
-        let stream = http::post_stream(addr, "/v3/watch", &body, timeout)
-            .map_err(|e| StoreError::Http { addr: addr.to_string(), path: "/v3/watch", reason: e.to_string() })?;
+        let stream = http::post_stream(addr, "/v3/watch", &body, timeout).map_err(|e| StoreError::Http {
+            addr: addr.to_string(),
+            path: "/v3/watch",
+            reason: e.to_string(),
+        })?;
         stream.set_poll(POLL).map_err(|e| ended(e.to_string()))?;
         Ok(EtcdWatch { stream, prefix: prefix.to_string() })
     }

@@ -131,8 +131,6 @@ pub(crate) struct WatchMessage {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct WatchResult {
     #[serde(default)]
-    pub header: Header,
-    #[serde(default)]
     pub canceled: bool,
     #[serde(default)]
     pub cancel_reason: String,
@@ -155,7 +153,11 @@ impl WatchEvent {
     pub fn into_event(self) -> Result<Event, String> {
         let delete = self.kind == "DELETE";
         let entry = self.kv.into_entry()?;
-        Ok(if delete { Event::Delete { key: entry.key, revision: entry.mod_revision } } else { Event::Put(entry) })
+        Ok(if delete {
+            Event::Delete { key: entry.key, revision: entry.mod_revision }
+        } else {
+            Event::Put(entry)
+        })
     }
 }
 
@@ -238,11 +240,15 @@ mod tests {
 
     #[test]
     fn int64_fields_accept_strings_and_numbers() {
-        let kv: KeyValue =
-            serde_json::from_str(r#"{"key":"L2E=","value":"eA==","mod_revision":"7","version":2,"lease":"9"}"#)
-                .unwrap();
+        let kv: KeyValue = serde_json::from_str(
+            r#"{"key":"L2E=","value":"eA==","mod_revision":"7","version":2,"lease":"9"}"#,
+        )
+        .unwrap();
         let e = kv.into_entry().unwrap();
-        assert_eq!((e.key.as_str(), e.value.as_slice(), e.mod_revision, e.version), ("/a", b"x".as_slice(), 7, 2));
+        assert_eq!(
+            (e.key.as_str(), e.value.as_slice(), e.mod_revision, e.version),
+            ("/a", b"x".as_slice(), 7, 2)
+        );
         assert_eq!(e.lease, Some(LeaseId(9)));
     }
 

@@ -49,8 +49,11 @@ impl FileStore {
     /// Every record under `prefix`, live or not.
     fn scan(&self, prefix: &str) -> Result<Vec<Record>, StoreError> {
         let kv = self.dir.join("kv");
-        let names =
-            std::fs::read_dir(&kv).map_err(|source| StoreError::Io { op: "list", path: kv.clone(), source })?;
+        let names = std::fs::read_dir(&kv).map_err(|source| StoreError::Io {
+            op: "list",
+            path: kv.clone(),
+            source,
+        })?;
         let mut out = Vec::new();
         for entry in names.flatten() {
             let Some(key) = entry.file_name().to_str().and_then(decode_key) else { continue };
@@ -70,7 +73,12 @@ impl FileStore {
     fn locked<T>(&self, f: impl FnOnce(&mut Locked<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let path = self.dir.join("lock");
         let io = |op, source| StoreError::Io { op, path: path.clone(), source };
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| io("open", e))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("open", e))?;
         file.lock().map_err(|e| io("lock", e))?;
         let mut l = Locked { store: self, now: now_ms(), leases: LeaseTable::load(&self.dir)?, revision: 0 };
         l.revision = self.revision()?;

@@ -54,8 +54,11 @@ pub(crate) struct LeaseTable {
 impl LeaseTable {
     pub fn load(dir: &Path) -> Result<LeaseTable, StoreError> {
         let leases_dir = dir.join("leases");
-        let entries = std::fs::read_dir(&leases_dir)
-            .map_err(|source| StoreError::Io { op: "list", path: leases_dir.clone(), source })?;
+        let entries = std::fs::read_dir(&leases_dir).map_err(|source| StoreError::Io {
+            op: "list",
+            path: leases_dir.clone(),
+            source,
+        })?;
         let mut leases = BTreeMap::new();
         for entry in entries.flatten() {
             let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else {

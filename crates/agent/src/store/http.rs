@@ -110,9 +110,10 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Response, HttpError> {
     let rest = &raw[end + 4..];
     let body = match framing {
         Framing::Close => rest.to_vec(),
-        Framing::Length(n) => {
-            rest.get(..n).ok_or_else(|| HttpError::Protocol("body shorter than content-length".into()))?.to_vec()
-        }
+        Framing::Length(n) => rest
+            .get(..n)
+            .ok_or_else(|| HttpError::Protocol("body shorter than content-length".into()))?
+            .to_vec(),
         Framing::Chunked => {
             let mut d = ChunkDecoder::default();
             let body = d.feed(rest)?;
@@ -211,7 +212,8 @@ fn take_line(line: &mut Vec<u8>, input: &[u8]) -> (usize, bool) {
 fn size_state(line: &[u8]) -> Result<ChunkState, HttpError> {
     let text = String::from_utf8_lossy(line);
     let hex = text.split(';').next().unwrap_or_default().trim();
-    let size = usize::from_str_radix(hex, 16).map_err(|_| HttpError::Protocol(format!("chunk size {hex:?}")))?;
+    let size =
+        usize::from_str_radix(hex, 16).map_err(|_| HttpError::Protocol(format!("chunk size {hex:?}")))?;
     Ok(if size == 0 { ChunkState::Trailer(Vec::new()) } else { ChunkState::Data(size) })
 }
 
@@ -224,7 +226,12 @@ pub(crate) struct Stream {
 
 /// POSTs `body` and returns the open stream once a 200 head has arrived. Reads wait at most
 /// `poll` each, so [`Stream::next_line`] returns regularly.
-pub(crate) fn post_stream(addr: &str, path: &str, body: &[u8], timeout: Duration) -> Result<Stream, HttpError> {
+pub(crate) fn post_stream(
+    addr: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Stream, HttpError> {
     let mut sock = connect(addr, timeout)?;
     sock.write_all(&request_bytes(addr, path, body)).map_err(HttpError::Io)?;
     let mut raw = Vec::new();

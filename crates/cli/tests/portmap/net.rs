@@ -137,7 +137,7 @@ pub fn plugin(
     verb: &'static str,
     id: &str,
     conf: &Value,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, cni_exec::Error> {
     let exec = RawExec::in_netns(NetNs::open(world.host.path()).unwrap());
     let args = InvokeArgs {
         command: verb,
@@ -148,5 +148,5 @@ pub fn plugin(
         ..Default::default()
     };
     let bin = world.dir.join("bin").join(name);
-    exec.exec(&bin, conf.to_string().as_bytes(), &args).map_err(|e| e.to_string())
+    exec.exec(&bin, conf.to_string().as_bytes(), &args)
 }

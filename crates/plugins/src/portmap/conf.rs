@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use cni_spec::{Error, ErrorCode, NetConf, PortMapping};
+use cni_spec::{Error, NetConf, PortMapping};
 use serde::Deserialize;
 
 /// The mark bit the reference uses when `markMasqBit` is absent (Kubernetes uses 14 and 15).
@@ -243,23 +243,23 @@ pub fn mappings(requested: &[PortMapping]) -> Result<Vec<Mapping>, Error> {
             container_port: port("container", pm.container_port)?,
             host_ip,
         };
-        let same_key =
-            |o: &&Mapping| (o.protocol, o.host_port, o.host_ip) == (m.protocol, m.host_port, m.host_ip);
-        match out.iter().find(same_key) {
-            Some(o) if *o == m => {}
-            Some(o) => {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!(
-                        "host port {}/{} is mapped twice (to container ports {} and {})",
-                        m.protocol.name(),
-                        m.host_port,
-                        o.container_port,
-                        m.container_port
-                    ),
-                ));
-            }
-            None => out.push(m),
+        // The same host port (per family and destination) to two targets cannot both win.
+        let clash = |o: &&Mapping| {
+            (o.protocol, o.host_port, o.dst()) == (m.protocol, m.host_port, m.dst())
+                && [false, true].iter().any(|v6| o.applies_to(*v6) && m.applies_to(*v6))
+                && o.container_port != m.container_port
+        };
+        if let Some(o) = out.iter().find(clash) {
+            return Err(Error::invalid_config(format!(
+                "host port {}/{} is mapped twice (to container ports {} and {})",
+                m.protocol.name(),
+                m.host_port,
+                o.container_port,
+                m.container_port
+            )));
+        }
+        if !out.contains(&m) {
+            out.push(m);
         }
     }
     Ok(out)

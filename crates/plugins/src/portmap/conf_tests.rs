@@ -63,6 +63,14 @@ fn bad_mappings_are_code_7_with_a_clear_message() {
         {"hostPort": 80, "containerPort": 80}, {"hostPort": 80, "containerPort": 81}
     ]));
     assert!(parse(twice).unwrap_err().msg.contains("tcp/80 is mapped twice"));
+    let unspecified = with_maps(json!([
+        {"hostPort": 80, "containerPort": 80}, {"hostPort": 80, "containerPort": 81, "hostIP": "0.0.0.0"}
+    ]));
+    assert!(parse(unspecified).unwrap_err().msg.contains("tcp/80 is mapped twice"));
+    let other_family = with_maps(json!([
+        {"hostPort": 80, "containerPort": 80, "hostIP": "::"}, {"hostPort": 80, "containerPort": 81, "hostIP": "0.0.0.0"}
+    ]));
+    assert_eq!(parse(other_family).unwrap().mappings.len(), 2);
     let shape = with_maps(json!({"hostPort": 80}));
     assert_eq!(parse(shape).unwrap_err().code.code(), 7);
 }

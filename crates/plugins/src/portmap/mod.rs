@@ -17,7 +17,6 @@ mod plan;
 
 use cni_skel::{CmdArgs, Plugin};
 use cni_spec::{CniResult, Error, NetConf};
-use ipnet::IpNet;
 
 use crate::masq;
 use crate::undo::Undo;
@@ -33,18 +32,18 @@ impl Plugin for Portmap {
         let prev = conf.prev_result()?.ok_or_else(|| {
             Error::invalid_config("portmap must be called as a chained plugin: prevResult is missing")
         })?;
-        let (p, pods) = planned(&pc, &prev, args);
+        let p = planned(&pc, &prev, args);
         if p.is_empty() {
             return Ok(prev);
         }
-        setup(&pc, &p, &pods)?;
+        setup(&pc, &p)?;
         let mut undo = Undo::new();
         undo.push("remove port mappings", || teardown(&pc, &p.owner).map(drop));
         if let Some(pod) = p.localnet {
             host::enable_localnet(pod)?;
         }
         undo.commit();
-        let families: Vec<bool> = pods.iter().map(|p| p.addr().is_ipv6()).collect();
+        let families: Vec<bool> = p.pods.iter().map(|p| p.addr().is_ipv6()).collect();
         host::flush_udp(&host::udp_ports(&pc, &families));
         Ok(prev)
     }
@@ -54,13 +53,13 @@ impl Plugin for Portmap {
         let prev = conf
             .prev_result()?
             .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
-        let (p, pods) = planned(&pc, &prev, args);
+        let p = planned(&pc, &prev, args);
         if p.is_empty() {
             return Ok(());
         }
         match pc.backend {
             Backend::Nftables => nft::check(&p),
-            Backend::Iptables => ipt::check(&pc, &p.owner, &pods),
+            Backend::Iptables => ipt::check(&pc, &p.owner, &p.pods),
         }
     }
 
@@ -94,20 +93,16 @@ impl Plugin for Portmap {
     }
 }
 
-/// The plan for this attachment and the pod addresses it forwards to.
-fn planned(pc: &PortmapConf, prev: &CniResult, args: &CmdArgs) -> (Plan, Vec<IpNet>) {
-    let ips = PodIps::from_result(prev, &args.ifname);
+/// The plan for this attachment.
+fn planned(pc: &PortmapConf, prev: &CniResult, args: &CmdArgs) -> Plan {
     let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
-    let p = plan(pc, &ips, &owner);
-    let families = |v6: bool| p.dnat.iter().any(|e| e.set.contains(if v6 { '6' } else { '4' }));
-    let pods = [ips.v4.filter(|_| families(false)), ips.v6.filter(|_| families(true))];
-    (p, pods.into_iter().flatten().collect())
+    plan(pc, &PodIps::from_result(prev, &args.ifname), &owner)
 }
 
-fn setup(pc: &PortmapConf, p: &Plan, pods: &[IpNet]) -> Result<(), Error> {
+fn setup(pc: &PortmapConf, p: &Plan) -> Result<(), Error> {
     match pc.backend {
         Backend::Nftables => nft::setup(p),
-        Backend::Iptables => ipt::setup(pc, &p.owner, pods).inspect_err(|_| {
+        Backend::Iptables => ipt::setup(pc, &p.owner, &p.pods).inspect_err(|_| {
             let _ = ipt::teardown(&p.owner);
         }),
     }

@@ -83,8 +83,8 @@ pub fn ensure(variants: &[Variant]) -> Result<(), Error> {
         fw::apply(&batch)
     });
     match created.map_err(fw_error)? {
-        Err(e) if !variants.is_empty() => Err(Error::invalid_config(format!(
-            "create table inet {TABLE} with conditions {:?}: {e}",
+        Err(fw::Error::Nft { stderr, .. }) if !variants.is_empty() => Err(Error::invalid_config(format!(
+            "nft rejects conditions {:?}: {stderr}",
             variants.iter().map(|v| v.conditions.as_str()).collect::<Vec<_>>()
         ))),
         other => other.map_err(fw_error),

@@ -90,6 +90,8 @@ pub struct Plan {
     pub variants: Vec<Variant>,
     /// The pod's IPv4 address when the node must route 127/8 to it (`route_localnet`).
     pub localnet: Option<IpAddr>,
+    /// The pod addresses that have mappings.
+    pub pods: Vec<IpNet>,
 }
 
 impl Plan {
@@ -109,11 +111,16 @@ pub fn plan(conf: &PortmapConf, ips: &PodIps, owner: &str) -> Plan {
         let variant = Variant::of(v6, conf.conditions(v6));
         let before = plan.dnat.len();
         for m in conf.mappings.iter().filter(|m| m.applies_to(v6)) {
-            plan.dnat.push(dnat_entry(m, net.addr(), v6, variant.as_ref()));
+            // `hostIP: 0.0.0.0` and no hostIP give the same IPv4 entry.
+            let entry = dnat_entry(m, net.addr(), v6, variant.as_ref());
+            if !plan.dnat.contains(&entry) {
+                plan.dnat.push(entry);
+            }
         }
         if plan.dnat.len() == before {
             continue;
         }
+        plan.pods.push(net);
         if conf.snat {
             plan.masq.extend(masq_keys(conf.masq_all, net).into_iter().map(|key| Entry {
                 set: format!("masq{}", fam(v6)),

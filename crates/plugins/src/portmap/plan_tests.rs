@@ -72,6 +72,7 @@ fn mappings_follow_families_and_host_ips() {
     );
     assert_eq!(p.dnat[3].data.as_deref(), Some("fd00:88::2 . 80"));
     assert_eq!(p.localnet, Some("10.88.0.2".parse().unwrap()));
+    assert_eq!(p.pods, [dual().v4.unwrap(), dual().v6.unwrap()]);
     let v4_only = plan(&conf(json!({})), &PodIps { v6: None, ..dual() }, "o");
     assert_eq!(v4_only.dnat.len(), 3);
     assert!(v4_only.masq.iter().all(|e| e.set == "masq4"));
@@ -93,6 +94,16 @@ fn masquerade_elements_follow_snat_and_masq_all() {
 }
 
 #[test]
+fn unspecified_host_ip_and_none_share_one_entry() {
+    let mut c = conf(json!({}));
+    let mut same = c.mappings[0];
+    same.host_ip = Some("0.0.0.0".parse().unwrap());
+    c.mappings.push(same);
+    let p = plan(&c, &dual(), "o");
+    assert_eq!(p.dnat.iter().filter(|e| e.set == "port4" && e.key == "tcp . 8080").count(), 1);
+}
+
+#[test]
 fn no_mappings_or_no_matching_family_plans_nothing() {
     let mut c = conf(json!({}));
     c.mappings.clear();
@@ -100,7 +111,7 @@ fn no_mappings_or_no_matching_family_plans_nothing() {
     let mut c = conf(json!({}));
     c.mappings.retain(|m| m.host_ip.is_some_and(|ip| ip.is_ipv6()));
     let p = plan(&c, &PodIps { v6: None, ..dual() }, "o");
-    assert!(p.is_empty() && p.masq.is_empty() && p.localnet.is_none());
+    assert!(p.is_empty() && p.masq.is_empty() && p.localnet.is_none() && p.pods.is_empty());
 }
 
 #[test]

@@ -20,9 +20,9 @@ pub struct Setting {
 /// it refuses, is the configuration's fault (code 7).
 fn sysctl_error(key: &str, e: nl::Error) -> Error {
     match e.errno() {
-        Some(libc::ENOENT) => Error::invalid_config(format!(
-            "tuning: sysctl {key} does not exist in the container's namespace"
-        )),
+        Some(libc::ENOENT) => {
+            Error::invalid_config(format!("tuning: sysctl {key} does not exist in the container's namespace"))
+        }
         Some(libc::EINVAL) => Error::invalid_config(format!("tuning: the kernel refuses the value of {key}"))
             .with_details(e.to_string()),
         _ => nl_error(e),

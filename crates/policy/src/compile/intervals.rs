@@ -3,8 +3,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
-
 use crate::model::{Family, IpBlock};
 
 /// A set of addresses of one family, as inclusive ranges of their numeric values.
@@ -17,10 +15,6 @@ impl AddrRanges {
     pub fn add_ip(&mut self, ip: IpAddr) {
         let n = num(ip);
         self.ranges.push((n, n));
-    }
-
-    pub fn add_net(&mut self, net: &IpNet) {
-        self.ranges.push((num(net.network()), num(net.broadcast())));
     }
 
     /// Adds `cidr` minus every `except`.
@@ -130,8 +124,8 @@ mod tests {
     #[test]
     fn overlaps_and_neighbours_merge() {
         let mut r = AddrRanges::default();
-        r.add_net(&"10.0.0.0/25".parse().unwrap());
-        r.add_net(&"10.0.0.128/25".parse().unwrap());
+        r.add_block(&block("10.0.0.0/25", &[]));
+        r.add_block(&block("10.0.0.128/25", &[]));
         r.add_ip("10.0.0.7".parse().unwrap());
         r.add_ip("10.0.1.1".parse().unwrap());
         assert_eq!(r.elements(Family::V4), ["10.0.0.0/24", "10.0.1.1"]);
@@ -140,15 +134,15 @@ mod tests {
     #[test]
     fn whole_spaces_and_v6() {
         let mut r = AddrRanges::default();
-        r.add_net(&"0.0.0.0/0".parse().unwrap());
+        r.add_block(&block("0.0.0.0/0", &[]));
         assert_eq!(r.elements(Family::V4), ["0.0.0.0/0"]);
         let mut r = AddrRanges::default();
-        r.add_net(&"::/0".parse().unwrap());
+        r.add_block(&block("::/0", &[]));
         assert_eq!(r.elements(Family::V6), ["::/0"]);
         let mut r = AddrRanges::default();
         r.add_block(&block("fd00::/64", &["fd00::/65"]));
         r.add_ip("fd00:1::5".parse().unwrap());
-        assert_eq!(r.elements(Family::V6), ["fd00:0:0:0:8000::/65", "fd00:1::5"]);
+        assert_eq!(r.elements(Family::V6), ["fd00::8000:0:0:0/65", "fd00:1::5"]);
     }
 
     #[test]

@@ -38,16 +38,18 @@ struct RuleCtx<'a> {
 impl RuleCtx<'_> {
     fn emit(&self, locals: &[&Pod], rules: &mut Vec<String>, sets: &mut Vec<Set>) {
         let has_peers = !self.rule.peers.is_empty();
-        if has_peers {
+        let (named, numeric): (Vec<&PolicyPort>, Vec<&PolicyPort>) =
+            self.rule.ports.iter().partition(|p| matches!(p.port, Some(PortSpec::Named(_))));
+        let numeric_rule = self.rule.ports.is_empty() || !numeric.is_empty();
+        // Egress named-port elements already hold only matching destinations.
+        if has_peers && (numeric_rule || (self.dir == Direction::Ingress && !named.is_empty())) {
             let peers = self.peer_ranges();
             for (family, _) in FAMILIES {
                 let typ = addr_type(family);
                 sets.push(Set::new(self.set_name("peers", family), typ, true, peers[&family].elements(family)));
             }
         }
-        let (named, numeric): (Vec<&PolicyPort>, Vec<&PolicyPort>) =
-            self.rule.ports.iter().partition(|p| matches!(p.port, Some(PortSpec::Named(_))));
-        if self.rule.ports.is_empty() || !numeric.is_empty() {
+        if numeric_rule {
             let port_match = (!numeric.is_empty()).then(|| {
                 let ports = format!("{}_ports", self.prefix);
                 sets.push(Set::new(ports.clone(), "inet_proto . inet_service", true, port_elements(&numeric)));
@@ -66,9 +68,8 @@ impl RuleCtx<'_> {
             for (family, kw) in FAMILIES {
                 let set = self.set_name("named", family);
                 let elements = self.named_elements(&named, family, locals);
-                sets.push(Set::new(set.clone(), &format!("{} . inet_proto . inet_service", addr_type(family)), false, elements));
-                // Egress folds the peers into the elements (only matching destinations are
-                // there); ingress still checks the source.
+                let typ = format!("{} . inet_proto . inet_service", addr_type(family));
+                sets.push(Set::new(set.clone(), &typ, false, elements));
                 let peer_match = match (self.dir, has_peers) {
                     (Direction::Ingress, true) => format!("{kw} saddr @{} ", self.set_name("peers", family)),
                     _ => String::new(),

@@ -1,0 +1,251 @@
+//! The agent's life: start (health endpoint, backend, join the cluster), then a loop that
+//! reconciles on every datastore change and on a timer and renews the lease, then leave on
+//! SIGTERM/SIGINT. A datastore outage only delays: routes already programmed stay, the
+//! resync keeps repairing them from the last known peers, and the watcher and the renewal
+//! reconnect and catch up on their own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use netns::NetNs;
+
+use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
+use crate::conf::AgentConf;
+use crate::layout;
+use crate::log::Logger;
+use crate::masq::Masquerade;
+use crate::membership::{self, MemberConf, MemberError, Membership};
+use crate::metrics::{Counter, Metrics};
+use crate::node;
+use crate::store::{self, Datastore, StoreError};
+use crate::watcher::{Input, Watcher};
+use crate::{health, state};
+
+const MAX_JOIN_BACKOFF: Duration = Duration::from_secs(5);
+/// How soon a failed renewal is tried again.
+const RENEW_RETRY: Duration = Duration::from_secs(1);
+
+/// What stops the agent from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("serve health on {addr}: {source}")]
+    Health { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("start watcher thread: {0}")]
+    Thread(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("open this node's network namespace: {0}")]
+    Netns(#[from] netns::Error),
+    #[error("enable IP forwarding: {0}")]
+    Forwarding(nl::Error),
+}
+
+/// A running agent.
+pub struct Agent {
+    pub(crate) conf: AgentConf,
+    pub(crate) store: Arc<dyn Datastore>,
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) masq: Masquerade,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) log: Logger,
+    pub(crate) member: MemberConf,
+    pub(crate) membership: Membership,
+    /// The peers of the last successful datastore read.
+    pub(crate) peers: Vec<Peer>,
+    pub(crate) netns: NetNs,
+}
+
+/// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
+/// feeds the same channel (the watcher's wake-ups).
+pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>) -> Result<(), AgentError> {
+    let metrics = Arc::new(Metrics::default());
+    let addr = conf.health_listen;
+    health::spawn(addr, metrics.clone()).map_err(|source| AgentError::Health { addr, source })?;
+    let store = store::open(&conf.endpoint)?;
+    let node_ip = conf.node_ip.to_string();
+    log.info(
+        "twilld starting",
+        &[
+            ("node", &conf.node),
+            ("node_ip", &node_ip),
+            ("backend", &conf.backend),
+            ("datastore", &store.describe()),
+        ],
+    );
+    let netns = NetNs::current()?;
+    node::ensure_forwarding(&netns, conf.pool6.is_some()).map_err(AgentError::Forwarding)?;
+    let missing = node::missing_plugins(&conf.cni_bin_dir);
+    if !missing.is_empty() {
+        let dir = conf.cni_bin_dir.display().to_string();
+        log.warn(
+            "CNI plugins missing (install them with `twill install`)",
+            &[("dir", &dir), ("missing", &missing.join(","))],
+        );
+    }
+    let backend = backend::build(
+        conf.backend,
+        &BackendConf {
+            node: conf.node.clone(),
+            node_ip: conf.node_ip,
+            underlay: conf.underlay.clone(),
+            state_dir: conf.state_dir.clone(),
+        },
+    )?;
+    let member = member_conf(&conf, backend.as_ref());
+    let Some(membership) = join_until_ok(store.as_ref(), &member, &conf, &rx, &log, &metrics) else {
+        log.info("stopped before joining", &[]);
+        return Ok(());
+    };
+    let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
+    let mut agent =
+        Agent { conf, store, backend, masq, metrics, log, member, membership, peers: Vec::new(), netns };
+    agent.joined();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = Watcher {
+        prefix: layout::NODES,
+        store: agent.store.clone(),
+        tx,
+        stop: stop.clone(),
+        metrics: agent.metrics.clone(),
+        log: agent.log.clone(),
+    };
+    watcher.spawn().map_err(AgentError::Thread)?;
+    agent.run_loop(&rx);
+    stop.store(true, Ordering::Relaxed);
+    agent.leave();
+    Ok(())
+}
+
+fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
+    let node_ip6 = match (conf.pool6, conf.node_ip) {
+        (Some(_), std::net::IpAddr::V4(_)) => node::underlay_ip6(&conf.underlay),
+        _ => None,
+    };
+    MemberConf {
+        node: conf.node.clone(),
+        node_ip: conf.node_ip,
+        node_ip6,
+        pool: conf.pool,
+        pool6: conf.pool6,
+        backend: conf.backend,
+        vtep_mac: backend.vtep_mac(),
+        ttl: conf.ttl,
+    }
+}
+
+/// Joins, retrying with backoff while the datastore is unreachable or the pool is full;
+/// `None` when told to shut down meanwhile.
+fn join_until_ok(
+    store: &dyn Datastore,
+    member: &MemberConf,
+    conf: &AgentConf,
+    rx: &Receiver<Input>,
+    log: &Logger,
+    metrics: &Metrics,
+) -> Option<Membership> {
+    let prior = state::load_subnets(&conf.state_dir);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match membership::join(store, member, &prior) {
+            Ok(m) => return Some(m),
+            Err(e) => {
+                if matches!(e, MemberError::Store(_)) {
+                    metrics.add(Counter::DatastoreError, 1);
+                }
+                let retry = format!("{}ms", backoff.as_millis());
+                log.warn("cannot join the cluster yet", &[("error", &e), ("retry_in", &retry)]);
+            }
+        }
+        match rx.recv_timeout(backoff) {
+            Ok(Input::Shutdown) | Err(RecvTimeoutError::Disconnected) => return None,
+            Ok(Input::Changed) | Err(RecvTimeoutError::Timeout) => {}
+        }
+        backoff = (backoff * 2).min(MAX_JOIN_BACKOFF);
+    }
+}
+
+impl Agent {
+    /// A third of the TTL, so two renewals may fail before the lease runs out.
+    fn renew_every(&self) -> Duration {
+        self.conf.ttl / 3
+    }
+
+    fn run_loop(&mut self, rx: &Receiver<Input>) {
+        let mut next_resync = Instant::now();
+        let mut next_renew = Instant::now() + self.renew_every();
+        loop {
+            let wait = next_resync.min(next_renew).saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(Input::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Input::Changed) => {
+                    // Wake-ups that piled up are one reconcile.
+                    for more in rx.try_iter() {
+                        if more == Input::Shutdown {
+                            return;
+                        }
+                    }
+                    self.reconcile();
+                    next_resync = Instant::now() + self.conf.resync;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = Instant::now();
+            if now >= next_renew {
+                next_renew = now + if self.renew() { self.renew_every() } else { RENEW_RETRY };
+            }
+            if now >= next_resync {
+                self.reconcile();
+                next_resync = Instant::now() + self.conf.resync;
+            }
+        }
+    }
+
+    /// Records the membership: state file, metrics, log.
+    pub(crate) fn joined(&mut self) {
+        let m = self.membership;
+        if let Err(e) = state::save_subnets(&self.conf.state_dir, &m.subnets()) {
+            self.log.warn("cannot remember the subnet in the state directory", &[("error", &e)]);
+        }
+        let nets: Vec<_> = [Some(m.subnet), m.subnet6].into_iter().flatten().collect();
+        self.metrics.set_lease(Some((self.conf.node.clone(), nets)));
+        let subnet6 = m.subnet6.map(|s| s.to_string()).unwrap_or_default();
+        self.log
+            .info("joined the cluster", &[("subnet", &m.subnet), ("subnet6", &subnet6), ("lease", &m.lease)]);
+    }
+
+    /// Renews the lease; false when the datastore could not be reached.
+    fn renew(&mut self) -> bool {
+        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership) {
+            Ok(r) => {
+                self.metrics.add(Counter::LeaseRenewal, 1);
+                if r.rejoined || r.changed {
+                    self.log.warn("lease had been lost; joined again", &[("subnets_changed", &r.changed)]);
+                    self.joined();
+                    self.reconcile();
+                }
+                true
+            }
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                self.log.warn("lease renewal failed", &[("error", &e)]);
+                false
+            }
+        }
+    }
+
+    /// Leaves the cluster (best-effort). Kernel state stays: local pods keep working, and a
+    /// restarted agent adopts it.
+    fn leave(&mut self) {
+        self.metrics.set_ready(false);
+        for e in membership::leave(self.store.as_ref(), &self.member, &self.membership) {
+            self.metrics.add(Counter::DatastoreError, 1);
+            self.log.warn("leaving the cluster: step failed", &[("error", &e)]);
+        }
+        self.metrics.set_lease(None);
+        self.log.info("left the cluster", &[("node", &self.conf.node)]);
+    }
+}

@@ -1,0 +1,254 @@
+//! twilld's command line ([`Args`]) and its validated form ([`AgentConf`]). Everything that
+//! can be checked without the kernel or the datastore is checked here, so a bad flag fails
+//! before the node joins anything.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use ipnet::IpNet;
+
+use crate::layout::check_name;
+use crate::log::LogFormat;
+use crate::record::{BackendKind, RecordError};
+use crate::store::{Endpoint, StoreError};
+use crate::subnet::{SubnetError, SubnetPool};
+
+/// twill node agent: leases this node's pod subnet, writes its CNI config, routes to the
+/// other nodes' pods, masquerades traffic leaving the cluster.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "twilld", version, args_override_self = true)]
+pub struct Args {
+    /// This node's name in the cluster.
+    #[arg(long)]
+    pub node: String,
+    /// This node's address on the underlay (host-gw next hop, vxlan VTEP).
+    #[arg(long)]
+    pub node_ip: IpAddr,
+    /// The interface that carries node-to-node traffic.
+    #[arg(long)]
+    pub underlay_iface: String,
+    /// `file:DIR` or `etcd:http://HOST:PORT`.
+    #[arg(long)]
+    pub datastore: String,
+    /// host-gw, vxlan (bgp is reserved and not implemented yet).
+    #[arg(long, default_value = "vxlan")]
+    pub backend: BackendKind,
+    #[arg(long)]
+    pub cluster_cidr: IpNet,
+    #[arg(long)]
+    pub cluster_cidr6: Option<IpNet>,
+    #[arg(long, default_value_t = 24)]
+    pub node_subnet_size: u8,
+    #[arg(long, default_value_t = 64)]
+    pub node_subnet_size6: u8,
+    /// Where the network lists are written.
+    #[arg(long)]
+    pub cni_conf_dir: PathBuf,
+    /// Where the CNI plugins are installed (checked at start).
+    #[arg(long)]
+    pub cni_bin_dir: PathBuf,
+    /// The agent's own state (remembered subnet, host-local's data).
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:9099")]
+    pub health_listen: SocketAddr,
+    #[arg(long, default_value_t = 2)]
+    pub resync_seconds: u64,
+    #[arg(long, default_value_t = 30)]
+    pub lease_ttl_seconds: u64,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConf {
+    pub node: String,
+    pub node_ip: IpAddr,
+    pub underlay: String,
+    pub endpoint: Endpoint,
+    pub backend: BackendKind,
+    pub pool: SubnetPool,
+    pub pool6: Option<SubnetPool>,
+    pub cni_conf_dir: PathBuf,
+    pub cni_bin_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub health_listen: SocketAddr,
+    pub resync: Duration,
+    pub ttl: Duration,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error(transparent)]
+    Name(#[from] RecordError),
+    #[error(transparent)]
+    Datastore(#[from] StoreError),
+    #[error("--{flag}: {source}")]
+    Subnet { flag: &'static str, source: SubnetError },
+    #[error("--{flag} {value}: {reason}")]
+    Invalid { flag: &'static str, value: String, reason: &'static str },
+    #[error("--backend bgp is not implemented yet (it will render BIRD configuration); use host-gw or vxlan")]
+    BgpNotImplemented,
+}
+
+fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> ConfError {
+    ConfError::Invalid { flag, value: value.to_string(), reason }
+}
+
+impl Args {
+    /// Checks the flags and their combinations.
+    pub fn validate(&self) -> Result<AgentConf, ConfError> {
+        check_name("node", &self.node)?;
+        if self.backend == BackendKind::Bgp {
+            return Err(ConfError::BgpNotImplemented);
+        }
+        if self.node_ip.is_unspecified() || self.node_ip.is_loopback() || self.node_ip.is_multicast() {
+            return Err(invalid("node-ip", self.node_ip, "must be a unicast address of the underlay"));
+        }
+        if self.underlay_iface.is_empty() || self.underlay_iface.len() > nl::link::IFNAME_MAX {
+            return Err(invalid("underlay-iface", &self.underlay_iface, "not an interface name"));
+        }
+        let pool = SubnetPool::new(self.cluster_cidr, self.node_subnet_size)
+            .map_err(|source| ConfError::Subnet { flag: "cluster-cidr", source })?;
+        let pool6 = self.pool6()?;
+        if pool6.is_some() && !self.cluster_cidr.addr().is_ipv4() {
+            return Err(invalid(
+                "cluster-cidr",
+                self.cluster_cidr,
+                "must be IPv4 when --cluster-cidr6 is given",
+            ));
+        }
+        if self.resync_seconds == 0 {
+            return Err(invalid("resync-seconds", self.resync_seconds, "must be at least 1"));
+        }
+        // etcd refuses shorter leases, and renewing at a third of the TTL needs a second.
+        if self.lease_ttl_seconds < 3 {
+            return Err(invalid("lease-ttl-seconds", self.lease_ttl_seconds, "must be at least 3"));
+        }
+        Ok(AgentConf {
+            node: self.node.clone(),
+            node_ip: self.node_ip,
+            underlay: self.underlay_iface.clone(),
+            endpoint: self.datastore.parse()?,
+            backend: self.backend,
+            pool,
+            pool6,
+            cni_conf_dir: self.cni_conf_dir.clone(),
+            cni_bin_dir: self.cni_bin_dir.clone(),
+            state_dir: self.state_dir.clone(),
+            health_listen: self.health_listen,
+            resync: Duration::from_secs(self.resync_seconds),
+            ttl: Duration::from_secs(self.lease_ttl_seconds),
+            log_format: self.log_format,
+        })
+    }
+
+    fn pool6(&self) -> Result<Option<SubnetPool>, ConfError> {
+        let Some(cidr6) = self.cluster_cidr6 else { return Ok(None) };
+        if !cidr6.addr().is_ipv6() {
+            return Err(invalid("cluster-cidr6", cidr6, "must be an IPv6 network"));
+        }
+        SubnetPool::new(cidr6, self.node_subnet_size6)
+            .map(Some)
+            .map_err(|source| ConfError::Subnet { flag: "cluster-cidr6", source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Args, clap::Error> {
+        let base = [
+            "twilld",
+            "--node",
+            "node-1",
+            "--node-ip",
+            "10.100.0.11",
+            "--underlay-iface",
+            "eth0",
+            "--datastore",
+            "file:/run/x",
+            "--backend",
+            "vxlan",
+            "--cluster-cidr",
+            "10.244.0.0/16",
+            "--cni-conf-dir",
+            "/etc/cni/net.d",
+            "--cni-bin-dir",
+            "/opt/cni/bin",
+            "--state-dir",
+            "/var/lib/twilld",
+        ];
+        Args::try_parse_from(base.iter().chain(extra))
+    }
+
+    #[test]
+    fn contract_command_line_parses_with_defaults() {
+        let c = args(&[]).unwrap().validate().unwrap();
+        assert_eq!(c.node, "node-1");
+        assert_eq!(c.endpoint, Endpoint::File("/run/x".into()));
+        assert_eq!(c.pool.size(), 24);
+        assert_eq!(c.pool6, None);
+        assert_eq!(c.health_listen, "127.0.0.1:9099".parse().unwrap());
+        assert_eq!((c.resync, c.ttl), (Duration::from_secs(2), Duration::from_secs(30)));
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn every_optional_flag() {
+        let c = args(&[
+            "--cluster-cidr6",
+            "fd00:10:244::/56",
+            "--node-subnet-size",
+            "25",
+            "--node-subnet-size6",
+            "80",
+            "--health-listen",
+            "127.0.0.1:9100",
+            "--resync-seconds",
+            "5",
+            "--lease-ttl-seconds",
+            "10",
+            "--log-format",
+            "json",
+            "--datastore",
+            "etcd:http://127.0.0.1:2379",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(c.pool6.unwrap().size(), 80);
+        assert_eq!(c.pool.size(), 25);
+        assert_eq!(c.endpoint, Endpoint::Etcd("127.0.0.1:2379".into()));
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bgp_is_a_clear_not_implemented() {
+        let e = args(&["--backend", "bgp"]).unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("not implemented"), "{e}");
+        assert!(args(&["--backend", "udp"]).is_err());
+    }
+
+    #[test]
+    fn bad_combinations_are_rejected() {
+        for extra in [
+            &["--node", "Node_1"][..],
+            &["--node-ip", "0.0.0.0"],
+            &["--cluster-cidr", "10.244.1.0/16"],
+            &["--node-subnet-size", "8"],
+            &["--cluster-cidr6", "10.0.0.0/8"],
+            &["--resync-seconds", "0"],
+            &["--lease-ttl-seconds", "1"],
+            &["--datastore", "zk:x"],
+            &["--underlay-iface", "a-very-long-interface-name"],
+        ] {
+            assert!(args(extra).unwrap().validate().is_err(), "{extra:?}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! One reconcile pass: every step is idempotent and runs whatever the others did, so a pass
+//! repairs whatever drifted — a deleted route, FDB entry, vxlan device, masquerade table or
+//! network list — and follows whatever changed in the cluster (peers joining, leaving or
+//! expiring). The node is ready once its subnet is leased and the network list written.
+
+use crate::agent::Agent;
+use crate::backend::{Applied, Local, Peer};
+use crate::cniconf::{CniConf, ensure_conflists};
+use crate::metrics::Counter;
+use crate::registry::Registry;
+use crate::subnet::overlaps;
+use crate::{node, state};
+
+impl Agent {
+    /// Runs every step; counts the pass and, if any step failed, the failure.
+    pub(crate) fn reconcile(&mut self) {
+        self.metrics.add(Counter::Reconcile, 1);
+        let steps = [
+            self.ensure_cni_config(),
+            self.ensure_forwarding(),
+            self.ensure_masquerade(),
+            self.ensure_backend(),
+        ];
+        if steps.iter().any(|ok| !ok) {
+            self.metrics.add(Counter::ReconcileError, 1);
+        }
+    }
+
+    fn local(&self) -> Local {
+        Local {
+            node: self.conf.node.clone(),
+            node_ip: self.conf.node_ip,
+            subnet: self.membership.subnet,
+            subnet6: self.membership.subnet6,
+        }
+    }
+
+    fn ensure_cni_config(&mut self) -> bool {
+        let conf = CniConf {
+            subnet: self.membership.subnet,
+            subnet6: self.membership.subnet6,
+            mtu: self.backend.pod_mtu(),
+            ipam_dir: state::ipam_dir(&self.conf.state_dir),
+        };
+        match ensure_conflists(&self.conf.cni_conf_dir, &conf) {
+            Ok(written) => {
+                if written > 0 {
+                    let dir = self.conf.cni_conf_dir.display().to_string();
+                    self.log.info("wrote CNI network lists", &[("dir", &dir), ("files", &written)]);
+                }
+                self.metrics.set_ready(true);
+                true
+            }
+            Err(e) => {
+                self.log.error("cannot write CNI network lists", &[("error", &e)]);
+                false
+            }
+        }
+    }
+
+    fn ensure_forwarding(&mut self) -> bool {
+        match node::ensure_forwarding(&self.netns, self.membership.subnet6.is_some()) {
+            Ok(changed) => {
+                if !changed.is_empty() {
+                    self.log.warn("IP forwarding was off; turned it on", &[("sysctls", &changed.join(","))]);
+                }
+                true
+            }
+            Err(e) => {
+                self.log.error("cannot enable IP forwarding", &[("error", &e)]);
+                false
+            }
+        }
+    }
+
+    fn ensure_masquerade(&mut self) -> bool {
+        match self.masq.ensure() {
+            Ok(applied) => {
+                if applied {
+                    self.log.info("masquerade table applied", &[("table", &"inet twill_agent")]);
+                }
+                true
+            }
+            Err(e) => {
+                self.log.error("cannot apply the masquerade table", &[("error", &e)]);
+                false
+            }
+        }
+    }
+
+    /// This node's devices, then exactly the current peers' entries.
+    fn ensure_backend(&mut self) -> bool {
+        let local = self.local();
+        let result = self.backend.ensure_local(&local);
+        let mut ok = self.report("local devices", result);
+        ok &= self.refresh_peers();
+        self.metrics.set_peers(self.peers.len());
+        let result = self.backend.sync(&self.peers);
+        ok & self.report("peer routes", result)
+    }
+
+    fn report(&mut self, what: &str, result: Result<Applied, crate::backend::BackendError>) -> bool {
+        match result {
+            Ok(done) => {
+                if done.changed() {
+                    self.metrics.add(Counter::Repair, u64::try_from(done.added + done.removed).unwrap_or(0));
+                    self.log.info(
+                        "programmed kernel state",
+                        &[("what", &what), ("added", &done.added), ("removed", &done.removed)],
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                self.log.error("cannot program kernel state", &[("what", &what), ("error", &e)]);
+                false
+            }
+        }
+    }
+
+    /// Reads the peers from the datastore; on failure the last known ones stay in use.
+    fn refresh_peers(&mut self) -> bool {
+        let records = match Registry::new(self.store.as_ref()).nodes() {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                self.log.warn("cannot read node records; keeping the last known peers", &[("error", &e)]);
+                return false;
+            }
+        };
+        for e in &records.errors {
+            self.log.warn("ignoring unreadable node record", &[("error", e)]);
+        }
+        let mine = [Some(self.membership.subnet), self.membership.subnet6];
+        let mut peers = Vec::new();
+        for r in records.items.iter().filter(|r| r.name != self.conf.node) {
+            match Peer::from_record(r) {
+                // Routing one's own subnet to a peer would cut the node's pods off.
+                Ok(p) if mine.iter().flatten().any(|s| overlaps(s, &p.subnet)) => {
+                    self.log.warn(
+                        "ignoring peer claiming this node's subnet",
+                        &[("peer", &p.name), ("subnet", &p.subnet)],
+                    );
+                }
+                Ok(p) => peers.push(p),
+                Err(e) => self.log.warn("ignoring node record", &[("error", &e)]),
+            }
+        }
+        self.log_membership_changes(&peers);
+        self.peers = peers;
+        true
+    }
+
+    fn log_membership_changes(&self, peers: &[Peer]) {
+        for p in peers.iter().filter(|p| !self.peers.iter().any(|q| q.name == p.name)) {
+            self.log
+                .info("peer joined", &[("peer", &p.name), ("subnet", &p.subnet), ("node_ip", &p.node_ip)]);
+        }
+        for q in self.peers.iter().filter(|q| !peers.iter().any(|p| p.name == q.name)) {
+            self.log.info("peer left", &[("peer", &q.name), ("subnet", &q.subnet)]);
+        }
+    }
+}
