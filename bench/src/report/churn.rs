@@ -8,6 +8,11 @@ use crate::churn::{ChurnResult, ChurnRound, ChurnSide};
 use crate::provision::Impl;
 use crate::stats::{Summary, ms, ratio, summarize};
 
+/// Picks one quantile of a summary.
+type Quantile = fn(Summary) -> Duration;
+/// Counts something in a round.
+type Count = fn(&ChurnRound) -> usize;
+
 pub fn render(report: &Report, c: &ChurnResult, out: &mut String) {
     let conf = c.conf;
     let _ = writeln!(out, "## Churn: concurrent create/delete\n");
@@ -53,7 +58,7 @@ fn speed_rows(tw: Option<&ChurnSide>, rf: Option<&ChurnSide>) -> Vec<Vec<String>
     let lat = |s: Option<&ChurnSide>, del: bool, q: fn(Summary) -> Duration| {
         s.and_then(|s| summarize(&s.latencies(del))).map(q)
     };
-    let quantiles: [(&str, bool, fn(Summary) -> Duration); 3] = [
+    let quantiles: [(&str, bool, Quantile); 3] = [
         ("ADD p50 under churn", false, |s| s.median),
         ("ADD p99 under churn", false, |s| s.p99),
         ("DEL p50 under churn", true, |s| s.median),
@@ -71,7 +76,7 @@ fn speed_rows(tw: Option<&ChurnSide>, rf: Option<&ChurnSide>) -> Vec<Vec<String>
 }
 
 fn hygiene_rows(tw: Option<&ChurnSide>, rf: Option<&ChurnSide>) -> Vec<Vec<String>> {
-    let counts: [(&str, fn(&ChurnRound) -> usize); 3] = [
+    let counts: [(&str, Count); 3] = [
         ("pods attached", |r| r.attached),
         ("duplicate IPs among live pods", |r| r.duplicates.len()),
         ("failed ADD/DEL", |r| r.failures.len()),

@@ -10,6 +10,9 @@ use crate::latency::{LatencyResult, Series};
 use crate::provision::Impl;
 use crate::stats::{Summary, median_duration, ms, ratio, summarize};
 
+/// Picks one verb's samples of a series.
+type Samples = fn(&Series) -> &Vec<Duration>;
+
 pub fn render(report: &Report, l: &LatencyResult, out: &mut String) {
     let _ = writeln!(out, "## Per-verb latency (whole chain, as the runtime sees it)\n");
     let _ = writeln!(
@@ -33,7 +36,7 @@ fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut Strin
     mixed_note(report, chain, out);
     let get = |imp| l.series.get(&(imp, chain));
     let (tw, rf) = (get(Impl::Twill), get(Impl::Reference));
-    let verbs: [(&str, fn(&Series) -> &Vec<Duration>); 4] =
+    let verbs: [(&str, Samples); 4] =
         [("ADD", |s| &s.add), ("CHECK", |s| &s.check), ("DEL", |s| &s.del), ("**ADD+DEL**", |s| &s.add_del)];
     let rows = verbs
         .iter()

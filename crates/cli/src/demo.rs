@@ -68,11 +68,18 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         args: vec![],
         capability_args: caps,
     };
+    let lo = loopback_network(&scene.dir, version)?;
+    println!("\n$ twill cni add lo {POD}");
+    runtime.add(&lo, &rt).context("bring up the pod's loopback")?;
     println!("\n$ twill cni add demo {POD}   (cniVersion {version})");
     let result = runtime.add(&net, &rt).context("attach the pod")?;
     println!("{}", serde_json::to_string_pretty(&result.to_json(version)?)?);
     println!("\naddresses inside {POD}:");
     print_addresses(&netns::named_path(POD))?;
+    if let Some(gw) = result.ips.first().and_then(|ip| ip.gateway) {
+        let reached = ping_from_pod(&gw.to_string())?;
+        println!("\nping from the pod to its gateway {gw}: {}", if reached { "ok" } else { "FAILED" });
+    }
     let checked = if version.supports_check() { Some(runtime.check(&net, &rt)) } else { None };
     match &checked {
         Some(Ok(())) => println!("\n$ twill cni check demo {POD}: ok"),
@@ -80,6 +87,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         None => println!("\n(cniVersion {version} has no CHECK)"),
     }
     runtime.del(&net, &rt).context("detach the pod")?;
+    runtime.del(&lo, &rt).context("take down the pod's loopback")?;
     println!("\n$ twill cni del demo {POD}: ok");
     drop(scene);
     println!("removed the namespaces and temporary files: nothing is left behind");
@@ -112,7 +120,24 @@ fn populate_bin_dir(bin: &Path) -> Result<Vec<(String, String)>> {
     Ok(sources)
 }
 
-const NEEDED: &[&str] = &["bridge", "host-local", "portmap"];
+const NEEDED: &[&str] = &["bridge", "host-local", "portmap", "loopback"];
+
+fn loopback_network(dir: &Path, version: Version) -> Result<LoadedList> {
+    let list = json!({"cniVersion": version.as_str(), "name": "lo", "plugins": [{"type": "loopback"}]});
+    let bytes = serde_json::to_vec(&list)?;
+    Ok(LoadedList { list: NetConfList::parse(&bytes)?, bytes, source: dir.join("lo.conflist") })
+}
+
+/// One ping from inside the pod (the only traffic the demo sends, to a namespace it made).
+fn ping_from_pod(dst: &str) -> Result<bool> {
+    let pod = NetNs::open(netns::named_path(POD))?;
+    let mut cmd = std::process::Command::new("ping");
+    cmd.args(["-c", "1", "-W", "1", dst])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    pod.spawn_inside(&mut cmd);
+    Ok(cmd.status().context("run ping (iputils-ping)")?.success())
+}
 
 /// The highest spec version every plugin of the demo answers to in VERSION.
 fn common_version(runtime: &Runtime) -> Result<Version> {

@@ -147,3 +147,17 @@ fn install_links_every_plugin_name() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no plugin named \"nosuch\""));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn demo_attaches_and_leaves_nothing_behind() {
+    require_privileges();
+    let out = Command::new(env!("CARGO_BIN_EXE_twill")).arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ping from the pod to its gateway 10.244.0.1: ok"), "{stdout}");
+    assert!(stdout.contains("check demo twill-demo-pod: ok"), "{stdout}");
+    assert!(stdout.contains("nothing is left behind"), "{stdout}");
+    for name in ["twill-demo-host", "twill-demo-pod"] {
+        assert!(!netns::named_path(name).exists(), "{name} left behind");
+    }
+}

@@ -110,7 +110,11 @@ fn same_bridge_drops_traffic_from_other_bridges_only() {
     let rb = world.add(&iso_b, &world.rt("b", &b));
     let (a_ip, b_ip) = (ip(&ra), ip(&rb));
     let rules = table(&world);
-    assert!(rules.contains("\"twfwa\" comment \"bridge twfwa\"") && rules.contains("\"twfwb\" comment \"bridge twfwb\""), "{rules}");
+    assert!(
+        rules.contains("\"twfwa\" comment \"bridge twfwa\"")
+            && rules.contains("\"twfwb\" comment \"bridge twfwb\""),
+        "{rules}"
+    );
     assert!(!ping(&a, &b_ip), "same-bridge: a cannot reach b");
     assert!(!ping(&b, &a_ip), "same-bridge: b cannot reach a");
     assert!(ping(&ext, &b_ip), "traffic from outside the isolated bridges still arrives");
@@ -131,8 +135,15 @@ fn iptables_backend_opens_a_drop_policy_for_the_pod() {
     let rt = world.rt("ipt", &pod);
     world.add(&net, &rt);
     let saved = iptables(&world);
-    assert!(saved.contains("-A FORWARD -m comment --comment \"CNI firewall plugin rules\" -j CNI-FORWARD"), "{saved}");
-    assert!(saved.contains("-A CNI-FORWARD -s 10.93.0.2/32 -m comment --comment \"twill fwnet/ipt/eth0\" -j ACCEPT"));
+    assert!(
+        saved.contains("-A FORWARD -m comment --comment \"CNI firewall plugin rules\" -j CNI-FORWARD"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains(
+            "-A CNI-FORWARD -s 10.93.0.2/32 -m comment --comment \"twill fwnet/ipt/eth0\" -j ACCEPT"
+        )
+    );
     assert!(ping(&pod, "10.99.9.2"), "the pod's own connections pass the DROP policy");
     assert!(!ping(&ext, "10.93.0.2"), "new connections into the pod do not");
     world.runtime.check(&net, &rt).unwrap();
@@ -147,7 +158,9 @@ fn iptables_backend_opens_a_drop_policy_for_the_pod() {
 fn gc_removes_stale_owners_in_both_backends() {
     let world = world("fwgc", "1.1.0");
     let (p1, p2) = (TestNs::new("fwgc1"), TestNs::new("fwgc2"));
-    for (backend, bridge, subnet) in [("nftables", "twfw2", "10.94.0.0/24"), ("iptables", "twfw3", "10.95.0.0/24")] {
+    for (backend, bridge, subnet) in
+        [("nftables", "twfw2", "10.94.0.0/24"), ("iptables", "twfw3", "10.95.0.0/24")]
+    {
         let net = fw_list(&world, "1.1.0", "fwgc", bridge, subnet, json!({"backend": backend}));
         world.add(&net, &world.rt("keep", &p1));
         world.add(&net, &world.rt("stale", &p2));
@@ -193,7 +206,8 @@ fn bad_inputs_have_clear_codes_and_leave_nothing() {
         assert!(!table(&world).contains("fwnet/bad"), "{bad}");
         world.runtime.del(&net, &rt).unwrap_or_else(|e| panic!("{bad}: del: {e}"));
     }
-    let alone = world.list(json!({"cniVersion": "1.0.0", "name": "fwnet", "plugins": [{"type": "firewall"}]}));
+    let alone =
+        world.list(json!({"cniVersion": "1.0.0", "name": "fwnet", "plugins": [{"type": "firewall"}]}));
     let err = world.runtime.add(&alone, &world.rt("alone", &pod)).unwrap_err();
     assert_eq!(err.to_cni().code.code(), 7, "{err}");
     assert!(err.to_string().contains("must be called as a chained plugin"), "{err}");

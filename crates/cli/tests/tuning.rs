@@ -91,8 +91,14 @@ fn lifecycle(version: &str, tag: &str) {
     let rt = world.rt("pod1", &pod);
     let result = world.add(&net, &rt);
     let l = eth0(&pod);
-    assert_eq!((l["address"].as_str(), l["mtu"].as_u64(), l["txqlen"].as_u64()), (Some(MAC), Some(1400), Some(42)));
-    assert!(flags(&l).contains(&"PROMISC".into()) && flags(&l).contains(&"ALLMULTI".into()), "{version}: {l}");
+    assert_eq!(
+        (l["address"].as_str(), l["mtu"].as_u64(), l["txqlen"].as_u64()),
+        (Some(MAC), Some(1400), Some(42))
+    );
+    assert!(
+        flags(&l).contains(&"PROMISC".into()) && flags(&l).contains(&"ALLMULTI".into()),
+        "{version}: {l}"
+    );
     assert_eq!(sysctl(&pod, "net.core.somaxconn"), "777");
     assert_eq!(sysctl(&pod, "net.ipv4.conf.eth0.arp_ignore"), "2");
     if let Some(iface) = result.interfaces.iter().find(|i| i.name == "eth0") {
@@ -141,7 +147,10 @@ fn del_restores_what_was_there() {
     // backup; everything else is as the bridge leaves it.
     assert_eq!(restored.0, saved["mac"], "MAC restored");
     assert_ne!(restored.0.as_str(), Some(MAC));
-    assert_eq!((&restored.1, &restored.2, restored.3, restored.4), (&before.1, &before.2, before.3, before.4));
+    assert_eq!(
+        (&restored.1, &restored.2, restored.3, restored.4),
+        (&before.1, &before.2, before.3, before.4)
+    );
     assert_eq!((&restored.5, &restored.6), (&before.5, &before.6), "sysctls restored");
     assert!(backups(&world).is_empty());
     world.runtime.del(&bridge_only, &rt).unwrap();

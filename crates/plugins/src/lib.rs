@@ -16,6 +16,7 @@ mod masq;
 mod meta;
 mod portmap;
 mod ptp;
+mod sbr;
 mod sha512;
 mod spoof;
 mod static_ipam;
@@ -37,6 +38,7 @@ pub const NAMES: &[&str] = &[
     "macvlan",
     "portmap",
     "ptp",
+    "sbr",
     "static",
     "tuning",
 ];
@@ -52,6 +54,7 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
         "macvlan" => Some(Box::new(macvlan::Macvlan)),
         "portmap" => Some(Box::new(portmap::Portmap)),
         "ptp" => Some(Box::new(ptp::Ptp)),
+        "sbr" => Some(Box::new(sbr::Sbr)),
         "static" => Some(Box::new(static_ipam::Static)),
         "tuning" => Some(Box::new(tuning::Tuning)),
         _ => None,

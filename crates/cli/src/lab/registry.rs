@@ -8,12 +8,12 @@
 //! namespace `twill` runs in has no route to the lab's underlay.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::Path;
 
+use agent::record::NamedPort;
+use agent::{NamespaceRecord, PodRecord, Registry};
 use anyhow::{Context, Result};
 use netns::NetNs;
-use serde::Serialize;
 
 use super::agent::datastore_url;
 use super::names::PodRef;
@@ -22,39 +22,6 @@ use super::wire::{PORTS, Protocol, port_name};
 
 /// The label Kubernetes puts on every namespace.
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
-
-#[derive(Debug, Serialize, PartialEq)]
-struct NamespaceRecord {
-    name: String,
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-struct NamedPort {
-    name: String,
-    port: u16,
-    /// `TCP`, `UDP` or `SCTP`, as Kubernetes spells it.
-    protocol: String,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-struct PodRecord {
-    namespace: String,
-    name: String,
-    node: String,
-    ips: Vec<IpAddr>,
-    labels: BTreeMap<String, String>,
-    ports: Vec<NamedPort>,
-}
-
-pub fn namespace_key(name: &str) -> String {
-    format!("/twill/namespaces/{name}")
-}
-
-pub fn pod_key(pod: &PodRef) -> String {
-    format!("/twill/pods/{}/{}", pod.ns, pod.name)
-}
 
 fn namespace_record(name: &str, labels: &BTreeMap<String, String>) -> NamespaceRecord {
     let mut labels = labels.clone();
@@ -84,26 +51,21 @@ fn pod_record(pod: &PodState, node: &str) -> PodRecord {
 }
 
 /// Runs `f` with the lab's datastore, from inside the etcd namespace when the store is etcd.
-fn with_store<T: Send>(
+fn with_registry<T: Send>(
     dir: &Path,
     state: &LabState,
-    f: impl FnOnce(&dyn agent::store::Datastore) -> Result<T> + Send,
+    f: impl FnOnce(Registry<'_>) -> Result<T> + Send,
 ) -> Result<T> {
     let url = datastore_url(dir, &state.options);
-    let endpoint: agent::store::Endpoint = url.parse()?;
+    let endpoint: agent::Endpoint = url.parse()?;
     let work = || -> Result<T> {
         let store = agent::store::open(&endpoint).with_context(|| format!("open datastore {url}"))?;
-        f(store.as_ref())
+        f(Registry::new(store.as_ref())).with_context(|| format!("datastore {url}"))
     };
     match &state.etcd {
         Some(etcd) => NetNs::open(netns::named_path(&etcd.netns))?.run(work)?,
         None => work(),
     }
-}
-
-fn put_json(dir: &Path, state: &LabState, key: String, value: &impl Serialize) -> Result<()> {
-    let bytes = serde_json::to_vec(value)?;
-    with_store(dir, state, |store| store.put(&key, &bytes, None).with_context(|| format!("write {key}")))
 }
 
 pub fn put_namespace(
@@ -112,17 +74,17 @@ pub fn put_namespace(
     name: &str,
     labels: &BTreeMap<String, String>,
 ) -> Result<()> {
-    put_json(dir, state, namespace_key(name), &namespace_record(name, labels))
+    let record = namespace_record(name, labels);
+    with_registry(dir, state, |r| Ok(r.put_namespace(&record)?))
 }
 
 pub fn put_pod(dir: &Path, state: &LabState, pod: &PodState) -> Result<()> {
-    let node = state.node(pod.node)?;
-    put_json(dir, state, pod_key(&pod.pod_ref()), &pod_record(pod, &node.name))
+    let record = pod_record(pod, &state.node(pod.node)?.name);
+    with_registry(dir, state, |r| Ok(r.put_pod(&record)?))
 }
 
 pub fn delete_pod(dir: &Path, state: &LabState, pod: &PodRef) -> Result<()> {
-    let key = pod_key(pod);
-    with_store(dir, state, |store| store.delete(&key).map(drop).with_context(|| format!("delete {key}")))
+    with_registry(dir, state, |r| Ok(r.delete_pod(&pod.ns, &pod.name).map(drop)?))
 }
 
 #[cfg(test)]
@@ -168,6 +130,5 @@ mod tests {
             v["ports"][2],
             serde_json::json!({"name": "serve-80-sctp", "port": 80, "protocol": "SCTP"})
         );
-        assert_eq!(pod_key(&pod.pod_ref()), "/twill/pods/a/p1");
     }
 }
