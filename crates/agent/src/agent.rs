@@ -14,7 +14,7 @@ use netns::NetNs;
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
 use crate::conf::AgentConf;
 use crate::layout;
-use crate::log::Logger;
+use crate::log::{Field, Logger};
 use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
@@ -56,6 +56,8 @@ pub struct Agent {
     pub(crate) membership: Membership,
     /// The peers of the last successful datastore read.
     pub(crate) peers: Vec<Peer>,
+    /// The last renewal failed (to log the recovery once).
+    pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
 }
 
@@ -65,59 +67,69 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
     let metrics = Arc::new(Metrics::default());
     let addr = conf.health_listen;
     health::spawn(addr, metrics.clone()).map_err(|source| AgentError::Health { addr, source })?;
-    let store = store::open(&conf.endpoint)?;
-    let node_ip = conf.node_ip.to_string();
-    log.info(
-        "twilld starting",
-        &[
-            ("node", &conf.node),
-            ("node_ip", &node_ip),
-            ("backend", &conf.backend),
-            ("datastore", &store.describe()),
-        ],
-    );
-    let netns = NetNs::current()?;
-    node::ensure_forwarding(&netns, conf.pool6.is_some()).map_err(AgentError::Forwarding)?;
-    let missing = node::missing_plugins(&conf.cni_bin_dir);
-    if !missing.is_empty() {
-        let dir = conf.cni_bin_dir.display().to_string();
-        log.warn(
-            "CNI plugins missing (install them with `twill install`)",
-            &[("dir", &dir), ("missing", &missing.join(","))],
-        );
-    }
-    let backend = backend::build(
-        conf.backend,
-        &BackendConf {
-            node: conf.node.clone(),
-            node_ip: conf.node_ip,
-            underlay: conf.underlay.clone(),
-            state_dir: conf.state_dir.clone(),
-        },
-    )?;
+    let Prepared { store, backend, netns } = prepare(&conf, &log)?;
     let member = member_conf(&conf, backend.as_ref());
     let Some(membership) = join_until_ok(store.as_ref(), &member, &conf, &rx, &log, &metrics) else {
         log.info("stopped before joining", &[]);
         return Ok(());
     };
     let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
-    let mut agent =
-        Agent { conf, store, backend, masq, metrics, log, member, membership, peers: Vec::new(), netns };
-    agent.joined();
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = Watcher {
-        prefix: layout::NODES,
-        store: agent.store.clone(),
-        tx,
-        stop: stop.clone(),
-        metrics: agent.metrics.clone(),
-        log: agent.log.clone(),
+    let peers = Vec::new();
+    let mut agent = Agent {
+        conf,
+        store,
+        backend,
+        masq,
+        metrics,
+        log,
+        member,
+        membership,
+        peers,
+        renew_failing: false,
+        netns,
     };
-    watcher.spawn().map_err(AgentError::Thread)?;
+    agent.joined();
+    let stop = agent.spawn_watcher(tx)?;
     agent.run_loop(&rx);
     stop.store(true, Ordering::Relaxed);
     agent.leave();
     Ok(())
+}
+
+/// What must work before the node joins.
+struct Prepared {
+    store: Arc<dyn Datastore>,
+    backend: Box<dyn Backend>,
+    netns: NetNs,
+}
+
+/// The datastore client, forwarding and the backend.
+fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
+    let store = store::open(&conf.endpoint)?;
+    let node_ip = conf.node_ip.to_string();
+    let datastore = store.describe();
+    let fields: [Field<'_>; 4] =
+        [("node", &conf.node), ("node_ip", &node_ip), ("backend", &conf.backend), ("datastore", &datastore)];
+    log.info("twilld starting", &fields);
+    let netns = NetNs::current()?;
+    node::ensure_forwarding(&netns, conf.pool6.is_some()).map_err(AgentError::Forwarding)?;
+    let missing = node::missing_plugins(&conf.cni_bin_dir);
+    if !missing.is_empty() {
+        let dir = conf.cni_bin_dir.display().to_string();
+        let missing = missing.join(",");
+        log.warn(
+            "CNI plugins missing (install them with `twill install`)",
+            &[("dir", &dir), ("missing", &missing)],
+        );
+    }
+    let backend_conf = BackendConf {
+        node: conf.node.clone(),
+        node_ip: conf.node_ip,
+        underlay: conf.underlay.clone(),
+        state_dir: conf.state_dir.clone(),
+    };
+    let backend = backend::build(conf.backend, &backend_conf)?;
+    Ok(Prepared { store, backend, netns })
 }
 
 fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
@@ -169,6 +181,21 @@ fn join_until_ok(
 }
 
 impl Agent {
+    /// Starts the watch of the node records; returns the flag that stops it.
+    fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = Watcher {
+            prefix: layout::NODES,
+            store: self.store.clone(),
+            tx,
+            stop: stop.clone(),
+            metrics: self.metrics.clone(),
+            log: self.log.clone(),
+        };
+        watcher.spawn().map_err(AgentError::Thread)?;
+        Ok(stop)
+    }
+
     /// A third of the TTL, so two renewals may fail before the lease runs out.
     fn renew_every(&self) -> Duration {
         self.conf.ttl / 3
@@ -222,6 +249,9 @@ impl Agent {
         match membership::renew(self.store.as_ref(), &self.member, &mut self.membership) {
             Ok(r) => {
                 self.metrics.add(Counter::LeaseRenewal, 1);
+                if std::mem::take(&mut self.renew_failing) {
+                    self.log.info("lease renewed again", &[("lease", &self.membership.lease)]);
+                }
                 if r.rejoined || r.changed {
                     self.log.warn("lease had been lost; joined again", &[("subnets_changed", &r.changed)]);
                     self.joined();
@@ -232,6 +262,7 @@ impl Agent {
             Err(e) => {
                 self.metrics.add(Counter::DatastoreError, 1);
                 self.log.warn("lease renewal failed", &[("error", &e)]);
+                self.renew_failing = true;
                 false
             }
         }

@@ -12,7 +12,9 @@ use crate::subnet::overlaps;
 use crate::{node, state};
 
 impl Agent {
-    /// Runs every step; counts the pass and, if any step failed, the failure.
+    /// Runs every step; counts the pass and, if any step failed, the failure. The node is
+    /// ready after the first pass that wrote the network list: by then the backend has had
+    /// its first go at the devices and the peers too.
     pub(crate) fn reconcile(&mut self) {
         self.metrics.add(Counter::Reconcile, 1);
         let steps = [
@@ -21,6 +23,9 @@ impl Agent {
             self.ensure_masquerade(),
             self.ensure_backend(),
         ];
+        if steps[0] {
+            self.metrics.set_ready(true);
+        }
         if steps.iter().any(|ok| !ok) {
             self.metrics.add(Counter::ReconcileError, 1);
         }
@@ -48,7 +53,6 @@ impl Agent {
                     let dir = self.conf.cni_conf_dir.display().to_string();
                     self.log.info("wrote CNI network lists", &[("dir", &dir), ("files", &written)]);
                 }
-                self.metrics.set_ready(true);
                 true
             }
             Err(e) => {
@@ -132,11 +136,15 @@ impl Agent {
             self.log.warn("ignoring unreadable node record", &[("error", e)]);
         }
         let mine = [Some(self.membership.subnet), self.membership.subnet6];
+        let clashes = |p: &Peer| {
+            let theirs = [Some(p.subnet), p.subnet6];
+            mine.iter().flatten().any(|m| theirs.iter().flatten().any(|t| overlaps(m, t)))
+        };
         let mut peers = Vec::new();
         for r in records.items.iter().filter(|r| r.name != self.conf.node) {
             match Peer::from_record(r) {
                 // Routing one's own subnet to a peer would cut the node's pods off.
-                Ok(p) if mine.iter().flatten().any(|s| overlaps(s, &p.subnet)) => {
+                Ok(p) if clashes(&p) => {
                     self.log.warn(
                         "ignoring peer claiming this node's subnet",
                         &[("peer", &p.name), ("subnet", &p.subnet)],

@@ -51,8 +51,9 @@ impl Watcher {
 
     fn run(self) {
         let mut backoff = MIN_BACKOFF;
+        let mut recovering = false;
         while !self.stop.load(Ordering::Relaxed) {
-            match self.watch_once() {
+            match self.watch_once(&mut recovering) {
                 End::Done => return,
                 End::Failed { established, error } => {
                     if established {
@@ -71,7 +72,7 @@ impl Watcher {
         }
     }
 
-    fn watch_once(&self) -> End {
+    fn watch_once(&self, recovering: &mut bool) -> End {
         let failed = |established, error| End::Failed { established, error };
         let listing = match self.store.list(self.prefix) {
             Ok(l) => l,
@@ -81,6 +82,12 @@ impl Watcher {
             Ok(w) => w,
             Err(e) => return failed(false, e),
         };
+        if std::mem::take(recovering) {
+            self.log.info(
+                "datastore watch resumed",
+                &[("prefix", &self.prefix), ("revision", &listing.revision)],
+            );
+        }
         if self.tx.send(Input::Changed).is_err() {
             return End::Done;
         }

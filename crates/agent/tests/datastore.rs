@@ -67,7 +67,10 @@ fn compare_and_swap(s: &dyn Datastore) {
     let now = s.get("/c3/k").unwrap().unwrap();
     assert!(s.txn(&Txn::delete("/c3/k", now.mod_revision)).unwrap());
     assert_eq!(s.get("/c3/k").unwrap(), None);
-    assert!(!s.txn(&Txn::update("/c3/k", now.mod_revision, b"e", None)).unwrap(), "update of an absent key fails");
+    assert!(
+        !s.txn(&Txn::update("/c3/k", now.mod_revision, b"e", None)).unwrap(),
+        "update of an absent key fails"
+    );
 }
 
 fn txn_is_all_or_nothing(s: &dyn Datastore) {

@@ -12,8 +12,6 @@ use serde_json::{Value, json};
 use support::World;
 use testkit::{TestNs, wait_until};
 
-/// Chained versions: conflists with prevResult exist from 0.3.0 on.
-const CHAINED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 /// 20 Mbit/s with a 25 kB bucket.
 const RATE: u64 = 20_000_000;
 const BURST: u64 = 1000000;

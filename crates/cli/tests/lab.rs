@@ -65,7 +65,13 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(TWILL).arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix).output().unwrap()
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(TWILL);
+        cmd.arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix);
+        cmd
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -95,14 +101,17 @@ impl Lab {
     }
 
     /// The client address the server at `to` saw, when the probe connects.
-    fn probe(&self, from: &str, to: &str, port: &str, proto: &str) -> Option<String> {
-        let out = self.run(&["probe", from, to, "--port", port, "--protocol", proto]);
+    fn probe(&self, from: &str, to: &str, options: &[&str]) -> Option<String> {
+        let mut all = vec!["probe", from, to];
+        all.extend_from_slice(options);
+        let out = self.run(&all);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         match out.status.code() {
             Some(0) => {
                 let answer = text.lines().find_map(|l| l.trim().strip_prefix("answer: ")).unwrap();
                 let client = answer.split_whitespace().find_map(|w| w.strip_prefix("client=")).unwrap();
-                Some(client.rsplit_once(':').unwrap().0.to_string())
+                let addr: std::net::SocketAddr = client.parse().unwrap();
+                Some(addr.ip().to_string())
             }
             Some(1) => None,
             other => {
@@ -172,18 +181,28 @@ fn alive(pid: i32) -> bool {
         .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
-fn root_links() -> BTreeSet<String> {
+/// Links of the root namespace with a name the lab or its agents use inside their namespaces
+/// (other tests on the machine add and remove unrelated links there at any time).
+fn lab_named_root_links() -> BTreeSet<String> {
+    let lab_names = ["br0", "outside", "etcd", "node1", "node2", "node3", "twill0", "twill.vxlan"];
     let out = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
+        .filter(|n| lab_names.contains(&n.as_str()))
         .collect()
+}
+
+/// The agents' nftables table, which must only ever exist inside node namespaces.
+fn root_has_agent_table() -> bool {
+    Command::new("nft").args(["list", "table", "inet", "twill_agent"]).output().unwrap().status.success()
 }
 
 /// Everything a cluster promises, on a lab built with `args`.
 fn cluster_works(tag: &str, args: &[&str]) {
-    let links_before = root_links();
+    let links_before = lab_named_root_links();
+    let table_before = root_has_agent_table();
     let mut lab = Lab::up(tag, args);
     lab.ok(&["ns", "add", "a", "--labels", "team=a"]);
     lab.ok(&["ns", "add", "b"]);
@@ -199,10 +218,29 @@ fn cluster_works(tag: &str, args: &[&str]) {
 
     // No NAT between pods, same node or not; masquerade towards the outside.
     let p1 = lab.pod_ip("a/p1");
-    assert_eq!(lab.probe("a/p1", "b/p3", "80", "tcp").as_deref(), Some(p1.as_str()));
-    assert_eq!(lab.probe("a/p1", "b/p4", "81", "udp").as_deref(), Some(p1.as_str()));
-    assert_eq!(lab.probe("b/p3", "outside", "80", "tcp").as_deref(), Some("10.100.0.13"));
-    assert_eq!(lab.probe("a/p1", "outside", "81", "udp").as_deref(), Some("10.100.0.11"));
+    assert_eq!(
+        lab.probe("a/p1", "b/p3", &["--port", "80", "--protocol", "tcp"]).as_deref(),
+        Some(p1.as_str())
+    );
+    assert_eq!(
+        lab.probe("a/p1", "b/p4", &["--port", "81", "--protocol", "udp"]).as_deref(),
+        Some(p1.as_str())
+    );
+    assert_eq!(
+        lab.probe("b/p3", "outside", &["--port", "80", "--protocol", "tcp"]).as_deref(),
+        Some("10.100.0.13")
+    );
+    assert_eq!(
+        lab.probe("a/p1", "outside", &["--port", "81", "--protocol", "udp"]).as_deref(),
+        Some("10.100.0.11")
+    );
+    assert!(
+        table_before || !root_has_agent_table(),
+        "an agent's nftables table appeared in the root namespace"
+    );
+    if args.contains(&"--ipv6") {
+        ipv6_works_too(&lab);
+    }
 
     agent_restart_keeps_subnet_and_pods(&lab);
     deleted_route_is_repaired(&lab);
@@ -218,8 +256,28 @@ fn cluster_works(tag: &str, args: &[&str]) {
     assert!(!lab.state_dir().exists(), "state dir left behind");
     let leftover: Vec<i32> = pids.into_iter().filter(|&p| alive(p)).collect();
     assert!(leftover.is_empty(), "processes left behind: {leftover:?}");
-    let new_links: Vec<String> = root_links().difference(&links_before).cloned().collect();
+    let new_links: Vec<String> = lab_named_root_links().difference(&links_before).cloned().collect();
     assert!(new_links.is_empty(), "links appeared in the root namespace: {new_links:?}");
+    assert!(
+        table_before || !root_has_agent_table(),
+        "an agent's nftables table appeared in the root namespace"
+    );
+}
+
+/// Dual-stack labs: the same over IPv6.
+fn ipv6_works_too(lab: &Lab) {
+    let (n, m, table) = lab.matrix(&["--ipv6"]);
+    assert_eq!((n, m), (16, 16), "tcp/80 over IPv6:\n{table}");
+    let status = lab.status();
+    let pod = status["pods"].as_array().unwrap().iter().find(|p| p["pod"] == "a/p1").unwrap().clone();
+    let p1_v6 =
+        pod["ips"].as_array().unwrap().iter().filter_map(Value::as_str).find(|ip| ip.contains(':')).unwrap();
+    assert_eq!(
+        lab.probe("a/p1", "b/p3", &["--port", "81", "--protocol", "udp", "--ipv6"]).as_deref(),
+        Some(p1_v6)
+    );
+    let outside = lab.probe("a/p1", "outside", &["--port", "80", "--ipv6"]);
+    assert_eq!(outside.as_deref(), Some("fd00:100::11"), "IPv6 towards the outside is not masqueraded");
 }
 
 fn unique_ips_in_node_subnets(status: &Value) {
@@ -254,7 +312,7 @@ fn agent_restart_keeps_subnet_and_pods(lab: &Lab) {
     assert_eq!(node_field(&lab.status(), "node-2", "agent_running"), false);
     // The datapath does not need the agent.
     assert!(
-        lab.probe("a/p1", "a/p2", "80", "tcp").is_some(),
+        lab.probe("a/p1", "a/p2", &["--port", "80", "--protocol", "tcp"]).is_some(),
         "pod on node-2 unreachable while its agent is down"
     );
     lab.ok(&["agent", "start", "--node", "2"]);
@@ -273,7 +331,10 @@ fn deleted_route_is_repaired(lab: &Lab) {
         let out = lab.ok(&["exec", "node-1", "--", "ip", "route", "show", &subnet]);
         !out.trim().is_empty()
     });
-    assert!(lab.probe("a/p1", "a/p2", "80", "tcp").is_some(), "node-2's pod unreachable after the repair");
+    assert!(
+        lab.probe("a/p1", "a/p2", &["--port", "80", "--protocol", "tcp"]).is_some(),
+        "node-2's pod unreachable after the repair"
+    );
 }
 
 #[test]
@@ -291,9 +352,10 @@ fn vxlan_with_file_datastore() {
     cluster_works("vf", &["--backend", "vxlan", "--datastore", "file"]);
 }
 
+/// Dual-stack, too.
 #[test]
 fn vxlan_with_etcd_datastore() {
-    cluster_works("ve", &["--backend", "vxlan", "--datastore", "etcd"]);
+    cluster_works("ve", &["--backend", "vxlan", "--datastore", "etcd", "--ipv6"]);
 }
 
 /// SCTP is probed for real; on a kernel without SCTP sockets the probe says so and exits 2.
@@ -334,4 +396,24 @@ fn down_without_state_removes_the_namespaces() {
         // SAFETY: kill(2) on a pid this test's lab started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
+}
+
+/// A second `up` of the same lab is refused and leaves the first alone; an `up` whose agents
+/// never get ready removes everything it built.
+#[test]
+fn up_refuses_an_existing_lab_and_cleans_up_after_a_failure() {
+    let mut lab = Lab::up("up", &["--nodes", "1"]);
+    let again = lab.run(&["up", "--nodes", "1"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    lab.ok(&["status"]);
+    lab.down();
+
+    let broken = Lab { prefix: format!("tlabbr{}", std::process::id()), down: true };
+    let out = broken.command(&["up", "--nodes", "2"]).env("TWILL_LAB_TWILLD", "/bin/false").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exited before it was ready"), "{err}");
+    assert_eq!(broken.netns_names(), Vec::<String>::new());
+    assert!(!broken.state_dir().exists());
 }

@@ -69,8 +69,7 @@ pub(crate) fn parse_rule(m: &RuleMessage) -> Option<Rule> {
     if m.header.action != RuleAction::ToTable {
         return None;
     }
-    let mut r =
-        Rule { family, src: None, dst: None, table: u32::from(m.header.table), priority: None };
+    let mut r = Rule { family, src: None, dst: None, table: u32::from(m.header.table), priority: None };
     for attr in &m.attributes {
         match attr {
             RuleAttribute::Table(t) => r.table = *t,

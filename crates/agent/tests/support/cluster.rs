@@ -1,1 +1,236 @@
-// placeholder
+//! A small cluster in namespaces: an underlay namespace with bridge `br0` (10.99.0.1/24),
+//! node namespaces joined to it by veth pairs (`eth0`, 10.99.0.1N/24), and one twilld per
+//! node started inside its namespace. Agents are killed by pid and namespaces deleted on
+//! drop, also when the test fails.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use testkit::TestNs;
+use twill_agent::record::NodeRecord;
+use twill_agent::registry::Registry;
+use twill_agent::store::{Datastore, FileStore};
+
+use super::{Etcd, TempDir};
+
+pub const UNDERLAY_IP: &str = "10.99.0.1";
+pub const ETCD_ADDR: &str = "10.99.0.1:2379";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Which datastore the nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    File,
+    Etcd,
+}
+
+/// A running twilld, killed by pid on drop.
+struct AgentProc(Child);
+
+impl AgentProc {
+    fn signal(&self, sig: Signal) {
+        let pid = Pid::from_raw(i32::try_from(self.0.id()).expect("pid fits"));
+        let _ = kill(pid, sig);
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    fn wait_exit(&mut self, limit: Duration) -> bool {
+        testkit::wait_until(limit, || self.0.try_wait().ok().flatten().is_some())
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Node {
+    agent: Option<AgentProc>,
+    pub name: String,
+    pub ip: String,
+    pub ns: TestNs,
+    pub dir: TempDir,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub etcd: Option<Etcd>,
+    pub store_dir: TempDir,
+    pub underlay: TestNs,
+    pub backend: &'static str,
+    pub ttl: u64,
+    pub extra: Vec<String>,
+}
+
+impl Cluster {
+    pub fn new(tag: &str, n: usize, backend: &'static str, store: Store, ttl: u64) -> Cluster {
+        testkit::require_privileges();
+        let underlay = TestNs::new(&format!("{tag}u"));
+        let h = underlay.handle();
+        let br = h.bridge_ensure("br0", None, None).expect("underlay bridge");
+        h.addr_add(br.index, format!("{UNDERLAY_IP}/24").parse().unwrap(), false).expect("bridge address");
+        h.link_set_up(br.index, true).expect("bridge up");
+        let mut c = Cluster {
+            nodes: Vec::new(),
+            etcd: None,
+            store_dir: TempDir::new("cluster-store"),
+            underlay,
+            backend,
+            ttl,
+            extra: Vec::new(),
+        };
+        for i in 0..n {
+            c.add_node(&format!("{tag}n{i}"), i);
+        }
+        if store == Store::Etcd {
+            c.etcd = Some(Etcd::start_in(c.underlay.ns(), ETCD_ADDR, 2380));
+        }
+        c
+    }
+
+    fn add_node(&mut self, tag: &str, i: usize) {
+        let ns = TestNs::new(tag);
+        let ip = format!("10.99.0.{}", 11 + i);
+        let uh = self.underlay.handle();
+        let port = format!("n{i}");
+        uh.veth_add(&port, "eth0", Some(ns.ns()), None, None, None).expect("veth to node");
+        let port_link = uh.link_get(&port).unwrap().expect("underlay port");
+        let br = uh.link_get("br0").unwrap().expect("bridge");
+        uh.link_set_master(port_link.index, Some(br.index)).expect("enslave port");
+        uh.link_set_up(port_link.index, true).expect("port up");
+        let nh = ns.handle();
+        let eth0 = nh.link_get("eth0").unwrap().expect("node eth0");
+        nh.addr_add(eth0.index, format!("{ip}/24").parse().unwrap(), false).expect("node address");
+        nh.link_set_up(eth0.index, true).expect("eth0 up");
+        let name = format!("node-{i}");
+        self.nodes.push(Node { agent: None, name, ip, ns, dir: TempDir::new("node") });
+    }
+
+    pub fn datastore(&self) -> String {
+        match &self.etcd {
+            Some(e) => format!("etcd:http://{}", e.addr),
+            None => format!("file:{}", self.store_dir.path().display()),
+        }
+    }
+
+    fn args(&self, i: usize) -> Vec<String> {
+        let n = &self.nodes[i];
+        let d = n.dir.path();
+        let mut a: Vec<String> = [
+            ("--node", n.name.clone()),
+            ("--node-ip", n.ip.clone()),
+            ("--underlay-iface", "eth0".into()),
+            ("--datastore", self.datastore()),
+            ("--backend", self.backend.into()),
+            ("--cluster-cidr", "10.244.0.0/16".into()),
+            ("--cni-conf-dir", d.join("net.d").display().to_string()),
+            ("--cni-bin-dir", d.join("bin").display().to_string()),
+            ("--state-dir", d.join("state").display().to_string()),
+            ("--resync-seconds", "1".into()),
+            ("--lease-ttl-seconds", self.ttl.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect();
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    /// Starts twilld in node `i`; its log goes to the node's directory.
+    pub fn start(&mut self, i: usize) {
+        let log_path = self.nodes[i].dir.path().join("twilld.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_twilld"));
+        cmd.args(self.args(i)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        self.nodes[i].ns.ns().spawn_inside(&mut cmd);
+        let child = cmd.spawn().expect("spawn twilld");
+        self.nodes[i].agent = Some(AgentProc(child));
+    }
+
+    /// SIGTERM: the node leaves the cluster.
+    pub fn stop(&mut self, i: usize) {
+        let mut a = self.nodes[i].agent.take().expect("agent running");
+        a.signal(Signal::SIGTERM);
+        assert!(a.wait_exit(Duration::from_secs(15)), "twilld on node {i} ignored SIGTERM:\n{}", self.log(i));
+        let status = a.0.try_wait().ok().flatten();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "twilld on node {i} exited with {status:?}:\n{}",
+            self.log(i)
+        );
+    }
+
+    /// SIGKILL: the node crashes without leaving.
+    pub fn crash(&mut self, i: usize) {
+        drop(self.nodes[i].agent.take());
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].dir.path().join("twilld.log")).unwrap_or_default()
+    }
+
+    /// GET `path` from node `i`'s health endpoint: status and body.
+    pub fn http_get(&self, i: usize, path: &str) -> Option<(u16, String)> {
+        let exchange = || -> std::io::Result<String> {
+            let addr = "127.0.0.1:9099".parse().unwrap();
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        };
+        let raw = self.nodes[i].ns.ns().run(exchange).ok()?.ok()?;
+        let status = raw.split(' ').nth(1)?.parse().ok()?;
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    pub fn wait_ready(&self, i: usize) {
+        let ok = testkit::wait_until(WAIT, || self.http_get(i, "/readyz").is_some_and(|(s, _)| s == 200));
+        assert!(ok, "node {i} never became ready:\n{}", self.log(i));
+    }
+
+    /// The node records in the datastore.
+    pub fn records(&self) -> Vec<NodeRecord> {
+        let read = |s: &dyn Datastore| Registry::new(s).nodes().expect("read node records").items;
+        match &self.etcd {
+            Some(e) => e.with(|s| read(s)),
+            None => read(&FileStore::open(self.store_dir.path()).expect("open file store")),
+        }
+    }
+
+    pub fn record(&self, i: usize) -> NodeRecord {
+        let name = &self.nodes[i].name;
+        self.records().into_iter().find(|r| &r.name == name).unwrap_or_else(|| panic!("no record of {name}"))
+    }
+
+    /// Waits until `f` holds, or fails with node `i`'s log.
+    pub fn eventually(&self, i: usize, what: &str, f: impl FnMut() -> bool) {
+        assert!(testkit::wait_until(WAIT, f), "{what}: timed out; log of node {i}:\n{}", self.log(i));
+    }
+}
+
+/// twill's routes (`proto 116`) in `ns`, as `(dst, gw, oif)`.
+pub fn twill_routes(ns: &TestNs) -> Vec<(String, String, u32)> {
+    let mut v: Vec<_> = ns
+        .handle()
+        .route_list(None, Some(254))
+        .expect("list routes")
+        .into_iter()
+        .filter(|r| r.protocol == Some(116))
+        .map(|r| (r.dst.to_string(), r.gw.map(|g| g.to_string()).unwrap_or_default(), r.oif.unwrap_or(0)))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn ping(ns: &TestNs, dst: &str) -> bool {
+    ns.exec(&["ping", "-c", "1", "-W", "1", dst]).status.success()
+}

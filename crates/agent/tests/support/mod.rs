@@ -61,7 +61,9 @@ pub fn etcd_binary() -> PathBuf {
             return p;
         }
     }
-    panic!("etcd is not installed: these tests need a real etcd 3.4 (apt-get install etcd-server, see scripts/install-deps.sh)");
+    panic!(
+        "etcd is not installed: these tests need a real etcd 3.4 (apt-get install etcd-server, see scripts/install-deps.sh)"
+    );
 }
 
 impl Etcd {

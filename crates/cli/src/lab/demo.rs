@@ -24,6 +24,7 @@ pub fn run(names: &Names) -> Result<()> {
     let options =
         LabOptions { nodes: 3, backend: Backend::HostGw, datastore: DatastoreKind::File, ipv6: false };
     println!("== twill lab up --nodes 3 --backend host-gw --datastore file");
+    println!("   (if this is interrupted, `twill lab down` removes the lab)");
     up::up(names, options)?;
     let outcome = scenario(names);
     println!("\n== twill lab down");

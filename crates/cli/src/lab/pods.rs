@@ -82,9 +82,17 @@ pub fn pod_add(
         labels,
         server: None,
     };
-    match start_pod(&sd.dir, &node, &mut record, &state) {
+    let key = pod.to_string();
+    // The pod is recorded as soon as its server runs, so that `lab down` after an interrupted
+    // `pod add` stops that server by its pid.
+    let outcome = start_pod(&sd.dir, &node, &mut record, &state, &mut |p| {
+        let mut with_pod = state.clone();
+        with_pod.pods.insert(key.clone(), p.clone());
+        sd.save(&with_pod)
+    });
+    match outcome {
         Ok(()) => {
-            state.pods.insert(pod.to_string(), record.clone());
+            state.pods.insert(key, record.clone());
             sd.save(&state)?;
             let ips: Vec<String> = record.ips.iter().map(|ip| ip.to_string()).collect();
             println!("pod {pod} on {} ({}): {}", node.name, record.netns, ips.join(" "));
@@ -107,16 +115,21 @@ fn least_loaded(state: &LabState) -> u8 {
     state.nodes.iter().map(|n| n.index).min_by_key(|&i| (load(i), i)).unwrap_or(1)
 }
 
-fn start_pod(dir: &Path, node: &NodeState, pod: &mut PodState, state: &LabState) -> Result<()> {
+/// Attaches the pod, starts its server (then calls `record`), waits for it to answer and
+/// writes the pod to the datastore.
+fn start_pod(
+    dir: &Path,
+    node: &NodeState,
+    pod: &mut PodState,
+    state: &LabState,
+    record: &mut dyn FnMut(&PodState) -> Result<()>,
+) -> Result<()> {
     let rt = attach::runtime_conf(&pod.pod_ref(), &pod.netns);
     pod.ips = attach::attach(dir, node, &rt)?;
     let ns = NetNs::open(netns::named_path(&pod.netns))?;
-    pod.server = Some(start_server(
-        &ns,
-        &pod.pod_ref().to_string(),
-        Some(&node.name),
-        &layout::pod_log(dir, &pod.pod_ref()),
-    )?);
+    let log = layout::pod_log(dir, &pod.pod_ref());
+    pod.server = Some(start_server(&ns, &pod.pod_ref().to_string(), Some(&node.name), &log)?);
+    record(pod)?;
     wait_serving(&ns, pod)?;
     registry::put_pod(dir, state, pod)
 }

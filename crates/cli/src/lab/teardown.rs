@@ -88,19 +88,24 @@ fn stop_processes(dir: &Path, lab: &LabState, errors: &mut Vec<anyhow::Error>) -
 /// The namespaces the state recorded plus every `/run/netns` entry named like the lab's.
 fn lab_namespaces(names: &Names, lab: Option<&LabState>, errors: &mut Vec<anyhow::Error>) -> Vec<String> {
     let mut found: BTreeSet<String> = lab.map(|l| l.netns.iter().cloned().collect()).unwrap_or_default();
-    match std::fs::read_dir(netns::NETNS_RUN_DIR) {
-        Ok(entries) => {
-            found.extend(
-                entries
-                    .flatten()
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| names.owns_netns(n)),
-            );
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(anyhow::Error::new(e).context(format!("list {}", netns::NETNS_RUN_DIR))),
+    match existing_netns(names) {
+        Ok(existing) => found.extend(existing),
+        Err(e) => errors.push(e),
     }
     found.into_iter().collect()
+}
+
+/// Every `/run/netns` entry named like the lab's.
+pub fn existing_netns(names: &Names) -> Result<Vec<String>> {
+    match std::fs::read_dir(netns::NETNS_RUN_DIR) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| names.owns_netns(n))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("list {}", netns::NETNS_RUN_DIR))),
+    }
 }
 
 /// Warns about processes still inside the lab's namespaces (a shell someone opened with

@@ -65,14 +65,7 @@ pub fn up(names: &Names, options: LabOptions) -> Result<LabState> {
 
 fn refuse_existing(names: &Names) -> Result<()> {
     let dir = names.state_dir();
-    let leftovers: Vec<String> = std::fs::read_dir(netns::NETNS_RUN_DIR)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| names.owns_netns(n))
-                .collect()
-        })
-        .unwrap_or_default();
+    let leftovers = teardown::existing_netns(names)?;
     if dir.join("state.json").exists() || !leftovers.is_empty() {
         bail!(
             "a lab named {} already exists ({}{}); remove it first with `twill lab down`",

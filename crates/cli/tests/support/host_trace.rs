@@ -146,13 +146,17 @@ impl HostSnapshot {
             did.push(format!("nft table {family} {table}"));
         }
         let new_chains: Vec<_> = chains().difference(&self.chains).cloned().collect();
-        for (family, table, chain) in new_chains.iter().filter(|(f, t, _)| self.tables.contains(&(f.clone(), t.clone()))) {
+        for (family, table, chain) in
+            new_chains.iter().filter(|(f, t, _)| self.tables.contains(&(f.clone(), t.clone())))
+        {
             for (in_chain, handle) in jumps_to(family, table, chain) {
                 run_quiet("nft", &["delete", "rule", family, table, &in_chain, "handle", &handle]);
             }
             run_quiet("nft", &["flush", "chain", family, table, chain]);
         }
-        for (family, table, chain) in new_chains.iter().filter(|(f, t, _)| self.tables.contains(&(f.clone(), t.clone()))) {
+        for (family, table, chain) in
+            new_chains.iter().filter(|(f, t, _)| self.tables.contains(&(f.clone(), t.clone())))
+        {
             run_quiet("nft", &["delete", "chain", family, table, chain]);
             did.push(format!("nft chain {family} {table} {chain}"));
         }
@@ -216,10 +220,7 @@ fn podman_netns() -> BTreeSet<String> {
 }
 
 fn tables() -> BTreeSet<(String, String)> {
-    nft_objects(&["list", "tables"], "table")
-        .iter()
-        .map(|t| (text(&t["family"]), text(&t["name"])))
-        .collect()
+    nft_objects(&["list", "tables"], "table").iter().map(|t| (text(&t["family"]), text(&t["name"]))).collect()
 }
 
 fn chains() -> BTreeSet<(String, String, String)> {

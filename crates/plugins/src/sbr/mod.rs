@@ -75,7 +75,8 @@ impl Plugin for Sbr {
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let Some(ns) = container_netns_if_present(args) else { return Ok(()) };
         let nl = handle_in(&ns)?;
-        let fixed = SbrConf::parse(conf).ok().and_then(|c| c.table);
+        // Read leniently: DEL also cleans up after an ADD that failed on the configuration.
+        let fixed = conf.raw.get("table").and_then(|t| t.as_u64()).and_then(|t| u32::try_from(t).ok());
         apply::with_netns_lock(ns.path(), || {
             let Some(link) = nl.link_get(&args.ifname).map_err(nl_error)? else { return Ok(()) };
             let mut addrs: BTreeSet<IpAddr> =

@@ -270,7 +270,7 @@ mod tests {
             r#"{"args": {"cni": {"sysctl": {"net.a": "1", "net.a": "2"}}}}"#,
         ];
         for extra in cases {
-            let text = format!(r#"{{"cniVersion":"1.0.0","name":"n","type":"tuning","#,) + &extra[1..];
+            let text = r#"{"cniVersion":"1.0.0","name":"n","type":"tuning","#.to_string() + &extra[1..];
             let conf = NetConf::parse(text.as_bytes()).unwrap();
             let mut a = args(&[]);
             a.stdin = text.into_bytes();

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the release binaries (twill, twill-cni, twill-bench) and runs every benchmark part,
+# writing bench/RESULTS.md. Extra arguments go to twill-bench, e.g. `bench/run.sh --quick`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p twill --bins
+cargo build --release --locked -p twill-bench
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo target/release/twill-bench all --out bench/RESULTS.md "$@"
+fi
+exec target/release/twill-bench all --out bench/RESULTS.md "$@"
