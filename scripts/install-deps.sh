@@ -12,6 +12,7 @@ packages=(
   iperf3                         # datapath measurements
   jq procps psmisc               # test scripts
   iputils-ping netcat-openbsd    # connectivity checks in tests
+  podman runc busybox-static     # podman (CNI backend, runc; busybox rootfs) as a real runtime in tests
   etcd-server                    # the etcd datastore (agent tests, `twill lab up --datastore etcd`)
 )
 missing=()

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cni_exec::{LoadedList, Runtime, RuntimeConf};
 use cni_spec::{Attachment, CniResult};
-use kill_exec::{KillExec, Trigger};
+use kill_exec::{KillExec, Rng, Trigger};
 use serde_json::{Value, json};
 use support::{World, ping};
 use testkit::{TestNs, wait_until};
@@ -58,28 +58,6 @@ fn attachment(world: &World, id: &str, pod: &TestNs, host_port: u16) -> RuntimeC
                        "egressRate": 10_000_000, "egressBurst": 100_000});
     rt.capability_args.insert("bandwidth".into(), shape);
     rt
-}
-
-/// xorshift64*: enough randomness for kill points, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded(test: &str) -> Rng {
-        let seed = std::env::var("TWILL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-            now.as_nanos() as u64 ^ u64::from(std::process::id())
-        });
-        eprintln!("{test}: TWILL_CRASH_SEED={seed}");
-        Rng(seed.max(1))
-    }
-
-    fn below(&mut self, bound: Duration) -> Duration {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        Duration::from_micros(r % (bound.as_micros() as u64).max(1))
-    }
 }
 
 /// What the fake host and the data dir hold.
@@ -133,7 +111,12 @@ impl Alive {
     }
     /// The host veth and the ifb, from the result.
     fn links(&self) -> Vec<String> {
-        self.result.interfaces.iter().filter(|i| i.sandbox.is_none() && i.name != BRIDGE).map(|i| i.name.clone()).collect()
+        self.result
+            .interfaces
+            .iter()
+            .filter(|i| i.sandbox.is_none() && i.name != BRIDGE)
+            .map(|i| i.name.clone())
+            .collect()
     }
 }
 
@@ -187,7 +170,13 @@ fn attempt(world: &World, net: &LoadedList, id: &str, port: u16, delay: Duration
 }
 
 /// The runtime's answer to an ADD that crashed: DEL it; a survivor is kept while there is room.
-fn settle(world: &World, net: &LoadedList, a: Attempt, alive: &mut Vec<Alive>, stats: &mut BTreeMap<String, usize>) {
+fn settle(
+    world: &World,
+    net: &LoadedList,
+    a: Attempt,
+    alive: &mut Vec<Alive>,
+    stats: &mut BTreeMap<String, usize>,
+) {
     let id = a.rt.container_id.clone();
     match a.outcome {
         Ok(result) if alive.len() < KEEP => {
@@ -199,10 +188,18 @@ fn settle(world: &World, net: &LoadedList, a: Attempt, alive: &mut Vec<Alive>, s
             world.runtime.del(net, &a.rt).unwrap_or_else(|e| panic!("del of survivor {id}: {e}"));
         }
         Err(e) => {
-            let plugin = a.killed.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+            let plugin =
+                a.killed.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
             assert!(e.contains("signal: 9"), "{id}: ADD failed for another reason than the kill: {e}");
             *stats.entry(format!("killed in {}", plugin.unwrap_or_default())).or_default() += 1;
-
+            world
+                .runtime
+                .del(net, &a.rt)
+                .unwrap_or_else(|e| panic!("runtime DEL after the crash of {id}: {e}"));
+            assert!(
+                a.pod.handle().link_get("eth0").unwrap().is_none(),
+                "{id}: eth0 left in the pod after DEL"
+            );
         }
     }
 }
@@ -225,7 +222,10 @@ fn add_window(world: &World, net: &LoadedList) -> Duration {
 }
 
 fn valid(alive: &[Alive]) -> Vec<Attachment> {
-    alive.iter().map(|a| Attachment { container_id: a.rt.container_id.clone(), ifname: "eth0".into() }).collect()
+    alive
+        .iter()
+        .map(|a| Attachment { container_id: a.rt.container_id.clone(), ifname: "eth0".into() })
+        .collect()
 }
 
 #[test]
@@ -285,9 +285,11 @@ fn sigkill_at_random_points_of_add_leaves_nothing() {
 /// Waits for nothing: true once a reservation file of `id` exists in `dir` with its content.
 fn reserved_for(dir: PathBuf, id: String) -> impl Fn() -> bool + Send + Sync {
     move || {
-        std::fs::read_dir(&dir).into_iter().flatten().flatten().any(|e| {
-            std::fs::read_to_string(e.path()).is_ok_and(|c| c.starts_with(&format!("{id}\r\n")))
-        })
+        std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|c| c.starts_with(&format!("{id}\r\n"))))
     }
 }
 
@@ -306,8 +308,12 @@ fn reboot(world: &World, net: &LoadedList) -> (cni_exec::GcReport, Vec<String>) 
     for k in 0..50 {
         let pod = TestNs::new("crcut");
         let rt = attachment(world, &format!("cut{k}"), &pod, 24_000);
-        let exec = KillExec::new(&world.host.path(), Trigger::When(Box::new(reserved_for(dir.clone(), rt.container_id.clone()))));
-        let runtime = Runtime::with_exec(vec![world.dir.join("bin")], world.dir.join("cache"), Box::new(exec));
+        let exec = KillExec::new(
+            &world.host.path(),
+            Trigger::When(Box::new(reserved_for(dir.clone(), rt.container_id.clone()))),
+        );
+        let runtime =
+            Runtime::with_exec(vec![world.dir.join("bin")], world.dir.join("cache"), Box::new(exec));
         pods.push(pod);
         match runtime.add(net, &rt) {
             Err(e) if e.to_string().contains("signal: 9") => {
@@ -363,7 +369,9 @@ fn node_reboot_reference_host_local_keeps_the_cut_off_reservation() {
         .iter()
         .map(|ip| json!({"ip": ip, "holder": std::fs::read_to_string(world.dir.join("ipam").join(NET).join(ip)).unwrap()}))
         .collect();
-    eprintln!("reference host-local after the reboot and GC still reserves {holders:?} (plugins#252, cni#204)");
+    eprintln!(
+        "reference host-local after the reboot and GC still reserves {holders:?} (plugins#252, cni#204)"
+    );
     assert_eq!(left.len(), 1, "the reference leaks exactly the cut-off ADD's address: {holders:?}");
     assert!(holders[0]["holder"].as_str().unwrap().starts_with("cut"), "{holders:?}");
 }

@@ -190,7 +190,8 @@ fn static_ip_and_a_duplicate_that_fails_cleanly() {
     pm.assert_clean(&net, false, "after podman rm");
 
     // The leak check sees a reservation nobody released.
-    let planted = std::path::Path::new(host_trace::CNI_STATE).join("networks").join(&net.name).join("10.233.105.99");
+    let planted =
+        std::path::Path::new(host_trace::CNI_STATE).join("networks").join(&net.name).join("10.233.105.99");
     std::fs::write(&planted, "lost\r\neth0").unwrap();
     let seen = pm.host.leftovers(&net, false);
     std::fs::remove_file(&planted).unwrap();
@@ -226,4 +227,3 @@ fn thirty_containers_of_churn_leave_nothing() {
     pm.network_rm(&net);
     pm.assert_clean(&net, true, "after podman network rm");
 }
-

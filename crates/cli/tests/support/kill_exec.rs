@@ -4,6 +4,7 @@
 //! ADD (a crash at a random point of the chain), or once a condition holds (the power goes
 //! the moment an address is reserved). A plugin that has not started when the moment has
 //! passed is started and killed at once, as a node dying during exec would leave it.
+//! [`Rng`] picks the moments, reproducibly from a printed seed.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -98,5 +99,27 @@ impl Exec for KillExec {
             return Ok(out);
         }
         Err(plugin_failure(plugin, &status.to_string(), &out))
+    }
+}
+
+/// xorshift64*: enough randomness for kill points, reproducible from the printed seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded(test: &str) -> Rng {
+        let seed = std::env::var("TWILL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+            now.as_nanos() as u64 ^ u64::from(std::process::id())
+        });
+        eprintln!("{test}: TWILL_CRASH_SEED={seed}");
+        Rng(seed.max(1))
+    }
+
+    pub fn below(&mut self, bound: Duration) -> Duration {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        Duration::from_micros(r % (bound.as_micros() as u64).max(1))
     }
 }
