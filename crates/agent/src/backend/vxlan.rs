@@ -24,13 +24,19 @@ pub const VNI: u32 = 1;
 /// IANA's vxlan port (the kernel's default, 8472, is Linux's pre-standard one).
 pub const PORT: u16 = 4789;
 
-/// A locally administered unicast MAC derived from the node name (FNV-1a).
+/// A locally administered unicast MAC derived from the node name: FNV-1a, then murmur3's
+/// finalizer so names differing in one character differ in every byte.
 pub fn vtep_mac_for(node: &str) -> [u8; 6] {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in node.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
     let b = h.to_be_bytes();
     [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
 }
@@ -251,6 +257,8 @@ mod tests {
         assert_eq!(a, vtep_mac_for("node-1"));
         assert_ne!(a, vtep_mac_for("node-2"));
         assert_eq!(a[0] & 0x03, 0x02, "locally administered, unicast: {a:02x?}");
+        let b = vtep_mac_for("node-2");
+        assert!(a[1..].iter().zip(&b[1..]).filter(|(x, y)| x != y).count() >= 4, "{a:02x?} {b:02x?}");
     }
 
     #[test]

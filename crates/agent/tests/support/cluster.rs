@@ -19,7 +19,9 @@ use super::{Etcd, TempDir};
 
 pub const UNDERLAY_IP: &str = "10.99.0.1";
 pub const ETCD_ADDR: &str = "10.99.0.1:2379";
-const WAIT: Duration = Duration::from_secs(20);
+/// Generous: the kernel work of other tests running at the same time (RTNL is one lock for
+/// every namespace) can slow everything down.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Which datastore the nodes share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,9 +213,16 @@ impl Cluster {
         self.records().into_iter().find(|r| &r.name == name).unwrap_or_else(|| panic!("no record of {name}"))
     }
 
-    /// Waits until `f` holds, or fails with node `i`'s log.
+    /// Waits until `f` holds, or fails with every node's log (node `i`'s first).
     pub fn eventually(&self, i: usize, what: &str, f: impl FnMut() -> bool) {
-        assert!(testkit::wait_until(WAIT, f), "{what}: timed out; log of node {i}:\n{}", self.log(i));
+        if testkit::wait_until(WAIT, f) {
+            return;
+        }
+        let others: String = (0..self.nodes.len())
+            .filter(|j| *j != i)
+            .map(|j| format!("\nlog of node {j}:\n{}", self.log(j)))
+            .collect();
+        panic!("{what}: timed out; log of node {i}:\n{}{others}", self.log(i));
     }
 }
 
