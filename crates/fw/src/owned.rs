@@ -9,15 +9,15 @@ use crate::{Batch, Element, Error, apply, list_json, owned_elements, set_element
 pub const LOCK: &str = "/run/twill/nft.lock";
 
 /// A table defined once and filled with owner-tagged elements.
-#[derive(Clone, Copy, Debug)]
-pub struct OwnedTable<'a> {
-    pub family: &'a str,
-    pub name: &'a str,
+#[derive(Clone, Debug)]
+pub struct OwnedTable {
+    pub family: &'static str,
+    pub name: &'static str,
     /// The full `table FAMILY NAME { ... }` definition.
-    pub definition: &'a str,
+    pub definition: String,
 }
 
-impl OwnedTable<'_> {
+impl OwnedTable {
     /// Applies `elements` (one transaction); when the table is missing — first pod on the
     /// node, or someone deleted it — creates it under a lock and applies again.
     pub fn add(&self, elements: &Batch) -> Result<(), Error> {
@@ -37,7 +37,7 @@ impl OwnedTable<'_> {
                 return Ok(());
             }
             let mut create = Batch::new();
-            create.add(self.definition);
+            create.add(self.definition.as_str());
             apply(&create)
         })
     }

@@ -10,6 +10,13 @@ use cni_exec::{Exec, InvokeArgs, RawExec};
 use cni_skel::{CmdArgs, Command};
 use cni_spec::{CniResult, Error, ErrorCode, NetConf};
 
+use crate::undo::Undo;
+
+/// Whether the config delegates to an IPAM plugin (an `ipam` section with a `type`).
+pub fn has_ipam(conf: &NetConf) -> bool {
+    conf.ipam_type().is_some_and(|t| !t.is_empty())
+}
+
 /// Runs the IPAM plugin's ADD and returns its result in the config's version.
 pub fn ipam_add(args: &CmdArgs, conf: &NetConf) -> Result<CniResult, Error> {
     let out = run(args, conf, Command::Add)?;
@@ -17,6 +24,28 @@ pub fn ipam_add(args: &CmdArgs, conf: &NetConf) -> Result<CniResult, Error> {
         Outcome::InProcess(Some(result)) => Ok(result),
         Outcome::InProcess(None) => Err(Error::internal("ipam plugin returned no result")),
         Outcome::Output(bytes) => parse_result(&bytes, conf),
+    }
+}
+
+/// IPAM ADD for an interface plugin: registers the release with `undo` first, so that a
+/// result without addresses (an error: there is nothing to configure) is released too.
+pub fn ipam_add_with_undo<'a>(
+    args: &'a CmdArgs,
+    conf: &'a NetConf,
+    undo: &mut Undo<'a>,
+) -> Result<CniResult, Error> {
+    let ipam = ipam_add(args, conf)?;
+    undo.push("release addresses", || ipam_del(args, conf));
+    if ipam.ips.is_empty() {
+        return Err(Error::internal("IPAM plugin returned no IP configuration"));
+    }
+    Ok(ipam)
+}
+
+/// The config's `dns` replaces IPAM's only when it says something, so IPAM may provide it.
+pub fn prefer_conf_dns(result: &mut CniResult, conf: &NetConf) {
+    if let Some(dns) = conf.dns.clone().filter(|d| !d.is_empty()) {
+        result.dns = dns;
     }
 }
 
@@ -67,7 +96,7 @@ fn run(args: &CmdArgs, conf: &NetConf, command: Command) -> Result<Outcome, Erro
         };
     }
     let invoke = InvokeArgs {
-        command: verb(command),
+        command: command.as_str(),
         container_id: args.container_id.clone(),
         netns: args.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         ifname: args.ifname.clone(),
@@ -78,17 +107,6 @@ fn run(args: &CmdArgs, conf: &NetConf, command: Command) -> Result<Outcome, Erro
         cni_exec::Error::Plugin(inner) => inner,
         other => Error::new(ErrorCode::Io, format!("ipam plugin {ipam_type}: {other}")),
     })
-}
-
-fn verb(command: Command) -> &'static str {
-    match command {
-        Command::Add => "ADD",
-        Command::Check => "CHECK",
-        Command::Del => "DEL",
-        Command::Gc => "GC",
-        Command::Status => "STATUS",
-        Command::Version => "VERSION",
-    }
 }
 
 fn parse_result(bytes: &[u8], conf: &NetConf) -> Result<CniResult, Error> {

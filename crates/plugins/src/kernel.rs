@@ -1,5 +1,9 @@
 //! What every plugin needs from the kernel side: the container's namespace from CNI_NETNS,
-//! netlink handles, and one place where kernel failures become CNI errors.
+//! the host's namespace and netlink handles, the host's forwarding switches, and one place
+//! where kernel failures (netlink, nftables, iptables) become CNI errors.
+
+use std::net::IpAddr;
+use std::path::Path;
 
 use cni_skel::CmdArgs;
 use cni_spec::{Error, ErrorCode};
@@ -22,6 +26,11 @@ pub fn container_netns_if_present(args: &CmdArgs) -> Option<NetNs> {
     args.netns.as_ref().filter(|p| !p.as_os_str().is_empty()).and_then(|p| NetNs::open(p).ok())
 }
 
+/// The plugin's own (host) namespace.
+pub fn host_netns() -> Result<NetNs, Error> {
+    NetNs::current().map_err(|e| Error::internal(e.to_string()))
+}
+
 /// A netlink handle inside `ns`.
 pub fn handle_in(ns: &NetNs) -> Result<Handle, Error> {
     Handle::in_netns(ns).map_err(nl_error)
@@ -32,6 +41,21 @@ pub fn host_handle() -> Result<Handle, Error> {
     Handle::new().map_err(nl_error)
 }
 
+/// Turns on forwarding in `host` for the families of `addrs`.
+pub fn enable_forwarding(host: &NetNs, addrs: impl IntoIterator<Item = IpAddr>) -> Result<(), Error> {
+    let (mut v4, mut v6) = (false, false);
+    for addr in addrs {
+        (v4, v6) = (v4 || addr.is_ipv4(), v6 || addr.is_ipv6());
+    }
+    if v4 {
+        nl::sysctl_set(host, "net/ipv4/ip_forward", "1").map_err(nl_error)?;
+    }
+    if v6 {
+        nl::sysctl_set(host, "net/ipv6/conf/all/forwarding", "1").map_err(nl_error)?;
+    }
+    Ok(())
+}
+
 /// A kernel failure as a CNI error: EAGAIN/EBUSY say "try again later" (code 11), everything
 /// else is an internal failure (999) whose message names the operation and object.
 pub fn nl_error(e: nl::Error) -> Error {
@@ -40,4 +64,21 @@ pub fn nl_error(e: nl::Error) -> Error {
         _ => ErrorCode::Internal,
     };
     Error::new(code, e.to_string())
+}
+
+/// An nft failure (its message carries nft's stderr) as an internal failure.
+pub fn fw_error(e: fw::Error) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// An iptables tool failure (its message names the tool and carries its stderr) as an
+/// internal failure.
+pub fn iptables_error(e: fw::iptables::Error) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// Runs `f` under twill's firewall lock, for check-then-create steps that must not race
+/// between concurrent plugin runs.
+pub fn fw_locked<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    fw::with_lock(Path::new(fw::LOCK), f).map_err(fw_error)?
 }

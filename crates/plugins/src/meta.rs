@@ -59,11 +59,6 @@ pub fn host_veth(
     Ok(peer)
 }
 
-/// DEL and GC keep going and report the first failure.
-pub fn first_error(errors: Vec<Error>) -> Result<(), Error> {
-    errors.into_iter().next().map_or(Ok(()), Err)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

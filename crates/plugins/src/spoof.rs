@@ -5,7 +5,8 @@
 use cni_spec::{Attachment, Error};
 use fw::{Batch, OwnedTable};
 
-use crate::masq::{fw_error, is_stale};
+use crate::kernel::fw_error;
+use crate::owner::is_stale;
 
 const TABLE: &str = "twill_spoof";
 
@@ -22,9 +23,8 @@ fn definition() -> String {
     )
 }
 
-fn with_table<T>(f: impl FnOnce(OwnedTable<'_>) -> T) -> T {
-    let def = definition();
-    f(OwnedTable { family: "bridge", name: TABLE, definition: &def })
+fn table() -> OwnedTable {
+    OwnedTable { family: "bridge", name: TABLE, definition: definition() }
 }
 
 /// The element statements guarding `port` for `mac`.
@@ -36,15 +36,15 @@ pub fn elements(owner: &str, port: &str, mac: &str) -> Batch {
 }
 
 pub fn setup(owner: &str, port: &str, mac: &str) -> Result<(), Error> {
-    with_table(|t| t.add(&elements(owner, port, mac))).map_err(fw_error)
+    table().add(&elements(owner, port, mac)).map_err(fw_error)
 }
 
 pub fn teardown(owner: &str) -> Result<(), Error> {
-    with_table(|t| t.remove_owner(owner)).map(drop).map_err(fw_error)
+    table().remove_owner(owner).map(drop).map_err(fw_error)
 }
 
 pub fn gc(network: &str, valid: &[Attachment]) -> Result<(), Error> {
-    with_table(|t| t.remove_where(|o| is_stale(o, network, valid))).map(drop).map_err(fw_error)
+    table().remove_where(|o| is_stale(o, network, valid)).map(drop).map_err(fw_error)
 }
 
 #[cfg(test)]

@@ -1,8 +1,12 @@
-//! Undo on failure: every side effect of an ADD registers how to take it back; if the ADD
-//! does not reach `commit`, the steps run in reverse order and their own failures are
-//! reported on stderr (the original error is what the runtime must see).
+//! Failure handling of the verbs. ADD: every side effect registers how to take it back; if
+//! the ADD does not reach `commit`, the steps run in reverse order and their own failures are
+//! reported on stderr (the original error is what the runtime must see). DEL and GC: every
+//! step runs whatever failed before it, and the first failure is reported ([`first_error`]).
 
 use cni_spec::Error;
+use nl::{Handle, Link};
+
+use crate::kernel::nl_error;
 
 type Step<'a> = (String, Box<dyn FnOnce() -> Result<(), Error> + 'a>);
 
@@ -22,6 +26,12 @@ impl<'a> Undo<'a> {
         self.steps.push((what.into(), Box::new(step)));
     }
 
+    /// Registers deleting `link`, just created as a `kind` (veth, macvlan) through `nl`.
+    pub fn push_link_del(&mut self, kind: &str, nl: &'a Handle, link: &Link) {
+        let index = link.index;
+        self.push(format!("delete {kind} {}", link.name), move || nl.link_del(index).map_err(nl_error));
+    }
+
     /// The ADD succeeded: keep everything.
     pub fn commit(mut self) {
         self.steps.clear();
@@ -36,6 +46,11 @@ impl Drop for Undo<'_> {
             }
         }
     }
+}
+
+/// DEL and GC keep going and report the first failure.
+pub fn first_error(errors: Vec<Error>) -> Result<(), Error> {
+    errors.into_iter().next().map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -67,5 +82,12 @@ mod tests {
         });
         undo.commit();
         assert!(log.borrow().is_empty());
+    }
+
+    #[test]
+    fn first_error_wins() {
+        assert!(first_error(Vec::new()).is_ok());
+        let e = first_error(vec![Error::internal("one"), Error::internal("two")]).unwrap_err();
+        assert_eq!(e.msg, "one");
     }
 }

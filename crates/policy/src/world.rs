@@ -128,7 +128,13 @@ impl World {
     /// Namespaces that exist for policy: those added, and those that pods live in.
     pub fn namespace_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.namespaces.keys().map(String::as_str).collect();
-        names.extend(self.pods.keys().map(|k| k.namespace.as_str()));
+        // One step per namespace, not per pod: jump past each namespace's pods ("\0" is the
+        // smallest suffix, so NS + "\0" sorts right after every NS/NAME).
+        let mut next = self.pods.keys().next();
+        while let Some(key) = next {
+            names.push(&key.namespace);
+            next = self.pods.range(NsName::new(&format!("{}\0", key.namespace), "")..).next().map(|(k, _)| k);
+        }
         names.sort();
         names.dedup();
         names

@@ -4,10 +4,8 @@
 //! timed assertions: run with `--nocapture` to see the numbers).
 
 mod common;
-#[path = "golden.rs"]
-#[allow(dead_code)]
-mod golden;
 
+use common::golden_cases as golden;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
@@ -49,27 +47,39 @@ fn rulesets_replace_each_other_and_update_by_elements() {
         let listed = ns.exec_ok(&["nft", "list", "table", "inet", "twill_policy"]);
         assert!(listed.contains("chain forward_ingress"), "{name}: {listed}");
     }
-    // A new pod in y joins the peers of x/named-in: only elements change.
+    // New pods in y join the peers of x/named-in: only elements change. 10.244.1.22 grows
+    // the range of y/a and y/b (10.244.1.20/31): an element is replaced in one batch.
     let (_, yaml) = golden::CASES.iter().find(|(n, _)| *n == "named-ports").unwrap();
     let mut w = common::world_with(yaml);
     let old = compile(&w, &n1_pods(&w));
     apply_in(&ns, &apply_batch(&old)).unwrap();
-    w.add_pod(Pod {
-        namespace: "y".into(),
-        name: "d".into(),
-        ips: vec!["10.244.3.40".parse().unwrap(), "fd00:3::40".parse().unwrap()],
-        node: "n3".into(),
-        ..Pod::default()
-    });
+    for (name, v4, v6) in [("d", "10.244.1.22", "fd00:1::22"), ("e", "10.244.3.40", "fd00:3::40")] {
+        w.add_pod(Pod {
+            namespace: "y".into(),
+            name: name.into(),
+            ips: vec![v4.parse().unwrap(), v6.parse().unwrap()],
+            node: "n3".into(),
+            ..Pod::default()
+        });
+    }
     let new = compile(&w, &n1_pods(&w));
     let batch = update_batch(&old, &new).expect("only elements changed");
     assert!(batch.text().contains("10.244.3.40"), "{}", batch.text());
     apply_in(&ns, &batch).unwrap_or_else(|e| panic!("update: {e}\n{}", batch.text()));
-    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", "np_x.named-in_ingress0_peers4"]);
-    assert!(set.contains("10.244.3.40"), "{set}");
-    // And back: the element goes again.
+    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", "ingress_ports4"]);
+    assert!(set.contains("10.244.3.40") && set.contains("10.244.1.20-10.244.1.22"), "{set}");
+    // And back.
     let back = update_batch(&new, &old).unwrap();
     apply_in(&ns, &back).unwrap_or_else(|e| panic!("update back: {e}\n{}", back.text()));
+    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", "ingress_ports4"]);
+    assert!(!set.contains("10.244.3.40") && set.contains("10.244.1.20/31"), "{set}");
+    // A pod becoming isolated and one becoming open: dispatch map elements (with comments).
+    let (_, deny) = golden::CASES.iter().find(|(n, _)| *n == "deny-all-ingress").unwrap();
+    let other = compile(&common::world_with(deny), &n1_pods(&w));
+    let batch = update_batch(&old, &other).expect("same shape");
+    apply_in(&ns, &batch).unwrap_or_else(|e| panic!("update dispatch: {e}\n{}", batch.text()));
+    let map = ns.exec_ok(&["nft", "list", "map", "inet", "twill_policy", "egress_dispatch4"]);
+    assert!(!map.contains("10.244.1.20"), "y/a is no longer isolated for egress: {map}");
     apply_in(&ns, &delete_batch()).unwrap();
     let out = ns.exec(&["nft", "list", "table", "inet", "twill_policy"]);
     assert!(!out.status.success(), "the table is gone");

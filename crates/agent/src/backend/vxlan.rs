@@ -118,6 +118,9 @@ impl Vxlan {
     fn save_state(&self, index: u32) -> Result<(), BackendError> {
         let err = |op, source| BackendError::State { op, path: self.state_path.clone(), source };
         let bytes = serde_json::to_vec(&self.state(index)).map_err(|e| err("encode", e.into()))?;
+        if let Some(dir) = self.state_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err("create directory for", e))?;
+        }
         std::fs::write(&self.state_path, bytes).map_err(|e| err("write", e))
     }
 

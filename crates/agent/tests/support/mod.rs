@@ -67,10 +67,19 @@ pub fn etcd_binary() -> PathBuf {
 }
 
 impl Etcd {
-    /// etcd on 127.0.0.1 with random free ports, in this process's namespace.
+    /// etcd on 127.0.0.1 with random free ports, in this process's namespace. A port taken
+    /// between choosing it and etcd binding it means another try with new ports.
     pub fn start() -> Etcd {
-        let (client, peer) = (free_port(), free_port());
-        Etcd::start_at(format!("127.0.0.1:{client}"), peer, None)
+        let mut last = String::new();
+        for _ in 0..3 {
+            let (client, peer) = (free_port(), free_port());
+            let mut e = Etcd::unstarted(format!("127.0.0.1:{client}"), peer, None);
+            match e.try_spawn() {
+                Ok(()) => return e,
+                Err(why) => last = why,
+            }
+        }
+        panic!("etcd did not start: {last}");
     }
 
     /// etcd listening on `addr` (and its peer port on loopback) inside `ns`.
@@ -80,12 +89,22 @@ impl Etcd {
     }
 
     fn start_at(addr: String, peer_port: u16, ns: Option<NetNs>) -> Etcd {
-        let mut e = Etcd { child: None, addr, peer_port, data: TempDir::new("etcd"), ns };
+        let mut e = Etcd::unstarted(addr, peer_port, ns);
         e.spawn();
         e
     }
 
+    fn unstarted(addr: String, peer_port: u16, ns: Option<NetNs>) -> Etcd {
+        Etcd { child: None, addr, peer_port, data: TempDir::new("etcd"), ns }
+    }
+
     fn spawn(&mut self) {
+        if let Err(why) = self.try_spawn() {
+            panic!("{why}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let client = format!("http://{}", self.addr);
         let mut cmd = Command::new(etcd_binary());
@@ -100,8 +119,8 @@ impl Etcd {
         if let Some(ns) = &self.ns {
             ns.spawn_inside(&mut cmd);
         }
-        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("start etcd: {e}")));
-        self.wait_ready();
+        self.child = Some(cmd.spawn().map_err(|e| format!("start etcd: {e}"))?);
+        self.wait_ready()
     }
 
     /// Runs `f` with a client, from inside the server's namespace when it has one.
@@ -113,16 +132,20 @@ impl Etcd {
         }
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if self.with(|s| s.list("/").is_ok()) {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("etcd exited ({status}): {}", self.log());
+                self.child = None;
+                return Err(format!("etcd exited ({status}): {}", self.log()));
             }
-            assert!(Instant::now() < deadline, "etcd did not become ready: {}", self.log());
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(format!("etcd did not become ready: {}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -36,6 +36,17 @@ pub fn restore(v6: bool, text: &str) -> Result<(), Error> {
     run(tool, &["--noflush", "-w", LOCK_WAIT_SECS], Some(text)).map(drop)
 }
 
+/// Every owner tagged `tag` in `table`, in both families, each once (IPv4's first).
+pub fn owners_in(table: &str, tag: &str) -> Result<Vec<String>, Error> {
+    let mut all = owners(&save(false, table)?, tag);
+    for owner in owners(&save(true, table)?, tag) {
+        if !all.contains(&owner) {
+            all.push(owner);
+        }
+    }
+    Ok(all)
+}
+
 fn run(tool: &'static str, args: &[&str], stdin: Option<&str>) -> Result<String, Error> {
     let fail = |source| Error::Run { tool, source };
     let mut child = Command::new(tool)

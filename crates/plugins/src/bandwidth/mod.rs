@@ -7,11 +7,12 @@ mod conf;
 mod shape;
 
 use cni_skel::{CmdArgs, Plugin};
-use cni_spec::{CniResult, Error, Interface, NetConf, Version};
+use cni_spec::{CniResult, Error, NetConf, Version};
 
+use crate::iface;
 use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
-use crate::meta::{self, CHAINED_VERSIONS, first_error};
-use crate::undo::Undo;
+use crate::meta::{self, CHAINED_VERSIONS};
+use crate::undo::{Undo, first_error};
 pub use conf::BandwidthConf;
 
 /// IFB names: the reference's prefix and length, so DEL finds what either plugin made.
@@ -42,11 +43,7 @@ impl Plugin for Bandwidth {
         let mut undo = Undo::new();
         let ifb = shape::setup(&host, &veth, &bw, &ifb_name(&conf.name, &args.container_id), &mut undo)?;
         if let Some(ifb) = ifb {
-            result.interfaces.push(Interface {
-                name: ifb.name,
-                mac: ifb.mac.map(|m| nl::format_mac(&m)),
-                ..Default::default()
-            });
+            result.interfaces.push(iface::entry(&ifb, None));
         }
         undo.commit();
         Ok(result)

@@ -5,7 +5,9 @@ use cni_skel::CmdArgs;
 use cni_spec::{Error, NetConf};
 use serde::Deserialize;
 
-use crate::masq::Backend;
+use crate::delegate::has_ipam;
+use crate::mac::{self, MacField};
+use crate::masq::{self, Backend};
 
 /// The bridge used when the config names none.
 pub const DEFAULT_BRIDGE: &str = "cni0";
@@ -38,11 +40,6 @@ struct Raw {
 #[derive(Clone, Debug, Default, Deserialize)]
 struct ArgsField {
     cni: Option<MacField>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-struct MacField {
-    mac: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -82,7 +79,7 @@ impl BridgeConf {
     /// runtimeConfig `mac` (later wins, as in the reference).
     pub fn parse(conf: &NetConf, args: &CmdArgs) -> Result<BridgeConf, Error> {
         let raw: Raw = conf.plugin_conf()?;
-        let has_ipam = conf.ipam_type().is_some_and(|t| !t.is_empty());
+        let has_ipam = has_ipam(conf);
         if has_ipam && raw.disable_container_interface {
             return Err(Error::invalid_config("cannot use IPAM when disableContainerInterface is set"));
         }
@@ -98,26 +95,19 @@ impl BridgeConf {
         let bridge = raw.bridge.filter(|b| !b.is_empty()).unwrap_or_else(|| DEFAULT_BRIDGE.to_string());
         cni_spec::validate_ifname(&bridge)
             .map_err(|e| Error::invalid_config(format!("bridge: {}", e.msg)))?;
-        let mac_text = [
+        let mac_text = mac::last_given([
             args.arg("MAC").map(str::to_string),
             raw.args.and_then(|a| a.cni).and_then(|c| c.mac),
             raw.runtime_config.and_then(|r| r.mac),
-        ]
-        .into_iter()
-        .flatten()
-        .rfind(|m| !m.is_empty());
-        let mac = mac_text
-            .map(|m| {
-                nl::parse_mac(&m).map_err(|_| Error::invalid_config(format!("invalid MAC address {m:?}")))
-            })
-            .transpose()?;
+        ]);
+        let mac = mac_text.as_deref().map(mac::parse).transpose()?;
         Ok(BridgeConf {
             network: conf.name.clone(),
             bridge,
             is_gateway: raw.is_gateway || raw.is_default_gateway,
             is_default_gateway: raw.is_default_gateway,
             force_address: raw.force_address,
-            ip_masq: if raw.ip_masq { Some(Backend::parse(raw.ip_masq_backend.as_deref())?) } else { None },
+            ip_masq: masq::configured(raw.ip_masq, raw.ip_masq_backend.as_deref())?,
             mtu: raw.mtu.filter(|m| *m != 0),
             hairpin: raw.hairpin_mode,
             promisc: raw.promisc_mode,

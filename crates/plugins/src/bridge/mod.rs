@@ -7,13 +7,18 @@ mod gateway;
 mod setup;
 
 use cni_skel::{CmdArgs, Plugin};
-use cni_spec::{CniResult, Error, ErrorCode, Interface, NetConf};
+use cni_spec::{CniResult, Error, ErrorCode, NetConf};
+use ipnet::IpNet;
+use netns::NetNs;
+use nl::{Handle, Link};
 
 use crate::container::{apply_iface, check_iface, plan_iface};
-use crate::delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
-use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
-use crate::undo::Undo;
-use crate::{masq, spoof, veth};
+use crate::delegate::{ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns};
+use crate::kernel::{
+    container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns, nl_error,
+};
+use crate::undo::{Undo, first_error};
+use crate::{iface, masq, owner, spoof, veth};
 pub use conf::BridgeConf;
 use gateway::{CONTAINER_IFACE, plan_gateways};
 
@@ -26,13 +31,10 @@ impl Plugin for Bridge {
         let cont_ns = container_netns(args)?;
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
         let br = setup::ensure_bridge(&host, &bc)?;
-        let owner = masq::owner(&bc.network, &args.container_id, &args.ifname);
+        let owner = owner::tag(&bc.network, &args.container_id, &args.ifname);
         let mut undo = Undo::new();
         let pair = veth::create_pair(&host, &cont, &cont_ns, &args.ifname, bc.mtu, bc.mac)?;
-        let (host_ref, host_index) = (&host, pair.host.index);
-        undo.push(format!("delete veth {}", pair.host.name), move || {
-            host_ref.link_del(host_index).map_err(nl_error)
-        });
+        undo.push_link_del("veth", &host, &pair.host);
         setup::attach_port(&host, &pair.host, &br, &bc)?;
         let cont_mac = pair.container.mac.map(|m| nl::format_mac(&m)).unwrap_or_default();
         if bc.mac_spoof_check {
@@ -40,45 +42,21 @@ impl Plugin for Bridge {
             let owner = owner.clone();
             undo.push("remove mac spoof check", move || spoof::teardown(&owner));
         }
+        let sandbox = Some(cont_ns.path().display().to_string());
         let mut result = CniResult {
             cni_version: conf.version()?,
-            interfaces: vec![
-                iface(&br, None),
-                iface(&pair.host, None),
-                Interface {
-                    sandbox: Some(cont_ns.path().display().to_string()),
-                    ..iface(&pair.container, None)
-                },
-            ],
+            interfaces: vec![iface::entry(&br, None), iface::entry(&pair.host, None), iface::entry(&pair.container, sandbox)],
             ..Default::default()
         };
         if bc.has_ipam {
-            let ipam = ipam_add(args, conf)?;
-            undo.push("release addresses", || ipam_del(args, conf));
-            if ipam.ips.is_empty() {
-                return Err(Error::internal("IPAM plugin returned no IP configuration"));
-            }
-            (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
-            let gws = plan_gateways(&mut result, &bc);
-            let plan = plan_iface(&result, CONTAINER_IFACE);
-            apply_iface(&cont_ns, &cont, &pair.container, &plan, bc.dad)?;
-            for gw in &gws {
-                setup::ensure_gateway_addr(&host, &br, *gw, bc.force_address)?;
-            }
-            setup::enable_forwarding(&gws)?;
-            if let Some(backend) = bc.ip_masq {
-                let ips: Vec<_> = result.ips.iter().map(|ip| ip.address).collect();
-                masq::setup(backend, &owner, &ips)?;
-                undo.push("remove masquerading", move || masq::teardown(backend, &owner));
-            }
+            let l3 = Layer3 { args, conf, bc: &bc, host: &host, cont: &cont, cont_ns: &cont_ns };
+            l3.setup(&mut result, &br, &pair.container, &owner, &mut undo)?;
         } else if !bc.disable_container_interface {
             cont.link_set_up(pair.container.index, true).map_err(nl_error)?;
         }
         // Enslaving changes the bridge's MAC; report what the links carry now.
         refresh_macs(&host, &mut result.interfaces[..2])?;
-        if let Some(dns) = conf.dns.clone().filter(|d| !d.is_empty()) {
-            result.dns = dns;
-        }
+        prefer_conf_dns(&mut result, conf);
         undo.commit();
         Ok(result)
     }
@@ -101,27 +79,21 @@ impl Plugin for Bridge {
             prev.interfaces.iter().position(|i| i.name == args.ifname && i.sandbox.is_some()).ok_or_else(
                 || Error::internal(format!("prevResult has no interface {} in a sandbox", args.ifname)),
             )?;
-        let link = cont.link_get(&args.ifname).map_err(nl_error)?.ok_or_else(|| {
-            Error::internal(format!("{} does not exist in netns {}", args.ifname, cont_ns.path().display()))
-        })?;
-        if let Some(want) = prev.interfaces[idx].mac.as_deref()
-            && link.mac.map(|m| nl::format_mac(&m)).as_deref() != Some(&want.to_lowercase())
-        {
-            return Err(Error::internal(format!("{} has not the MAC {want} of prevResult", args.ifname)));
-        }
+        let link = iface::container_link(&cont, &cont_ns, &args.ifname)?;
+        iface::check_mac(&link, &prev.interfaces[idx])?;
         check_port(&host, &br, &link)?;
         check_iface(&cont, &link, &plan_iface(&prev, idx))
     }
 
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let bc = BridgeConf::parse(conf, args)?;
-        let owner = masq::owner(&bc.network, &args.container_id, &args.ifname);
+        let owner = owner::tag(&bc.network, &args.container_id, &args.ifname);
         let mut errors = Vec::new();
         if bc.has_ipam {
             errors.extend(ipam_del(args, conf).err());
         }
         if let Some(ns) = container_netns_if_present(args) {
-            errors.extend(delete_link(&ns, &args.ifname).err());
+            errors.extend(iface::delete(&ns, &args.ifname).err());
         }
         if let Some(backend) = bc.ip_masq {
             errors.extend(masq::teardown(backend, &owner).err());
@@ -129,7 +101,7 @@ impl Plugin for Bridge {
         if bc.mac_spoof_check {
             errors.extend(spoof::teardown(&owner).err());
         }
-        first_of(errors)
+        first_error(errors)
     }
 
     fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
@@ -145,7 +117,7 @@ impl Plugin for Bridge {
         if bc.mac_spoof_check {
             errors.extend(spoof::gc(&bc.network, &valid).err());
         }
-        first_of(errors)
+        first_error(errors)
     }
 
     fn status(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
@@ -165,16 +137,45 @@ fn refuse_vlans(bc: &BridgeConf) -> Result<(), Error> {
     Ok(())
 }
 
-fn iface(link: &nl::Link, sandbox: Option<String>) -> Interface {
-    Interface {
-        name: link.name.clone(),
-        mac: link.mac.map(|m| nl::format_mac(&m)),
-        sandbox,
-        ..Default::default()
+/// The layer-3 half of an ADD with IPAM: addresses in the pod, gateways on the bridge,
+/// forwarding and masquerading.
+struct Layer3<'a> {
+    args: &'a CmdArgs,
+    conf: &'a NetConf,
+    bc: &'a BridgeConf,
+    host: &'a Handle,
+    cont: &'a Handle,
+    cont_ns: &'a NetNs,
+}
+
+impl<'a> Layer3<'a> {
+    fn setup(
+        &self,
+        result: &mut CniResult,
+        br: &Link,
+        cont_link: &Link,
+        owner: &str,
+        undo: &mut Undo<'a>,
+    ) -> Result<(), Error> {
+        let ipam = ipam_add_with_undo(self.args, self.conf, undo)?;
+        (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
+        let gws = plan_gateways(result, self.bc);
+        apply_iface(self.cont_ns, self.cont, cont_link, &plan_iface(result, CONTAINER_IFACE), self.bc.dad)?;
+        for gw in &gws {
+            setup::ensure_gateway_addr(self.host, br, *gw, self.bc.force_address)?;
+        }
+        enable_forwarding(&host_netns()?, gws.iter().map(IpNet::addr))?;
+        if let Some(backend) = self.bc.ip_masq {
+            let ips: Vec<_> = result.ips.iter().map(|ip| ip.address).collect();
+            masq::setup(backend, owner, &ips)?;
+            let owner = owner.to_string();
+            undo.push("remove masquerading", move || masq::teardown(backend, &owner));
+        }
+        Ok(())
     }
 }
 
-fn refresh_macs(host: &nl::Handle, ifaces: &mut [Interface]) -> Result<(), Error> {
+fn refresh_macs(host: &Handle, ifaces: &mut [Interface]) -> Result<(), Error> {
     for i in ifaces {
         if let Some(link) = host.link_get(&i.name).map_err(nl_error)? {
             i.mac = link.mac.map(|m| nl::format_mac(&m));
@@ -183,7 +184,7 @@ fn refresh_macs(host: &nl::Handle, ifaces: &mut [Interface]) -> Result<(), Error
     Ok(())
 }
 
-fn check_port(host: &nl::Handle, br: &nl::Link, cont_link: &nl::Link) -> Result<(), Error> {
+fn check_port(host: &Handle, br: &Link, cont_link: &Link) -> Result<(), Error> {
     let peer = cont_link.link.and_then(|i| host.link_by_index(i).ok().flatten());
     match peer {
         Some(p) if p.master == Some(br.index) => Ok(()),
@@ -191,25 +192,5 @@ fn check_port(host: &nl::Handle, br: &nl::Link, cont_link: &nl::Link) -> Result<
             Err(Error::internal(format!("host veth {} is not attached to bridge {}", p.name, br.name)))
         }
         None => Err(Error::internal(format!("the host end of {} is gone", cont_link.name))),
-    }
-}
-
-/// Deletes `ifname` in `ns` (the veth peer goes with it); absent is fine.
-pub fn delete_link(ns: &netns::NetNs, ifname: &str) -> Result<(), Error> {
-    let nl = handle_in(ns)?;
-    match nl.link_get(ifname).map_err(nl_error)? {
-        Some(link) => match nl.link_del(link.index) {
-            Err(e) if !e.is_not_found() => Err(nl_error(e)),
-            _ => Ok(()),
-        },
-        None => Ok(()),
-    }
-}
-
-/// DEL and GC keep going and report the first failure.
-pub fn first_of(errors: Vec<Error>) -> Result<(), Error> {
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
     }
 }

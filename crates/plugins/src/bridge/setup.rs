@@ -4,11 +4,10 @@
 
 use cni_spec::{Error, ErrorCode};
 use ipnet::IpNet;
-use netns::NetNs;
 use nl::{Handle, Link};
 
 use super::conf::BridgeConf;
-use crate::kernel::nl_error;
+use crate::kernel::{host_netns, nl_error};
 
 /// Creates the bridge unless it exists, brings it up, pins its MAC.
 pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
@@ -26,7 +25,7 @@ pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
             nl.link_set_mac(br.index, mac).map_err(nl_error)?;
         }
         // A bridge must not pick up router advertisements meant for the pods behind it.
-        let host = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
+        let host = host_netns()?;
         let _ = nl::sysctl_set(&host, &format!("net/ipv6/conf/{}/accept_ra", br.name), "0");
         nl.link_set_up(br.index, true).map_err(nl_error)?;
     }
@@ -65,16 +64,4 @@ pub fn ensure_gateway_addr(nl: &Handle, br: &Link, gw: IpNet, force: bool) -> Re
         Err(e) if !e.is_exists() => Err(nl_error(e)),
         _ => Ok(()),
     }
-}
-
-/// Turns on forwarding for the families of `gws` in the host namespace.
-pub fn enable_forwarding(gws: &[IpNet]) -> Result<(), Error> {
-    let host = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
-    if gws.iter().any(|g| g.addr().is_ipv4()) {
-        nl::sysctl_set(&host, "net/ipv4/ip_forward", "1").map_err(nl_error)?;
-    }
-    if gws.iter().any(|g| g.addr().is_ipv6()) {
-        nl::sysctl_set(&host, "net/ipv6/conf/all/forwarding", "1").map_err(nl_error)?;
-    }
-    Ok(())
 }

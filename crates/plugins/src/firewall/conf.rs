@@ -4,14 +4,8 @@
 use std::net::IpAddr;
 
 use cni_spec::{CniResult, Error, ErrorCode, NetConf};
+use fw::Backend;
 use serde::Deserialize;
-
-/// Where the rules go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Nftables,
-    Iptables,
-}
 
 /// `ingressPolicy`, with the reference's meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

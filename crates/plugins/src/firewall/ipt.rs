@@ -5,19 +5,20 @@
 //! `iptables-restore --noflush` per family, taken under twill's firewall lock because
 //! declaring an existing chain there would flush it.
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use cni_spec::{Attachment, Error};
+use fw::iptables::{self, has_chain, has_jump, remove_rules, tagged_owner};
 
-use crate::masq::is_stale;
+use crate::kernel::fw_locked;
+use crate::owner::is_stale;
 
 const CHAIN: &str = "CNI-FORWARD";
+/// The first word of twill's rule comments; the owner follows.
+const TAG: &str = "twill";
 
 fn comment(owner: &str) -> String {
-    format!("--comment \"twill {owner}\"")
+    format!("--comment \"{TAG} {owner}\"")
 }
 
 fn host_prefix(ip: &IpAddr) -> String {
@@ -40,14 +41,6 @@ fn reference_rules(ip: &IpAddr) -> [String; 2] {
         format!("-A {CHAIN} -d {p} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
         format!("-A {CHAIN} -s {p} -j ACCEPT"),
     ]
-}
-
-fn has_chain(saved: &str, chain: &str) -> bool {
-    saved.lines().any(|l| l.starts_with(&format!(":{chain} ")))
-}
-
-fn has_jump(saved: &str, from: &str, to: &str) -> bool {
-    saved.lines().any(|l| l.starts_with(&format!("-A {from} ")) && l.ends_with(&format!("-j {to}")))
 }
 
 /// The restore input adding `ips` of one family for `owner` to what `saved` shows (pure).
@@ -78,20 +71,12 @@ pub fn plan_add(saved: &str, owner: &str, ips: &[IpAddr], admin: &str) -> String
 /// The restore input deleting every rule in `saved` that `gone` picks, `None` if there is
 /// none (pure).
 pub fn plan_delete(saved: &str, gone: impl Fn(&str) -> bool) -> Option<String> {
-    let doomed: Vec<String> = saved
-        .lines()
-        .filter(|l| l.starts_with(&format!("-A {CHAIN} ")) && gone(l))
-        .map(|l| l.replacen("-A ", "-D ", 1))
-        .collect();
-    if doomed.is_empty() {
-        return None;
-    }
-    Some(format!("*filter\n{}\nCOMMIT\n", doomed.join("\n")))
+    remove_rules("filter", saved, |l| l.starts_with(&format!("-A {CHAIN} ")) && gone(l))
 }
 
 /// The owner a rule line is tagged with.
 fn owner_of(line: &str) -> Option<&str> {
-    line.split("--comment \"twill ").nth(1)?.split('"').next()
+    tagged_owner(line, TAG)
 }
 
 fn families(ips: &[IpAddr]) -> impl Iterator<Item = (bool, Vec<IpAddr>)> + '_ {
@@ -100,12 +85,8 @@ fn families(ips: &[IpAddr]) -> impl Iterator<Item = (bool, Vec<IpAddr>)> + '_ {
         .map(move |v6| (v6, ips.iter().copied().filter(|ip| ip.is_ipv6() == v6).collect()))
 }
 
-fn locked<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    fw::with_lock(Path::new(fw::LOCK), f).map_err(|e| Error::internal(e.to_string()))?
-}
-
 pub fn setup(owner: &str, ips: &[IpAddr], admin: &str) -> Result<(), Error> {
-    locked(|| {
+    fw_locked(|| {
         for (v6, ips) in families(ips).filter(|(_, ips)| !ips.is_empty()) {
             restore(v6, &plan_add(&save(v6)?, owner, &ips, admin))?;
         }
@@ -115,7 +96,7 @@ pub fn setup(owner: &str, ips: &[IpAddr], admin: &str) -> Result<(), Error> {
 
 /// Removes `owner`'s rules, and the reference's rules for `prev_ips` (from prevResult).
 pub fn teardown(owner: &str, prev_ips: &[IpAddr]) -> Result<(), Error> {
-    locked(|| {
+    fw_locked(|| {
         for (v6, ips) in families(prev_ips) {
             let reference: Vec<String> = ips.iter().flat_map(reference_rules).collect();
             let gone = |l: &str| owner_of(l) == Some(owner) || reference.iter().any(|r| r == l);
@@ -128,7 +109,7 @@ pub fn teardown(owner: &str, prev_ips: &[IpAddr]) -> Result<(), Error> {
 }
 
 pub fn gc(network: &str, valid: &[Attachment]) -> Result<(), Error> {
-    locked(|| {
+    fw_locked(|| {
         for v6 in [false, true] {
             let gone = |l: &str| owner_of(l).is_some_and(|o| is_stale(o, network, valid));
             if let Some(text) = plan_delete(&save(v6)?, gone) {
@@ -154,31 +135,15 @@ pub fn check(owner: &str, ips: &[IpAddr], admin: &str) -> Result<(), Error> {
 }
 
 fn save(v6: bool) -> Result<String, Error> {
-    run(if v6 { "ip6tables-save" } else { "iptables-save" }, &["-t", "filter"], None)
+    iptables::save(v6, "filter").map_err(firewall_error)
 }
 
 fn restore(v6: bool, text: &str) -> Result<(), Error> {
-    let tool = if v6 { "ip6tables-restore" } else { "iptables-restore" };
-    run(tool, &["--noflush", "-w", "5"], Some(text)).map(drop)
+    iptables::restore(v6, text).map_err(firewall_error)
 }
 
-fn run(tool: &str, args: &[&str], stdin: Option<&str>) -> Result<String, Error> {
-    let fail = |e: String| Error::internal(format!("firewall: {tool}: {e}"));
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input.write_all(text.as_bytes()).map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+fn firewall_error(e: iptables::Error) -> Error {
+    Error::internal(format!("firewall: {e}"))
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@ use cni_skel::{CmdArgs, Plugin};
 use cni_spec::{CniResult, Error, NetConf, Version};
 
 use crate::kernel::host_handle;
-use crate::masq::owner;
-use crate::meta::{self, CHAINED_VERSIONS, first_error};
-use crate::undo::Undo;
-use conf::{Backend, FirewallConf, plan};
+use crate::meta::{self, CHAINED_VERSIONS};
+use crate::owner;
+use crate::undo::{Undo, first_error};
+use conf::{FirewallConf, plan};
+use fw::Backend;
 
 pub struct Firewall;
 
@@ -28,7 +29,7 @@ impl Plugin for Firewall {
         let fc = FirewallConf::parse(conf)?;
         let result = meta::prev_result(conf)?;
         let plan = plan(&fc, &result)?;
-        let owner = owner(&conf.name, &args.container_id, &args.ifname);
+        let owner = owner::tag(&conf.name, &args.container_id, &args.ifname);
         let mut undo = Undo::new();
         match fc.backend {
             Backend::Nftables => nft::setup(&owner, &plan, fc.policy)?,
@@ -50,7 +51,7 @@ impl Plugin for Firewall {
         let fc = FirewallConf::parse(conf)?;
         let result = meta::prev_result(conf)?;
         let plan = plan(&fc, &result)?;
-        let owner = owner(&conf.name, &args.container_id, &args.ifname);
+        let owner = owner::tag(&conf.name, &args.container_id, &args.ifname);
         match fc.backend {
             Backend::Nftables => nft::check(&owner, &plan, fc.policy),
             Backend::Iptables => {
@@ -65,7 +66,7 @@ impl Plugin for Firewall {
     /// reference's iptables rules go by prevResult's addresses when it is given. Neither the
     /// container nor a valid configuration is needed.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
-        let owner = owner(&conf.name, &args.container_id, &args.ifname);
+        let owner = owner::tag(&conf.name, &args.container_id, &args.ifname);
         let prev_ips: Vec<_> = conf
             .prev_result()
             .ok()

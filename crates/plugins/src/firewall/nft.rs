@@ -12,7 +12,8 @@ use cni_spec::{Attachment, Error};
 use fw::{Batch, OwnedTable};
 
 use super::conf::{FirewallPlan, IngressPolicy};
-use crate::masq::{fw_error, is_stale};
+use crate::kernel::fw_error;
+use crate::owner::is_stale;
 
 const TABLE: &str = "twill_firewall";
 const FAMILY: &str = "inet";
@@ -44,9 +45,8 @@ pub fn definition() -> String {
     )
 }
 
-fn with_table<T>(f: impl FnOnce(OwnedTable<'_>) -> T) -> T {
-    let def = definition();
-    f(OwnedTable { family: FAMILY, name: TABLE, definition: &def })
+fn table() -> OwnedTable {
+    OwnedTable { family: FAMILY, name: TABLE, definition: definition() }
 }
 
 /// The comment tagging a bridge's isolation elements.
@@ -73,11 +73,11 @@ pub fn elements(owner: &str, plan: &FirewallPlan, policy: IngressPolicy) -> Batc
 }
 
 pub fn setup(owner: &str, plan: &FirewallPlan, policy: IngressPolicy) -> Result<(), Error> {
-    with_table(|t| t.add(&elements(owner, plan, policy))).map_err(fw_error)
+    table().add(&elements(owner, plan, policy)).map_err(fw_error)
 }
 
 pub fn teardown(owner: &str) -> Result<(), Error> {
-    with_table(|t| t.remove_owner(owner)).map(drop).map_err(fw_error)
+    table().remove_owner(owner).map(drop).map_err(fw_error)
 }
 
 /// Removes the addresses of stale attachments of `network`, and the isolation of bridges
@@ -87,7 +87,7 @@ pub fn gc(network: &str, valid: &[Attachment], bridge_exists: impl Fn(&str) -> b
         Some(br) => !bridge_exists(br),
         None => is_stale(tag, network, valid),
     };
-    with_table(|t| t.remove_where(stale)).map(drop).map_err(fw_error)
+    table().remove_where(stale).map(drop).map_err(fw_error)
 }
 
 /// CHECK: every address (and the bridge's isolation) is in the table.

@@ -7,6 +7,9 @@ use cni_spec::{Error, NetConf};
 use nl::MacvlanMode;
 use serde::Deserialize;
 
+use crate::delegate::has_ipam;
+use crate::mac::{self, MacField};
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct Raw {
@@ -18,11 +21,6 @@ struct Raw {
     #[serde(rename = "bcqueuelen")]
     bc_queue_len: Option<u32>,
     runtime_config: Option<MacField>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-struct MacField {
-    mac: Option<String>,
 }
 
 /// A validated macvlan config.
@@ -54,11 +52,8 @@ impl MacvlanConf {
                 Error::invalid_config(format!("invalid MTU {m}: must be 0 (master's) or positive"))
             })?),
         };
-        // Later sources win: the last non-empty one.
-        let mac_text = [raw.mac, args.arg("MAC").map(str::to_string), raw.runtime_config.and_then(|r| r.mac)]
-            .into_iter()
-            .flatten()
-            .rfind(|m| !m.is_empty());
+        let mac_text =
+            mac::last_given([raw.mac, args.arg("MAC").map(str::to_string), raw.runtime_config.and_then(|r| r.mac)]);
         Ok(MacvlanConf {
             master,
             mode: parse_mode(raw.mode.as_deref().unwrap_or_default())?,
@@ -69,11 +64,6 @@ impl MacvlanConf {
             has_ipam: has_ipam(conf),
         })
     }
-}
-
-/// Whether the config delegates to an IPAM plugin; without one the macvlan is layer 2 only.
-pub fn has_ipam(conf: &NetConf) -> bool {
-    conf.ipam_type().is_some_and(|t| !t.is_empty())
 }
 
 /// The reference's modes; `source` exists in the kernel but needs a MAC list the reference
@@ -103,9 +93,8 @@ pub fn mode_name(mode: MacvlanMode) -> &'static str {
 
 /// A MAC the kernel will accept on a macvlan: well-formed, not multicast, not all zero.
 fn parse_unicast_mac(text: &str) -> Result<[u8; 6], Error> {
-    let mac =
-        nl::parse_mac(text).map_err(|_| Error::invalid_config(format!("invalid MAC address {text:?}")))?;
-    if mac[0] & 1 == 1 || mac == [0; 6] {
+    let mac = mac::parse(text)?;
+    if mac::is_multicast(&mac) || mac == [0; 6] {
         return Err(Error::invalid_config(format!(
             "MAC address {text} is not a unicast address (multicast bit set or all zero)"
         )));

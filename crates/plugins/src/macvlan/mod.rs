@@ -8,14 +8,16 @@ mod link;
 mod master;
 
 use cni_skel::{CmdArgs, Plugin};
-use cni_spec::{CniResult, Error, ErrorCode, Interface, NetConf};
+use cni_spec::{CniResult, Error, ErrorCode, NetConf};
 use netns::NetNs;
 
-use crate::bridge::{delete_link, first_of};
 use crate::container::{apply_iface, check_iface, plan_iface};
-use crate::delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
+use crate::delegate::{
+    has_ipam, ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns,
+};
+use crate::iface;
 use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
-use crate::undo::Undo;
+use crate::undo::{Undo, first_error};
 pub use conf::MacvlanConf;
 use master::resolve_master;
 
@@ -32,25 +34,15 @@ impl Plugin for Macvlan {
         let master = master_of(&host, &cont, &cont_ns, &mc)?;
         let mut undo = Undo::new();
         let mv = link::create(&host, &cont, &cont_ns, &master, &mc, &args.ifname)?;
-        let (cont_ref, index) = (&cont, mv.index);
-        undo.push(format!("delete macvlan {}", mv.name), move || cont_ref.link_del(index).map_err(nl_error));
+        undo.push_link_del("macvlan", &cont, &mv);
         link::configure(&cont, &mv, &mc)?;
         let mut result = CniResult {
             cni_version: conf.version()?,
-            interfaces: vec![Interface {
-                name: mv.name.clone(),
-                mac: mv.mac.map(|m| nl::format_mac(&m)),
-                sandbox: Some(cont_ns.path().display().to_string()),
-                ..Default::default()
-            }],
+            interfaces: vec![iface::entry(&mv, Some(cont_ns.path().display().to_string()))],
             ..Default::default()
         };
         if mc.has_ipam {
-            let ipam = ipam_add(args, conf)?;
-            undo.push("release addresses", || ipam_del(args, conf));
-            if ipam.ips.is_empty() {
-                return Err(Error::internal("IPAM plugin returned no IP configuration"));
-            }
+            let ipam = ipam_add_with_undo(args, conf, &mut undo)?;
             (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
             for ip in &mut result.ips {
                 ip.interface = Some(CONTAINER_IFACE);
@@ -62,9 +54,7 @@ impl Plugin for Macvlan {
         } else {
             cont.link_set_up(mv.index, true).map_err(nl_error)?;
         }
-        if let Some(dns) = conf.dns.clone().filter(|d| !d.is_empty()) {
-            result.dns = dns;
-        }
+        prefer_conf_dns(&mut result, conf);
         undo.commit();
         Ok(result)
     }
@@ -80,24 +70,16 @@ impl Plugin for Macvlan {
         let cont_ns = container_netns(args)?;
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
         let master = master_of(&host, &cont, &cont_ns, &mc)?;
-        let netns = cont_ns.path().display().to_string();
-        let idx = prev
-            .interfaces
-            .iter()
-            .position(|i| i.name == args.ifname && i.sandbox.as_deref() == Some(netns.as_str()))
-            .ok_or_else(|| {
-                Error::internal(format!("prevResult has no interface {} in netns {netns}", args.ifname))
-            })?;
-        let mv = cont
-            .link_get(&args.ifname)
-            .map_err(nl_error)?
-            .ok_or_else(|| Error::internal(format!("{} does not exist in netns {netns}", args.ifname)))?;
+        let idx = iface::prev_index(&prev, &args.ifname, cont_ns.path()).ok_or_else(|| {
+            Error::internal(format!(
+                "prevResult has no interface {} in netns {}",
+                args.ifname,
+                cont_ns.path().display()
+            ))
+        })?;
+        let mv = iface::container_link(&cont, &cont_ns, &args.ifname)?;
         link::check(&cont, &mv, &master, &mc)?;
-        if let Some(want) = prev.interfaces[idx].mac.as_deref()
-            && mv.mac.map(|m| nl::format_mac(&m)).as_deref() != Some(&want.to_lowercase())
-        {
-            return Err(Error::internal(format!("{} has not the MAC {want} of prevResult", args.ifname)));
-        }
+        iface::check_mac(&mv, &prev.interfaces[idx])?;
         check_iface(&cont, &mv, &plan_iface(&prev, idx))
     }
 
@@ -106,17 +88,17 @@ impl Plugin for Macvlan {
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let mut errors = Vec::new();
         if let Some(ns) = container_netns_if_present(args) {
-            errors.extend(delete_link(&ns, &args.ifname).err());
+            errors.extend(iface::delete(&ns, &args.ifname).err());
         }
-        if conf::has_ipam(conf) {
+        if has_ipam(conf) {
             errors.extend(ipam_del(args, conf).err());
         }
-        first_of(errors)
+        first_error(errors)
     }
 
     fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         // The macvlans live and die with their pods' namespaces; only IPAM keeps state.
-        if conf::has_ipam(conf) { ipam_gc(args, conf) } else { Ok(()) }
+        if has_ipam(conf) { ipam_gc(args, conf) } else { Ok(()) }
     }
 
     /// ADD can be served when IPAM can, and a master on the host exists (one inside the

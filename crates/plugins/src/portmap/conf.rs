@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use cni_spec::{Error, NetConf, PortMapping};
+use fw::Backend;
 use serde::Deserialize;
 
 /// The mark bit the reference uses when `markMasqBit` is absent (Kubernetes uses 14 and 15).
@@ -22,13 +23,6 @@ struct Raw {
     conditions_v4: Option<Vec<String>>,
     #[serde(rename = "conditionsV6")]
     conditions_v6: Option<Vec<String>>,
-}
-
-/// Which firewall implementation forwards the ports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Nftables,
-    Iptables,
 }
 
 /// A transport protocol a port can be mapped for.

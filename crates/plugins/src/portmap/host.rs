@@ -5,10 +5,9 @@ use std::net::IpAddr;
 use std::process::Command;
 
 use cni_spec::Error;
-use netns::NetNs;
 
 use super::conf::{PortmapConf, Protocol};
-use crate::kernel::{host_handle, nl_error};
+use crate::kernel::{host_handle, host_netns, nl_error};
 
 /// The interface the node routes `pod` through: the most specific main-table route with an
 /// output interface (what `ip route get` would pick for a plain unicast destination).
@@ -32,7 +31,7 @@ pub fn enable_localnet(pod: IpAddr) -> Result<(), Error> {
     let routes = nl.route_list(Some(nl::Family::V4), Some(nl::route::TABLE_MAIN)).map_err(nl_error)?;
     let Some(index) = routable_iface(&routes, pod) else { return Ok(()) };
     let Some(link) = nl.link_by_index(index).map_err(nl_error)? else { return Ok(()) };
-    let host = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
+    let host = host_netns()?;
     let key = format!("net/ipv4/conf/{}/route_localnet", link.name);
     nl::sysctl_set(&host, &key, "1").map(drop).map_err(nl_error)
 }

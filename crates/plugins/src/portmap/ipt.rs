@@ -5,24 +5,20 @@
 //! `TWILL-HP-MASQ-<bit>`; a chain `TWILL-DN-<hash of owner>` per pod. Rules grow with pods
 //! here: use the nftables backend where that matters.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use cni_spec::{Attachment, Error};
+use fw::iptables::{self, has_chain, remove_chain};
 use ipnet::IpNet;
 
 use super::conf::{Mapping, PortmapConf};
-use crate::masq::{fw_error, is_stale};
+use crate::kernel::{fw_locked, iptables_error};
+use crate::owner::is_stale;
 
 const DNAT_CHAIN: &str = "TWILL-HOSTPORT-DNAT";
 const COMMENT: &str = "twill-portmap";
 
 /// The per-pod chain; iptables chain names stay under 29 characters.
 pub fn pod_chain(owner: &str) -> String {
-    let hash =
-        owner.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
-    format!("TWILL-DN-{hash:016x}")
+    fw::stable_name("TWILL-DN-", owner)
 }
 
 fn setmark_chain(conf: &PortmapConf) -> String {
@@ -31,7 +27,7 @@ fn setmark_chain(conf: &PortmapConf) -> String {
 
 /// The shared chains `conf` needs, as restore lines, leaving out those in `saved`.
 pub fn shared_rules(conf: &PortmapConf, saved: &str) -> String {
-    let has = |chain: &str| saved.lines().any(|l| l.starts_with(&format!(":{chain} ")));
+    let has = |chain: &str| has_chain(saved, chain);
     let mut text = String::new();
     if !has(DNAT_CHAIN) {
         text += &format!(":{DNAT_CHAIN} - [0:0]\n");
@@ -95,7 +91,7 @@ pub fn pod_rules(conf: &PortmapConf, owner: &str, pod: IpNet) -> String {
 pub fn setup(conf: &PortmapConf, owner: &str, pods: &[IpNet]) -> Result<(), Error> {
     for pod in pods {
         let v6 = pod.addr().is_ipv6();
-        locked(|| {
+        fw_locked(|| {
             let shared = shared_rules(conf, &save(v6)?);
             if !shared.is_empty() {
                 restore(v6, &format!("*nat\n{shared}COMMIT\n"))?;
@@ -144,67 +140,24 @@ pub fn teardown(owner: &str) -> Result<(), Error> {
 }
 
 fn teardown_family(owner: &str, v6: bool) -> Result<(), Error> {
-    let chain = pod_chain(owner);
-    let saved = save(v6)?;
-    if !saved.lines().any(|l| l.starts_with(&format!(":{chain} "))) {
-        return Ok(());
+    match remove_chain("nat", &save(v6)?, &pod_chain(owner)) {
+        Some(text) => restore(v6, &text),
+        None => Ok(()),
     }
-    let mut text = String::from("*nat\n");
-    for jump in saved.lines().filter(|l| l.starts_with("-A ") && l.ends_with(&format!("-j {chain}"))) {
-        text += &jump.replacen("-A ", "-D ", 1);
-        text.push('\n');
-    }
-    text += &format!("-F {chain}\n-X {chain}\nCOMMIT\n");
-    restore(v6, &text)
 }
 
 /// GC: tears down every owner of `network` not in `valid`.
 pub fn gc(network: &str, valid: &[Attachment]) -> Result<(), Error> {
-    let mut owners = Vec::new();
-    for v6 in [false, true] {
-        for line in save(v6)?.lines() {
-            if let Some(rest) = line.split(&format!("--comment \"{COMMENT} ")).nth(1)
-                && let Some(owner) = rest.split('"').next()
-                && !owners.iter().any(|o| o == owner)
-            {
-                owners.push(owner.to_string());
-            }
-        }
-    }
+    let owners = iptables::owners_in("nat", COMMENT).map_err(iptables_error)?;
     owners.iter().filter(|o| is_stale(o, network, valid)).try_for_each(|o| teardown(o))
 }
 
 fn save(v6: bool) -> Result<String, Error> {
-    run(if v6 { "ip6tables-save" } else { "iptables-save" }, &["-t", "nat"], None)
+    iptables::save(v6, "nat").map_err(iptables_error)
 }
 
 fn restore(v6: bool, text: &str) -> Result<(), Error> {
-    let tool = if v6 { "ip6tables-restore" } else { "iptables-restore" };
-    run(tool, &["--noflush", "-w", "5"], Some(text)).map(drop)
-}
-
-fn run(tool: &str, args: &[&str], stdin: Option<&str>) -> Result<String, Error> {
-    let fail = |e: String| Error::internal(format!("{tool}: {e}"));
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input.write_all(text.as_bytes()).map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `f` under twill's firewall lock: creating the shared chains must not race.
-fn locked<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    fw::with_lock(Path::new(fw::LOCK), f).map_err(fw_error)?
+    iptables::restore(v6, text).map_err(iptables_error)
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@ mod plan;
 use cni_skel::{CmdArgs, Plugin};
 use cni_spec::{CniResult, Error, NetConf};
 
-use crate::masq;
+use crate::owner;
 use crate::undo::Undo;
-pub use conf::{Backend, PortmapConf};
+pub use conf::PortmapConf;
+use fw::Backend;
 use host::UdpFlow;
 use plan::{Plan, PodIps, plan};
 
@@ -72,7 +73,7 @@ impl Plugin for Portmap {
         if pc.mappings.is_empty() {
             return Ok(());
         }
-        let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
+        let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
         host::flush_udp(&teardown(&pc, &owner)?);
         Ok(())
     }
@@ -95,7 +96,7 @@ impl Plugin for Portmap {
 
 /// The plan for this attachment.
 fn planned(pc: &PortmapConf, prev: &CniResult, args: &CmdArgs) -> Plan {
-    let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
+    let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
     plan(pc, &PodIps::from_result(prev, &args.ifname), &owner)
 }
 

@@ -12,7 +12,8 @@ use super::plan::{
     self, Plan, TABLE, Variant, Verb, add_batch, conflicts, delete_batch, describe, map_name, missing,
     table_definition, variant_definition,
 };
-use crate::masq::{fw_error, is_stale};
+use crate::kernel::fw_error;
+use crate::owner::is_stale;
 
 /// A host port held by another attachment: plugin-specific, so runtimes can tell it from a
 /// broken config.

@@ -66,10 +66,8 @@ impl Variant {
             return None;
         }
         let conditions = conditions.join(" ");
-        let hash = conditions
-            .bytes()
-            .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
-        Some(Variant { v6, conditions, id: format!("{hash:016x}") })
+        let id = fw::stable_name("", &conditions);
+        Some(Variant { v6, conditions, id })
     }
 }
 

@@ -4,7 +4,8 @@
 use cni_spec::{Error, NetConf};
 use serde::Deserialize;
 
-use crate::masq::Backend;
+use crate::delegate::has_ipam;
+use crate::masq::{self, Backend};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -27,12 +28,12 @@ impl PtpConf {
     /// nothing to route, so that is a config error (the reference fails the same way, later).
     pub fn parse(conf: &NetConf) -> Result<PtpConf, Error> {
         let raw: Raw = conf.plugin_conf()?;
-        if conf.ipam_type().is_none_or(str::is_empty) {
+        if !has_ipam(conf) {
             return Err(Error::invalid_config("ptp needs an \"ipam\" section with a \"type\""));
         }
         Ok(PtpConf {
             network: conf.name.clone(),
-            ip_masq: if raw.ip_masq { Some(Backend::parse(raw.ip_masq_backend.as_deref())?) } else { None },
+            ip_masq: masq::configured(raw.ip_masq, raw.ip_masq_backend.as_deref())?,
             mtu: raw.mtu.filter(|m| *m != 0),
         })
     }

@@ -8,15 +8,15 @@ mod plan;
 mod setup;
 
 use cni_skel::{CmdArgs, Plugin};
-use cni_spec::{CniResult, Error, Interface, NetConf};
-use netns::NetNs;
+use cni_spec::{CniResult, Error, NetConf};
 
-use crate::bridge::{delete_link, first_of};
 use crate::container::{check_iface, plan_iface};
-use crate::delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
-use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
-use crate::undo::Undo;
-use crate::{masq, veth};
+use crate::delegate::{ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns};
+use crate::kernel::{
+    container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns, nl_error,
+};
+use crate::undo::{Undo, first_error};
+use crate::{iface, masq, owner, veth};
 pub use conf::PtpConf;
 use plan::{CONTAINER_IFACE, plan_gateways};
 
@@ -27,30 +27,23 @@ impl Plugin for Ptp {
         let pc = PtpConf::parse(conf)?;
         let cont_ns = container_netns(args)?;
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
-        let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
+        let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
         let mut undo = Undo::new();
         // Addresses first, so that undoing releases them only after their routes are gone.
-        let ipam = ipam_add(args, conf)?;
-        undo.push("release addresses", || ipam_del(args, conf));
-        if ipam.ips.is_empty() {
-            return Err(Error::internal("IPAM plugin returned no IP configuration"));
-        }
+        let ipam = ipam_add_with_undo(args, conf, &mut undo)?;
         let pair = veth::create_pair(&host, &cont, &cont_ns, &args.ifname, pc.mtu, None)?;
-        let (host_ref, host_index) = (&host, pair.host.index);
-        undo.push(format!("delete veth {}", pair.host.name), move || {
-            host_ref.link_del(host_index).map_err(nl_error)
-        });
+        undo.push_link_del("veth", &host, &pair.host);
         let sandbox = cont_ns.path().display().to_string();
         let mut result = CniResult {
             cni_version: conf.version()?,
-            interfaces: vec![iface(&pair.host, None), iface(&pair.container, Some(sandbox))],
+            interfaces: vec![iface::entry(&pair.host, None), iface::entry(&pair.container, Some(sandbox))],
             ips: ipam.ips,
             routes: ipam.routes,
             dns: ipam.dns,
         };
         plan_gateways(&mut result)?;
-        let host_ns = NetNs::current().map_err(|e| Error::internal(e.to_string()))?;
-        setup::enable_forwarding(&host_ns, &result)?;
+        let host_ns = host_netns()?;
+        enable_forwarding(&host_ns, result.ips.iter().map(|ip| ip.address.addr()))?;
         setup::apply_container(&cont_ns, &cont, &pair.container, &result, CONTAINER_IFACE)?;
         setup::apply_host(&host_ns, &host, &pair.host, &result, CONTAINER_IFACE)?;
         if let Some(backend) = pc.ip_masq {
@@ -58,10 +51,7 @@ impl Plugin for Ptp {
             masq::setup(backend, &owner, &ips)?;
             undo.push("remove masquerading", move || masq::teardown(backend, &owner));
         }
-        // The config's dns wins only when it says something, so IPAM may provide it instead.
-        if let Some(dns) = conf.dns.clone().filter(|d| !d.is_empty()) {
-            result.dns = dns;
-        }
+        prefer_conf_dns(&mut result, conf);
         undo.commit();
         Ok(result)
     }
@@ -81,17 +71,11 @@ impl Plugin for Ptp {
                 cont_ns.path().display()
             ))
         })?;
-        let link = cont.link_get(&args.ifname).map_err(nl_error)?.ok_or_else(|| {
-            Error::internal(format!("{} does not exist in netns {}", args.ifname, cont_ns.path().display()))
-        })?;
+        let link = iface::container_link(&cont, &cont_ns, &args.ifname)?;
         if link.kind.as_deref() != Some("veth") {
             return Err(Error::internal(format!("{} is not a veth", args.ifname)));
         }
-        if let Some(want) = prev.interfaces[idx].mac.as_deref()
-            && link.mac.map(|m| nl::format_mac(&m)).as_deref() != Some(&want.to_lowercase())
-        {
-            return Err(Error::internal(format!("{} has not the MAC {want} of prevResult", args.ifname)));
-        }
+        iface::check_mac(&link, &prev.interfaces[idx])?;
         check_iface(&cont, &link, &plan_iface(&prev, idx))?;
         setup::check_routes(&host, &cont, &link, &prev, idx)
     }
@@ -102,7 +86,7 @@ impl Plugin for Ptp {
         // Host state goes before the addresses are released, so a pod that gets one of them
         // next never has its route or veth taken for ours.
         match container_netns_if_present(args) {
-            Some(ns) => errors.extend(delete_link(&ns, &args.ifname).err()),
+            Some(ns) => errors.extend(iface::delete(&ns, &args.ifname).err()),
             None => {
                 if let Ok(Some(prev)) = conf.prev_result()
                     && let Some(idx) = container_index(&prev, args)
@@ -113,11 +97,11 @@ impl Plugin for Ptp {
             }
         }
         if let Some(backend) = pc.ip_masq {
-            let owner = masq::owner(&pc.network, &args.container_id, &args.ifname);
+            let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
             errors.extend(masq::teardown(backend, &owner).err());
         }
         errors.extend(ipam_del(args, conf).err());
-        first_of(errors)
+        first_error(errors)
     }
 
     fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
@@ -128,7 +112,7 @@ impl Plugin for Ptp {
         if let Some(backend) = pc.ip_masq {
             errors.extend(masq::gc(backend, &pc.network, &valid).err());
         }
-        first_of(errors)
+        first_error(errors)
     }
 
     fn status(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
@@ -137,18 +121,7 @@ impl Plugin for Ptp {
     }
 }
 
-fn iface(link: &nl::Link, sandbox: Option<String>) -> Interface {
-    Interface {
-        name: link.name.clone(),
-        mac: link.mac.map(|m| nl::format_mac(&m)),
-        sandbox,
-        ..Default::default()
-    }
-}
-
-/// The container veth in a previous result: CNI_IFNAME inside CNI_NETNS, as the reference
-/// matches it.
+/// The container veth in a previous result: CNI_IFNAME inside CNI_NETNS.
 fn container_index(prev: &CniResult, args: &CmdArgs) -> Option<usize> {
-    let netns = args.netns.as_ref()?.display().to_string();
-    prev.interfaces.iter().position(|i| i.name == args.ifname && i.sandbox.as_deref() == Some(netns.as_str()))
+    iface::prev_index(prev, &args.ifname, args.netns.as_ref()?)
 }

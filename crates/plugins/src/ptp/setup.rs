@@ -63,17 +63,6 @@ pub fn apply_host(
     Ok(())
 }
 
-/// Turns on forwarding in the host namespace for the families of the pod's addresses.
-pub fn enable_forwarding(host: &NetNs, result: &CniResult) -> Result<(), Error> {
-    if result.ips.iter().any(|ip| ip.address.addr().is_ipv4()) {
-        nl::sysctl_set(host, "net/ipv4/ip_forward", "1").map_err(nl_error)?;
-    }
-    if result.ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
-        nl::sysctl_set(host, "net/ipv6/conf/all/forwarding", "1").map_err(nl_error)?;
-    }
-    Ok(())
-}
-
 /// CHECK of the point-to-point routes in the container, and of the host end: the veth peer
 /// exists, holds the gateways and routes the pod addresses to itself.
 pub fn check_routes(

@@ -11,6 +11,8 @@ use cni_spec::{Error, NetConf};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+use crate::mac::{self, MacField};
+
 /// Where backups of changed link attributes live unless `dataDir` says otherwise.
 pub const DEFAULT_DATA_DIR: &str = "/run/cni/tuning";
 
@@ -107,13 +109,8 @@ struct Raw {
     data_dir: Option<String>,
     #[serde(flatten)]
     fields: Fields,
-    runtime_config: Option<RuntimeMac>,
+    runtime_config: Option<MacField>,
     args: Option<ArgsField>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-struct RuntimeMac {
-    mac: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -160,9 +157,8 @@ pub fn data_dir(conf: &NetConf) -> PathBuf {
 }
 
 fn parse_mac(text: &str) -> Result<[u8; 6], Error> {
-    let mac = nl::parse_mac(text)
-        .map_err(|_| Error::invalid_config(format!("tuning: invalid MAC address {text:?}")))?;
-    if mac[0] & 1 == 1 {
+    let mac = mac::parse(text).map_err(|e| Error::invalid_config(format!("tuning: {}", e.msg)))?;
+    if mac::is_multicast(&mac) {
         return Err(Error::invalid_config(format!("tuning: MAC address {text} is a multicast address")));
     }
     Ok(mac)

@@ -15,8 +15,8 @@ use netns::NetNs;
 use nl::{Handle, Link};
 
 use crate::kernel::{container_netns, container_netns_if_present, handle_in, nl_error};
-use crate::meta::{self, first_error};
-use crate::undo::Undo;
+use crate::meta;
+use crate::undo::{Undo, first_error};
 use backup::Backup;
 pub use conf::TuningConf;
 use sysctls::Setting;

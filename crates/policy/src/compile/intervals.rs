@@ -27,9 +27,17 @@ impl AddrRanges {
         self.ranges.extend(pieces);
     }
 
-    /// The nft elements for `family`: sorted, merged; an address, a prefix or `a-b`.
-    pub fn elements(&self, family: Family) -> Vec<String> {
-        merge(self.ranges.clone()).into_iter().map(|(lo, hi)| render(family, lo, hi)).collect()
+    /// The sorted, merged ranges.
+    pub fn merged(&self) -> Vec<(u128, u128)> {
+        merge(self.ranges.clone())
+    }
+}
+
+/// Every address of `family`.
+pub fn full(family: Family) -> (u128, u128) {
+    match family {
+        Family::V4 => (0, u128::from(u32::MAX)),
+        Family::V6 => (0, u128::MAX),
     }
 }
 
@@ -77,7 +85,7 @@ fn subtract((lo, hi): (u128, u128), (cut_lo, cut_hi): (u128, u128)) -> Vec<(u128
     out
 }
 
-fn num(ip: IpAddr) -> u128 {
+pub fn num(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
@@ -92,7 +100,8 @@ fn addr(family: Family, n: u128) -> IpAddr {
     }
 }
 
-fn render(family: Family, lo: u128, hi: u128) -> String {
+/// One nft element for a range: an address, a prefix or `first-last`.
+pub fn render(family: Family, lo: u128, hi: u128) -> String {
     if lo == hi {
         return addr(family, lo).to_string();
     }
@@ -109,6 +118,12 @@ fn render(family: Family, lo: u128, hi: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl AddrRanges {
+        fn elements(&self, family: Family) -> Vec<String> {
+            self.merged().into_iter().map(|(lo, hi)| render(family, lo, hi)).collect()
+        }
+    }
 
     fn block(cidr: &str, except: &[&str]) -> IpBlock {
         IpBlock { cidr: cidr.parse().unwrap(), except: except.iter().map(|e| e.parse().unwrap()).collect() }

@@ -44,12 +44,14 @@ impl Set {
         self.typ.contains(" : ")
     }
 
-    /// The key of an element (a map element's part before ` : `).
+    /// The key of an element, what deleting it takes: without a map element's ` : VERDICT`
+    /// and without ` comment "..."`.
     pub fn key_of<'a>(&self, element: &'a str) -> &'a str {
-        match self.is_map() {
+        let key = match self.is_map() {
             true => element.split_once(" : ").map_or(element, |(k, _)| k),
             false => element,
-        }
+        };
+        key.split_once(" comment ").map_or(key, |(k, _)| k)
     }
 
     /// The declaration without elements: what must match for an element-only update.
@@ -176,6 +178,7 @@ mod tests {
         assert_eq!(rs.text(), want);
         assert_eq!(rs.element_count(), 3);
         assert_eq!(rs.sets[1].key_of("10.0.0.1 : jump c"), "10.0.0.1");
+        assert_eq!(rs.sets[1].key_of("10.0.0.1 comment \"x/a\" : jump c"), "10.0.0.1");
         assert_eq!(rs.sets[0].key_of("10.0.0.0/8"), "10.0.0.0/8");
     }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod golden_cases;
+
 use std::net::IpAddr;
 
 use twill_policy::{Endpoint, NamedPort, Namespace, Node, Pod, PodRef, Protocol, World, evaluate, parse_yaml};
