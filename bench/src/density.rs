@@ -1,10 +1,12 @@
 //! Density: pods are added through the Kubernetes chain (each with its own hostPort) and kept
 //! alive, up to 500; the ADD latency of the Nth pod shows how a plugin's cost grows with what
-//! is already on the node. Then they are deleted newest first, which gives DEL latency at the
-//! same live counts, and the node is checked for leftovers.
+//! is already on the node. Teardown times the DEL of the newest pods (all others alive) and of
+//! the last few, deletes the ones between with concurrent workers (untimed, to keep the run
+//! short), and checks the node for leftovers.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -12,7 +14,7 @@ use anyhow::Result;
 use crate::chains::Chain;
 use crate::inventory::{Inventory, Leftovers, settle};
 use crate::lab::Lab;
-use crate::node::{Node, Pod};
+use crate::node::{Node, PluginRun, Pod};
 use crate::provision::{Impl, Provision, order};
 use crate::signals;
 use crate::stats::median_duration;
@@ -20,13 +22,26 @@ use crate::stats::median_duration;
 /// The live counts the report looks at (those not above the run's pod count).
 pub const CHECKPOINTS: [usize; 4] = [1, 100, 250, 500];
 
+#[derive(Clone, Copy, Debug)]
+pub struct DensityConf {
+    pub pods: usize,
+    /// Pods on each side of a checkpoint in its window.
+    pub half_window: usize,
+    /// Concurrent workers for the untimed part of the teardown.
+    pub workers: usize,
+}
+
 /// One implementation's run.
 #[derive(Clone, Debug, Default)]
 pub struct DensitySide {
     /// `add[n-1]`: ADD of pod n, with n-1 pods alive.
     pub add: Vec<Duration>,
-    /// `del[n-1]`: DEL of pod n, with n pods alive (itself included).
-    pub del: Vec<Duration>,
+    /// `add_runs[n-1]`: each plugin process of that ADD.
+    pub add_runs: Vec<Vec<PluginRun>>,
+    /// DEL of the newest pods, newest first, all others still alive.
+    pub del_top: Vec<Duration>,
+    /// DEL of the oldest pods, last, with only a few alive.
+    pub del_bottom: Vec<Duration>,
     pub duplicates: Vec<String>,
     pub failures: Vec<String>,
     pub leftovers: Option<Leftovers>,
@@ -36,16 +51,14 @@ pub struct DensitySide {
 
 #[derive(Clone, Debug)]
 pub struct DensityResult {
-    pub pods: usize,
-    /// Samples on each side of a checkpoint in its window.
-    pub half_window: usize,
+    pub conf: DensityConf,
     pub sides: BTreeMap<Impl, DensitySide>,
 }
 
 impl DensityResult {
     /// The checkpoints this run reached: the fixed ones up to `pods`, and `pods` itself.
     pub fn checkpoints(&self) -> Vec<usize> {
-        checkpoints(self.pods)
+        checkpoints(self.conf.pods)
     }
 }
 
@@ -74,77 +87,75 @@ pub fn window_median(samples: &[Duration], center: usize, half: usize) -> Option
     median_duration(&samples[lo - 1..hi])
 }
 
-pub fn run(lab: &Lab, prov: &Provision, pods: usize, half_window: usize) -> Result<DensityResult> {
+/// Per node: its pods alive (oldest first, with their number) and the addresses they hold.
+#[derive(Default)]
+struct Live {
+    pods: Vec<(usize, Pod)>,
+    seen: HashSet<IpAddr>,
+}
+
+pub fn run(lab: &Lab, prov: &Provision, conf: DensityConf) -> Result<DensityResult> {
     let chain = Chain::Kubernetes;
     let nodes = [Node::new(lab, prov, "dens", Impl::Twill)?, Node::new(lab, prov, "dens", Impl::Reference)?];
     let mut sides: BTreeMap<Impl, DensitySide> = BTreeMap::new();
     let mut baselines = BTreeMap::new();
-    let mut alive: [Vec<Pod>; 2] = [Vec::new(), Vec::new()];
-    let mut seen: [HashSet<IpAddr>; 2] = [HashSet::new(), HashSet::new()];
     for node in &nodes {
         match node.warm_up(chain, "dw")? {
             Ok(()) => drop(baselines.insert(node.imp, Inventory::take(node)?)),
             Err(e) => sides.entry(node.imp).or_default().error = Some(format!("warm-up pod: {e}")),
         }
     }
-    for n in 1..=pods {
+    let mut live: [Live; 2] = Default::default();
+    let start = Instant::now();
+    for n in 1..=conf.pods {
         signals::check()?;
         for imp in order(n) {
             let side = sides.entry(imp).or_default();
             if side.error.is_none() {
-                add_one(
-                    &nodes[imp.index()],
-                    chain,
-                    n,
-                    side,
-                    &mut alive[imp.index()],
-                    &mut seen[imp.index()],
-                )?;
+                add_one(&nodes[imp.index()], chain, n, side, &mut live[imp.index()])?;
             }
         }
         if n % 50 == 0 {
-            eprintln!("  density: {n}/{pods} pods alive");
+            progress(n, conf.pods, start, &sides);
         }
     }
-    let most = alive.iter().map(Vec::len).max().unwrap_or(0);
-    for n in (1..=most).rev() {
-        signals::check()?;
-        for imp in order(n) {
-            let Some(pod) = alive[imp.index()].pop() else { continue };
-            del_one(&nodes[imp.index()], chain, n, &pod, sides.entry(imp).or_default());
-        }
-    }
+    teardown(&nodes, chain, conf, &mut sides, live)?;
     for node in &nodes {
         if let Some(base) = baselines.get(&node.imp) {
             sides.entry(node.imp).or_default().leftovers = Some(settle(node, base, Duration::from_secs(3))?);
         }
     }
-    Ok(DensityResult { pods, half_window, sides })
+    Ok(DensityResult { conf, sides })
 }
 
-fn add_one(
-    node: &Node,
-    chain: Chain,
-    n: usize,
-    side: &mut DensitySide,
-    alive: &mut Vec<Pod>,
-    seen: &mut HashSet<IpAddr>,
-) -> Result<()> {
+/// `density: 100/500 pods alive after 42 s (ADD time so far: twill 5 s, reference 20 s)`.
+fn progress(n: usize, pods: usize, start: Instant, sides: &BTreeMap<Impl, DensitySide>) {
+    let spent = |imp| sides.get(&imp).map(|s| s.add.iter().sum::<Duration>().as_secs_f64()).unwrap_or(0.0);
+    eprintln!(
+        "  density: {n}/{pods} pods alive after {:.0} s (ADD time so far: twill {:.0} s, reference {:.0} s)",
+        start.elapsed().as_secs_f64(),
+        spent(Impl::Twill),
+        spent(Impl::Reference)
+    );
+}
+
+fn add_one(node: &Node, chain: Chain, n: usize, side: &mut DensitySide, live: &mut Live) -> Result<()> {
     let pod = node.pod(&format!("d{n}"))?;
     let rt = node.rt(&pod, chain, host_port(n));
+    node.take_runs();
     let start = Instant::now();
     let added = node.runtime().add(node.list(chain), &rt);
     let took = start.elapsed();
-    node.take_runs();
     match added {
         Ok(result) => {
             side.add.push(took);
+            side.add_runs.push(node.take_runs());
             for ip in result.ips.iter().map(|c| c.address.addr()) {
-                if !seen.insert(ip) {
+                if !live.seen.insert(ip) {
                     side.duplicates.push(format!("{ip} given to pod {n} while another live pod holds it"));
                 }
             }
-            alive.push(pod);
+            live.pods.push((n, pod));
         }
         Err(e) => {
             side.error = Some(format!("ADD of pod {n}: {e}"));
@@ -155,21 +166,91 @@ fn add_one(
     Ok(())
 }
 
-fn del_one(node: &Node, chain: Chain, n: usize, pod: &Pod, side: &mut DensitySide) {
+/// Timed DELs of the newest window, untimed concurrent DELs down to one window, timed DELs of
+/// the rest; the implementation going first alternates for the timed ones.
+fn teardown(
+    nodes: &[Node; 2],
+    chain: Chain,
+    conf: DensityConf,
+    sides: &mut BTreeMap<Impl, DensitySide>,
+    mut live: [Live; 2],
+) -> Result<()> {
+    let width = 2 * conf.half_window + 1;
+    for (i, top) in [true, false].into_iter().enumerate() {
+        if !top {
+            let middles = live.each_mut().map(|l| {
+                let keep = width.min(l.pods.len());
+                l.pods.split_off(keep)
+            });
+            eprintln!("  density: deleting all but {width} pods with {} workers per node", conf.workers);
+            delete_concurrently(nodes, chain, conf.workers, sides, middles);
+        }
+        for k in 0..width {
+            signals::check()?;
+            for imp in order(i + k) {
+                let Some((n, pod)) = live[imp.index()].pods.pop() else { continue };
+                let side = sides.entry(imp).or_default();
+                let took = del_one(&nodes[imp.index()], chain, n, &pod, side);
+                if top { side.del_top.push(took) } else { side.del_bottom.push(took) }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `pods` of both nodes at once, `workers` threads per node.
+fn delete_concurrently(
+    nodes: &[Node; 2],
+    chain: Chain,
+    workers: usize,
+    sides: &mut BTreeMap<Impl, DensitySide>,
+    pods: [Vec<(usize, Pod)>; 2],
+) {
+    let queues = pods.map(Mutex::new);
+    let failures: [Mutex<Vec<String>>; 2] = Default::default();
+    std::thread::scope(|s| {
+        for (i, node) in nodes.iter().enumerate() {
+            for _ in 0..workers.max(1) {
+                let (queue, failed) = (&queues[i], &failures[i]);
+                s.spawn(move || {
+                    while let Some((n, pod)) = next(queue) {
+                        let rt = node.rt(&pod, chain, host_port(n));
+                        if let Err(e) = node.runtime().del(node.list(chain), &rt) {
+                            lock(failed).push(format!("DEL of pod {n}: {e}"));
+                        }
+                        node.remove_pod(&pod);
+                    }
+                });
+            }
+        }
+    });
+    for (node, failed) in nodes.iter().zip(failures) {
+        let failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+        sides.entry(node.imp).or_default().failures.extend(failed);
+    }
+}
+
+/// The next pod to delete, unless interrupted (the lab removes what is left).
+fn next(queue: &Mutex<Vec<(usize, Pod)>>) -> Option<(usize, Pod)> {
+    if signals::interrupted() { None } else { lock(queue).pop() }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One timed DEL; a failed DEL still took its time and is listed separately.
+fn del_one(node: &Node, chain: Chain, n: usize, pod: &Pod, side: &mut DensitySide) -> Duration {
     let rt = node.rt(pod, chain, host_port(n));
     let start = Instant::now();
     let deleted = node.runtime().del(node.list(chain), &rt);
     let took = start.elapsed();
     node.take_runs();
-    // A failed DEL still took its time; the failure is listed separately.
-    if side.del.len() < n {
-        side.del.resize(n, Duration::ZERO);
-    }
-    side.del[n - 1] = took;
     if let Err(e) = deleted {
         side.failures.push(format!("DEL of pod {n}: {e}"));
     }
     node.remove_pod(pod);
+    took
 }
 
 fn host_port(n: usize) -> u16 {

@@ -144,9 +144,7 @@ fn run(cli: &Cli) -> Result<()> {
     }
     if wanted(Part::Density) {
         eprintln!("twill-bench: density ({} pods)", settings.density_pods);
-        report.density = part(&mut report, "density", || {
-            density::run(&lab, &prov, settings.density_pods, settings.half_window)
-        })?;
+        report.density = part(&mut report, "density", || density::run(&lab, &prov, settings.density()))?;
     }
     if wanted(Part::Datapath) {
         eprintln!("twill-bench: datapath ({} s per run)", settings.datapath_secs);

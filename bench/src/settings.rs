@@ -4,6 +4,7 @@
 use crate::chains::Chain;
 use crate::churn::ChurnConf;
 use crate::datapath::DatapathConf;
+use crate::density::DensityConf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -34,8 +35,8 @@ impl Settings {
             live_per_worker: 4,
             density_pods: 500,
             half_window: 5,
-            datapath_secs: 5,
-            datapath_rounds: 3,
+            datapath_secs: 3,
+            datapath_rounds: 5,
             ping_count: 200,
             memory_runs: 10,
         }
@@ -66,6 +67,10 @@ impl Settings {
             live_per_worker: self.live_per_worker,
             chain: Chain::Kubernetes,
         }
+    }
+
+    pub fn density(&self) -> DensityConf {
+        DensityConf { pods: self.density_pods, half_window: self.half_window, workers: self.workers.max(1) }
     }
 
     pub fn datapath(&self) -> DatapathConf {

@@ -24,6 +24,17 @@ fn rtt_us(s: &Sample) -> f64 {
     s.rtt.as_secs_f64() * 1e6
 }
 
+/// ` (min–max)` over the rounds, when there was more than one.
+fn spread(p: Option<&PathResult>, pick: fn(&Sample) -> f64) -> String {
+    let values: Vec<f64> = p.map(|p| p.samples.iter().map(pick).collect()).unwrap_or_default();
+    let min = values.iter().copied().reduce(f64::min);
+    let max = values.iter().copied().reduce(f64::max);
+    match (min, max) {
+        (Some(lo), Some(hi)) if values.len() > 1 => format!(" ({lo:.1}–{hi:.1})"),
+        _ => String::new(),
+    }
+}
+
 pub fn render(d: &DatapathResult, out: &mut String) {
     let c = d.conf;
     let _ = writeln!(out, "## Datapath: pod to pod on one bridge\n");
@@ -32,8 +43,9 @@ pub fn render(d: &DatapathResult, out: &mut String) {
         "Two pods attached through each implementation's minimal chain exchange TCP with iperf3 \
          ({} s per run, 1 and 4 streams) and ping ({} echoes 10 ms apart, median RTT). The floor \
          is a bare veth pair between two namespaces. {} rounds; the path going first rotates. \
-         Values are medians over rounds; ratio = path / floor (throughput: higher is better, 1.00 \
-         is the floor; RTT: lower is better).\n",
+         Values are medians over rounds (min–max in brackets); ratio = path / floor of the \
+         medians (throughput: higher is better, 1.00 is the floor; RTT: lower is better). With \
+         two cores shared by client, server and softirq work, rounds vary a lot.\n",
         c.secs, c.ping_count, c.rounds
     );
     let floor = d.paths.get(&Target::Floor);
@@ -43,7 +55,7 @@ pub fn render(d: &DatapathResult, out: &mut String) {
         let mut row = vec![target.label().to_string()];
         for (pick, unit) in [(gbps_1 as fn(&Sample) -> f64, "Gbit/s"), (gbps_4, "Gbit/s"), (rtt_us, "µs")] {
             let v = median_of(p, pick);
-            row.push(v.map(|v| format!("{v:.1} {unit}")).unwrap_or("—".into()));
+            row.push(v.map(|v| format!("{v:.1} {unit}{}", spread(p, pick))).unwrap_or("—".into()));
             row.push(ratio_value(v, median_of(floor, pick)).map(|r| format!("{r:.2}")).unwrap_or("—".into()));
         }
         rows.push(row);

@@ -1,33 +1,52 @@
-//! The density section: ADD and DEL cost as pods accumulate on one node.
+//! The density section: ADD and DEL cost as pods accumulate on one node, and which plugin
+//! the growth comes from.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{Report, errors, mixed_note, table};
 use crate::chains::Chain;
-use crate::density::{DensityResult, window, window_median};
+use crate::density::{DensityResult, DensitySide, window, window_median};
 use crate::provision::Impl;
-use crate::stats::{ms, ratio, ratio_value};
+use crate::stats::{median_duration, ms, ratio, ratio_value};
+
+const BOTH: [Impl; 2] = [Impl::Twill, Impl::Reference];
 
 pub fn render(report: &Report, d: &DensityResult, out: &mut String) {
+    let c = d.conf;
     let _ = writeln!(out, "## Density: cost as pods accumulate\n");
     let _ = writeln!(
         out,
         "Up to {} pods are added through the kubernetes chain and kept alive (each with its own \
-         hostPort and bandwidth limits), the implementation going first alternating per pod; then \
-         they are deleted newest first. Pod N's ADD runs with N-1 pods alive; its DEL with N. Each \
-         cell is the median over the pods in the window around N ({} on each side, shifted to stay \
-         in range).\n",
-        d.pods, d.half_window
+         hostPort and bandwidth limits), the implementation going first alternating per pod. Pod \
+         N's ADD runs with N-1 pods alive. Each cell is the median over the {} pods of the window \
+         around N (shifted to stay in range). Teardown times the DEL of the newest {} pods (the \
+         rest alive) and of the last {}; the pods between are deleted by {} concurrent workers \
+         per node, untimed.\n",
+        c.pods,
+        2 * c.half_window + 1,
+        2 * c.half_window + 1,
+        2 * c.half_window + 1,
+        c.workers
     );
     mixed_note(report, Chain::Kubernetes, out);
+    table(out, &["pod N (window)", "twill ADD", "reference ADD", "ratio"], add_rows(d));
+    table(out, &["DEL", "twill", "reference", "ratio"], del_rows(d));
+    let points = d.checkpoints();
+    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+        let _ = writeln!(
+            out,
+            "Where ADD growth comes from: each plugin process as the runtime started it, window \
+             medians at pod {first} (first) and pod {last} (last); `bridge` includes its `host-local`.\n"
+        );
+    }
     table(
         out,
-        &["pod N (window)", "twill ADD", "reference ADD", "ratio", "twill DEL", "reference DEL", "ratio"],
-        checkpoint_rows(d),
+        &["plugin ADD", "twill first", "twill last", "growth", "reference first", "reference last", "growth"],
+        plugin_rows(d),
     );
     let mut summary = Vec::new();
-    for imp in [Impl::Twill, Impl::Reference] {
+    for imp in BOTH {
         let Some(s) = d.sides.get(&imp) else { continue };
         summary.push(vec![
             imp.label().to_string(),
@@ -37,49 +56,98 @@ pub fn render(report: &Report, d: &DensityResult, out: &mut String) {
             s.leftovers.as_ref().map(|l| l.describe()).unwrap_or("not counted".into()),
             s.error.clone().map(|e| format!("`{e}`")).unwrap_or_else(|| "—".into()),
         ]);
-        let all: Vec<String> = s.failures.iter().chain(&s.duplicates).cloned().collect();
-        errors(out, &format!("{} density failures and duplicates", imp.label()), &all);
     }
     table(
         out,
         &["", "pods reached", "duplicate IPs", "failed DEL", "leftovers after all DELs", "stopped by"],
         summary,
     );
+    for imp in BOTH {
+        if let Some(s) = d.sides.get(&imp) {
+            let all: Vec<String> = s.failures.iter().chain(&s.duplicates).cloned().collect();
+            errors(out, &format!("{} density failures and duplicates", imp.label()), &all);
+        }
+    }
 }
 
-/// Window medians at each checkpoint, then the growth from the first to the last.
-fn checkpoint_rows(d: &DensityResult) -> Vec<Vec<String>> {
-    let at = |imp, del: bool, n| {
-        let s = d.sides.get(&imp)?;
-        window_median(if del { &s.del } else { &s.add }, n, d.half_window)
-    };
-    let secs = |x: Option<Duration>| x.map(|d| d.as_secs_f64());
+fn secs(x: Option<Duration>) -> Option<f64> {
+    x.map(|d| d.as_secs_f64())
+}
+
+fn cell(x: Option<Duration>) -> String {
+    x.map(ms).unwrap_or("—".into())
+}
+
+fn growth(last: Option<Duration>, first: Option<Duration>) -> String {
+    ratio_value(secs(last), secs(first)).map(|g| format!("{g:.2}x")).unwrap_or("—".into())
+}
+
+/// Window medians of ADD at each checkpoint, then the growth from the first to the last.
+fn add_rows(d: &DensityResult) -> Vec<Vec<String>> {
+    let half = d.conf.half_window;
+    let at = |imp, n| window_median(&d.sides.get(&imp)?.add, n, half);
     let points = d.checkpoints();
     let mut rows = Vec::new();
     for &n in &points {
-        let span = window(n, d.half_window, d.pods).map(|(lo, hi)| format!("{n} ({lo}–{hi})"));
-        let mut row = vec![span.unwrap_or(n.to_string())];
-        for del in [false, true] {
-            let (t, r) = (at(Impl::Twill, del, n), at(Impl::Reference, del, n));
-            row.extend([t.map(ms).unwrap_or("—".into()), r.map(ms).unwrap_or("—".into())]);
-            row.push(ratio(secs(r), secs(t)));
-        }
-        rows.push(row);
+        let span = window(n, half, d.conf.pods).map(|(lo, hi)| format!("{n} ({lo}–{hi})"));
+        let (t, r) = (at(Impl::Twill, n), at(Impl::Reference, n));
+        rows.push(vec![span.unwrap_or(n.to_string()), cell(t), cell(r), ratio(secs(r), secs(t))]);
     }
     if let (Some(&first), Some(&last)) = (points.first(), points.last()) {
-        let growth = |imp, del| {
-            let g = ratio_value(secs(at(imp, del, last)), secs(at(imp, del, first)));
-            g.map(|g| format!("{g:.2}x")).unwrap_or("—".into())
-        };
         rows.push(vec![
             format!("**growth {last} / {first}**"),
-            growth(Impl::Twill, false),
-            growth(Impl::Reference, false),
-            String::new(),
-            growth(Impl::Twill, true),
-            growth(Impl::Reference, true),
+            growth(at(Impl::Twill, last), at(Impl::Twill, first)),
+            growth(at(Impl::Reference, last), at(Impl::Reference, first)),
             String::new(),
         ]);
     }
     rows
+}
+
+fn del_rows(d: &DensityResult) -> Vec<Vec<String>> {
+    let med = |imp, top: bool| {
+        let s: &DensitySide = d.sides.get(&imp)?;
+        median_duration(if top { &s.del_top } else { &s.del_bottom })
+    };
+    let w = 2 * d.conf.half_window + 1;
+    let row = |label: String, top| {
+        let (t, r) = (med(Impl::Twill, top), med(Impl::Reference, top));
+        vec![label, cell(t), cell(r), ratio(secs(r), secs(t))]
+    };
+    vec![
+        row(format!("newest {w} pods, all others alive"), true),
+        row(format!("last {w} pods"), false),
+        vec![
+            "**growth newest / last**".into(),
+            growth(med(Impl::Twill, true), med(Impl::Twill, false)),
+            growth(med(Impl::Reference, true), med(Impl::Reference, false)),
+            String::new(),
+        ],
+    ]
+}
+
+/// Per plugin: its ADD process time at the first and last checkpoint, for both sides.
+fn plugin_rows(d: &DensityResult) -> Vec<Vec<String>> {
+    let points = d.checkpoints();
+    let (Some(&first), Some(&last)) = (points.first(), points.last()) else { return Vec::new() };
+    let at = |imp, plugin: &str, n| {
+        let s = d.sides.get(&imp)?;
+        let times: Vec<Duration> = s
+            .add_runs
+            .iter()
+            .map(|runs| runs.iter().filter(|r| r.plugin == plugin).map(|r| r.took).sum())
+            .collect();
+        window_median(&times, n, d.conf.half_window)
+    };
+    ["bridge", "portmap", "bandwidth"]
+        .iter()
+        .map(|plugin| {
+            let mut row = vec![format!("`{plugin}`")];
+            for imp in BOTH {
+                let (f, l) = (at(imp, plugin, first), at(imp, plugin, last));
+                row.extend([cell(f), cell(l), growth(l, f)]);
+            }
+            row
+        })
+        .collect()
 }

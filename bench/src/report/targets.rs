@@ -62,7 +62,7 @@ fn density(report: &Report) -> Row {
     let Some(side) = d.sides.get(&Impl::Twill) else { return not_measured(goal, "no twill run") };
     let reached = side.add.len();
     let last = d.checkpoints().last().copied().unwrap_or(0).min(reached);
-    let at = |n| window_median(&side.add, n, d.half_window);
+    let at = |n| window_median(&side.add, n, d.conf.half_window);
     let (Some(first), Some(nth)) = (at(1), at(last)) else {
         return not_measured(goal, side.error.as_deref().unwrap_or("no samples"));
     };

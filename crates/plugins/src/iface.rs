@@ -1,25 +1,46 @@
-//! The interfaces of an interface plugin's attachment as links: their entries in the result,
-//! the container's link found again for CHECK (at prevResult's index, with prevResult's MAC),
-//! and deleted on DEL.
+//! The interfaces of an interface plugin's attachment as links: CNI_IFNAME free in the
+//! container before ADD creates it, their entries in the result, the container's link found
+//! again for CHECK (at prevResult's index, with prevResult's MAC), and deleted on DEL.
 
 use std::path::Path;
 
-use cni_spec::{CniResult, Error, Interface};
+use cni_spec::{CniResult, Error, ErrorCode, Interface};
 use netns::NetNs;
 use nl::{Handle, Link};
 
 use crate::kernel::{handle_in, nl_error};
 
+/// Code 4: CNI_IFNAME already exists in the container, so ADD cannot create it.
+pub fn name_taken(ifname: &str, ns: &NetNs) -> Error {
+    Error::new(
+        ErrorCode::InvalidEnvironment,
+        format!("container interface {ifname} already exists in netns {}", ns.path().display()),
+    )
+}
+
+/// Fails with [`name_taken`] when `ifname` exists in the container.
+pub fn ensure_free(nl: &Handle, ns: &NetNs, ifname: &str) -> Result<(), Error> {
+    match nl.link_get(ifname).map_err(nl_error)? {
+        Some(_) => Err(name_taken(ifname, ns)),
+        None => Ok(()),
+    }
+}
+
 /// `link` as a result interface, in `sandbox` when it is inside the container.
 pub fn entry(link: &Link, sandbox: Option<String>) -> Interface {
-    Interface { name: link.name.clone(), mac: link.mac.map(|m| nl::format_mac(&m)), sandbox, ..Default::default() }
+    Interface {
+        name: link.name.clone(),
+        mac: link.mac.map(|m| nl::format_mac(&m)),
+        sandbox,
+        ..Default::default()
+    }
 }
 
 /// The container's `ifname`, which must exist.
 pub fn container_link(nl: &Handle, ns: &NetNs, ifname: &str) -> Result<Link, Error> {
-    nl.link_get(ifname).map_err(nl_error)?.ok_or_else(|| {
-        Error::internal(format!("{ifname} does not exist in netns {}", ns.path().display()))
-    })
+    nl.link_get(ifname)
+        .map_err(nl_error)?
+        .ok_or_else(|| Error::internal(format!("{ifname} does not exist in netns {}", ns.path().display())))
 }
 
 /// The index of the container interface in a previous result: `ifname` inside `netns`, as
@@ -27,6 +48,13 @@ pub fn container_link(nl: &Handle, ns: &NetNs, ifname: &str) -> Result<Link, Err
 pub fn prev_index(prev: &CniResult, ifname: &str, netns: &Path) -> Option<usize> {
     let netns = netns.display().to_string();
     prev.interfaces.iter().position(|i| i.name == ifname && i.sandbox.as_deref() == Some(netns.as_str()))
+}
+
+/// [`prev_index`] for CHECK, where the interface must be there.
+pub fn prev_container_index(prev: &CniResult, ifname: &str, ns: &NetNs) -> Result<usize, Error> {
+    prev_index(prev, ifname, ns.path()).ok_or_else(|| {
+        Error::internal(format!("prevResult has no interface {ifname} in netns {}", ns.path().display()))
+    })
 }
 
 /// CHECK: `link` carries the MAC `prev` reported for it (when it reported one).

@@ -8,6 +8,8 @@ mod bridge;
 mod container;
 mod delegate;
 mod firewall;
+#[cfg(test)]
+mod fixture;
 mod host_local;
 mod iface;
 mod kernel;

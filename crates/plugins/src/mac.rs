@@ -13,7 +13,7 @@ pub struct MacField {
 
 /// The last non-empty of `sources`, which are in increasing precedence.
 pub fn last_given(sources: impl IntoIterator<Item = Option<String>>) -> Option<String> {
-    sources.into_iter().flatten().rfind(|m| !m.is_empty())
+    sources.into_iter().flatten().filter(|m| !m.is_empty()).last()
 }
 
 /// A well-formed MAC (`02:00:00:00:00:01`); code 7 naming `text` otherwise.

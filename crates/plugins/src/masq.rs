@@ -6,13 +6,14 @@
 //! - iptables: a chain per pod in the nat table, as the reference plugins do, written with
 //!   one `iptables-restore --noflush` per family.
 
-use cni_spec::Error;
+use cni_spec::{Error, IpConfig};
 pub use fw::Backend;
 use fw::{Batch, OwnedTable};
 use ipnet::IpNet;
 
 use crate::kernel::{fw_error, iptables_error};
 use crate::owner::is_stale;
+use crate::undo::Undo;
 
 const TABLE: &str = "twill_masq";
 
@@ -38,6 +39,20 @@ pub fn setup(backend: Backend, owner: &str, ips: &[IpNet]) -> Result<(), Error> 
         Backend::Nftables => table().add(&nft_elements(owner, ips)).map_err(fw_error),
         Backend::Iptables => ipt::setup(owner, ips),
     }
+}
+
+/// [`setup`] for the addresses of a result, registering the teardown with `undo`.
+pub fn setup_with_undo(
+    backend: Backend,
+    owner: &str,
+    ips: &[IpConfig],
+    undo: &mut Undo<'_>,
+) -> Result<(), Error> {
+    let nets: Vec<IpNet> = ips.iter().map(|ip| ip.address).collect();
+    setup(backend, owner, &nets)?;
+    let owner = owner.to_string();
+    undo.push("remove masquerading", move || teardown(backend, &owner));
+    Ok(())
 }
 
 /// Removes whatever `owner` has; nothing there is fine.

@@ -1,6 +1,7 @@
 //! What chained ("meta") plugins share: they run after an interface plugin, read its result
 //! (`prevResult`), change something about the attachment and hand the result on as their
-//! own. Chaining exists since spec 0.3.0, so that is where they start.
+//! own. Chaining exists since spec 0.3.0, so that is where they start. Every plugin's CHECK
+//! reads `prevResult` too.
 
 use cni_spec::{CniResult, Error, NetConf, Version};
 use netns::NetNs;
@@ -20,6 +21,11 @@ pub fn prev_result(conf: &NetConf) -> Result<CniResult, Error> {
             conf.plugin_type
         ))
     })
+}
+
+/// CHECK's `prevResult`, which the runtime always passes; its absence is code 7.
+pub fn prev_result_for_check(conf: &NetConf) -> Result<CniResult, Error> {
+    conf.prev_result()?.ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))
 }
 
 /// The host end of the veth whose container end is `ifname`; `None` when the interface is
@@ -69,6 +75,13 @@ mod tests {
         let err = prev_result(&conf).unwrap_err();
         assert_eq!(err.code.code(), 7);
         assert!(err.msg.starts_with("sbr must be called as a chained plugin"), "{err}");
+    }
+
+    #[test]
+    fn check_without_prev_result_is_code_7() {
+        let conf = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","type":"bridge"}"#).unwrap();
+        let err = prev_result_for_check(&conf).unwrap_err();
+        assert_eq!((err.code.code(), err.msg.as_str()), (7, "CHECK needs prevResult from the runtime"));
     }
 
     #[test]

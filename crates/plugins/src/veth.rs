@@ -1,10 +1,11 @@
 //! A veth pair between the host and a container: the host end gets a random `vethXXXXXXXX`
 //! name, the container end is born inside the container's namespace under CNI_IFNAME.
 
-use cni_spec::{Error, ErrorCode};
+use cni_spec::Error;
 use netns::NetNs;
 use nl::{Handle, Link};
 
+use crate::iface;
 use crate::kernel::nl_error;
 
 /// Both ends after creation.
@@ -23,12 +24,7 @@ pub fn create_pair(
     mtu: Option<u32>,
     mac: Option<[u8; 6]>,
 ) -> Result<VethPair, Error> {
-    if cont_nl.link_get(ifname).map_err(nl_error)?.is_some() {
-        return Err(Error::new(
-            ErrorCode::InvalidEnvironment,
-            format!("container interface {ifname} already exists in netns {}", cont_ns.path().display()),
-        ));
-    }
+    iface::ensure_free(cont_nl, cont_ns, ifname)?;
     let mut last = None;
     for _ in 0..5 {
         let host_name = random_name("veth")?;

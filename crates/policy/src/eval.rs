@@ -95,7 +95,10 @@ impl<'w> Conn<'w> {
         for policy in &selecting {
             for (index, rule) in policy.rules(dir).iter().enumerate() {
                 let peer_ok = rule.peers.is_empty()
-                    || rule.peers.iter().any(|p| self.world.peer_matches(&policy.namespace, p, peer, peer_ip));
+                    || rule
+                        .peers
+                        .iter()
+                        .any(|p| self.world.peer_matches(&policy.namespace, p, peer, peer_ip));
                 let port_ok = rule.ports.is_empty()
                     || rule.ports.iter().any(|pp| port_matches(pp, self.protocol, self.port, destination));
                 if peer_ok && port_ok {

@@ -1,11 +1,16 @@
-//! Kubernetes NetworkPolicy for twill: the `networking.k8s.io/v1` model parsed from manifests,
-//! its semantics as a pure function ([`evaluate`], what `twill policy explain` prints), and a
-//! compiler ([`compile`]) from the policies that touch one node's pods to ONE nftables table
-//! whose per-packet cost does not grow with the number of peers: peers and ports live in sets,
-//! pods are found through verdict maps. [`apply_batch`] turns a compiled ruleset into one
-//! atomic [`fw::Batch`] that replaces the previous one with no open window.
+//! Kubernetes NetworkPolicy for twill (docs/policy.md):
 //!
-//! Everything here is pure; applying the batch (`fw::apply`) is the caller's effect.
+//! - the `networking.k8s.io/v1` model, parsed and validated from manifests ([`parse_yaml`]);
+//! - its semantics as a pure function over a [`World`] ([`evaluate`]): a connection is allowed
+//!   iff the source may send it and the destination may receive it; the [`Verdict`] names the
+//!   policies and rules that decided, which is what `twill policy explain` prints;
+//! - a compiler ([`compile`]) from the policies touching one node's pods to ONE nftables table
+//!   whose per-packet cost grows neither with peers nor with policies: pods are found through
+//!   verdict maps, peers and ports are set elements. [`apply_batch`] replaces the table in one
+//!   atomic transaction with no open window; [`update_batch`] changes only elements when the
+//!   table's shape is unchanged. Replies of allowed connections pass by conntrack.
+//!
+//! Everything here is pure; applying a batch (`fw::apply`) is the caller's effect.
 
 mod compile;
 mod decode;
@@ -17,13 +22,13 @@ mod selector;
 mod verdict;
 mod world;
 
-pub use decode::{Object, ParseError, parse_value, parse_yaml};
+pub use compile::{Chain, FAMILY, Ruleset, Set, TABLE, apply_batch, compile, delete_batch, update_batch};
+pub use decode::{Object, ParseError, parse_policy_spec, parse_value, parse_yaml};
+pub use eval::{evaluate, evaluate_family};
 pub use model::{
-    Direction, Family, IpBlock, NAMESPACE_NAME_LABEL, NamedPort, Namespace, NetworkPolicy, Node, NsName, Peer,
-    PodRef, PolicyPort, PolicyRef, PortSpec, Protocol, Rule, Pod,
+    Direction, Family, IpBlock, NAMESPACE_NAME_LABEL, NamedPort, Namespace, NetworkPolicy, Node, NsName,
+    Peer, Pod, PodRef, PolicyPort, PolicyRef, PortSpec, Protocol, Rule,
 };
 pub use selector::{LabelSelector, Labels, Operator, Requirement, SelectorError};
-pub use eval::{evaluate, evaluate_family};
 pub use verdict::{Decision, RuleRef, Verdict};
 pub use world::{Endpoint, World};
-pub use compile::{Chain, FAMILY, Ruleset, Set, TABLE, apply_batch, compile, delete_batch, update_batch};

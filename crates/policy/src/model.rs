@@ -86,6 +86,16 @@ impl Protocol {
     }
 }
 
+impl FromStr for Protocol {
+    type Err = String;
+
+    /// Any case (`tcp`, `TCP`): for command lines. Manifests use [`Protocol::parse`].
+    fn from_str(s: &str) -> Result<Protocol, String> {
+        Protocol::parse(&s.to_ascii_uppercase())
+            .ok_or_else(|| format!("unknown protocol {s:?}: expected TCP, UDP or SCTP"))
+    }
+}
+
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_k8s())
@@ -192,7 +202,10 @@ pub struct Rule {
 pub enum Peer {
     /// Pods matching `pods` in namespaces matching `namespaces`. A missing namespace selector
     /// means the policy's own namespace; a missing pod selector means every pod.
-    Pods { namespaces: Option<LabelSelector>, pods: Option<LabelSelector> },
+    Pods {
+        namespaces: Option<LabelSelector>,
+        pods: Option<LabelSelector>,
+    },
     IpBlock(IpBlock),
 }
 
@@ -313,6 +326,8 @@ mod tests {
         assert_eq!(Protocol::parse("SCTP"), Some(Protocol::Sctp));
         assert_eq!(Protocol::parse("tcp"), None);
         assert_eq!(Protocol::Udp.as_nft(), "udp");
+        assert_eq!("sctp".parse::<Protocol>(), Ok(Protocol::Sctp));
+        assert!("icmp".parse::<Protocol>().is_err());
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub fn port_matches(pp: &PolicyPort, protocol: Protocol, port: u16, destination:
             None => true,
             Some(PortSpec::Number(n)) => *n == port,
             Some(PortSpec::Range(first, last)) => (*first..=*last).contains(&port),
-            Some(PortSpec::Named(name)) => destination.and_then(|d| d.named_port(name, protocol)) == Some(port),
+            Some(PortSpec::Named(name)) => {
+                destination.and_then(|d| d.named_port(name, protocol)) == Some(port)
+            }
         }
 }

@@ -93,7 +93,8 @@ impl LabelSelector {
             names::label_value(v).map_err(err)?;
         }
         for (i, r) in self.match_expressions.iter().enumerate() {
-            r.validate().map_err(|e| SelectorError { field: format!("matchExpressions[{i}].{}", e.field), ..e })?;
+            r.validate()
+                .map_err(|e| SelectorError { field: format!("matchExpressions[{i}].{}", e.field), ..e })?;
         }
         Ok(())
     }
@@ -118,10 +119,9 @@ impl Requirement {
         let err = |field: &str, message: String| SelectorError { field: field.into(), message };
         names::label_key(&self.key).map_err(|m| err("key", m))?;
         match self.operator {
-            Operator::In | Operator::NotIn if self.values.is_empty() => Err(err(
-                "values",
-                format!("must be specified when `operator` is {}", self.operator.as_str()),
-            )),
+            Operator::In | Operator::NotIn if self.values.is_empty() => {
+                Err(err("values", format!("must be specified when `operator` is {}", self.operator.as_str())))
+            }
             Operator::Exists | Operator::DoesNotExist if !self.values.is_empty() => Err(err(
                 "values",
                 format!("may not be specified when `operator` is {}", self.operator.as_str()),
@@ -162,7 +162,10 @@ mod tests {
     }
 
     fn expr(key: &str, op: Operator, values: &[&str]) -> LabelSelector {
-        LabelSelector { match_labels: Labels::new(), match_expressions: vec![Requirement::new(key, op, values)] }
+        LabelSelector {
+            match_labels: Labels::new(),
+            match_expressions: vec![Requirement::new(key, op, values)],
+        }
     }
 
     #[test]

@@ -67,7 +67,9 @@ impl Decision {
             Decision::NotAPod => "not a pod: no policy applies".into(),
             Decision::FromOwnNode => "allowed: from the pod's own node (always allowed)".into(),
             Decision::NotSelected => format!("allowed: not selected by any {dir} policy"),
-            Decision::Allowed(rules) => format!("allowed by {}", list(rules.iter().map(|r| r.to_string()).collect())),
+            Decision::Allowed(rules) => {
+                format!("allowed by {}", list(rules.iter().map(|r| r.to_string()).collect()))
+            }
             Decision::Denied(policies) => format!(
                 "denied: isolated by {}; no {dir} rule matches",
                 list(policies.iter().map(|p| p.to_string()).collect())
@@ -91,7 +93,11 @@ impl fmt::Display for Verdict {
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = if self.allowed() { "allowed" } else { "denied" };
-        writeln!(f, "{} -> {} {}/{} ({}): {verdict}", self.from, self.to, self.protocol, self.port, self.family)?;
+        writeln!(
+            f,
+            "{} -> {} {}/{} ({}): {verdict}",
+            self.from, self.to, self.protocol, self.port, self.family
+        )?;
         writeln!(f, "  egress  from {}: {}", self.from, self.egress.explain(Direction::Egress))?;
         write!(f, "  ingress to   {}: {}", self.to, self.ingress.explain(Direction::Ingress))
     }

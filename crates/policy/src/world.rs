@@ -17,6 +17,8 @@ pub struct World {
     pods: BTreeMap<PodRef, Pod>,
     policies: BTreeMap<PolicyRef, NetworkPolicy>,
     nodes: BTreeMap<String, Node>,
+    /// How many pods each namespace has: namespaces exist for policy as soon as a pod does.
+    pod_namespaces: BTreeMap<String, usize>,
 }
 
 /// One end of a connection: a pod of the world, or any other address.
@@ -47,7 +49,10 @@ impl World {
     }
 
     pub fn add_pod(&mut self, pod: Pod) {
-        self.pods.insert(pod.key(), pod);
+        let ns = pod.namespace.clone();
+        if self.pods.insert(pod.key(), pod).is_none() {
+            *self.pod_namespaces.entry(ns).or_default() += 1;
+        }
     }
 
     pub fn add_policy(&mut self, policy: NetworkPolicy) {
@@ -71,7 +76,14 @@ impl World {
     }
 
     pub fn remove_pod(&mut self, pod: &PodRef) -> Option<Pod> {
-        self.pods.remove(pod)
+        let removed = self.pods.remove(pod)?;
+        if let Some(n) = self.pod_namespaces.get_mut(&pod.namespace) {
+            *n -= 1;
+            if *n == 0 {
+                self.pod_namespaces.remove(&pod.namespace);
+            }
+        }
+        Some(removed)
     }
 
     pub fn remove_policy(&mut self, policy: &PolicyRef) -> Option<NetworkPolicy> {
@@ -106,6 +118,11 @@ impl World {
         self.namespaces.values()
     }
 
+    /// The pods running on node `node`: what [`crate::compile`] needs for that node.
+    pub fn pods_on(&self, node: &str) -> Vec<PodRef> {
+        self.pods.values().filter(|p| p.node == node).map(Pod::key).collect()
+    }
+
     /// The pods of namespace `ns`.
     pub fn pods_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
         in_namespace(&self.pods, ns)
@@ -128,13 +145,7 @@ impl World {
     /// Namespaces that exist for policy: those added, and those that pods live in.
     pub fn namespace_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.namespaces.keys().map(String::as_str).collect();
-        // One step per namespace, not per pod: jump past each namespace's pods ("\0" is the
-        // smallest suffix, so NS + "\0" sorts right after every NS/NAME).
-        let mut next = self.pods.keys().next();
-        while let Some(key) = next {
-            names.push(&key.namespace);
-            next = self.pods.range(NsName::new(&format!("{}\0", key.namespace), "")..).next().map(|(k, _)| k);
-        }
+        names.extend(self.pod_namespaces.keys().map(String::as_str));
         names.sort();
         names.dedup();
         names
@@ -176,6 +187,11 @@ mod tests {
         assert_eq!(names, ["x/a", "x/b"]);
         assert_eq!(w.pods_in("v").count(), 0);
         assert_eq!(w.namespace_names(), ["w", "x", "xx", "y"]);
+        w.add_pod(pod("w", "z"));
+        w.remove_pod(&NsName::new("w", "z"));
+        assert_eq!(w.namespace_names(), ["x", "xx", "y"], "w has no pods left");
+        w.add_pod(Pod { node: "n1".into(), ..pod("x", "c") });
+        assert_eq!(w.pods_on("n1"), [NsName::new("x", "c")]);
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use testkit::{TestNs, require_privileges};
 use twill_policy::{
-    Direction, LabelSelector, Namespace, NetworkPolicy, Node, Peer, Pod, PodRef, PolicyPort, PortSpec, Protocol,
-    Rule, Ruleset, World, apply_batch, compile, delete_batch, update_batch,
+    Direction, LabelSelector, Namespace, NetworkPolicy, Node, Peer, Pod, PodRef, PolicyPort, PortSpec,
+    Protocol, Rule, Ruleset, World, apply_batch, compile, delete_batch, update_batch,
 };
 
 /// Applies a batch inside `ns` (nft runs in the namespace of the thread that spawns it).
@@ -31,7 +31,12 @@ fn nft_accepts_every_golden_ruleset() {
     for (name, _) in golden::CASES {
         let path = golden::golden_dir().join(format!("{name}.nft"));
         let out = ns.exec(&["nft", "-c", "-f", path.to_str().unwrap()]);
-        assert!(out.status.success(), "nft -c -f {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nft -c -f {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -66,20 +71,37 @@ fn rulesets_replace_each_other_and_update_by_elements() {
     let batch = update_batch(&old, &new).expect("only elements changed");
     assert!(batch.text().contains("10.244.3.40"), "{}", batch.text());
     apply_in(&ns, &batch).unwrap_or_else(|e| panic!("update: {e}\n{}", batch.text()));
-    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", "ingress_ports4"]);
+    let ports4 =
+        new.sets.iter().find(|s| s.name.starts_with("ingress_x.named-in") && s.name.ends_with("_ports4"));
+    let ports4 = ports4.expect("x/named-in's group").name.clone();
+    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", &ports4]);
     assert!(set.contains("10.244.3.40") && set.contains("10.244.1.20-10.244.1.22"), "{set}");
     // And back.
     let back = update_batch(&new, &old).unwrap();
     apply_in(&ns, &back).unwrap_or_else(|e| panic!("update back: {e}\n{}", back.text()));
-    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", "ingress_ports4"]);
+    let set = ns.exec_ok(&["nft", "list", "set", "inet", "twill_policy", &ports4]);
     assert!(!set.contains("10.244.3.40") && set.contains("10.244.1.20/31"), "{set}");
-    // A pod becoming isolated and one becoming open: dispatch map elements (with comments).
+    // A pod joining a group: one dispatch map element (with its comment), both ways.
+    let mut more = w.clone();
+    more.add_pod(Pod {
+        namespace: "x".into(),
+        name: "n".into(),
+        ips: vec!["10.244.1.99".parse().unwrap()],
+        ports: common::e2e_ports(),
+        node: "n1".into(),
+        ..Pod::default()
+    });
+    let grown = compile(&more, &n1_pods(&more));
+    let batch = update_batch(&old, &grown).expect("same groups");
+    apply_in(&ns, &batch).unwrap_or_else(|e| panic!("join: {e}\n{}", batch.text()));
+    let map = ns.exec_ok(&["nft", "list", "map", "inet", "twill_policy", "ingress_dispatch4"]);
+    assert!(map.contains("10.244.1.99 comment \"x/n\""), "{map}");
+    let batch = update_batch(&grown, &old).unwrap();
+    apply_in(&ns, &batch).unwrap_or_else(|e| panic!("leave: {e}\n{}", batch.text()));
+    // A new combination of policies is a new group: a full apply.
     let (_, deny) = golden::CASES.iter().find(|(n, _)| *n == "deny-all-ingress").unwrap();
     let other = compile(&common::world_with(deny), &n1_pods(&w));
-    let batch = update_batch(&old, &other).expect("same shape");
-    apply_in(&ns, &batch).unwrap_or_else(|e| panic!("update dispatch: {e}\n{}", batch.text()));
-    let map = ns.exec_ok(&["nft", "list", "map", "inet", "twill_policy", "egress_dispatch4"]);
-    assert!(!map.contains("10.244.1.20"), "y/a is no longer isolated for egress: {map}");
+    assert!(update_batch(&old, &other).is_none());
     apply_in(&ns, &delete_batch()).unwrap();
     let out = ns.exec(&["nft", "list", "table", "inet", "twill_policy"]);
     assert!(!out.status.success(), "the table is gone");
@@ -159,10 +181,14 @@ fn ten_thousand_policies_and_peers() {
     let mut w = big_world();
     for i in 0..10_000u32 {
         let peer = Peer::Pods {
-            namespaces: Some(LabelSelector::labels([("kubernetes.io/metadata.name", format!("ns{}", i % 100).as_str())])),
+            namespaces: Some(LabelSelector::labels([(
+                "kubernetes.io/metadata.name",
+                format!("ns{}", i % 100).as_str(),
+            )])),
             pods: Some(LabelSelector::labels([("app", format!("c{}", (i / 100) % 100).as_str())])),
         };
-        let port = PolicyPort { protocol: Protocol::Tcp, port: Some(PortSpec::Number(8000 + (i % 1000) as u16)) };
+        let port =
+            PolicyPort { protocol: Protocol::Tcp, port: Some(PortSpec::Number(8000 + (i % 1000) as u16)) };
         w.add_policy(ingress_policy(format!("np{i}"), format!("p{}", i % 20), peer, vec![port]));
     }
     let old = measure(&ns, "10,000 policies × 1 peer", &w);
@@ -180,7 +206,11 @@ fn ten_thousand_policies_and_peers() {
     let update = update_batch(&old, &new).expect("a new peer only adds elements");
     let t = Instant::now();
     apply_in(&ns, &update).unwrap_or_else(|e| panic!("update: {e}"));
-    println!("10,000 policies: one new peer pod → {} statement(s), applied in {:?}", update.text().lines().count(), t.elapsed());
+    println!(
+        "10,000 policies: one new peer pod → {} statement(s), applied in {:?}",
+        update.text().lines().count(),
+        t.elapsed()
+    );
 
     // One policy whose peers are all 10,000 remote pods.
     let mut w = big_world();

@@ -6,61 +6,8 @@
 
 mod common;
 
-use common::{assert_table, world_with};
+use common::{ALL_OPEN, INTO_X_DENIED, INTO_XA_DENIED, INTO_XA_FROM_Y_ONLY, assert_table, np, world_with};
 use twill_policy::Protocol::{Sctp, Tcp, Udp};
-
-/// A NetworkPolicy document in namespace `ns`.
-fn np(ns: &str, name: &str, spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}")
-}
-
-const ALL_OPEN: &str = "
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...";
-
-/// Everything into namespace x denied (but loopback).
-const INTO_X_DENIED: &str = "
-    .XX ... ...
-    X.X ... ...
-    XX. ... ...
-    XXX ... ...
-    XXX ... ...
-    XXX ... ...
-    XXX ... ...
-    XXX ... ...
-    XXX ... ...";
-
-/// Everything into x/a denied (but loopback).
-const INTO_XA_DENIED: &str = "
-    ... ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...";
-
-/// x/a reachable from namespace y only.
-const INTO_XA_FROM_Y_ONLY: &str = "
-    ... ... ...
-    X.. ... ...
-    X.. ... ...
-    ... ... ...
-    ... ... ...
-    ... ... ...
-    X.. ... ...
-    X.. ... ...
-    X.. ... ...";
 
 #[test]
 fn no_policy_allows_everything() {
@@ -72,26 +19,6 @@ fn default_deny_ingress() {
     let w = world_with(&np("x", "deny-ingress", "podSelector: {}"));
     assert_table(&w, 80, Tcp, INTO_X_DENIED);
     assert_table(&w, 81, Udp, INTO_X_DENIED);
-}
-
-#[test]
-fn default_deny_all() {
-    let w = world_with(&np("x", "deny-all", "podSelector: {}\npolicyTypes: [Ingress, Egress]"));
-    assert_table(
-        &w,
-        80,
-        Tcp,
-        "
-        .XX XXX XXX
-        X.X XXX XXX
-        XX. XXX XXX
-        XXX ... ...
-        XXX ... ...
-        XXX ... ...
-        XXX ... ...
-        XXX ... ...
-        XXX ... ...",
-    );
 }
 
 #[test]
@@ -237,30 +164,6 @@ fn pod_selector_with_match_expressions() {
 }
 
 #[test]
-fn egress_ip_block_with_except_applies_to_pod_ips() {
-    // 10.244.1.11 is x/b.
-    let w = world_with(&np(
-        "x",
-        "cidr-except",
-        "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress]\negress:\n- to: [{ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.11/32]}}]",
-    ));
-    let mut table = ALL_OPEN.replacen("... ... ...", ".X. ... ...", 1);
-    assert_table(&w, 80, Tcp, &table);
-    // A second policy allowing exactly x/b adds up: the except of the first no longer matters.
-    let w = world_with(&format!(
-        "{}{}",
-        np(
-            "x",
-            "cidr-except",
-            "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress]\negress:\n- to: [{ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.11/32]}}]",
-        ),
-        np("x", "x-b", "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress]\negress:\n- to: [{ipBlock: {cidr: 10.244.1.11/32}}]"),
-    ));
-    table = ALL_OPEN.to_string();
-    assert_table(&w, 80, Tcp, &table);
-}
-
-#[test]
 fn ingress_ip_block_with_except() {
     // n1's pods are 10.244.1.0/24; y/a and y/b are 10.244.1.20 and .21; the c pods are on n2.
     let w = world_with(&np(
@@ -306,31 +209,6 @@ fn named_port_ingress_from_a_namespace() {
 }
 
 #[test]
-fn named_port_egress_resolves_against_the_destination() {
-    let w = world_with(&np(
-        "x",
-        "egress-named",
-        "podSelector: {}\npolicyTypes: [Egress]\negress:\n- ports: [{port: serve-80-tcp}]",
-    ));
-    assert_table(&w, 80, Tcp, ALL_OPEN);
-    assert_table(
-        &w,
-        81,
-        Tcp,
-        "
-        .XX XXX XXX
-        X.X XXX XXX
-        XX. XXX XXX
-        ... ... ...
-        ... ... ...
-        ... ... ...
-        ... ... ...
-        ... ... ...
-        ... ... ...",
-    );
-}
-
-#[test]
 fn end_port_ranges() {
     let w = world_with(&np(
         "x",
@@ -348,7 +226,11 @@ fn sctp_is_not_tcp() {
     let w = world_with(&format!(
         "{}{}",
         np("x", "deny-ingress", "podSelector: {}"),
-        np("x", "sctp-81", "podSelector: {matchLabels: {pod: a}}\ningress:\n- ports: [{protocol: SCTP, port: 81}]"),
+        np(
+            "x",
+            "sctp-81",
+            "podSelector: {matchLabels: {pod: a}}\ningress:\n- ports: [{protocol: SCTP, port: 81}]"
+        ),
     ));
     assert_table(&w, 81, Tcp, INTO_X_DENIED);
     assert_table(
@@ -370,99 +252,14 @@ fn sctp_is_not_tcp() {
 
 #[test]
 fn any_port_of_one_protocol() {
-    let w = world_with(&np("x", "tcp-only", "podSelector: {matchLabels: {pod: a}}\ningress:\n- ports: [{protocol: TCP}]"));
+    let w = world_with(&np(
+        "x",
+        "tcp-only",
+        "podSelector: {matchLabels: {pod: a}}\ningress:\n- ports: [{protocol: TCP}]",
+    ));
     assert_table(&w, 80, Tcp, ALL_OPEN);
     assert_table(&w, 9999, Tcp, ALL_OPEN);
     assert_table(&w, 80, Udp, INTO_XA_DENIED);
-}
-
-#[test]
-fn egress_deny_all_for_one_pod() {
-    let w = world_with(&np("x", "deny-egress-a", "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress]"));
-    let table = ALL_OPEN.replacen("... ... ...", ".XX XXX XXX", 1);
-    assert_table(&w, 80, Tcp, &table);
-}
-
-#[test]
-fn egress_to_a_namespace() {
-    let w = world_with(&np(
-        "x",
-        "to-y",
-        "podSelector: {}\npolicyTypes: [Egress]\negress:\n- to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]",
-    ));
-    assert_table(
-        &w,
-        80,
-        Tcp,
-        "
-        .XX ... XXX
-        X.X ... XXX
-        XX. ... XXX
-        ... ... ...
-        ... ... ...
-        ... ... ...
-        ... ... ...
-        ... ... ...
-        ... ... ...",
-    );
-}
-
-#[test]
-fn egress_deny_wins_even_if_the_server_allows() {
-    let w = world_with(&format!(
-        "{}{}{}",
-        np(
-            "x",
-            "to-y-a",
-            "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress]\negress:\n- to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}, podSelector: {matchLabels: {pod: a}}}]",
-        ),
-        np(
-            "y",
-            "ya-from-xa",
-            "podSelector: {matchLabels: {pod: a}}\ningress:\n- from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}}, podSelector: {matchLabels: {pod: a}}}]",
-        ),
-        np(
-            "y",
-            "yb-from-xa",
-            "podSelector: {matchLabels: {pod: b}}\ningress:\n- from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}}, podSelector: {matchLabels: {pod: a}}}]",
-        ),
-    ));
-    assert_table(
-        &w,
-        80,
-        Tcp,
-        "
-        .XX .XX XXX
-        ... XX. ...
-        ... XX. ...
-        ... .X. ...
-        ... X.. ...
-        ... XX. ...
-        ... XX. ...
-        ... XX. ...
-        ... XX. ...",
-    );
-}
-
-#[test]
-fn ingress_and_egress_together() {
-    let w = world_with(&np(
-        "x",
-        "both",
-        "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress, Ingress]\ningress:\n- from: [{podSelector: {matchLabels: {pod: b}}}]\negress:\n- ports: [{port: 80}]",
-    ));
-    let into_xa_from_xb = "
-        ... ... ...
-        ... ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...";
-    assert_table(&w, 80, Tcp, into_xa_from_xb);
-    assert_table(&w, 81, Tcp, &into_xa_from_xb.replacen("... ... ...", ".XX XXX XXX", 1));
 }
 
 #[test]
@@ -492,20 +289,10 @@ fn allow_all_policy_takes_precedence() {
     assert_table(&w, 81, Tcp, INTO_X_DENIED);
     let w = world_with(&format!("{only_80}{}", np("x", "allow-all", "podSelector: {}\ningress:\n- {}")));
     assert_table(&w, 81, Tcp, ALL_OPEN);
-    let only_80_out = np("x", "only-80-out", "podSelector: {}\npolicyTypes: [Egress]\negress:\n- ports: [{port: 80}]");
+    let only_80_out =
+        np("x", "only-80-out", "podSelector: {}\npolicyTypes: [Egress]\negress:\n- ports: [{port: 80}]");
     let all_out = np("x", "all-out", "podSelector: {}\npolicyTypes: [Egress]\negress:\n- {}");
     assert_table(&world_with(&format!("{only_80_out}{all_out}")), 81, Tcp, ALL_OPEN);
-}
-
-#[test]
-fn policy_types_are_inferred_from_the_rules() {
-    // No policyTypes and egress rules: Ingress AND Egress. The policy has no ingress rules,
-    // so x/a's ingress is denied entirely — the classic surprise.
-    let egress_only = "podSelector: {matchLabels: {pod: a}}\negress:\n- to: [{namespaceSelector: {}}]";
-    let w = world_with(&np("x", "inferred", egress_only));
-    assert_table(&w, 80, Tcp, INTO_XA_DENIED);
-    let explicit = format!("{egress_only}\npolicyTypes: [Egress]");
-    assert_table(&world_with(&np("x", "explicit", &explicit)), 80, Tcp, ALL_OPEN);
 }
 
 #[test]

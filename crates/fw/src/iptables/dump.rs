@@ -31,8 +31,11 @@ pub fn owners(saved: &str, tag: &str) -> Vec<String> {
 /// The restore input deleting every rule of `saved` that `doomed` picks from `table`, `None`
 /// when it picks none.
 pub fn remove_rules(table: &str, saved: &str, doomed: impl Fn(&str) -> bool) -> Option<String> {
-    let deletions: Vec<String> =
-        saved.lines().filter(|l| l.starts_with("-A ") && doomed(l)).map(|l| l.replacen("-A ", "-D ", 1)).collect();
+    let deletions: Vec<String> = saved
+        .lines()
+        .filter(|l| l.starts_with("-A ") && doomed(l))
+        .map(|l| l.replacen("-A ", "-D ", 1))
+        .collect();
     if deletions.is_empty() {
         return None;
     }

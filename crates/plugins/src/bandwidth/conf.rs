@@ -122,14 +122,12 @@ fn limit(prefix: &str, dir: &str, rate: u64, burst: u64) -> Result<Option<Limit>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::{merged, net_conf};
     use serde_json::json;
 
     fn parse(v: Value) -> Result<BandwidthConf, Error> {
-        let mut base = json!({"cniVersion": "1.0.0", "name": "n", "type": "bandwidth"});
-        for (k, val) in v.as_object().unwrap() {
-            base[k] = val.clone();
-        }
-        BandwidthConf::parse(&NetConf::parse(&serde_json::to_vec(&base).unwrap()).unwrap())
+        let base = json!({"cniVersion": "1.0.0", "name": "n", "type": "bandwidth"});
+        BandwidthConf::parse(&net_conf(&merged(base, &v)))
     }
 
     #[test]

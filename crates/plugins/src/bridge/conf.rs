@@ -169,25 +169,11 @@ pub fn collect_trunk(trunk: &[VlanTrunk]) -> Result<Vec<u16>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cni_skel::Command;
+    use crate::fixture::{cmd_args as args, merged, net_conf};
     use serde_json::json;
 
-    fn args(cni_args: &[(&str, &str)]) -> CmdArgs {
-        CmdArgs {
-            command: Command::Add,
-            container_id: "c".into(),
-            netns: None,
-            ifname: "eth0".into(),
-            args: cni_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            raw_args: String::new(),
-            path: vec![],
-            stdin: vec![],
-        }
-    }
-
     fn parse(v: serde_json::Value) -> Result<BridgeConf, Error> {
-        let conf = NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
-        BridgeConf::parse(&conf, &args(&[]))
+        BridgeConf::parse(&net_conf(&v), &args(&[]))
     }
 
     fn base() -> serde_json::Value {
@@ -227,10 +213,7 @@ mod tests {
             json!({"vlanTrunk": [{"id": 0}]}),
         ];
         for extra in cases {
-            let mut v = base();
-            for (k, val) in extra.as_object().unwrap() {
-                v[k] = val.clone();
-            }
+            let v = merged(base(), &extra);
             let err = parse(v.clone()).expect_err(&v.to_string());
             assert_eq!(err.code.code(), 7, "{v}: {err}");
         }
@@ -241,12 +224,10 @@ mod tests {
         let mut v = base();
         v["args"] = json!({"cni": {"mac": "02:00:00:00:00:01"}});
         v["runtimeConfig"] = json!({"mac": "02:00:00:00:00:02"});
-        let conf = NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
-        let c = BridgeConf::parse(&conf, &args(&[("MAC", "02:00:00:00:00:03")])).unwrap();
+        let c = BridgeConf::parse(&net_conf(&v), &args(&[("MAC", "02:00:00:00:00:03")])).unwrap();
         assert_eq!(c.mac, Some([2, 0, 0, 0, 0, 2]));
         v["runtimeConfig"] = json!({});
-        let conf = NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap();
-        let c = BridgeConf::parse(&conf, &args(&[("MAC", "02:00:00:00:00:03")])).unwrap();
+        let c = BridgeConf::parse(&net_conf(&v), &args(&[("MAC", "02:00:00:00:00:03")])).unwrap();
         assert_eq!(c.mac, Some([2, 0, 0, 0, 0, 1]));
     }
 

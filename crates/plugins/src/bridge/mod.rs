@@ -7,18 +7,14 @@ mod gateway;
 mod setup;
 
 use cni_skel::{CmdArgs, Plugin};
-use cni_spec::{CniResult, Error, ErrorCode, NetConf};
-use ipnet::IpNet;
-use netns::NetNs;
+use cni_spec::{CniResult, Error, ErrorCode, Interface, NetConf};
 use nl::{Handle, Link};
 
 use crate::container::{apply_iface, check_iface, plan_iface};
 use crate::delegate::{ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns};
-use crate::kernel::{
-    container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns, nl_error,
-};
+use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
 use crate::undo::{Undo, first_error};
-use crate::{iface, masq, owner, spoof, veth};
+use crate::{iface, masq, meta, owner, spoof, veth};
 pub use conf::BridgeConf;
 use gateway::{CONTAINER_IFACE, plan_gateways};
 
@@ -45,12 +41,22 @@ impl Plugin for Bridge {
         let sandbox = Some(cont_ns.path().display().to_string());
         let mut result = CniResult {
             cni_version: conf.version()?,
-            interfaces: vec![iface::entry(&br, None), iface::entry(&pair.host, None), iface::entry(&pair.container, sandbox)],
+            interfaces: vec![
+                iface::entry(&br, None),
+                iface::entry(&pair.host, None),
+                iface::entry(&pair.container, sandbox),
+            ],
             ..Default::default()
         };
         if bc.has_ipam {
-            let l3 = Layer3 { args, conf, bc: &bc, host: &host, cont: &cont, cont_ns: &cont_ns };
-            l3.setup(&mut result, &br, &pair.container, &owner, &mut undo)?;
+            let ipam = ipam_add_with_undo(args, conf, &mut undo)?;
+            (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
+            let gws = plan_gateways(&mut result, &bc);
+            apply_iface(&cont_ns, &cont, &pair.container, &plan_iface(&result, CONTAINER_IFACE), bc.dad)?;
+            setup::ensure_gateways(&host, &br, &gws, bc.force_address)?;
+            if let Some(backend) = bc.ip_masq {
+                masq::setup_with_undo(backend, &owner, &result.ips, &mut undo)?;
+            }
         } else if !bc.disable_container_interface {
             cont.link_set_up(pair.container.index, true).map_err(nl_error)?;
         }
@@ -63,9 +69,7 @@ impl Plugin for Bridge {
 
     fn check(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let bc = BridgeConf::parse(conf, args)?;
-        let prev = conf
-            .prev_result()?
-            .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
+        let prev = meta::prev_result_for_check(conf)?;
         if bc.has_ipam {
             ipam_check(args, conf)?;
         }
@@ -135,44 +139,6 @@ fn refuse_vlans(bc: &BridgeConf) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-/// The layer-3 half of an ADD with IPAM: addresses in the pod, gateways on the bridge,
-/// forwarding and masquerading.
-struct Layer3<'a> {
-    args: &'a CmdArgs,
-    conf: &'a NetConf,
-    bc: &'a BridgeConf,
-    host: &'a Handle,
-    cont: &'a Handle,
-    cont_ns: &'a NetNs,
-}
-
-impl<'a> Layer3<'a> {
-    fn setup(
-        &self,
-        result: &mut CniResult,
-        br: &Link,
-        cont_link: &Link,
-        owner: &str,
-        undo: &mut Undo<'a>,
-    ) -> Result<(), Error> {
-        let ipam = ipam_add_with_undo(self.args, self.conf, undo)?;
-        (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
-        let gws = plan_gateways(result, self.bc);
-        apply_iface(self.cont_ns, self.cont, cont_link, &plan_iface(result, CONTAINER_IFACE), self.bc.dad)?;
-        for gw in &gws {
-            setup::ensure_gateway_addr(self.host, br, *gw, self.bc.force_address)?;
-        }
-        enable_forwarding(&host_netns()?, gws.iter().map(IpNet::addr))?;
-        if let Some(backend) = self.bc.ip_masq {
-            let ips: Vec<_> = result.ips.iter().map(|ip| ip.address).collect();
-            masq::setup(backend, owner, &ips)?;
-            let owner = owner.to_string();
-            undo.push("remove masquerading", move || masq::teardown(backend, &owner));
-        }
-        Ok(())
-    }
 }
 
 fn refresh_macs(host: &Handle, ifaces: &mut [Interface]) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use nl::{Handle, Link};
 
 use super::conf::BridgeConf;
-use crate::kernel::{host_netns, nl_error};
+use crate::kernel::{enable_forwarding, host_netns, nl_error};
 
 /// Creates the bridge unless it exists, brings it up, pins its MAC.
 pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
@@ -40,9 +40,17 @@ pub fn attach_port(nl: &Handle, port: &Link, br: &Link, conf: &BridgeConf) -> Re
     nl.link_set_up(port.index, true).map_err(nl_error)
 }
 
+/// Puts the gateways on the bridge and turns on forwarding for their families.
+pub fn ensure_gateways(nl: &Handle, br: &Link, gws: &[IpNet], force: bool) -> Result<(), Error> {
+    for gw in gws {
+        ensure_gateway_addr(nl, br, *gw, force)?;
+    }
+    enable_forwarding(&host_netns()?, gws.iter().map(IpNet::addr))
+}
+
 /// Makes sure the bridge holds `gw`. Another address of the same family in the way is an
 /// error unless `forceAddress` (then it is replaced); EEXIST from a concurrent pod is fine.
-pub fn ensure_gateway_addr(nl: &Handle, br: &Link, gw: IpNet, force: bool) -> Result<(), Error> {
+fn ensure_gateway_addr(nl: &Handle, br: &Link, gw: IpNet, force: bool) -> Result<(), Error> {
     let addrs = nl.addr_list(Some(br.index)).map_err(nl_error)?;
     for a in addrs.iter().filter(|a| a.net.addr().is_ipv4() == gw.addr().is_ipv4()) {
         if a.net == gw {

@@ -110,15 +110,13 @@ pub fn plan(conf: &FirewallConf, result: &CniResult) -> Result<FirewallPlan, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::{merged, net_conf};
     use cni_spec::{Interface, IpConfig};
     use serde_json::{Value, json};
 
     fn parse(v: Value) -> Result<FirewallConf, Error> {
-        let mut base = json!({"cniVersion": "1.0.0", "name": "n", "type": "firewall"});
-        for (k, val) in v.as_object().unwrap() {
-            base[k] = val.clone();
-        }
-        FirewallConf::parse(&NetConf::parse(&serde_json::to_vec(&base).unwrap()).unwrap())
+        let base = json!({"cniVersion": "1.0.0", "name": "n", "type": "firewall"});
+        FirewallConf::parse(&net_conf(&merged(base, &v)))
     }
 
     #[test]

@@ -52,8 +52,11 @@ impl MacvlanConf {
                 Error::invalid_config(format!("invalid MTU {m}: must be 0 (master's) or positive"))
             })?),
         };
-        let mac_text =
-            mac::last_given([raw.mac, args.arg("MAC").map(str::to_string), raw.runtime_config.and_then(|r| r.mac)]);
+        let mac_text = mac::last_given([
+            raw.mac,
+            args.arg("MAC").map(str::to_string),
+            raw.runtime_config.and_then(|r| r.mac),
+        ]);
         Ok(MacvlanConf {
             master,
             mode: parse_mode(raw.mode.as_deref().unwrap_or_default())?,
@@ -105,18 +108,8 @@ fn parse_unicast_mac(text: &str) -> Result<[u8; 6], Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cni_skel::Command;
+    use crate::fixture::{cmd_args as args, merged, net_conf as conf};
     use serde_json::json;
-
-    fn args(cni_args: &[(&str, &str)]) -> CmdArgs {
-        let mut a = CmdArgs::new(Command::Add);
-        a.args = cni_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        a
-    }
-
-    fn conf(v: &serde_json::Value) -> NetConf {
-        NetConf::parse(&serde_json::to_vec(v).unwrap()).unwrap()
-    }
 
     fn parse(v: serde_json::Value) -> Result<MacvlanConf, Error> {
         MacvlanConf::parse(&conf(&v), &args(&[]))
@@ -162,10 +155,7 @@ mod tests {
             json!({"bcqueuelen": -5}),
         ];
         for extra in cases {
-            let mut v = base();
-            for (k, val) in extra.as_object().unwrap() {
-                v[k] = val.clone();
-            }
+            let v = merged(base(), &extra);
             let err = parse(v.clone()).expect_err(&v.to_string());
             assert_eq!(err.code.code(), 7, "{v}: {err}");
         }

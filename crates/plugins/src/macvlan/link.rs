@@ -1,11 +1,12 @@
 //! The macvlan link itself: born inside the container namespace under CNI_IFNAME, and
 //! checked against the config later.
 
-use cni_spec::{Error, ErrorCode};
+use cni_spec::Error;
 use netns::NetNs;
 use nl::{Handle, Link};
 
 use super::conf::{MacvlanConf, mode_name};
+use crate::iface;
 use crate::kernel::nl_error;
 
 /// Creates the macvlan on `master`. With a host master it is created from the host with the
@@ -21,22 +22,16 @@ pub fn create(
     conf: &MacvlanConf,
     ifname: &str,
 ) -> Result<Link, Error> {
-    let taken = || {
-        Error::new(
-            ErrorCode::InvalidEnvironment,
-            format!("container interface {ifname} already exists in netns {}", cont_ns.path().display()),
-        )
-    };
-    if cont.link_get(ifname).map_err(nl_error)?.is_some() {
-        return Err(taken());
-    }
+    iface::ensure_free(cont, cont_ns, ifname)?;
     let added = if conf.link_in_container {
         cont.macvlan_add(ifname, master.index, conf.mode, conf.mtu, conf.mac, None)
     } else {
         host.macvlan_add(ifname, master.index, conf.mode, conf.mtu, conf.mac, Some(cont_ns))
     };
     match added {
-        Err(e) if e.is_exists() && cont.link_get(ifname).map_err(nl_error)?.is_some() => return Err(taken()),
+        Err(e) if e.is_exists() && cont.link_get(ifname).map_err(nl_error)?.is_some() => {
+            return Err(iface::name_taken(ifname, cont_ns));
+        }
         Err(e) => return Err(nl_error(e)),
         Ok(()) => {}
     }

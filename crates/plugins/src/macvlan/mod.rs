@@ -15,9 +15,9 @@ use crate::container::{apply_iface, check_iface, plan_iface};
 use crate::delegate::{
     has_ipam, ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns,
 };
-use crate::iface;
 use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
 use crate::undo::{Undo, first_error};
+use crate::{iface, meta};
 pub use conf::MacvlanConf;
 use master::resolve_master;
 
@@ -61,22 +61,14 @@ impl Plugin for Macvlan {
 
     fn check(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let mc = MacvlanConf::parse(conf, args)?;
-        let prev = conf
-            .prev_result()?
-            .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
+        let prev = meta::prev_result_for_check(conf)?;
         if mc.has_ipam {
             ipam_check(args, conf)?;
         }
         let cont_ns = container_netns(args)?;
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
         let master = master_of(&host, &cont, &cont_ns, &mc)?;
-        let idx = iface::prev_index(&prev, &args.ifname, cont_ns.path()).ok_or_else(|| {
-            Error::internal(format!(
-                "prevResult has no interface {} in netns {}",
-                args.ifname,
-                cont_ns.path().display()
-            ))
-        })?;
+        let idx = iface::prev_container_index(&prev, &args.ifname, &cont_ns)?;
         let mv = iface::container_link(&cont, &cont_ns, &args.ifname)?;
         link::check(&cont, &mv, &master, &mc)?;
         iface::check_mac(&mv, &prev.interfaces[idx])?;

@@ -1,17 +1,14 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::fixture::{merged, net_conf};
 
 fn parse(v: Value) -> Result<PortmapConf, Error> {
-    PortmapConf::parse(&NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap())
+    PortmapConf::parse(&net_conf(&v))
 }
 
 fn base(extra: Value) -> Value {
-    let mut v = json!({"cniVersion": "1.0.0", "name": "n", "type": "portmap"});
-    for (k, val) in extra.as_object().unwrap() {
-        v[k] = val.clone();
-    }
-    v
+    merged(json!({"cniVersion": "1.0.0", "name": "n", "type": "portmap"}), &extra)
 }
 
 fn with_maps(maps: Value) -> Value {

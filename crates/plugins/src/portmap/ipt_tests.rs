@@ -1,19 +1,16 @@
-use cni_spec::NetConf;
 use serde_json::json;
 
 use super::*;
+use crate::fixture::{merged, net_conf};
 
 fn conf(extra: serde_json::Value) -> PortmapConf {
-    let mut v = json!({"cniVersion": "1.0.0", "name": "net", "type": "portmap", "backend": "iptables",
+    let v = json!({"cniVersion": "1.0.0", "name": "net", "type": "portmap", "backend": "iptables",
     "runtimeConfig": {"portMappings": [
         {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
         {"hostPort": 8081, "containerPort": 81, "protocol": "tcp", "hostIP": "192.0.2.1"},
         {"hostPort": 5353, "containerPort": 53, "protocol": "udp"}
     ]}});
-    for (k, val) in extra.as_object().unwrap() {
-        v[k] = val.clone();
-    }
-    PortmapConf::parse(&NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap()).unwrap()
+    PortmapConf::parse(&net_conf(&merged(v, &extra))).unwrap()
 }
 
 #[test]

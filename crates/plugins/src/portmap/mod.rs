@@ -18,8 +18,8 @@ mod plan;
 use cni_skel::{CmdArgs, Plugin};
 use cni_spec::{CniResult, Error, NetConf};
 
-use crate::owner;
 use crate::undo::Undo;
+use crate::{meta, owner};
 pub use conf::PortmapConf;
 use fw::Backend;
 use host::UdpFlow;
@@ -51,9 +51,7 @@ impl Plugin for Portmap {
 
     fn check(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let pc = PortmapConf::parse(conf)?;
-        let prev = conf
-            .prev_result()?
-            .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
+        let prev = meta::prev_result_for_check(conf)?;
         let p = planned(&pc, &prev, args);
         if p.is_empty() {
             return Ok(());

@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
-use cni_spec::{Interface, IpConfig, NetConf};
+use cni_spec::{Interface, IpConfig};
 use serde_json::json;
 
 use super::*;
+use crate::fixture::{merged, net_conf};
 
 /// Compares `actual` with `testdata/NAME`, or rewrites it under TWILL_BLESS=1.
 fn check_golden(name: &str, actual: &str) {
@@ -18,17 +19,14 @@ fn check_golden(name: &str, actual: &str) {
 }
 
 fn conf(extra: serde_json::Value) -> PortmapConf {
-    let mut v = json!({"cniVersion": "1.0.0", "name": "net", "type": "portmap", "runtimeConfig": {
+    let v = json!({"cniVersion": "1.0.0", "name": "net", "type": "portmap", "runtimeConfig": {
     "portMappings": [
         {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
         {"hostPort": 5353, "containerPort": 53, "protocol": "udp", "hostIP": "192.0.2.1"},
         {"hostPort": 9999, "containerPort": 9, "protocol": "sctp"},
         {"hostPort": 8443, "containerPort": 443, "protocol": "tcp", "hostIP": "2001:db8::1"}
     ]}});
-    for (k, val) in extra.as_object().unwrap() {
-        v[k] = val.clone();
-    }
-    PortmapConf::parse(&NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap()).unwrap()
+    PortmapConf::parse(&net_conf(&merged(v, &extra))).unwrap()
 }
 
 fn dual() -> PodIps {

@@ -5,6 +5,7 @@ use cni_spec::Version;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::fixture::{merged, net_conf};
 
 fn args(command: Command) -> CmdArgs {
     CmdArgs { container_id: "c1".into(), ifname: "eth0".into(), ..CmdArgs::new(command) }
@@ -30,12 +31,9 @@ fn prev(version: Version) -> Value {
 }
 
 fn conf(version: Version, extra: Value) -> NetConf {
-    let mut v = json!({"cniVersion": version.as_str(), "name": "net", "type": "portmap",
+    let v = json!({"cniVersion": version.as_str(), "name": "net", "type": "portmap",
         "prevResult": prev(version)});
-    for (k, val) in extra.as_object().unwrap() {
-        v[k] = val.clone();
-    }
-    NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap()
+    net_conf(&merged(v, &extra))
 }
 
 #[test]

@@ -42,10 +42,11 @@ impl PtpConf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::{merged, net_conf};
     use serde_json::json;
 
     fn parse(v: serde_json::Value) -> Result<PtpConf, Error> {
-        PtpConf::parse(&NetConf::parse(&serde_json::to_vec(&v).unwrap()).unwrap())
+        PtpConf::parse(&net_conf(&v))
     }
 
     fn base() -> serde_json::Value {
@@ -79,10 +80,7 @@ mod tests {
             json!({"ipMasq": "yes"}),
         ];
         for extra in cases {
-            let mut v = base();
-            for (k, val) in extra.as_object().unwrap() {
-                v[k] = val.clone();
-            }
+            let v = merged(base(), &extra);
             let err = parse(v.clone()).expect_err(&v.to_string());
             assert_eq!(err.code.code(), 7, "{v}: {err}");
         }

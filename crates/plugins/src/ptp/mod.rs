@@ -13,10 +13,10 @@ use cni_spec::{CniResult, Error, NetConf};
 use crate::container::{check_iface, plan_iface};
 use crate::delegate::{ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns};
 use crate::kernel::{
-    container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns, nl_error,
+    container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns,
 };
 use crate::undo::{Undo, first_error};
-use crate::{iface, masq, owner, veth};
+use crate::{iface, masq, meta, owner, veth};
 pub use conf::PtpConf;
 use plan::{CONTAINER_IFACE, plan_gateways};
 
@@ -47,9 +47,7 @@ impl Plugin for Ptp {
         setup::apply_container(&cont_ns, &cont, &pair.container, &result, CONTAINER_IFACE)?;
         setup::apply_host(&host_ns, &host, &pair.host, &result, CONTAINER_IFACE)?;
         if let Some(backend) = pc.ip_masq {
-            let ips: Vec<_> = result.ips.iter().map(|ip| ip.address).collect();
-            masq::setup(backend, &owner, &ips)?;
-            undo.push("remove masquerading", move || masq::teardown(backend, &owner));
+            masq::setup_with_undo(backend, &owner, &result.ips, &mut undo)?;
         }
         prefer_conf_dns(&mut result, conf);
         undo.commit();
@@ -58,19 +56,11 @@ impl Plugin for Ptp {
 
     fn check(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         PtpConf::parse(conf)?;
-        let prev = conf
-            .prev_result()?
-            .ok_or_else(|| Error::invalid_config("CHECK needs prevResult from the runtime"))?;
+        let prev = meta::prev_result_for_check(conf)?;
         ipam_check(args, conf)?;
         let cont_ns = container_netns(args)?;
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
-        let idx = container_index(&prev, args).ok_or_else(|| {
-            Error::internal(format!(
-                "prevResult has no interface {} in netns {}",
-                args.ifname,
-                cont_ns.path().display()
-            ))
-        })?;
+        let idx = iface::prev_container_index(&prev, &args.ifname, &cont_ns)?;
         let link = iface::container_link(&cont, &cont_ns, &args.ifname)?;
         if link.kind.as_deref() != Some("veth") {
             return Err(Error::internal(format!("{} is not a veth", args.ifname)));

@@ -69,14 +69,12 @@ fn check_table(t: i64) -> Result<u32, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::{merged, net_conf};
     use serde_json::{Value, json};
 
     fn parse(v: Value) -> Result<SbrConf, Error> {
-        let mut base = json!({"cniVersion": "1.0.0", "name": "n", "type": "sbr"});
-        for (k, val) in v.as_object().unwrap() {
-            base[k] = val.clone();
-        }
-        SbrConf::parse(&NetConf::parse(&serde_json::to_vec(&base).unwrap()).unwrap())
+        let base = json!({"cniVersion": "1.0.0", "name": "n", "type": "sbr"});
+        SbrConf::parse(&net_conf(&merged(base, &v)))
     }
 
     #[test]

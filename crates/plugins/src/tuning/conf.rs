@@ -198,23 +198,12 @@ pub fn sysctl_path(key: &str, ifname: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cni_skel::Command;
+    use crate::fixture::{cmd_args as args, merged, net_conf};
     use serde_json::{Value, json};
 
-    fn args(pairs: &[(&str, &str)]) -> CmdArgs {
-        let mut a = CmdArgs::new(Command::Add);
-        a.ifname = "eth0".into();
-        a.args = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        a
-    }
-
     fn parse_with(v: Value, pairs: &[(&str, &str)]) -> Result<TuningConf, Error> {
-        let mut base = json!({"cniVersion": "1.0.0", "name": "n", "type": "tuning"});
-        for (k, val) in v.as_object().unwrap() {
-            base[k] = val.clone();
-        }
-        let text = serde_json::to_vec(&base).unwrap();
-        TuningConf::parse(&NetConf::parse(&text).unwrap(), &args(pairs))
+        let base = json!({"cniVersion": "1.0.0", "name": "n", "type": "tuning"});
+        TuningConf::parse(&net_conf(&merged(base, &v)), &args(pairs))
     }
 
     #[test]

@@ -41,13 +41,20 @@ impl<'w> Allowances<'w> {
     }
 
     /// The allowance of `pod`, selected in `dir` by `policies`, in `family`.
-    pub fn of(&mut self, pod: &Pod, dir: Direction, policies: &[&NetworkPolicy], family: Family) -> Allowance {
+    pub fn of(
+        &mut self,
+        pod: &Pod,
+        dir: Direction,
+        policies: &[&NetworkPolicy],
+        family: Family,
+    ) -> Allowance {
         let mut out = Allowance::default();
         for policy in policies {
             for (index, rule) in policy.rules(dir).iter().enumerate() {
                 let key = (policy.key(), dir, index, family);
                 let world = self.world;
-                let ra = self.rules.entry(key).or_insert_with(|| rule_allow(world, policy, dir, rule, family));
+                let ra =
+                    self.rules.entry(key).or_insert_with(|| rule_allow(world, policy, dir, rule, family));
                 out.any.extend_from_slice(&ra.any);
                 for (proto, peers, ports) in &ra.boxes {
                     out.boxes.add(*proto, *peers, *ports);
@@ -64,7 +71,13 @@ impl<'w> Allowances<'w> {
     }
 }
 
-fn rule_allow(world: &World, policy: &NetworkPolicy, dir: Direction, rule: &Rule, family: Family) -> RuleAllow {
+fn rule_allow(
+    world: &World,
+    policy: &NetworkPolicy,
+    dir: Direction,
+    rule: &Rule,
+    family: Family,
+) -> RuleAllow {
     let peers = peer_ranges(world, policy, rule, family);
     let mut ra = RuleAllow::default();
     if rule.ports.is_empty() {
@@ -119,12 +132,20 @@ fn peer_ranges(world: &World, policy: &NetworkPolicy, rule: &Rule, family: Famil
 }
 
 /// Every pod of the world (with its address of `family`) that a rule's peers match.
-fn destinations<'w>(world: &'w World, policy: &NetworkPolicy, rule: &Rule, family: Family) -> Vec<(&'w Pod, u128)> {
+fn destinations<'w>(
+    world: &'w World,
+    policy: &NetworkPolicy,
+    rule: &Rule,
+    family: Family,
+) -> Vec<(&'w Pod, u128)> {
     let mut out = Vec::new();
     for pod in world.pods() {
         for ip in pod.ips.iter().copied().filter(|ip| Family::of(*ip) == family) {
             let matched = rule.peers.is_empty()
-                || rule.peers.iter().any(|peer| world.peer_matches(&policy.namespace, peer, Some(pod), Some(ip)));
+                || rule
+                    .peers
+                    .iter()
+                    .any(|peer| world.peer_matches(&policy.namespace, peer, Some(pod), Some(ip)));
             if matched {
                 out.push((pod, num(ip)));
             }

@@ -32,6 +32,35 @@ impl Boxes {
         }
         out
     }
+
+    /// [`Boxes::disjoint`] minus the peers in `except` (sorted, disjoint): boxes of peers that
+    /// are allowed everything anyway are redundant.
+    pub fn disjoint_except(&self, except: &[AddrRange]) -> Vec<(Protocol, AddrRange, PortRange)> {
+        let mut out = Vec::new();
+        for (proto, peers, ports) in self.disjoint() {
+            out.extend(subtract_all(peers, except).into_iter().map(|p| (proto, p, ports)));
+        }
+        out
+    }
+}
+
+/// `range` minus every range of `cuts` (sorted and disjoint).
+fn subtract_all((mut lo, hi): AddrRange, cuts: &[AddrRange]) -> Vec<AddrRange> {
+    let mut out = Vec::new();
+    for &(cut_lo, cut_hi) in cuts {
+        if cut_hi < lo || cut_lo > hi {
+            continue;
+        }
+        if cut_lo > lo {
+            out.push((lo, cut_lo - 1));
+        }
+        match cut_hi.checked_add(1) {
+            Some(next) if next <= hi => lo = next,
+            _ => return out,
+        }
+    }
+    out.push((lo, hi));
+    out
 }
 
 /// Cuts the peer axis at every box edge; each slice gets the merged port ranges of the boxes
@@ -39,7 +68,8 @@ impl Boxes {
 fn sweep(boxes: &[(AddrRange, PortRange)]) -> Vec<(AddrRange, PortRange)> {
     // Events: a box starts at its first address and ends after its last (None: after the top
     // of the address space).
-    let mut cuts: Vec<u128> = boxes.iter().flat_map(|((lo, hi), _)| [Some(*lo), hi.checked_add(1)]).flatten().collect();
+    let mut cuts: Vec<u128> =
+        boxes.iter().flat_map(|((lo, hi), _)| [Some(*lo), hi.checked_add(1)]).flatten().collect();
     cuts.sort_unstable();
     cuts.dedup();
     let mut starts: Vec<&(AddrRange, PortRange)> = boxes.iter().collect();
@@ -59,7 +89,9 @@ fn sweep(boxes: &[(AddrRange, PortRange)]) -> Vec<(AddrRange, PortRange)> {
         let end = cuts.get(i + 1).map_or(u128::MAX, |c| c - 1);
         let ports = merge(active.iter().map(|(_, p)| *p).collect());
         match slices.last_mut() {
-            Some(((_, last_hi), last_ports)) if *last_ports == ports && last_hi.checked_add(1) == Some(at) => {
+            Some(((_, last_hi), last_ports))
+                if *last_ports == ports && last_hi.checked_add(1) == Some(at) =>
+            {
                 *last_hi = end;
             }
             _ => slices.push(((at, end), ports)),
@@ -132,6 +164,17 @@ mod tests {
     fn nested_and_crossing_boxes() {
         check_exact(&[(Tcp, (0, 39), (10, 12)), (Tcp, (10, 12), (0, 39)), (Tcp, (11, 11), (11, 11))]);
         check_exact(&[(Tcp, (1, 30), (5, 6)), (Tcp, (4, 8), (7, 9)), (Tcp, (6, 35), (1, 39))]);
+    }
+
+    #[test]
+    fn peers_allowed_everything_are_cut_out() {
+        let mut b = Boxes::default();
+        b.add(Tcp, (0, 100), (80, 80));
+        b.add(Udp, (5, 5), (53, 53));
+        let out = b.disjoint_except(&[(0, 9), (20, 29), (100, 200)]);
+        assert_eq!(out, [(Tcp, (10, 19), (80, 80)), (Tcp, (30, 99), (80, 80))]);
+        assert_eq!(b.disjoint_except(&[(0, u128::MAX)]), []);
+        assert_eq!(b.disjoint_except(&[]), b.disjoint());
     }
 
     #[test]

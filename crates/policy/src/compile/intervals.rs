@@ -108,7 +108,7 @@ pub fn render(family: Family, lo: u128, hi: u128) -> String {
     let bits: u32 = if family == Family::V4 { 32 } else { 128 };
     let size = hi - lo;
     // An aligned power-of-two block is a prefix.
-    if size.checked_add(1).is_some_and(|n| n.is_power_of_two() && lo % n == 0) || (size == u128::MAX) {
+    if size.checked_add(1).is_some_and(|n| n.is_power_of_two() && lo.is_multiple_of(n)) || size == u128::MAX {
         let host_bits = (size.count_ones()).min(bits);
         return format!("{}/{}", addr(family, lo), bits - host_bits);
     }

@@ -1,5 +1,4 @@
-//! The nftables compiler: the policies that touch one node's pods, as ONE `inet` table of
-//! fixed shape whose contents are set elements only.
+//! The nftables compiler: the policies that touch one node's pods, as ONE `inet` table.
 //!
 //! Layout (docs/policy.md has the whole story):
 //! - base chains on the `forward` hook (pod to pod, across nodes and — with br_netfilter —
@@ -7,22 +6,25 @@
 //!   accepts `ct state established,related` (replies of allowed connections), lets IPv6
 //!   neighbour discovery through and drops `ct state invalid`;
 //! - verdict maps keyed by the address of every local pod some policy isolates
-//!   (`ip daddr vmap @ingress_dispatch4`) jump to the direction's filter chain; pods no policy
-//!   selects are not in the maps and stay open;
-//! - the filter chain asks two concatenated interval sets per family — `pod . peer` for rules
-//!   without ports and `pod . peer . l4proto . port` for the others (endPort ranges, named
-//!   ports resolved) — and drops what neither holds.
+//!   (`ip daddr vmap @ingress_dispatch4`) jump to the chain of the pod's group: pods selected
+//!   by the same policies share it (see [`groups`]). Pods no policy selects are not in the
+//!   maps and stay open;
+//! - a group chain asks two interval sets per family — peers allowed everything (rules without
+//!   `ports`) and `peer . l4proto . port` boxes (endPort ranges, named ports resolved) — and
+//!   drops what neither holds.
 //!
-//! Every lookup is one set lookup, so per-packet cost grows neither with peers nor with
-//! policies, and the number of sets and chains is constant: nf_tables keeps a table's sets in
-//! a list, and 30,000 per-rule sets took 90 s to load here. Since the shape never changes,
-//! every update after the first is an element diff ([`update_batch`]).
+//! A packet costs one map lookup and at most four set lookups, whatever the number of peers or
+//! policies. Sets are per group, not per rule: nf_tables keeps a table's sets in a list, and
+//! 30,000 per-rule sets took 90 s to load here. Peers coming and going change elements only
+//! ([`update_batch`]); a new group (a new combination of policies on the node) changes the
+//! shape and needs [`apply_batch`].
 //!
 //! Egress and ingress are two base chains on the same hook: `accept` ends only its own base
 //! chain, so a packet must pass both, and `drop` in either is final.
 
 mod allow;
 mod boxes;
+mod groups;
 mod intervals;
 mod ruleset;
 mod update;
@@ -35,7 +37,8 @@ pub use update::{apply_batch, delete_batch, update_batch};
 
 use crate::model::{Direction, Family, Pod, PodRef};
 use crate::world::World;
-use allow::{Allowance, Allowances};
+use allow::Allowances;
+use groups::{Group, GroupKey};
 use intervals::render;
 use ruleset::quote;
 
@@ -48,69 +51,96 @@ pub fn compile(world: &World, node_pods: &[PodRef]) -> Ruleset {
     let mut locals: Vec<&Pod> = node_pods.iter().filter_map(|r| world.pod(r)).collect();
     locals.sort_by_key(|p| p.key());
     locals.dedup_by_key(|p| p.key());
-    let mut allowances = Allowances::new(world);
-    let mut sets = Vec::new();
+    let mut members = Vec::new();
     for dir in DIRECTIONS {
-        let mut elements = Elements::default();
-        // An address held by two pods is a bug elsewhere; the first pod keeps it.
-        let mut seen: BTreeSet<IpAddr> = BTreeSet::new();
         for pod in &locals {
             let policies = world.selecting(pod, dir);
-            if policies.is_empty() {
-                continue;
+            if !policies.is_empty() {
+                members.push((GroupKey::new(dir, &policies, pod), policies, *pod));
             }
-            for family in FAMILIES {
-                let ips: Vec<IpAddr> =
-                    pod.ips.iter().copied().filter(|ip| Family::of(*ip) == family && seen.insert(*ip)).collect();
-                if ips.is_empty() {
-                    continue;
+        }
+    }
+    let groups = groups::group(members);
+    let mut rs = Ruleset { sets: dispatch_maps(&groups), chains: base_chains() };
+    let mut allowances = Allowances::new(world);
+    for (key, group) in &groups {
+        let (chain, sets) = group_chain(&mut allowances, key.dir, group);
+        rs.sets.extend(sets);
+        rs.chains.push(chain);
+    }
+    rs
+}
+
+/// `ingress_dispatch4`, ...: every address of a grouped pod → its group's chain. An address
+/// held by two pods is a bug elsewhere; the first pod keeps it.
+fn dispatch_maps(groups: &std::collections::BTreeMap<GroupKey, Group>) -> Vec<Set> {
+    let mut out = Vec::new();
+    for dir in DIRECTIONS {
+        let mut seen: BTreeSet<IpAddr> = BTreeSet::new();
+        let mut elements: [Vec<(IpAddr, String)>; 2] = Default::default();
+        for (_, group) in groups.iter().filter(|(k, _)| k.dir == dir) {
+            for pod in &group.pods {
+                for ip in pod.ips.iter().filter(|ip| seen.insert(**ip)) {
+                    let element =
+                        format!("{ip} comment {} : jump {}", quote(&pod.key().to_string()), group.name);
+                    elements[usize::from(ip.is_ipv6())].push((*ip, element));
                 }
-                let allowance = allowances.of(pod, dir, &policies, family);
-                elements.add(pod, dir, family, &ips, &allowance);
             }
         }
-        sets.extend(elements.into_sets(dir));
+        for (family, mut elements) in FAMILIES.into_iter().zip(elements) {
+            elements.sort();
+            let typ = format!("{} : verdict", addr_type(family));
+            out.push(Set::new(
+                dispatch_map(dir, family),
+                &typ,
+                false,
+                elements.into_iter().map(|(_, e)| e).collect(),
+            ));
+        }
     }
-    Ruleset { sets, chains: chains() }
+    out
 }
 
-/// The elements of one direction's sets and map, per family (index 0: IPv4, 1: IPv6).
-#[derive(Default)]
-struct Elements {
-    dispatch: [Vec<String>; 2],
-    any: [Vec<String>; 2],
-    ports: [Vec<String>; 2],
-}
-
-impl Elements {
-    fn add(&mut self, pod: &Pod, dir: Direction, family: Family, ips: &[IpAddr], allowance: &Allowance) {
-        let f = usize::from(family == Family::V6);
-        let boxes = allowance.boxes.disjoint();
-        for ip in ips {
-            let name = quote(&pod.key().to_string());
-            self.dispatch[f].push(format!("{ip} comment {name} : jump {}", filter_chain(dir)));
-            for (lo, hi) in &allowance.any {
-                self.any[f].push(format!("{ip} . {}", render(family, *lo, *hi)));
-            }
-            for (proto, (lo, hi), (first, last)) in &boxes {
-                let ports = if first == last { first.to_string() } else { format!("{first}-{last}") };
-                self.ports[f].push(format!("{ip} . {} . {} . {ports}", render(family, *lo, *hi), proto.as_nft()));
-            }
-        }
+/// A group's chain and its four sets: peers allowed everything, and (peer, protocol, port)
+/// boxes, per family. The sets exist even when empty, so the shape of the ruleset depends on
+/// the groups only.
+fn group_chain(allowances: &mut Allowances, dir: Direction, group: &Group) -> (Chain, Vec<Set>) {
+    let peer = match dir {
+        Direction::Ingress => "saddr",
+        Direction::Egress => "daddr",
+    };
+    let mut rules = Vec::new();
+    let mut sets = Vec::new();
+    let representative = group.pods[0];
+    for (family, kw) in [(Family::V4, "ip"), (Family::V6, "ip6")] {
+        let allowance = allowances.of(representative, dir, &group.policies, family);
+        let addr = addr_type(family);
+        let any = format!("{}_any{}", group.name, suffix(family));
+        let any_elements = allowance.any.iter().map(|(lo, hi)| render(family, *lo, *hi)).collect();
+        sets.push(Set::new(any.clone(), addr, true, any_elements));
+        let ports = format!("{}_ports{}", group.name, suffix(family));
+        let port_elements = allowance
+            .boxes
+            .disjoint_except(&allowance.any)
+            .into_iter()
+            .map(|(proto, (lo, hi), (first, last))| {
+                let range = if first == last { first.to_string() } else { format!("{first}-{last}") };
+                format!("{} . {} . {range}", render(family, lo, hi), proto.as_nft())
+            })
+            .collect();
+        sets.push(Set::new(
+            ports.clone(),
+            &format!("{addr} . inet_proto . inet_service"),
+            true,
+            port_elements,
+        ));
+        rules.push(format!("{kw} {peer} @{any} accept"));
+        rules.push(format!("{kw} {peer} . meta l4proto . th dport @{ports} accept"));
     }
-
-    fn into_sets(self, dir: Direction) -> Vec<Set> {
-        let Elements { dispatch, any, ports } = self;
-        let mut out = Vec::new();
-        for ((family, dispatch), (any, ports)) in FAMILIES.into_iter().zip(dispatch).zip(any.into_iter().zip(ports)) {
-            let addr = addr_type(family);
-            out.push(Set::new(dispatch_map(dir, family), &format!("{addr} : verdict"), false, dispatch));
-            out.push(Set::new(set_name(dir, "any", family), &format!("{addr} . {addr}"), true, any));
-            let typ = format!("{addr} . {addr} . inet_proto . inet_service");
-            out.push(Set::new(set_name(dir, "ports", family), &typ, true, ports));
-        }
-        out
-    }
+    rules.push(format!("counter drop comment {}", quote(&format!("no NetworkPolicy {dir} rule allows it"))));
+    let names: Vec<String> = group.policies.iter().map(|p| p.key().to_string()).collect();
+    let comment = Some(format!("{dir} of pods selected by {}", names.join(", ")));
+    (Chain { name: group.name.clone(), hook: None, comment, rules }, sets)
 }
 
 fn addr_type(family: Family) -> &'static str {
@@ -127,22 +157,13 @@ fn suffix(family: Family) -> &'static str {
     }
 }
 
-/// `ingress_dispatch4`, ...: local pod address → its direction's filter chain.
+/// `ingress_dispatch4`, ...
 fn dispatch_map(dir: Direction, family: Family) -> String {
     format!("{}_dispatch{}", dir.field(), suffix(family))
 }
 
-/// `ingress_any4`, `egress_ports6`, ...
-fn set_name(dir: Direction, what: &str, family: Family) -> String {
-    format!("{}_{what}{}", dir.field(), suffix(family))
-}
-
-fn filter_chain(dir: Direction) -> String {
-    format!("{}_filter", dir.field())
-}
-
-/// The base chains and the two filter chains.
-fn chains() -> Vec<Chain> {
+/// The hooked chains: egress of local pods on forward and input, ingress on forward.
+fn base_chains() -> Vec<Chain> {
     let base = |name: &str, hook: &str, priority: &str, dir: Direction| {
         let field = match dir {
             Direction::Ingress => "daddr",
@@ -161,29 +182,9 @@ fn chains() -> Vec<Chain> {
         let hook = Some(format!("type filter hook {hook} priority {priority}; policy accept;"));
         Chain { name: name.into(), hook, comment: None, rules }
     };
-    let filter = |dir: Direction| {
-        // The local pod first: the sets are keyed `pod . peer`.
-        let (pod, peer) = match dir {
-            Direction::Ingress => ("daddr", "saddr"),
-            Direction::Egress => ("saddr", "daddr"),
-        };
-        let mut rules = Vec::new();
-        for (family, kw) in [(Family::V4, "ip"), (Family::V6, "ip6")] {
-            rules.push(format!("{kw} {pod} . {kw} {peer} @{} accept", set_name(dir, "any", family)));
-            rules.push(format!(
-                "{kw} {pod} . {kw} {peer} . meta l4proto . th dport @{} accept",
-                set_name(dir, "ports", family)
-            ));
-        }
-        rules.push(format!("counter drop comment {}", quote(&format!("no NetworkPolicy {dir} rule allows it"))));
-        let comment = Some(format!("pods isolated for {dir}: what their policies allow"));
-        Chain { name: filter_chain(dir), hook: None, comment, rules }
-    };
     vec![
         base("forward_egress", "forward", "filter", Direction::Egress),
         base("forward_ingress", "forward", "filter + 1", Direction::Ingress),
         base("input_egress", "input", "filter", Direction::Egress),
-        filter(Direction::Egress),
-        filter(Direction::Ingress),
     ]
 }

@@ -35,8 +35,10 @@ pub fn update_batch(old: &Ruleset, new: &Ruleset) -> Option<Batch> {
     let mut deletes = Batch::new();
     let mut adds = Batch::new();
     for (o, n) in old.sets.iter().zip(&new.sets) {
-        let (before, after): (BTreeSet<&str>, BTreeSet<&str>) =
-            (o.elements.iter().map(String::as_str).collect(), n.elements.iter().map(String::as_str).collect());
+        let (before, after): (BTreeSet<&str>, BTreeSet<&str>) = (
+            o.elements.iter().map(String::as_str).collect(),
+            n.elements.iter().map(String::as_str).collect(),
+        );
         let gone: Vec<&str> = before.difference(&after).map(|e| o.key_of(e)).collect();
         let came: Vec<&str> = after.difference(&before).copied().collect();
         if !gone.is_empty() {
@@ -74,7 +76,9 @@ mod tests {
     #[test]
     fn apply_replaces_the_table_in_one_batch() {
         let text = apply_batch(&rs(&["10.0.0.1"], &[])).text();
-        assert!(text.starts_with("add table inet twill_policy\ndelete table inet twill_policy\ntable inet twill_policy {\n"));
+        assert!(text.starts_with(
+            "add table inet twill_policy\ndelete table inet twill_policy\ntable inet twill_policy {\n"
+        ));
     }
 
     #[test]

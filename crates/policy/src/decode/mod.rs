@@ -51,6 +51,24 @@ pub fn parse_value(value: &Value) -> Result<Vec<Object>, ParseError> {
     Ok(out)
 }
 
+/// A policy stored as namespace, name and `spec` (the agent's `/twill/policies/NS/NAME`
+/// records), validated like a manifest.
+pub fn parse_policy_spec(namespace: &str, name: &str, spec: &Value) -> Result<NetworkPolicy, ParseError> {
+    let manifest = serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": spec,
+    });
+    let mut out = Vec::new();
+    decode(&manifest, 1, &mut out)?;
+    match out.pop() {
+        Some(Object::NetworkPolicy(p)) => Ok(p),
+        // decode of a NetworkPolicy manifest yields exactly that policy.
+        _ => Err(ParseError::UnsupportedKind { document: 1, kind: "NetworkPolicy".into() }),
+    }
+}
+
 fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), ParseError> {
     let invalid = |object: &str, e: FieldError| ParseError::Invalid {
         document,

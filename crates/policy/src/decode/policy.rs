@@ -19,7 +19,14 @@ pub fn network_policy(root: &Object, namespace: &str, name: &str) -> Result<Netw
     let ingress = rules(&spec, Direction::Ingress)?;
     let egress = rules(&spec, Direction::Egress)?;
     let policy_types = policy_types(&spec, !egress.is_empty())?;
-    Ok(NetworkPolicy { namespace: namespace.into(), name: name.into(), pod_selector, policy_types, ingress, egress })
+    Ok(NetworkPolicy {
+        namespace: namespace.into(),
+        name: name.into(),
+        pod_selector,
+        policy_types,
+        ingress,
+        egress,
+    })
 }
 
 /// `policyTypes`, or when absent or empty the default: Ingress, plus Egress when there are
@@ -39,7 +46,8 @@ fn policy_types(spec: &Object, has_egress_rules: bool) -> Result<Vec<Direction>,
             "Ingress" => Direction::Ingress,
             "Egress" => Direction::Egress,
             other => {
-                return Err(item.err(format!("unsupported value {other:?}: supported values: \"Ingress\", \"Egress\"")));
+                return Err(item
+                    .err(format!("unsupported value {other:?}: supported values: \"Ingress\", \"Egress\"")));
             }
         });
     }
@@ -85,9 +93,9 @@ fn peer(at: &At) -> Result<Peer, FieldError> {
     match obj.get("ipBlock") {
         None if pods.is_none() && namespaces.is_none() => Err(at.err("must specify a peer")),
         None => Ok(Peer::Pods { namespaces, pods }),
-        Some(_) if pods.is_some() || namespaces.is_some() => {
-            Err(at.err("may not specify more than 1 peer type: ipBlock excludes podSelector and namespaceSelector"))
-        }
+        Some(_) if pods.is_some() || namespaces.is_some() => Err(at.err(
+            "may not specify more than 1 peer type: ipBlock excludes podSelector and namespaceSelector",
+        )),
         Some(block) => ip_block(&block).map(Peer::IpBlock),
     }
 }
@@ -114,7 +122,9 @@ fn ip_block(at: &At) -> Result<IpBlock, FieldError> {
 /// A CIDR; host bits are accepted (the API server parses sloppily) and cleared.
 fn parse_cidr(at: &At) -> Result<IpNet, FieldError> {
     let s = at.str()?;
-    s.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| at.err(format!("{s:?} must be a valid CIDR (e.g. 10.0.0.0/16 or fd00::/64)")))
+    s.parse::<IpNet>()
+        .map(|n| n.trunc())
+        .map_err(|_| at.err(format!("{s:?} must be a valid CIDR (e.g. 10.0.0.0/16 or fd00::/64)")))
 }
 
 fn port(at: &At) -> Result<PolicyPort, FieldError> {
@@ -124,8 +134,9 @@ fn port(at: &At) -> Result<PolicyPort, FieldError> {
         None => Protocol::Tcp,
         Some(p) => {
             let s = p.str()?;
-            Protocol::parse(s)
-                .ok_or_else(|| p.err(format!("unsupported value {s:?}: supported values: \"TCP\", \"UDP\", \"SCTP\"")))?
+            Protocol::parse(s).ok_or_else(|| {
+                p.err(format!("unsupported value {s:?}: supported values: \"TCP\", \"UDP\", \"SCTP\""))
+            })?
         }
     };
     let port = match (obj.get("port"), obj.get("endPort")) {
@@ -179,6 +190,7 @@ pub fn selector(at: &At) -> Result<LabelSelector, FieldError> {
         }
     }
     let sel = LabelSelector { match_labels, match_expressions };
-    sel.validate().map_err(|e| FieldError { field: format!("{}.{}", at.path, e.field), message: e.message })?;
+    sel.validate()
+        .map_err(|e| FieldError { field: format!("{}.{}", at.path, e.field), message: e.message })?;
     Ok(sel)
 }

@@ -46,7 +46,11 @@ impl<'a> At<'a> {
             .value
             .as_array()
             .ok_or_else(|| self.err(format!("must be a list, not {}", kind(self.value))))?;
-        Ok(list.iter().enumerate().map(|(i, value)| At { path: format!("{}[{i}]", self.path), value }).collect())
+        Ok(list
+            .iter()
+            .enumerate()
+            .map(|(i, value)| At { path: format!("{}[{i}]", self.path), value })
+            .collect())
     }
 
     /// A list of strings.
@@ -141,7 +145,10 @@ mod tests {
         let e = port.require("port").unwrap().int_in(1, 65535).unwrap_err();
         assert_eq!(e.message, "must be an integer, not a string");
         let e = port.require("protocol").err().unwrap();
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("spec.ingress[0].ports[0].protocol", "required value"));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("spec.ingress[0].ports[0].protocol", "required value")
+        );
         let e = port.allow_only(&["port"]).unwrap_err();
         assert_eq!(e.field, "spec.ingress[0].ports[0].endPort");
     }

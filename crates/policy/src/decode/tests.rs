@@ -13,7 +13,8 @@ fn error(yaml: &str) -> String {
     parse_yaml(yaml).unwrap_err().to_string()
 }
 
-const HEAD: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n";
+const HEAD: &str =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n";
 
 fn spec(body: &str) -> String {
     format!("{HEAD}spec:\n{body}")
@@ -79,7 +80,7 @@ fn policy_types_inference() {
     assert!(p.rules(Direction::Ingress).is_empty());
     let p = one_policy(&spec("  policyTypes: []\n  egress: [{}]\n"));
     assert_eq!(p.policy_types, vec![Direction::Ingress, Direction::Egress], "an empty list is defaulted");
-    let p = one_policy(&format!("{HEAD}"));
+    let p = one_policy(HEAD);
     assert_eq!(p.policy_types, vec![Direction::Ingress], "no spec at all: deny ingress to the namespace");
     assert!(p.pod_selector.is_empty());
 }
@@ -133,44 +134,103 @@ fn other_kinds_are_named() {
 fn yaml_errors_name_the_document() {
     let e = error("kind: [unclosed\n");
     assert!(e.starts_with("document 1: invalid YAML"), "{e}");
+    let e = error(&format!("{}---\nkind: [unclosed\n", spec("  podSelector: {}\n")));
+    assert!(e.starts_with("document 2: invalid YAML"), "{e}");
 }
 
 #[test]
 fn validation_errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        ("  podSelector: {matchExpressions: [{key: pod, operator: Equals, values: [a]}]}\n",
-         "spec.podSelector.matchExpressions[0].operator: unsupported value \"Equals\""),
-        ("  podSelector: {matchExpressions: [{key: pod, operator: In}]}\n",
-         "spec.podSelector.matchExpressions[0].values: must be specified when `operator` is In"),
-        ("  podSelector: {matchExpressions: [{key: pod, operator: Exists, values: [a]}]}\n",
-         "spec.podSelector.matchExpressions[0].values: may not be specified when `operator` is Exists"),
-        ("  podSelector: {matchLabels: {pod: 1}}\n", "spec.podSelector.matchLabels.pod: must be a string, not a number"),
-        ("  podSelector: {matchLabels: {\"bad key\": a}}\n", "spec.podSelector.matchLabels.bad key: name part of label key"),
-        ("  policyTypes: [Ingress, Egress, Ingress]\n", "spec.policyTypes: may not specify more than two policyTypes"),
+        (
+            "  podSelector: {matchExpressions: [{key: pod, operator: Equals, values: [a]}]}\n",
+            "spec.podSelector.matchExpressions[0].operator: unsupported value \"Equals\"",
+        ),
+        (
+            "  podSelector: {matchExpressions: [{key: pod, operator: In}]}\n",
+            "spec.podSelector.matchExpressions[0].values: must be specified when `operator` is In",
+        ),
+        (
+            "  podSelector: {matchExpressions: [{key: pod, operator: Exists, values: [a]}]}\n",
+            "spec.podSelector.matchExpressions[0].values: may not be specified when `operator` is Exists",
+        ),
+        (
+            "  podSelector: {matchLabels: {pod: 1}}\n",
+            "spec.podSelector.matchLabels.pod: must be a string, not a number",
+        ),
+        (
+            "  podSelector: {matchLabels: {\"bad key\": a}}\n",
+            "spec.podSelector.matchLabels.bad key: name part of label key",
+        ),
+        (
+            "  policyTypes: [Ingress, Egress, Ingress]\n",
+            "spec.policyTypes: may not specify more than two policyTypes",
+        ),
         ("  policyTypes: [ingress]\n", "spec.policyTypes[0]: unsupported value \"ingress\""),
         ("  ingress: [{from: [{}]}]\n", "spec.ingress[0].from[0]: must specify a peer"),
-        ("  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]\n",
-         "spec.ingress[0].from[0]: may not specify more than 1 peer type"),
-        ("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/33}}]}]\n", "spec.egress[0].to[0].ipBlock.cidr: \"10.0.0.0/33\" must be a valid CIDR"),
-        ("  egress: [{to: [{ipBlock: {except: [10.0.0.0/9]}}]}]\n", "spec.egress[0].to[0].ipBlock.cidr: required value"),
-        ("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]\n",
-         "spec.egress[0].to[0].ipBlock.except[0]: 11.0.0.0/16 must be a strict subset of `cidr` 10.0.0.0/8"),
-        ("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}}]}]\n",
-         "spec.egress[0].to[0].ipBlock.except[0]: 10.0.0.0/8 must be a strict subset"),
-        ("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [\"fd00::/64\"]}}]}]\n",
-         "spec.egress[0].to[0].ipBlock.except[0]: fd00::/64 must be a strict subset"),
-        ("  ingress: [{ports: [{protocol: tcp}]}]\n", "spec.ingress[0].ports[0].protocol: unsupported value \"tcp\""),
-        ("  ingress: [{ports: [{port: 0}]}]\n", "spec.ingress[0].ports[0].port: 0 must be between 1 and 65535"),
-        ("  ingress: [{ports: [{port: 65536}]}]\n", "spec.ingress[0].ports[0].port: 65536 must be between 1 and 65535"),
-        ("  ingress: [{ports: [{port: \"80\"}]}]\n", "spec.ingress[0].ports[0].port: \"80\" is not a valid port name"),
-        ("  ingress: [{ports: [{port: Http}]}]\n", "spec.ingress[0].ports[0].port: \"Http\" is not a valid port name"),
-        ("  ingress: [{ports: [{endPort: 90}]}]\n", "spec.ingress[0].ports[0].endPort: may not be specified without `port`"),
-        ("  ingress: [{ports: [{port: http, endPort: 90}]}]\n",
-         "spec.ingress[0].ports[0].endPort: may not be specified when `port` is a name"),
-        ("  ingress: [{ports: [{port: 90, endPort: 80}]}]\n",
-         "spec.ingress[0].ports[0].endPort: 80 must be greater than or equal to `port` (90)"),
-        ("  ingress: [{form: [{podSelector: {}}]}]\n", "spec.ingress[0].form: unknown field (expected one of: from, ports)"),
-        ("  egress: [{from: [{podSelector: {}}]}]\n", "spec.egress[0].from: unknown field (expected one of: to, ports)"),
+        (
+            "  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]\n",
+            "spec.ingress[0].from[0]: may not specify more than 1 peer type",
+        ),
+        (
+            "  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/33}}]}]\n",
+            "spec.egress[0].to[0].ipBlock.cidr: \"10.0.0.0/33\" must be a valid CIDR",
+        ),
+        (
+            "  egress: [{to: [{ipBlock: {except: [10.0.0.0/9]}}]}]\n",
+            "spec.egress[0].to[0].ipBlock.cidr: required value",
+        ),
+        (
+            "  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]\n",
+            "spec.egress[0].to[0].ipBlock.except[0]: 11.0.0.0/16 must be a strict subset of `cidr` 10.0.0.0/8",
+        ),
+        (
+            "  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}}]}]\n",
+            "spec.egress[0].to[0].ipBlock.except[0]: 10.0.0.0/8 must be a strict subset",
+        ),
+        (
+            "  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [\"fd00::/64\"]}}]}]\n",
+            "spec.egress[0].to[0].ipBlock.except[0]: fd00::/64 must be a strict subset",
+        ),
+        (
+            "  ingress: [{ports: [{protocol: tcp}]}]\n",
+            "spec.ingress[0].ports[0].protocol: unsupported value \"tcp\"",
+        ),
+        (
+            "  ingress: [{ports: [{port: 0}]}]\n",
+            "spec.ingress[0].ports[0].port: 0 must be between 1 and 65535",
+        ),
+        (
+            "  ingress: [{ports: [{port: 65536}]}]\n",
+            "spec.ingress[0].ports[0].port: 65536 must be between 1 and 65535",
+        ),
+        (
+            "  ingress: [{ports: [{port: \"80\"}]}]\n",
+            "spec.ingress[0].ports[0].port: \"80\" is not a valid port name",
+        ),
+        (
+            "  ingress: [{ports: [{port: Http}]}]\n",
+            "spec.ingress[0].ports[0].port: \"Http\" is not a valid port name",
+        ),
+        (
+            "  ingress: [{ports: [{endPort: 90}]}]\n",
+            "spec.ingress[0].ports[0].endPort: may not be specified without `port`",
+        ),
+        (
+            "  ingress: [{ports: [{port: http, endPort: 90}]}]\n",
+            "spec.ingress[0].ports[0].endPort: may not be specified when `port` is a name",
+        ),
+        (
+            "  ingress: [{ports: [{port: 90, endPort: 80}]}]\n",
+            "spec.ingress[0].ports[0].endPort: 80 must be greater than or equal to `port` (90)",
+        ),
+        (
+            "  ingress: [{form: [{podSelector: {}}]}]\n",
+            "spec.ingress[0].form: unknown field (expected one of: from, ports)",
+        ),
+        (
+            "  egress: [{from: [{podSelector: {}}]}]\n",
+            "spec.egress[0].from: unknown field (expected one of: to, ports)",
+        ),
         ("  podSelecter: {}\n", "spec.podSelecter: unknown field"),
         ("  ingress: {}\n", "spec.ingress: must be a list, not an object"),
     ];
@@ -202,4 +262,30 @@ fn cidrs_with_host_bits_are_cleared() {
         Peer::IpBlock(b) => assert_eq!(b.cidr.to_string(), "10.1.0.0/16"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn stored_specs() {
+    let spec = serde_json::json!({"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]});
+    let p = parse_policy_spec("x", "web", &spec).unwrap();
+    assert_eq!((p.namespace.as_str(), p.name.as_str(), p.ingress.len()), ("x", "web", 1));
+    let e = parse_policy_spec("x", "web", &serde_json::json!({"ingress": [{"ports": [{"port": 0}]}]}))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "document 1: NetworkPolicy x/web: spec.ingress[0].ports[0].port: 0 must be between 1 and 65535, inclusive"
+    );
+}
+
+#[test]
+fn agent_records_deserialize_as_pods_and_namespaces() {
+    let pod: crate::Pod = serde_json::from_value(serde_json::json!({
+        "namespace": "x", "name": "a", "node": "n1", "ips": ["10.244.1.10"], "labels": {"pod": "a"},
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]
+    }))
+    .unwrap();
+    assert_eq!(pod.named_port("http", Protocol::Tcp), Some(80));
+    let ns: crate::Namespace =
+        serde_json::from_value(serde_json::json!({"name": "y", "labels": {}})).unwrap();
+    assert_eq!(ns.name, "y");
 }

@@ -156,4 +156,3 @@ pub fn render(name: &str, yaml: &str) -> String {
     out.push_str(&compile(&world, &n1).text());
     out
 }
-
