@@ -19,6 +19,7 @@ use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
+use crate::policy::PolicyController;
 use crate::store::{self, Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
 use crate::{health, state};
@@ -59,6 +60,7 @@ pub struct Agent {
     /// The last renewal failed (to log the recovery once).
     pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
+    pub(crate) policy: PolicyController,
 }
 
 /// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
@@ -75,6 +77,7 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
     };
     let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
     let peers = Vec::new();
+    let policy = PolicyController::new(&conf.node);
     let mut agent = Agent {
         conf,
         store,
@@ -87,6 +90,7 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         peers,
         renew_failing: false,
         netns,
+        policy,
     };
     agent.joined();
     let stop = agent.spawn_watcher(tx)?;
@@ -181,18 +185,21 @@ fn join_until_ok(
 }
 
 impl Agent {
-    /// Starts the watch of the node records; returns the flag that stops it.
+    /// Starts the watches of the node records and of what NetworkPolicy depends on;
+    /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let watcher = Watcher {
-            prefix: layout::NODES,
-            store: self.store.clone(),
-            tx,
-            stop: stop.clone(),
-            metrics: self.metrics.clone(),
-            log: self.log.clone(),
-        };
-        watcher.spawn().map_err(AgentError::Thread)?;
+        for prefix in [layout::NODES, layout::PODS, layout::NAMESPACES, layout::POLICIES] {
+            let watcher = Watcher {
+                prefix,
+                store: self.store.clone(),
+                tx: tx.clone(),
+                stop: stop.clone(),
+                metrics: self.metrics.clone(),
+                log: self.log.clone(),
+            };
+            watcher.spawn().map_err(AgentError::Thread)?;
+        }
         Ok(stop)
     }
 

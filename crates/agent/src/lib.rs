@@ -24,6 +24,7 @@ pub mod masq;
 pub mod membership;
 pub mod metrics;
 pub mod node;
+pub mod policy;
 mod reconcile;
 pub mod record;
 pub mod registry;

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ipnet::IpNet;
 
+use crate::policy::metrics::PolicyMetrics;
+
 /// Shared between the reconciler (writes) and the health server (reads).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -21,6 +23,8 @@ pub struct Metrics {
     repairs_total: AtomicU64,
     lease_renewals_total: AtomicU64,
     lease: Mutex<Option<(String, Vec<IpNet>)>>,
+    /// The NetworkPolicy controller's own metrics.
+    pub policy: PolicyMetrics,
 }
 
 /// The counters that only ever go up.
@@ -103,6 +107,7 @@ impl Metrics {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", self.get(c));
         }
+        self.policy.render(&mut out);
         out
     }
 }

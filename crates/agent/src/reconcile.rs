@@ -22,6 +22,7 @@ impl Agent {
             self.ensure_forwarding(),
             self.ensure_masquerade(),
             self.ensure_backend(),
+            self.ensure_policy(),
         ];
         if steps[0] {
             self.metrics.set_ready(true);

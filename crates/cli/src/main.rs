@@ -5,6 +5,7 @@ mod cni;
 mod demo;
 mod install;
 mod lab;
+mod policy;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Command {
     /// A multi-node cluster built from network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// NetworkPolicy of the running lab: explain decisions.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() {
@@ -36,6 +40,7 @@ fn main() {
         Command::Install(args) => install::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Lab(cmd) => lab::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
     };
     if let Err(e) = outcome {
         eprintln!("twill: {e:#}");

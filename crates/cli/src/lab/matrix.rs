@@ -6,14 +6,15 @@ use std::net::SocketAddr;
 
 use anyhow::{Result, bail};
 use netns::NetNs;
+use serde_json::{Value, json};
 
 use super::names::PodRef;
 use super::probe::{self, Verdict};
 use super::state::LabState;
 use super::wire::Protocol;
 
-/// Probes running at once.
-const PARALLEL: usize = 64;
+/// Probes running at once: a 9×9 table (the Kubernetes e2e policy world) in one round.
+const PARALLEL: usize = 128;
 
 /// One cell of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,14 @@ impl Cell {
             Cell::Connected => ".",
             Cell::Blocked(_) => "X",
             Cell::Error(_) => "?",
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Cell::Connected => json!({"result": "connected"}),
+            Cell::Blocked(why) => json!({"result": "blocked", "detail": why}),
+            Cell::Error(e) => json!({"result": "error", "detail": e}),
         }
     }
 }
@@ -127,6 +136,21 @@ pub fn render(m: &Matrix) -> String {
     out
 }
 
+/// The table for scripts: `marks` holds one string per source row (`.`, `X`, `?` per
+/// destination, in `pods` order), `cells` the same with the reason of each failure.
+pub fn to_json(m: &Matrix) -> Value {
+    let marks: Vec<String> = m.cells.iter().map(|row| row.iter().map(Cell::mark).collect()).collect();
+    let cells: Vec<Vec<Value>> = m.cells.iter().map(|row| row.iter().map(Cell::to_json).collect()).collect();
+    json!({
+        "label": m.label,
+        "pods": m.pods.iter().map(PodRef::to_string).collect::<Vec<_>>(),
+        "marks": marks,
+        "cells": cells,
+        "connected": m.connected(),
+        "total": m.total(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +175,11 @@ mod tests {
         assert_eq!(lines[4], "1/4 connected");
         assert_eq!(lines[5], "error: no sctp");
         assert_eq!(lines.len(), 6);
+        let j = to_json(&m);
+        assert_eq!(j["marks"], json!([".X", "??"]));
+        assert_eq!(j["pods"], json!(["a/p1", "b/p2"]));
+        assert_eq!(j["cells"][0][1], json!({"result": "blocked", "detail": "refused"}));
+        assert_eq!((j["connected"].as_u64(), j["total"].as_u64()), (Some(1), Some(4)));
     }
 
     #[test]

@@ -9,12 +9,17 @@
 //! namespaces (`PREFIX-node-1`, ...) and its state directory (`/run/twill-lab[-PREFIX]`).
 
 mod agent;
+mod apply;
 mod attach;
+mod cluster;
 mod demo;
+mod enforce;
 mod etcd;
 mod exec;
 mod health;
+mod label;
 mod layout;
+mod manifest;
 mod matrix;
 mod names;
 mod pods;
@@ -33,10 +38,13 @@ mod wire;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use policy::NsName;
 
 use names::{Names, PodRef};
 use target::Target;
 use wire::Protocol;
+
+pub use cluster::cluster_world;
 
 /// Where the Debian reference plugins live; the lab links those twill does not provide.
 pub const REFERENCE_PLUGINS: &str = "/usr/lib/cni";
@@ -60,6 +68,14 @@ pub enum LabCommand {
     Probe(ProbeArgs),
     /// The all-pairs reachability table of the lab's pods.
     Matrix(MatrixArgs),
+    /// Create or update NetworkPolicies and Namespaces from Kubernetes YAML (one or many
+    /// documents); waits until every node enforces them.
+    Apply(FileArgs),
+    /// Delete the NetworkPolicies (and pod-less Namespaces) of a Kubernetes YAML file.
+    Delete(FileArgs),
+    /// NetworkPolicies in the lab's datastore.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Nodes with their subnets and agent health, the datastore, pods with their addresses.
     Status(StatusArgs),
     /// Stop or start a node's twilld.
@@ -81,6 +97,14 @@ pub enum NsCommand {
         #[arg(long, default_value = "")]
         labels: String,
     },
+    /// Change a namespace's labels: k=v sets, k- removes.
+    Label {
+        name: String,
+        #[arg(required = true)]
+        changes: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +121,43 @@ pub enum PodCommand {
     },
     /// Delete a pod.
     Del { pod: PodRef },
+    /// Change a pod's labels: k=v sets, k- removes.
+    Label {
+        pod: PodRef,
+        #[arg(required = true)]
+        changes: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Delete a NetworkPolicy.
+    Delete {
+        /// NAMESPACE/NAME.
+        policy: NsName,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// List the NetworkPolicies (NAMESPACE/NAME).
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct FileArgs {
+    /// A Kubernetes YAML file (`-` for standard input).
+    #[arg(short = 'f', long = "filename")]
+    pub file: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Return at once instead of waiting until every node's agent enforces the change.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +193,9 @@ pub struct MatrixArgs {
     /// Use IPv6 addresses (labs started with --ipv6).
     #[arg(long)]
     pub ipv6: bool,
+    /// Print JSON (rows as strings of marks, and every cell's reason) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +235,18 @@ pub fn run(cmd: LabCommand) -> Result<()> {
             pods::pod_add(&names, &pod, node, pods::parse_labels(&labels)?)
         }
         LabCommand::Pod(PodCommand::Del { pod }) => pods::pod_del(&names, &pod),
+        LabCommand::Ns(NsCommand::Label { name, changes, wait }) => {
+            label::ns_label(&names, &name, &changes, !wait.no_wait)
+        }
+        LabCommand::Pod(PodCommand::Label { pod, changes, wait }) => {
+            label::pod_label(&names, &pod, &changes, !wait.no_wait)
+        }
+        LabCommand::Apply(a) => apply::apply_file(&names, &a.file, !a.wait.no_wait),
+        LabCommand::Delete(a) => apply::delete_file(&names, &a.file, !a.wait.no_wait),
+        LabCommand::Policy(PolicyCommand::Delete { policy, wait }) => {
+            apply::policy_delete(&names, &policy, !wait.no_wait)
+        }
+        LabCommand::Policy(PolicyCommand::List) => apply::policy_list(&names),
         LabCommand::Exec(args) => std::process::exit(exec::run(&names, &args.place, &args.command)?),
         LabCommand::Probe(a) => match probe_cmd::show(&names, &a.from, &a.to, a.port, a.protocol, a.ipv6) {
             Ok(true) => Ok(()),
@@ -182,7 +258,10 @@ pub fn run(cmd: LabCommand) -> Result<()> {
         },
         LabCommand::Matrix(a) => {
             let m = matrix::measure(&state::load_running(&names)?, a.port, a.protocol, a.ipv6)?;
-            print!("{}", matrix::render(&m));
+            match a.json {
+                true => println!("{}", serde_json::to_string_pretty(&matrix::to_json(&m))?),
+                false => print!("{}", matrix::render(&m)),
+            }
             Ok(())
         }
         LabCommand::Status(a) => status::run(&names, a.json),

@@ -40,7 +40,7 @@ pub fn ns_add(names: &Names, name: &str, labels: BTreeMap<String, String>) -> Re
     Ok(())
 }
 
-fn put_namespace(
+pub fn put_namespace(
     sd: &StateDir,
     state: &mut LabState,
     name: &str,

@@ -29,7 +29,7 @@ pub fn probe(from: &NetNs, to: SocketAddr, proto: Protocol) -> Result<Verdict> {
     let outcome = from.run(|| match proto {
         Protocol::Tcp => stream(to, None),
         Protocol::Sctp => stream(to, Some(socket2::Protocol::from(libc::IPPROTO_SCTP))),
-        Protocol::Udp => datagram(to).map(Ok),
+        Protocol::Udp => datagram(to),
     })?;
     let answer = match outcome {
         Err(e) if e.raw_os_error() == Some(libc::EPROTONOSUPPORT) => {
@@ -63,16 +63,20 @@ fn stream(to: SocketAddr, proto: Option<socket2::Protocol>) -> Exchange {
     })())
 }
 
-fn datagram(to: SocketAddr) -> std::io::Result<String> {
+/// A datagram and its answer; an unanswered datagram (a policy dropped it) is a failed
+/// exchange like a refused connection, not a probe that could not be made.
+fn datagram(to: SocketAddr) -> Exchange {
     let local: SocketAddr =
         if to.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
     let sock = UdpSocket::bind(local)?;
-    sock.connect(to)?;
-    sock.set_read_timeout(Some(TIMEOUT))?;
-    sock.send(b"probe\n")?;
-    let mut buf = [0u8; 1500];
-    let n = sock.recv(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    Ok((|| {
+        sock.connect(to)?;
+        sock.set_read_timeout(Some(TIMEOUT))?;
+        sock.send(b"probe\n")?;
+        let mut buf = [0u8; 1500];
+        let n = sock.recv(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })())
 }
 
 fn describe(e: &std::io::Error) -> String {

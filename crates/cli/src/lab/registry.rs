@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use agent::policy::ClusterRecords;
 use agent::record::NamedPort;
 use agent::{NamespaceRecord, PodRecord, Registry};
 use anyhow::{Context, Result};
@@ -51,7 +52,7 @@ fn pod_record(pod: &PodState, node: &str) -> PodRecord {
 }
 
 /// Runs `f` with the lab's datastore, from inside the etcd namespace when the store is etcd.
-fn with_registry<T: Send>(
+pub fn with_registry<T: Send>(
     dir: &Path,
     state: &LabState,
     f: impl FnOnce(Registry<'_>) -> Result<T> + Send,
@@ -85,6 +86,31 @@ pub fn put_pod(dir: &Path, state: &LabState, pod: &PodState) -> Result<()> {
 
 pub fn delete_pod(dir: &Path, state: &LabState, pod: &PodRef) -> Result<()> {
     with_registry(dir, state, |r| Ok(r.delete_pod(&pod.ns, &pod.name).map(drop)?))
+}
+
+/// Everything NetworkPolicy decisions depend on, as stored, and the store's revision.
+pub fn read_cluster(dir: &Path, state: &LabState) -> Result<(ClusterRecords, u64)> {
+    with_registry(dir, state, |r| {
+        let (pods, namespaces, policies, nodes) = (r.pods()?, r.namespaces()?, r.policies()?, r.nodes()?);
+        let errors = [&pods.errors, &namespaces.errors, &policies.errors, &nodes.errors];
+        for e in errors.into_iter().flatten() {
+            eprintln!("twill: ignoring unreadable record: {e}");
+        }
+        let revision = pods.revision.max(namespaces.revision).max(policies.revision).max(nodes.revision);
+        let records = ClusterRecords {
+            pods: pods.items,
+            namespaces: namespaces.items,
+            policies: policies.items,
+            nodes: nodes.items,
+        };
+        Ok((records, revision))
+    })
+}
+
+/// The datastore's current revision: what every agent must have caught up with for a
+/// change just written to be in force.
+pub fn revision(dir: &Path, state: &LabState) -> Result<u64> {
+    with_registry(dir, state, |r| Ok(r.list::<serde_json::Value>(agent::layout::POLICIES)?.revision))
 }
 
 #[cfg(test)]

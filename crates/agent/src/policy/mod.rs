@@ -1,0 +1,203 @@
+//! The NetworkPolicy controller: a step of the agent's reconcile pass (woken by watches of
+//! `/twill/pods/`, `/twill/namespaces/` and `/twill/policies/` and by the resync timer).
+//!
+//! Each pass reads the three prefixes, builds the [`policy::World`] ([`world`]), compiles
+//! the ruleset for the pods on this node ([`policy::compile`]) and makes the kernel's
+//! `table inet twill_policy` match it in ONE nft transaction ([`table`], decided by
+//! [`plan`]): element updates when only elements changed, else an atomic replacement, so
+//! a default-deny pod is never open, not even during an update. A table someone deleted or
+//! edited is put back on the next pass. Records that cannot be used (an invalid policy
+//! spec) hold the table as it is rather than drop the policy and open its pods; a
+//! datastore outage keeps the last table, repaired from the last known cluster.
+//!
+//! Same-node pods talk through the bridge, so the controller also keeps br_netfilter's
+//! sysctls on ([`bridge`]) whenever a local pod is isolated.
+
+pub mod bridge;
+pub mod metrics;
+pub mod plan;
+pub mod table;
+pub mod world;
+
+use policy::{Direction, Ruleset, World, compile};
+
+use crate::agent::Agent;
+use crate::layout;
+use crate::log::Logger;
+use crate::record::RecordError;
+use crate::registry::{Records, Registry};
+use crate::store::Datastore;
+use bridge::{BridgeError, ensure_bridge_netfilter};
+use metrics::{PolicyMetrics, TableStats};
+use plan::wanted;
+use table::{Applied, PolicyTable};
+pub use world::{ClusterRecords, RecordProblem, build_world};
+
+/// Why a pass did not leave the table as the cluster wants it.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("read {prefix} from the datastore: {source}")]
+    Read { prefix: &'static str, source: RecordError },
+    #[error("{count} unusable record(s), policy table held as it is until they are fixed; first: {first}")]
+    Records { count: usize, first: String },
+    #[error("nftables table inet twill_policy: {0}")]
+    Table(#[from] fw::Error),
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+}
+
+/// The controller's memory between passes.
+#[derive(Debug)]
+pub struct PolicyController {
+    node: String,
+    table: PolicyTable,
+    /// What the last readable cluster wanted: repairs use it while the datastore is away.
+    want: Option<Option<Ruleset>>,
+    /// The last error logged, so a persisting one is logged once (and counted every pass).
+    last_error: Option<String>,
+}
+
+/// One pass's result when the cluster could be read.
+struct Synced {
+    applied: Applied,
+    stats: TableStats,
+    revision: u64,
+}
+
+impl PolicyController {
+    pub fn new(node: &str) -> PolicyController {
+        PolicyController { node: node.to_string(), table: PolicyTable::new(), want: None, last_error: None }
+    }
+
+    /// One pass; false when it failed (logged once per distinct error, counted every time).
+    pub fn sync(
+        &mut self,
+        store: &dyn Datastore,
+        netns: &netns::NetNs,
+        m: &PolicyMetrics,
+        log: &Logger,
+    ) -> bool {
+        let outcome = self.pass(store, netns);
+        match outcome {
+            Ok(s) => {
+                report_applied(&s, log);
+                m.synced(s.stats, s.revision);
+                if s.applied.verb != "kept" {
+                    m.applied(s.applied.verb, s.applied.duration, s.applied.repair);
+                }
+                if self.last_error.take().is_some() {
+                    log.info("policy table in sync again", &[("revision", &s.revision)]);
+                }
+                true
+            }
+            Err(e) => {
+                m.error();
+                let text = e.to_string();
+                if self.last_error.as_ref() != Some(&text) {
+                    log.error("cannot enforce NetworkPolicy", &[("error", &text)]);
+                    self.last_error = Some(text);
+                }
+                false
+            }
+        }
+    }
+
+    fn pass(&mut self, store: &dyn Datastore, netns: &netns::NetNs) -> Result<Synced, PolicyError> {
+        let read = read_world(store);
+        let (world, revision) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                // Keep enforcing (and repairing) what the cluster last wanted.
+                if let Some(want) = self.want.clone() {
+                    self.table.ensure(want.as_ref())?;
+                }
+                return Err(e);
+            }
+        };
+        let local = world.pods_on(&self.node);
+        let want = wanted(compile(&world, &local));
+        let stats = stats(&world, &local, want.as_ref());
+        self.want = Some(want.clone());
+        // The table first: bridged pods may not be filtered yet, routed ones are.
+        let applied = self.table.ensure(want.as_ref())?;
+        if want.is_some() {
+            ensure_bridge_netfilter(netns)?;
+        }
+        Ok(Synced { applied, stats, revision })
+    }
+}
+
+/// The cluster's world and the (lowest) datastore revision it was read at; unusable
+/// records are an error.
+pub fn read_world(store: &dyn Datastore) -> Result<(World, u64), PolicyError> {
+    let reg = Registry::new(store);
+    let pods = read(layout::PODS, reg.pods())?;
+    let namespaces = read(layout::NAMESPACES, reg.namespaces())?;
+    let policies = read(layout::POLICIES, reg.policies())?;
+    let revision = pods.revision.min(namespaces.revision).min(policies.revision);
+    let mut problems: Vec<String> = [&pods.errors, &namespaces.errors, &policies.errors]
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_string())
+        .collect();
+    let records = ClusterRecords {
+        pods: pods.items,
+        namespaces: namespaces.items,
+        policies: policies.items,
+        nodes: Vec::new(),
+    };
+    let (world, bad) = build_world(&records);
+    problems.extend(bad.iter().map(|p| p.to_string()));
+    match problems.first() {
+        None => Ok((world, revision)),
+        Some(first) => Err(PolicyError::Records { count: problems.len(), first: first.clone() }),
+    }
+}
+
+fn read<T>(prefix: &'static str, r: Result<Records<T>, RecordError>) -> Result<Records<T>, PolicyError> {
+    r.map_err(|source| PolicyError::Read { prefix, source })
+}
+
+fn stats(world: &World, local: &[policy::PodRef], want: Option<&Ruleset>) -> TableStats {
+    let isolated = |r: &policy::PodRef| {
+        world.pod(r).is_some_and(|p| {
+            [Direction::Ingress, Direction::Egress].iter().any(|d| !world.selecting(p, *d).is_empty())
+        })
+    };
+    TableStats {
+        policies: world.policies().count(),
+        isolated_pods: local.iter().filter(|r| isolated(r)).count(),
+        rules: want.map_or(0, |rs| rs.chains.iter().map(|c| c.rules.len()).sum()),
+        elements: want.map_or(0, Ruleset::element_count),
+    }
+}
+
+fn report_applied(s: &Synced, log: &Logger) {
+    let a = &s.applied;
+    if let Some(e) = &a.fell_back {
+        log.warn("policy table changed behind the agent's back; replaced it whole", &[("error", e)]);
+    }
+    if a.verb == "kept" {
+        return;
+    }
+    let took = format!("{:.1}ms", a.duration.as_secs_f64() * 1e3);
+    let fields: [crate::log::Field<'_>; 6] = [
+        ("change", &a.verb),
+        ("policies", &s.stats.policies),
+        ("isolated_pods", &s.stats.isolated_pods),
+        ("elements", &s.stats.elements),
+        ("took", &took),
+        ("revision", &s.revision),
+    ];
+    match a.repair {
+        true => log.warn("policy table had drifted; put it back", &fields),
+        false => log.info("policy table applied", &fields),
+    }
+}
+
+impl Agent {
+    /// The reconcile step: NetworkPolicy for this node's pods.
+    pub(crate) fn ensure_policy(&mut self) -> bool {
+        self.policy.sync(self.store.as_ref(), &self.netns, &self.metrics.policy, &self.log)
+    }
+}

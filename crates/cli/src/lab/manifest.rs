@@ -1,0 +1,132 @@
+//! Kubernetes manifests for `twill lab apply|delete -f`: one or many YAML documents of
+//! NetworkPolicy and Namespace objects (and `List`s of them). Everything is validated by
+//! `twill_policy::parse_yaml` first, all or nothing, with errors naming document, object and
+//! field; a policy is then stored with its `spec` as written (the agents validate it again
+//! when they read it), a namespace with its labels.
+
+use agent::{NamespaceRecord, PolicyRecord};
+use anyhow::{Context, Result, bail};
+use policy::{Object, parse_yaml};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One object of a manifest, as the datastore stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manifest {
+    Policy(PolicyRecord),
+    Namespace(NamespaceRecord),
+}
+
+impl Manifest {
+    /// `networkpolicy x/deny`, `namespace x`.
+    pub fn describe(&self) -> String {
+        match self {
+            Manifest::Policy(p) => format!("networkpolicy {}/{}", p.namespace, p.name),
+            Manifest::Namespace(ns) => format!("namespace {}", ns.name),
+        }
+    }
+}
+
+/// The objects of a YAML stream, in order.
+pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>> {
+    let objects = parse_yaml(text)?;
+    let raw = raw_objects(text)?;
+    if raw.len() != objects.len() {
+        bail!("manifest read as {} objects, validated as {}", raw.len(), objects.len());
+    }
+    Ok(objects.into_iter().zip(raw).map(|(object, raw)| record(object, &raw)).collect())
+}
+
+fn record(object: Object, raw: &Value) -> Manifest {
+    match object {
+        Object::NetworkPolicy(p) => Manifest::Policy(PolicyRecord {
+            namespace: p.namespace,
+            name: p.name,
+            // An absent spec is an empty one (select every pod of the namespace, deny ingress).
+            spec: raw.get("spec").cloned().unwrap_or_else(|| Value::Object(Default::default())),
+        }),
+        Object::Namespace(ns) => Manifest::Namespace(NamespaceRecord { name: ns.name, labels: ns.labels }),
+    }
+}
+
+/// Every non-empty document, `List`s flattened, in the order `parse_yaml` decodes them.
+fn raw_objects(text: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
+        flatten(value, &mut out);
+    }
+    Ok(out)
+}
+
+fn flatten(value: Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Null => {}
+        Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+            if let Some(Value::Array(items)) = map.remove("items") {
+                items.into_iter().for_each(|item| flatten(item, out));
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// Reads a manifest file (`-` for standard input).
+pub fn read_manifests(path: &str) -> Result<Vec<Manifest>> {
+    let text = match path {
+        "-" => std::io::read_to_string(std::io::stdin()).context("read standard input")?,
+        _ => std::fs::read_to_string(path).with_context(|| format!("read {path}"))?,
+    };
+    parse_manifests(&text).with_context(|| format!("{path}: not applied (nothing was changed)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const MANIFEST: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: y, labels: {team: blue}}
+---
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: deny, namespace: x}
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: web}
+  spec:
+    podSelector: {matchLabels: {pod: a}}
+    ingress: [{ports: [{port: serve-80-tcp}, {protocol: UDP, port: 80, endPort: 81}]}]
+";
+
+    #[test]
+    fn documents_and_lists_become_records_in_order() {
+        let m = parse_manifests(MANIFEST).unwrap();
+        let names: Vec<String> = m.iter().map(Manifest::describe).collect();
+        assert_eq!(names, ["namespace y", "networkpolicy x/deny", "networkpolicy default/web"]);
+        let Manifest::Namespace(ns) = &m[0] else { panic!() };
+        assert_eq!(ns.labels["team"], "blue");
+        assert_eq!(ns.labels["kubernetes.io/metadata.name"], "y");
+        let Manifest::Policy(deny) = &m[1] else { panic!() };
+        assert_eq!(deny.spec, json!({}));
+        let Manifest::Policy(web) = &m[2] else { panic!() };
+        assert_eq!(web.spec["ingress"][0]["ports"][1], json!({"protocol": "UDP", "port": 80, "endPort": 81}));
+        // What is stored reads back as the same policy.
+        policy::parse_policy_spec(&web.namespace, &web.name, &web.spec).unwrap();
+    }
+
+    #[test]
+    fn invalid_manifests_name_document_and_field() {
+        let bad = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {ingress: [{ports: [{port: 90, endPort: 80}]}]}\n";
+        let e = format!("{:#}", parse_manifests(bad).unwrap_err());
+        assert!(e.contains("document 2: NetworkPolicy x/p: spec.ingress[0].ports[0].endPort"), "{e}");
+        let e = format!("{:#}", parse_manifests("apiVersion: apps/v1\nkind: Deployment\n").unwrap_err());
+        assert!(e.contains("unsupported kind \"Deployment\""), "{e}");
+    }
+}
