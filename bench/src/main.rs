@@ -10,6 +10,7 @@ mod lab;
 mod latency;
 mod machine;
 mod memory;
+mod meter;
 mod node;
 mod provision;
 mod report;
@@ -91,6 +92,9 @@ enum Part {
 }
 
 fn main() {
+    if let Some(code) = meter::launch_from_args() {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     if let Err(e) = signals::install() {
         eprintln!("twill-bench: {e:#}");

@@ -1,21 +1,20 @@
-//! Peak memory of one plugin process: the runtime executes each plugin and reaps it with
-//! wait4(2), whose rusage carries the maximum resident set size. For a reaped child the
-//! kernel reports the larger of its own peak and that of the children it waited for, so
-//! `bridge` ADD covers the `host-local` it delegates to; the bridge without IPAM and
-//! host-local run on its own show the two halves.
+//! Peak memory of one plugin process: the runtime executes each plugin through the metering
+//! launcher ([`crate::meter`]), which reaps it with wait4(2) and reports `ru_maxrss`. For a
+//! reaped child the kernel reports the larger of its own peak and that of the children it
+//! waited for, so `bridge` ADD covers the `host-local` it delegates to; the bridge without
+//! IPAM and host-local run on its own show the two halves.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use cni_exec::{Error as ExecError, Exec, InvokeArgs, LoadedList, Runtime, find_in_path, plugin_failure};
+use cni_exec::{Exec, InvokeArgs, LoadedList, Runtime, find_in_path};
 use netns::NetNs;
 
 use crate::chains::{Chain, bridge_without_ipam, ipam_stdin};
 use crate::lab::Lab;
+use crate::meter::{Log, MeteredExec};
 use crate::node::Node;
 use crate::provision::{Impl, Provision, order};
 use crate::signals;
@@ -54,73 +53,10 @@ impl Run {
 #[derive(Clone, Debug, Default)]
 pub struct MemoryResult {
     pub runs: usize,
+    /// `true` through the same launcher: the lowest peak this method can report.
+    pub floor_kib: Vec<u64>,
     pub max_rss_kib: BTreeMap<(Impl, Run), Vec<u64>>,
     pub errors: BTreeMap<(Impl, Run), String>,
-}
-
-type Log = Arc<Mutex<Vec<(String, &'static str, u64)>>>;
-
-/// An executor like RawExec that reaps with wait4 and records the child's peak RSS.
-struct MeteredExec {
-    host: NetNs,
-    log: Log,
-}
-
-impl Exec for MeteredExec {
-    fn find(&self, plugin_type: &str, path: &[PathBuf]) -> Result<PathBuf, ExecError> {
-        find_in_path(plugin_type, path)
-    }
-
-    fn exec(&self, plugin: &Path, stdin: &[u8], args: &InvokeArgs) -> Result<Vec<u8>, ExecError> {
-        let io = |source| ExecError::Spawn { plugin: plugin.to_path_buf(), source };
-        let mut cmd = Command::new(plugin);
-        self.host.spawn_inside(&mut cmd);
-        cmd.envs(args.env()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = cmd.spawn().map_err(io)?;
-        if let Some(mut input) = child.stdin.take()
-            && let Err(e) = input.write_all(stdin)
-            && e.kind() != std::io::ErrorKind::BrokenPipe
-        {
-            return Err(io(e));
-        }
-        let mut out = Vec::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            stdout.read_to_end(&mut out).map_err(io)?;
-        }
-        let (status, max_rss) = wait4(child.id()).map_err(io)?;
-        let name = plugin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).push((name, args.command, max_rss));
-        match status {
-            Ok(()) => Ok(out),
-            Err(status) => Err(plugin_failure(plugin, &status, &out)),
-        }
-    }
-}
-
-/// Reaps `pid`: its exit (Ok, or the failure as text) and `ru_maxrss` in KiB.
-fn wait4(pid: u32) -> std::io::Result<(Result<(), String>, u64)> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; zeroed is a valid value for the kernel to overwrite.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: pid is our own unreaped child; both pointers are valid for the call.
-        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-        if r >= 0 {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-    let exit = if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-        Ok(())
-    } else if libc::WIFEXITED(status) {
-        Err(format!("exit status: {}", libc::WEXITSTATUS(status)))
-    } else {
-        Err(format!("signal: {}", libc::WTERMSIG(status)))
-    };
-    Ok((exit, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
 }
 
 /// One implementation's metered runtime and what it needs.
@@ -139,6 +75,9 @@ pub fn run(lab: &Lab, prov: &Provision, runs: usize) -> Result<MemoryResult> {
     let meters = nodes.iter().map(|n| meter(n, prov)).collect::<Result<Vec<_>>>()?;
     let mut result = MemoryResult { runs, ..Default::default() };
     for i in 0..runs {
+        if let Some(kib) = floor(&meters[0])? {
+            result.floor_kib.push(kib);
+        }
         for imp in order(i) {
             for what in RUNS {
                 signals::check()?;
@@ -157,8 +96,9 @@ pub fn run(lab: &Lab, prov: &Provision, runs: usize) -> Result<MemoryResult> {
 
 fn meter<'n, 'l>(node: &'n Node<'l>, prov: &Provision) -> Result<Meter<'n, 'l>> {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let scratch = node.dir().join("rss");
     let exec = |log: &Log| -> Result<MeteredExec> {
-        Ok(MeteredExec { host: NetNs::open(node.host().path())?, log: log.clone() })
+        Ok(MeteredExec::new(NetNs::open(node.host().path())?, log.clone(), scratch.clone())?)
     };
     let path = vec![prov.bin_dir(node.imp).to_path_buf()];
     let runtime = Runtime::with_exec(path.clone(), node.dir().join("cache-mem"), Box::new(exec(&log)?));
@@ -188,6 +128,16 @@ fn measure(m: &Meter, what: Run, i: usize) -> Result<Result<u64, String>> {
     let log = std::mem::take(&mut *m.log.lock().unwrap_or_else(|p| p.into_inner()));
     let peak = log.iter().find(|(name, cmd, _)| name == plugin && *cmd == "ADD").map(|(_, _, kib)| *kib);
     Ok(outcome.and_then(|()| peak.ok_or_else(|| format!("no {plugin} ADD was recorded"))))
+}
+
+/// `true` through the launcher, inside the fake host.
+fn floor(m: &Meter) -> Result<Option<u64>> {
+    let program = find_in_path("true", &["/usr/bin".into(), "/bin".into()])?;
+    m.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let args = InvokeArgs { command: "VERSION", ..Default::default() };
+    m.exec.exec(&program, b"", &args)?;
+    let log = std::mem::take(&mut *m.log.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(log.first().map(|(_, _, kib)| *kib))
 }
 
 fn cycle(runtime: &Runtime, net: &LoadedList, rt: &cni_exec::RuntimeConf) -> Result<(), String> {

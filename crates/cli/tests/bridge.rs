@@ -114,3 +114,40 @@ fn missing_netns_is_code_3_and_leaves_nothing() {
     assert!(world.reservations("brnet").is_empty());
     world.runtime.del(&net, &rt).unwrap();
 }
+
+/// Whether this kernel can do bridge VLAN filtering (MACHINE-NOTES: the CI kernel cannot).
+fn kernel_has_vlan_filtering(ns: &TestNs) -> bool {
+    let ok = ns
+        .exec(&["ip", "link", "add", "twvlprobe", "type", "bridge", "vlan_filtering", "1"])
+        .status
+        .success();
+    if ok {
+        ns.exec_ok(&["ip", "link", "del", "twvlprobe"]);
+    }
+    ok
+}
+
+#[test]
+fn vlan_is_programmed_or_refused_clearly() {
+    let world = World::new("brvlan", &["bridge"], &["host-local"]);
+    let pod = TestNs::new("brvlanp");
+    let net = world.list(json!({
+        "cniVersion": "1.0.0", "name": "brnet",
+        "plugins": [{"type": "bridge", "bridge": "twbr4", "vlan": 10, "vlanTrunk": [{"id": 20}],
+                     "ipam": {"type": "host-local", "subnet": "10.92.0.0/24", "dataDir": "{dir}/ipam"}}]
+    }));
+    let rt = world.rt("v", &pod);
+    if kernel_has_vlan_filtering(&world.host) {
+        world.add(&net, &rt);
+        let vlans = world.host.exec_ok(&["bridge", "-j", "vlan", "show"]);
+        assert!(vlans.contains("\"vlan\":10") && vlans.contains("\"vlan\":20"), "{vlans}");
+        world.runtime.del(&net, &rt).unwrap();
+    } else {
+        let err = world.runtime.add(&net, &rt).unwrap_err();
+        assert_eq!(err.to_cni().code.code(), 2, "{err}");
+        assert!(err.to_string().contains("vlan filtering"), "{err}");
+        assert!(world.reservations("brnet").is_empty());
+        assert!(world.host_links().iter().all(|l| !l.starts_with("veth")));
+        assert!(addrs(&pod, "eth0").is_empty());
+    }
+}

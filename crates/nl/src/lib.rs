@@ -15,6 +15,7 @@
 //! `add address 10.1.2.3/24 to eth0 in netns /run/netns/x: file exists`.
 
 pub mod addr;
+mod bridge_vlan;
 mod error;
 pub mod link;
 mod link_add;
@@ -35,6 +36,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netns::NetNs;
 
 pub use addr::Addr;
+pub use bridge_vlan::PortVlan;
 pub use error::{Error, Failure, Result};
 pub use link::{BridgePort, Link};
 pub use link_add::{MacvlanMode, VxlanConf};

@@ -89,7 +89,11 @@ impl Lab {
         child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "apply failed:\n{text}{}\n{yaml}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "apply failed:\n{text}{}\n{yaml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         text
     }
 
@@ -102,9 +106,11 @@ impl Lab {
             args.push("--ipv6");
         }
         let json: Value = serde_json::from_str(&self.ok(&args)).unwrap();
-        let names: Vec<String> = json["pods"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().into()).collect();
+        let names: Vec<String> =
+            json["pods"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().into()).collect();
         assert_eq!(names, all_pods().iter().map(NsName::to_string).collect::<Vec<_>>());
-        let rows: Vec<String> = json["marks"].as_array().unwrap().iter().map(|r| spaced(r.as_str().unwrap())).collect();
+        let rows: Vec<String> =
+            json["marks"].as_array().unwrap().iter().map(|r| spaced(r.as_str().unwrap())).collect();
         (rows.join("\n") + "\n", json)
     }
 
@@ -116,7 +122,11 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let out = self.run(&["lab", "down"]);
-        eprintln!("lab down: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "lab down: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -154,7 +164,12 @@ impl Model {
                 let r: NsName = p["pod"].as_str().unwrap().parse().unwrap();
                 Pod {
                     labels: serde_json::from_value(p["labels"].clone()).unwrap(),
-                    ips: p["ips"].as_array().unwrap().iter().map(|ip| ip.as_str().unwrap().parse().unwrap()).collect(),
+                    ips: p["ips"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|ip| ip.as_str().unwrap().parse().unwrap())
+                        .collect(),
                     ports: e2e_ports(),
                     node: p["node"].as_str().unwrap().into(),
                     namespace: r.namespace,
@@ -203,7 +218,14 @@ impl Model {
             let row: String = all_pods()
                 .into_iter()
                 .map(|to| {
-                    let v = evaluate_family(&w, &Endpoint::Pod(from.clone()), &Endpoint::Pod(to), port, proto, family);
+                    let v = evaluate_family(
+                        &w,
+                        &Endpoint::Pod(from.clone()),
+                        &Endpoint::Pod(to),
+                        port,
+                        proto,
+                        family,
+                    );
                     if v.allowed() { '.' } else { 'X' }
                 })
                 .collect();
@@ -239,5 +261,7 @@ pub fn e2e_ports() -> Vec<NamedPort> {
 /// A NetworkPolicy document; `spec` is YAML indented by nothing.
 pub fn np(ns: &str, name: &str, spec: &str) -> String {
     let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}")
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}"
+    )
 }

@@ -75,6 +75,31 @@ pub struct BridgeConf {
 }
 
 impl BridgeConf {
+    /// A plain config (bridge `cni0`, IPAM, nothing else) for unit tests to adjust.
+    #[cfg(test)]
+    pub fn for_tests() -> BridgeConf {
+        BridgeConf {
+            network: "n".into(),
+            bridge: DEFAULT_BRIDGE.into(),
+            is_gateway: false,
+            is_default_gateway: false,
+            force_address: false,
+            ip_masq: None,
+            mtu: None,
+            hairpin: false,
+            promisc: false,
+            vlan: 0,
+            vlan_trunk: vec![],
+            preserve_default_vlan: false,
+            mac_spoof_check: false,
+            dad: false,
+            disable_container_interface: false,
+            port_isolation: false,
+            mac: None,
+            has_ipam: true,
+        }
+    }
+
     /// Reads and validates; the MAC comes from CNI_ARGS `MAC=`, then `args.cni.mac`, then
     /// runtimeConfig `mac` (later wins, as in the reference).
     pub fn parse(conf: &NetConf, args: &CmdArgs) -> Result<BridgeConf, Error> {

@@ -51,26 +51,7 @@ mod tests {
     use cni_spec::{IpConfig, Version};
 
     fn conf(gw: bool, default_gw: bool) -> BridgeConf {
-        BridgeConf {
-            network: "n".into(),
-            bridge: "cni0".into(),
-            is_gateway: gw || default_gw,
-            is_default_gateway: default_gw,
-            force_address: false,
-            ip_masq: None,
-            mtu: None,
-            hairpin: false,
-            promisc: false,
-            vlan: 0,
-            vlan_trunk: vec![],
-            preserve_default_vlan: false,
-            mac_spoof_check: false,
-            dad: false,
-            disable_container_interface: false,
-            port_isolation: false,
-            mac: None,
-            has_ipam: true,
-        }
+        BridgeConf { is_gateway: gw || default_gw, is_default_gateway: default_gw, ..BridgeConf::for_tests() }
     }
 
     fn result() -> CniResult {

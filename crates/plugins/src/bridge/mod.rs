@@ -5,9 +5,10 @@
 mod conf;
 mod gateway;
 mod setup;
+mod vlan;
 
 use cni_skel::{CmdArgs, Plugin};
-use cni_spec::{CniResult, Error, ErrorCode, Interface, NetConf};
+use cni_spec::{CniResult, Error, Interface, NetConf};
 use nl::{Handle, Link};
 
 use crate::container::{apply_iface, check_iface, plan_iface};
@@ -23,15 +24,18 @@ pub struct Bridge;
 impl Plugin for Bridge {
     fn add(&self, args: &CmdArgs, conf: &NetConf) -> Result<CniResult, Error> {
         let bc = BridgeConf::parse(conf, args)?;
-        refuse_vlans(&bc)?;
         let cont_ns = container_netns(args)?;
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
         let br = setup::ensure_bridge(&host, &bc)?;
+        if bc.uses_vlans() {
+            vlan::enable_filtering(&host, &br)?;
+        }
         let owner = owner::tag(&bc.network, &args.container_id, &args.ifname);
         let mut undo = Undo::new();
         let pair = veth::create_pair(&host, &cont, &cont_ns, &args.ifname, bc.mtu, bc.mac)?;
         undo.push_link_del("veth", &host, &pair.host);
         setup::attach_port(&host, &pair.host, &br, &bc)?;
+        vlan::apply_port(&host, &pair.host, &vlan::plan_port(&bc))?;
         let cont_mac = pair.container.mac.map(|m| nl::format_mac(&m)).unwrap_or_default();
         if bc.mac_spoof_check {
             spoof::setup(&owner, &pair.host.name, &cont_mac)?;
@@ -53,7 +57,14 @@ impl Plugin for Bridge {
             (result.ips, result.routes, result.dns) = (ipam.ips, ipam.routes, ipam.dns);
             let gws = plan_gateways(&mut result, &bc);
             apply_iface(&cont_ns, &cont, &pair.container, &plan_iface(&result, CONTAINER_IFACE), bc.dad)?;
-            setup::ensure_gateways(&host, &br, &gws, bc.force_address)?;
+            let gw_link = if bc.is_gateway && bc.vlan != 0 {
+                let link = vlan::ensure_gateway_iface(&host, &br, bc.vlan)?;
+                result.interfaces.push(iface::entry(&link, None));
+                link
+            } else {
+                br.clone()
+            };
+            setup::ensure_gateways(&host, &gw_link, &gws, bc.force_address)?;
             if let Some(backend) = bc.ip_masq {
                 masq::setup_with_undo(backend, &owner, &result.ips, &mut undo)?;
             }
@@ -128,17 +139,6 @@ impl Plugin for Bridge {
         let bc = BridgeConf::parse(conf, args)?;
         if bc.has_ipam { ipam_status(args, conf) } else { Ok(()) }
     }
-}
-
-/// This kernel has no bridge VLAN filtering, and twill's nl layer does not program it yet.
-fn refuse_vlans(bc: &BridgeConf) -> Result<(), Error> {
-    if bc.uses_vlans() {
-        return Err(Error::new(
-            ErrorCode::UnsupportedField,
-            "vlan and vlanTrunk are not implemented by twill's bridge plugin (bridge VLAN filtering)",
-        ));
-    }
-    Ok(())
 }
 
 fn refresh_macs(host: &Handle, ifaces: &mut [Interface]) -> Result<(), Error> {
