@@ -12,6 +12,10 @@ mod machine;
 mod memory;
 mod meter;
 mod node;
+mod policy;
+mod policy_bed;
+mod policy_report;
+mod policy_rules;
 mod provision;
 mod report;
 mod settings;
@@ -87,6 +91,8 @@ enum Part {
     Datapath,
     /// Peak RSS of one plugin run.
     Memory,
+    /// NetworkPolicy at 1..10,000 policies: twill's nftables table against iptables rules.
+    Policy,
     /// Remove namespaces and scratch dirs left by bench runs that were killed.
     Cleanup,
 }
@@ -158,10 +164,15 @@ fn run(cli: &Cli) -> Result<()> {
         eprintln!("twill-bench: memory ({} runs)", settings.memory_runs);
         report.memory = part(&mut report, "memory", || memory::run(&lab, &prov, settings.memory_runs))?;
     }
+    let policy = match wanted(Part::Policy) {
+        true => part(&mut report, "policy", || policy::run(&lab, cli.quick))?,
+        false => None,
+    };
     drop(lab);
     report.elapsed = started.elapsed();
     report.load_end = machine::loadavg();
-    write(&report.render(), cli.out.as_deref())
+    let policy = policy.map(|p| policy_report::render(&p)).unwrap_or_default();
+    write(&(report.render() + &policy), cli.out.as_deref())
 }
 
 /// A part that failed outright is reported and the run goes on; Ctrl-C stops everything.

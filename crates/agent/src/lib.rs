@@ -4,10 +4,11 @@
 //! directory or etcd), leases a pod subnet for the node out of the cluster CIDR
 //! ([`membership`], [`subnet`]), writes the node's CNI network list ([`cniconf`]), routes to
 //! the other nodes' pod subnets through a [`backend::Backend`] (host-gw or vxlan),
-//! masquerades traffic leaving the cluster ([`masq`]) and serves `/readyz` and `/metrics`
-//! ([`health`], [`metrics`]). Its reconciler is flannel's: woken by datastore watches and by
-//! a timer, every step idempotent, so drift (a deleted route, FDB entry, device, table or
-//! file) is repaired within one resync period.
+//! masquerades traffic leaving the cluster ([`masq`]), enforces NetworkPolicy for the node's
+//! pods ([`policy`]) and serves `/readyz` and `/metrics` ([`health`], [`metrics`]). Its
+//! reconciler is flannel's: woken by datastore watches and by a timer, every step
+//! idempotent, so drift (a deleted route, FDB entry, device, table or file) is repaired
+//! within one resync period.
 //!
 //! The datastore layout ([`layout`]) and record types ([`record`], [`registry`]) are public:
 //! `twill lab` writes pods, namespaces and policies through them. Everything here is

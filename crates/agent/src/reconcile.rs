@@ -1,7 +1,7 @@
 //! One reconcile pass: every step is idempotent and runs whatever the others did, so a pass
-//! repairs whatever drifted — a deleted route, FDB entry, vxlan device, masquerade table or
-//! network list — and follows whatever changed in the cluster (peers joining, leaving or
-//! expiring). The node is ready once its subnet is leased and the network list written.
+//! repairs whatever drifted — a deleted route, FDB entry, vxlan device, masquerade or policy
+//! table, network list — and follows whatever changed in the cluster (peers joining, leaving
+//! or expiring; pods, namespaces and NetworkPolicies). The node is ready once its subnet is leased and the network list written.
 
 use crate::agent::Agent;
 use crate::backend::{Applied, Local, Peer};

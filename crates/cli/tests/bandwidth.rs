@@ -2,12 +2,16 @@
 //! version, both directions measured with iperf3 between the pod and the fake host, bad
 //! inputs, undo on failure and DEL without the container.
 
+#[path = "support/iperf.rs"]
+mod iperf;
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use cni_exec::{LoadedList, RuntimeConf};
+use cni_spec::Attachment;
+use iperf::{assert_near, iperf};
 use serde_json::{Value, json};
 use support::World;
 use testkit::{TestNs, wait_until};
@@ -128,42 +132,6 @@ fn versions_before_chaining_are_refused() {
     world.runtime.del(&bridge_only, &rt).unwrap();
 }
 
-/// Runs iperf3 for ~2 s between `client` and a one-off server on `server_ip` in `server`;
-/// returns the received rate in bits/s. `reverse` makes the server send.
-fn iperf(server: &TestNs, server_ip: &str, client: &TestNs, reverse: bool) -> f64 {
-    let mut srv: Child = Command::new("ip")
-        .args(["netns", "exec", server.name(), "iperf3", "-s", "-1", "-B", server_ip, "-p", "5201"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start iperf3 server");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut args = vec!["iperf3", "-c", server_ip, "-p", "5201", "-t", "2", "-J"];
-    if reverse {
-        args.push("-R");
-    }
-    // iperf3 3.12 exits 0 with {"error": ...} when the server is not listening yet.
-    let report = loop {
-        let out = client.exec(&args);
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if (out.status.success() && report.get("error").is_none()) || Instant::now() > deadline {
-            break report;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = srv.kill();
-    let _ = srv.wait();
-    report["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("iperf3 report without a received rate: {report}"))
-}
-
-fn assert_near(what: &str, measured: f64, limit: u64) {
-    eprintln!("{what}: {:.2} Mbit/s measured, limit {:.2} Mbit/s", measured / 1e6, limit as f64 / 1e6);
-    let ratio = measured / limit as f64;
-    assert!((0.85..=1.15).contains(&ratio), "{what}: {measured} bit/s is not within 15% of {limit}");
-}
-
 #[test]
 fn rates_hold_in_both_directions() {
     let world = world("bwrate");
@@ -172,8 +140,8 @@ fn rates_hold_in_both_directions() {
     let (ingress, egress) = (RATE, RATE / 2);
     let rt = with_caps(world.rt("rate", &pod), ingress, egress);
     world.add(&net, &rt);
-    let into_pod = iperf(&world.host, "10.72.0.1", &pod, true);
-    let out_of_pod = iperf(&world.host, "10.72.0.1", &pod, false);
+    let into_pod = iperf(&world.host, "10.72.0.1", &pod, true, 2);
+    let out_of_pod = iperf(&world.host, "10.72.0.1", &pod, false, 2);
     world.runtime.del(&net, &rt).unwrap();
     assert_near("into the pod (tbf on the host veth)", into_pod, ingress);
     assert_near("out of the pod (ifb)", out_of_pod, egress);
@@ -280,6 +248,46 @@ fn del_without_the_container_removes_the_ifb() {
     drop(pod);
     world.runtime.del(&net, &rt).unwrap();
     assert!(ifbs(&world).is_empty());
+    assert!(wait_until(Duration::from_secs(2), || world.host_links().iter().all(|l| !l.starts_with("veth"))));
+}
+
+/// The alias twill records on an IFB, as `ip -d link show` reports it.
+fn ifb_alias(world: &World, ifb: &str) -> Value {
+    world.host.exec_json(&["ip", "-j", "-d", "link", "show", "dev", ifb])[0]["ifalias"].clone()
+}
+
+/// A crash-style GC: both attachments were added, the runtime lost its result cache (so it
+/// synthesises no DEL), and GC with only `keep` valid removes the stale IFB with the redirect
+/// and bucket on its veth; the valid one's shaping, and other networks' IFBs, stay.
+#[test]
+fn gc_removes_ifbs_whose_del_never_came() {
+    let world = World::new("bwgc", &["bridge", "bandwidth", "host-local"], &[]);
+    let (keep, stale) = (TestNs::new("bwgck"), TestNs::new("bwgcs"));
+    let net = bw_list(&world, "1.1.0", "twbw8", "10.78.0.0/24", json!({}));
+    let rk = with_caps(world.rt("keep", &keep), RATE, RATE);
+    let rs = with_caps(world.rt("stale", &stale), RATE, RATE);
+    let (res_k, res_s) = (world.add(&net, &rk), world.add(&net, &rs));
+    let (veth_k, veth_s) = (&res_k.interfaces[1].name, &res_s.interfaces[1].name);
+    let (ifb_k, ifb_s) = (twill_ifb_name("bwnet", "keep"), twill_ifb_name("bwnet", "stale"));
+    assert_eq!(ifb_alias(&world, &ifb_s), "twill bwnet/stale/eth0");
+    std::fs::remove_dir_all(world.dir.join("cache")).unwrap();
+
+    let mut other = net.clone();
+    other.list.name = "bwother".into();
+    world.runtime.gc(&other, &[]).unwrap();
+    assert_eq!(ifbs(&world).len(), 2, "another network's GC leaves these IFBs alone");
+
+    let valid = Attachment { container_id: "keep".into(), ifname: "eth0".into() };
+    let report = world.runtime.gc(&net, &[valid]).unwrap();
+    assert!(report.deleted.is_empty() && report.gc_sent, "{report:?}");
+    assert_eq!(ifbs(&world), vec![ifb_k.clone()], "the stale IFB is gone, the valid one stays");
+    assert!(!has_qdisc(&world.host, veth_s, "ingress") && !has_qdisc(&world.host, veth_s, "tbf"));
+    assert!(has_qdisc(&world.host, veth_k, "ingress") && has_qdisc(&world.host, veth_k, "tbf"));
+    assert!(has_qdisc(&world.host, &ifb_k, "tbf"));
+    world.runtime.gc(&net, &[]).unwrap();
+    assert!(ifbs(&world).is_empty(), "an empty valid list leaves no IFB of the network");
+    world.runtime.del(&net, &rs).unwrap();
+    world.runtime.del(&net, &rk).unwrap();
     assert!(wait_until(Duration::from_secs(2), || world.host_links().iter().all(|l| !l.starts_with("veth"))));
 }
 

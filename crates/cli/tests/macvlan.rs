@@ -47,8 +47,18 @@ fn link_details(ns: &TestNs, dev: &str) -> Option<Value> {
     Some(ns.exec_json(&["ip", "-d", "-j", "link", "show", "dev", dev])[0].clone())
 }
 
+/// A fake host with twill's macvlan; the reference host-local stops at 1.0.0, twill's
+/// answers 1.1.0.
+fn world(tag: &str, version: &str) -> World {
+    if version == "1.1.0" {
+        World::new(tag, &["macvlan", "host-local"], &[])
+    } else {
+        World::new(tag, &["macvlan"], &["host-local"])
+    }
+}
+
 fn lifecycle(version: &str, tag: &str) {
-    let world = World::new(tag, &["macvlan"], &["host-local"]);
+    let world = world(tag, version);
     let (pod, wire) = (TestNs::new(&format!("{tag}p")), TestNs::new(&format!("{tag}w")));
     // The master is called like the pod's interface: the macvlan is born in the pod's
     // namespace, so the names never meet.
@@ -84,6 +94,10 @@ fn lifecycle(version: &str, tag: &str) {
     assert!(world.reservations("mvnet").is_empty(), "{version}: IP released");
     assert!(world.host_links().contains(&"eth0".to_string()), "{version}: the master stays");
     world.runtime.del(&net, &rt).unwrap_or_else(|e| panic!("{version} second del: {e}"));
+    if version == "1.1.0" {
+        assert!(world.runtime.status(&net).unwrap(), "STATUS is answered at 1.1.0");
+        assert!(world.runtime.gc(&net, &[]).unwrap().gc_sent);
+    }
 }
 
 #[test]
@@ -109,6 +123,43 @@ fn lifecycle_0_4_0() {
 #[test]
 fn lifecycle_1_0_0() {
     lifecycle("1.0.0", "mv100");
+}
+#[test]
+fn lifecycle_1_1_0() {
+    lifecycle("1.1.0", "mv110");
+}
+
+/// GC at 1.1.0 through the runtime, with IPAM: a stale attachment the runtime still knows is
+/// DELed (its macvlan and IP go); one it forgot (cache lost) has its IP freed by the plugins'
+/// GC. The valid attachment keeps both.
+#[test]
+fn ipam_1_1_0_status_and_gc_free_stale_ips() {
+    let world = world("mvgc", "1.1.0");
+    let (keep, known, lost, wire) =
+        (TestNs::new("mvgck"), TestNs::new("mvgcn"), TestNs::new("mvgcl"), TestNs::new("mvgcw"));
+    master(&world, &wire, "up0", Some("10.85.0.254/24"));
+    let net = macvlan_list(
+        &world,
+        "1.1.0",
+        json!({"type": "macvlan", "master": "up0", "ipam": ipam("10.85.0.0/24")}),
+    );
+    assert!(world.runtime.status(&net).unwrap(), "STATUS: master and IPAM are there");
+    world.add(&net, &world.rt("lost", &lost));
+    std::fs::remove_dir_all(world.dir.join("cache")).unwrap();
+    world.add(&net, &world.rt("keep", &keep));
+    world.add(&net, &world.rt("known", &known));
+    assert_eq!(world.reservations("mvnet"), vec!["10.85.0.2", "10.85.0.3", "10.85.0.4"]);
+    let valid = cni_spec::Attachment { container_id: "keep".into(), ifname: "eth0".into() };
+    let report = world.runtime.gc(&net, &[valid]).unwrap();
+    assert!(report.gc_sent);
+    assert_eq!(report.deleted.iter().map(|a| a.container_id.as_str()).collect::<Vec<_>>(), vec!["known"]);
+    assert_eq!(world.reservations("mvnet"), vec!["10.85.0.3"], "only the valid attachment's IP stays");
+    assert!(link_details(&known, "eth0").is_none(), "the synthesised DEL removed the macvlan");
+    assert!(ping(&keep, "10.85.0.254"), "the valid pod still talks across the master");
+    world.runtime.check(&net, &world.rt("keep", &keep)).unwrap();
+    world.runtime.del(&net, &world.rt("keep", &keep)).unwrap();
+    world.runtime.del(&net, &world.rt("lost", &lost)).unwrap();
+    assert!(world.reservations("mvnet").is_empty());
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! twill's ptp plugin end to end, in namespaces: every spec version the reference host-local
-//! speaks, routed pod-to-pod traffic (IPv4 and IPv6), masquerading state, DEL without the
-//! container namespace, GC of stale attachments, undo on failure and the bad inputs.
+//! twill's ptp plugin end to end, in namespaces: every spec version (up to 1.0.0 with the
+//! reference host-local, 1.1.0 with twill's), routed pod-to-pod traffic (IPv4 and IPv6),
+//! masquerading state, DEL without the container namespace, STATUS, GC of stale attachments
+//! (also those the runtime forgot), undo on failure and the bad inputs.
 
 mod support;
 
@@ -59,8 +60,18 @@ fn mtu(ns: &TestNs, dev: &str) -> u32 {
     ns.handle().link_get(dev).unwrap().unwrap_or_else(|| panic!("no {dev}")).mtu
 }
 
+/// A fake host with twill's ptp; the reference host-local stops at 1.0.0, twill's answers
+/// 1.1.0.
+fn world(tag: &str, version: &str) -> World {
+    if version == "1.1.0" {
+        World::new(tag, &["ptp", "host-local"], &[])
+    } else {
+        World::new(tag, &["ptp"], &["host-local"])
+    }
+}
+
 fn lifecycle(version: &str, tag: &str) {
-    let world = World::new(tag, &["ptp"], &["host-local"]);
+    let world = world(tag, version);
     let pod = TestNs::new(&format!("{tag}p"));
     let net = ptp_list(&world, version, "10.70.0.0/24");
     let rt = world.rt("pod1", &pod);
@@ -107,6 +118,10 @@ fn lifecycle(version: &str, tag: &str) {
     assert!(world.reservations("ptpnet").is_empty(), "{version}: IP released");
     assert!(!nft_has(&world, "ptpnet/pod1/eth0"), "{version}: nft elements removed");
     world.runtime.del(&net, &rt).unwrap_or_else(|e| panic!("{version} second del: {e}"));
+    if version == "1.1.0" {
+        assert!(world.runtime.status(&net).unwrap(), "STATUS is answered at 1.1.0");
+        assert!(world.runtime.gc(&net, &[]).unwrap().gc_sent);
+    }
 }
 
 #[test]
@@ -132,6 +147,10 @@ fn lifecycle_0_4_0() {
 #[test]
 fn lifecycle_1_0_0() {
     lifecycle("1.0.0", "pt100");
+}
+#[test]
+fn lifecycle_1_1_0() {
+    lifecycle("1.1.0", "pt110");
 }
 
 #[test]
@@ -264,6 +283,33 @@ fn gc_removes_stale_attachments() {
     assert!(nft_has(&world, "ptpnet/keep/eth0") && !nft_has(&world, "ptpnet/stale/eth0"));
     assert!(b.handle().link_get("eth0").unwrap().is_none());
     world.runtime.del(&net, &world.rt("keep", &a)).unwrap();
+}
+
+/// A crash-style GC at 1.1.0: the runtime lost its result cache, so no DEL is synthesised;
+/// the plugins' GC alone frees the stale attachment's IP (host-local) and its masquerade
+/// elements (ptp), and keeps the valid one's.
+#[test]
+fn gc_1_1_0_frees_what_the_runtime_forgot() {
+    let world = world("ptgc11", "1.1.0");
+    let (a, b) = (TestNs::new("ptgc11a"), TestNs::new("ptgc11b"));
+    let net = ptp_list(&world, "1.1.0", "10.80.0.0/24");
+    assert!(world.runtime.status(&net).unwrap(), "STATUS before any ADD");
+    world.add(&net, &world.rt("keep", &a));
+    world.add(&net, &world.rt("stale", &b));
+    assert_eq!(world.reservations("ptpnet"), vec!["10.80.0.2", "10.80.0.3"]);
+    std::fs::remove_dir_all(world.dir.join("cache")).unwrap();
+    let keep = cni_spec::Attachment { container_id: "keep".into(), ifname: "eth0".into() };
+    let report = world.runtime.gc(&net, &[keep]).unwrap();
+    assert!(report.deleted.is_empty() && report.gc_sent, "{report:?}");
+    assert_eq!(world.reservations("ptpnet"), vec!["10.80.0.2"], "the stale IP is free");
+    assert!(nft_has(&world, "ptpnet/keep/eth0"), "the valid attachment keeps its masquerading");
+    assert!(!nft_has(&world, "ptpnet/stale/eth0"), "the stale attachment's elements are gone");
+    assert!(ping(&a, "10.80.0.1"), "the valid pod still reaches its gateway");
+    // GC cannot know the stale pod's veth (no netns is named to it); its DEL still can.
+    world.runtime.del(&net, &world.rt("stale", &b)).unwrap();
+    world.runtime.del(&net, &world.rt("keep", &a)).unwrap();
+    assert!(world.reservations("ptpnet").is_empty());
+    assert!(no_host_veths(&world));
 }
 
 #[test]

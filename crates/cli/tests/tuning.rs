@@ -239,3 +239,32 @@ fn del_without_the_container_drops_the_backup() {
     world.runtime.del(&net, &rt).unwrap();
     assert!(backups(&world).is_empty());
 }
+
+/// A crash-style GC at 1.1.0: the runtime lost its result cache (no DEL is synthesised), and
+/// GC with only `keep` valid drops the stale attachment's backup. Backups of other networks
+/// and reference-written ones (no owner) in the same dataDir stay.
+#[test]
+fn gc_drops_backups_of_stale_attachments_of_its_network() {
+    let world = world("tugc", "1.1.0");
+    let (keep, stale) = (TestNs::new("tugck"), TestNs::new("tugcs"));
+    let net = tuning_list(&world, "1.1.0", "10.86.0.0/24", full());
+    world.add(&net, &world.rt("keep", &keep));
+    world.add(&net, &world.rt("stale", &stale));
+    let dir = world.dir.join("tuning");
+    let saved: Value = serde_json::from_slice(&std::fs::read(dir.join("stale_eth0.json")).unwrap()).unwrap();
+    assert_eq!(saved["owner"], "tunet/stale/eth0", "{saved}");
+    std::fs::write(dir.join("other_eth0.json"), r#"{"mtu": 1500, "owner": "othernet/other/eth0"}"#).unwrap();
+    std::fs::write(dir.join("ref_eth0.json"), r#"{"mtu": 1500}"#).unwrap();
+    std::fs::remove_dir_all(world.dir.join("cache")).unwrap();
+
+    let valid = cni_spec::Attachment { container_id: "keep".into(), ifname: "eth0".into() };
+    let report = world.runtime.gc(&net, &[valid]).unwrap();
+    assert!(report.deleted.is_empty() && report.gc_sent, "{report:?}");
+    let mut left = backups(&world);
+    left.sort();
+    let names = ["keep_eth0.json", "other_eth0.json", "ref_eth0.json"];
+    assert_eq!(left, names.map(|n| dir.join(n)).to_vec());
+    world.runtime.del(&net, &world.rt("keep", &keep)).unwrap();
+    world.runtime.del(&net, &world.rt("stale", &stale)).unwrap();
+    assert_eq!(backups(&world).len(), 2, "the foreign backups are DEL's business");
+}

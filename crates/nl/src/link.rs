@@ -35,6 +35,8 @@ pub struct Link {
     pub promisc: bool,
     pub txqlen: u32,
     pub allmulti: bool,
+    /// `IFLA_IFALIAS` (`ip link set DEV alias TEXT`); `None` when unset.
+    pub alias: Option<String>,
 }
 
 /// Bridge port options of an enslaved link (`ip -d link show` → `info_slave_data`).
@@ -60,6 +62,7 @@ impl Link {
             promisc: m.header.flags.contains(LinkFlags::Promisc),
             txqlen: 0,
             allmulti: m.header.flags.contains(LinkFlags::Allmulti),
+            alias: None,
         };
         for attr in &m.attributes {
             match attr {
@@ -70,6 +73,7 @@ impl Link {
                 LinkAttribute::Link(v) if *v != 0 => link.link = Some(*v),
                 LinkAttribute::LinkNetNsId(v) => link.link_netnsid = Some(*v),
                 LinkAttribute::TxQueueLen(v) => link.txqlen = *v,
+                LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a.clone()),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
                         if let LinkInfo::Kind(k) = info {
@@ -262,6 +266,13 @@ impl Handle {
             Some(m) => self.set_link(msg, |l| format!("enslave link {l} to {}", self.label(m))),
             None => self.set_link(msg, |l| format!("release link {l} from its master")),
         }
+    }
+
+    /// `ip link set DEV alias TEXT`; an empty `alias` removes it (the kernel keeps at most
+    /// 255 bytes).
+    pub fn link_set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        let msg = link_msg(index, vec![LinkAttribute::IfAlias(alias.to_string())]);
+        self.set_link(msg, |l| format!("set alias {alias:?} on link {l}"))
     }
 
     /// `ip link set DEV name NEW`.

@@ -53,6 +53,7 @@ fn link_is_read_from_header_and_attributes() {
         LinkAttribute::Link(4),
         LinkAttribute::LinkNetNsId(0),
         LinkAttribute::TxQueueLen(1000),
+        LinkAttribute::IfAlias("net/c1/eth0".into()),
         LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth)]),
     ];
     let l = Link::from_msg(&m);
@@ -71,6 +72,7 @@ fn link_is_read_from_header_and_attributes() {
             promisc: false,
             txqlen: 1000,
             allmulti: true,
+            alias: Some("net/c1/eth0".into()),
         }
     );
 }

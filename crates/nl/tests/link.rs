@@ -256,3 +256,22 @@ fn deleting_the_namespace_removes_the_peer_on_the_other_side() {
     }
     assert!(wait_until(std::time::Duration::from_secs(3), || h.link_get("twgone").unwrap().is_none()));
 }
+
+#[test]
+fn alias_is_set_read_back_and_cleared() {
+    require_privileges();
+    let t = TestNs::new("alias");
+    let h = t.handle();
+    h.ifb_add("twifba", None).unwrap();
+    let ifb = get(&h, "twifba");
+    assert_eq!(ifb.alias, None);
+    h.link_set_alias(ifb.index, "twill net/c1/eth0").unwrap();
+    assert_eq!(get(&h, "twifba").alias.as_deref(), Some("twill net/c1/eth0"));
+    assert_eq!(ip_link(&t, "twifba")["ifalias"], "twill net/c1/eth0");
+    let listed = h.link_list().unwrap().into_iter().find(|l| l.index == ifb.index).unwrap();
+    assert_eq!(listed.alias.as_deref(), Some("twill net/c1/eth0"), "dumps carry the alias too");
+    h.link_set_alias(ifb.index, "").unwrap();
+    assert_eq!(get(&h, "twifba").alias, None);
+    let e = h.link_set_alias(999_999, "x").unwrap_err();
+    assert!(e.to_string().contains("set alias \"x\" on link index 999999"), "{e}");
+}

@@ -97,6 +97,7 @@ mod tests {
             promisc: false,
             txqlen: 1000,
             allmulti: false,
+            alias: None,
         }
     }
 

@@ -51,10 +51,19 @@ pub enum PolicyError {
 pub struct PolicyController {
     node: String,
     table: PolicyTable,
-    /// What the last readable cluster wanted: repairs use it while the datastore is away.
-    want: Option<Option<Ruleset>>,
+    /// What the cluster last wanted: repairs use it while the datastore is away or holds
+    /// unusable records, and an unchanged cluster is not compiled again.
+    wanted: Option<Wanted>,
     /// The last error logged, so a persisting one is logged once (and counted every pass).
     last_error: Option<String>,
+}
+
+/// This node's ruleset (`None`: no table) and the records it was compiled from.
+#[derive(Debug)]
+struct Wanted {
+    records: ClusterRecords,
+    ruleset: Option<Ruleset>,
+    stats: TableStats,
 }
 
 /// One pass's result when the cluster could be read.
@@ -66,7 +75,7 @@ struct Synced {
 
 impl PolicyController {
     pub fn new(node: &str) -> PolicyController {
-        PolicyController { node: node.to_string(), table: PolicyTable::new(), want: None, last_error: None }
+        PolicyController { node: node.to_string(), table: PolicyTable::new(), wanted: None, last_error: None }
     }
 
     /// One pass; false when it failed (logged once per distinct error, counted every time).
@@ -103,55 +112,72 @@ impl PolicyController {
     }
 
     fn pass(&mut self, store: &dyn Datastore, netns: &netns::NetNs) -> Result<Synced, PolicyError> {
-        let read = read_world(store);
-        let (world, revision) = match read {
+        let (records, revision) = match read_records(store) {
             Ok(r) => r,
-            Err(e) => {
-                // Keep enforcing (and repairing) what the cluster last wanted.
-                if let Some(want) = self.want.clone() {
-                    self.table.ensure(want.as_ref())?;
-                }
-                return Err(e);
-            }
+            Err(e) => return self.hold(e),
         };
-        let local = world.pods_on(&self.node);
-        let want = wanted(compile(&world, &local));
-        let stats = stats(&world, &local, want.as_ref());
-        self.want = Some(want.clone());
-        // The table first: bridged pods may not be filtered yet, routed ones are.
-        let applied = self.table.ensure(want.as_ref())?;
-        if want.is_some() {
+        let wanted = match self.wanted.take() {
+            Some(w) if w.records == records => w,
+            old => match self.compute(records) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.wanted = old;
+                    return self.hold(e);
+                }
+            },
+        };
+        let applied = self.table.ensure(wanted.ruleset.as_ref());
+        let (stats, isolating) = (wanted.stats, wanted.ruleset.is_some());
+        self.wanted = Some(wanted);
+        let applied = applied?;
+        // After the table: routed pods are filtered even if bridged ones cannot be.
+        if isolating {
             ensure_bridge_netfilter(netns)?;
         }
         Ok(Synced { applied, stats, revision })
     }
+
+    /// Keeps enforcing (and repairing) what the cluster last wanted, and reports `e`.
+    fn hold(&mut self, e: PolicyError) -> Result<Synced, PolicyError> {
+        if let Some(w) = &self.wanted {
+            self.table.ensure(w.ruleset.as_ref())?;
+        }
+        Err(e)
+    }
+
+    /// Builds the world and compiles this node's ruleset; unusable records are an error.
+    fn compute(&self, records: ClusterRecords) -> Result<Wanted, PolicyError> {
+        let (world, problems) = build_world(&records);
+        if let Some(first) = problems.first() {
+            return Err(PolicyError::Records { count: problems.len(), first: first.to_string() });
+        }
+        let local = world.pods_on(&self.node);
+        let ruleset = wanted(compile(&world, &local));
+        let stats = stats(&world, &local, ruleset.as_ref());
+        Ok(Wanted { records, ruleset, stats })
+    }
 }
 
-/// The cluster's world and the (lowest) datastore revision it was read at; unusable
-/// records are an error.
-pub fn read_world(store: &dyn Datastore) -> Result<(World, u64), PolicyError> {
+/// The records policy depends on (nodes aside) and the lowest datastore revision they were
+/// read at; undecodable records are an error.
+pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), PolicyError> {
     let reg = Registry::new(store);
     let pods = read(layout::PODS, reg.pods())?;
     let namespaces = read(layout::NAMESPACES, reg.namespaces())?;
     let policies = read(layout::POLICIES, reg.policies())?;
     let revision = pods.revision.min(namespaces.revision).min(policies.revision);
-    let mut problems: Vec<String> = [&pods.errors, &namespaces.errors, &policies.errors]
-        .into_iter()
-        .flatten()
-        .map(|e| e.to_string())
-        .collect();
+    let errors: Vec<&RecordError> =
+        [&pods.errors, &namespaces.errors, &policies.errors].into_iter().flatten().collect();
+    if let Some(first) = errors.first() {
+        return Err(PolicyError::Records { count: errors.len(), first: first.to_string() });
+    }
     let records = ClusterRecords {
         pods: pods.items,
         namespaces: namespaces.items,
         policies: policies.items,
         nodes: Vec::new(),
     };
-    let (world, bad) = build_world(&records);
-    problems.extend(bad.iter().map(|p| p.to_string()));
-    match problems.first() {
-        None => Ok((world, revision)),
-        Some(first) => Err(PolicyError::Records { count: problems.len(), first: first.clone() }),
-    }
+    Ok((records, revision))
 }
 
 fn read<T>(prefix: &'static str, r: Result<Records<T>, RecordError>) -> Result<Records<T>, PolicyError> {

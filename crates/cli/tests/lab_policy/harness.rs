@@ -77,9 +77,14 @@ impl Lab {
 
     /// `twill lab apply -f -` with `yaml` on stdin.
     pub fn apply(&self, yaml: &str) -> String {
+        self.manifest("apply", yaml)
+    }
+
+    /// `twill lab VERB -f -` with `yaml` on stdin.
+    pub fn manifest(&self, verb: &str, yaml: &str) -> String {
         use std::io::Write;
         let mut child = Command::new(TWILL)
-            .args(["lab", "apply", "-f", "-"])
+            .args(["lab", verb, "-f", "-"])
             .env("TWILL_LAB_PREFIX", &self.prefix)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -91,7 +96,7 @@ impl Lab {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "apply failed:\n{text}{}\n{yaml}",
+            "{verb} failed:\n{text}{}\n{yaml}",
             String::from_utf8_lossy(&out.stderr)
         );
         text

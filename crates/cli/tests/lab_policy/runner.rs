@@ -45,6 +45,15 @@ impl<'a> Runner<'a> {
                 self.record_propagation(&out);
                 self.model.apply(yaml);
             }
+            Step::DeleteManifest(yaml) => {
+                let out = self.lab.manifest("delete", yaml);
+                self.record_propagation(&out);
+                for object in policy::parse_yaml(yaml).unwrap() {
+                    if let policy::Object::NetworkPolicy(p) = object {
+                        self.model.policies.remove(&p.key());
+                    }
+                }
+            }
             Step::DeletePolicy(p) => {
                 let out = self.lab.ok(&["lab", "policy", "delete", p]);
                 self.record_propagation(&out);

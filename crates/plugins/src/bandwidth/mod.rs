@@ -4,6 +4,7 @@
 //! docs/plugins/bandwidth.md.
 
 mod conf;
+mod gc;
 mod shape;
 
 use cni_skel::{CmdArgs, Plugin};
@@ -41,7 +42,12 @@ impl Plugin for Bandwidth {
         let (host, cont) = (host_handle()?, handle_in(&cont_ns)?);
         let veth = meta::host_veth(&host, &cont, &cont_ns, &args.ifname, &result)?;
         let mut undo = Undo::new();
-        let ifb = shape::setup(&host, &veth, &bw, &ifb_name(&conf.name, &args.container_id), &mut undo)?;
+        let (name, alias) = (
+            ifb_name(&conf.name, &args.container_id),
+            gc::alias(&conf.name, &args.container_id, &args.ifname),
+        );
+        let id = shape::IfbId { name: &name, alias: &alias };
+        let ifb = shape::setup(&host, &veth, &bw, &id, &mut undo)?;
         if let Some(ifb) = ifb {
             result.interfaces.push(iface::entry(&ifb, None));
         }
@@ -82,11 +88,11 @@ impl Plugin for Bandwidth {
         first_error(shape::teardown(&host, veth.as_ref(), &ifb_name(&conf.name, &args.container_id)))
     }
 
-    /// Qdiscs go with the veth; an IFB lives until DEL, which the runtime's GC sends for
-    /// every stale attachment it knows. Nothing names an IFB's owner, so nothing else is
-    /// collected here.
+    /// IFBs outlive their pods until DEL; those of this network whose attachment is not
+    /// valid any more go here, found by the owner in their alias (see `gc.rs`).
     fn gc(&self, _args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
-        cni_spec::valid_attachments(conf).map(drop)
+        let valid = cni_spec::valid_attachments(conf)?.unwrap_or_default();
+        first_error(gc::collect(&host_handle()?, &conf.name, &valid))
     }
 
     fn status(&self, _args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {

@@ -12,13 +12,19 @@ use super::conf::BandwidthConf;
 use crate::kernel::nl_error;
 use crate::undo::Undo;
 
+/// The IFB of one attachment: its name, and the alias that names its owner for GC.
+pub struct IfbId<'n> {
+    pub name: &'n str,
+    pub alias: &'n str,
+}
+
 /// Shapes `veth` as `bw` says; returns the IFB when egress is limited. Every step registers
 /// its undo.
 pub fn setup<'a>(
     host: &'a Handle,
     veth: &Link,
     bw: &BandwidthConf,
-    ifb_name: &str,
+    ifb: &IfbId<'_>,
     undo: &mut Undo<'a>,
 ) -> Result<Option<Link>, Error> {
     let index = veth.index;
@@ -29,6 +35,7 @@ pub fn setup<'a>(
         });
     }
     let Some(egress) = bw.egress else { return Ok(None) };
+    let (ifb_name, alias) = (ifb.name, ifb.alias);
     host.ifb_add(ifb_name, Some(veth.mtu)).map_err(nl_error)?;
     let ifb = host
         .link_get(ifb_name)
@@ -36,13 +43,15 @@ pub fn setup<'a>(
         .ok_or_else(|| Error::internal(format!("ifb {ifb_name} vanished right after it was created")))?;
     let ifb_index = ifb.index;
     undo.push(format!("delete ifb {ifb_name}"), move || host.link_del(ifb_index).map_err(nl_error));
-    host.link_set_up(ifb.index, true).map_err(nl_error)?;
+    // The alias names the attachment, so GC can find IFBs whose DEL never came.
+    host.link_set_alias(ifb_index, alias).map_err(nl_error)?;
+    host.link_set_up(ifb_index, true).map_err(nl_error)?;
     host.qdisc_add_ingress(index).map_err(nl_error)?;
     undo.push(format!("delete ingress qdisc of {}", veth.name), move || {
         host.qdisc_del(index, INGRESS).map_err(nl_error)
     });
-    host.filter_add_ingress_redirect(index, ifb.index).map_err(nl_error)?;
-    host.qdisc_add_tbf(ifb.index, &egress.tbf()).map_err(nl_error)?;
+    host.filter_add_ingress_redirect(index, ifb_index).map_err(nl_error)?;
+    host.qdisc_add_tbf(ifb_index, &egress.tbf()).map_err(nl_error)?;
     Ok(Some(ifb))
 }
 

@@ -17,6 +17,7 @@ pub fn plan_backup(conf: &TuningConf, link: &Link) -> Backup {
         allmulti: conf.allmulti.map(|_| link.allmulti),
         txqlen: conf.txqlen.map(|_| link.txqlen),
         sysctl: Default::default(),
+        owner: None,
     }
 }
 
@@ -116,6 +117,7 @@ mod tests {
             promisc: false,
             txqlen: 1000,
             allmulti: false,
+            alias: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! What tuning changed, kept on disk until DEL puts it back: `DATADIR/CONTAINERID_IFNAME.json`
-//! in the reference's format (`mac`, `promisc`, `mtu`, `allmulti`, `txQLen`), plus the old
-//! values of the sysctls it wrote under `sysctl`, which the reference ignores. Written to a
-//! temporary file and renamed, so a crash never leaves half a backup.
+//! in the reference's format (`mac`, `promisc`, `mtu`, `allmulti`, `txQLen`), plus two fields
+//! the reference ignores: the old values of the sysctls it wrote under `sysctl`, and under
+//! `owner` the attachment (`NETWORK/CONTAINERID/IFNAME`), which scopes GC to one network.
+//! Written to a temporary file and renamed, so a crash never leaves half a backup.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,6 +28,9 @@ pub struct Backup {
     /// `/proc/sys` path (slash form) → value before ADD.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctl: BTreeMap<String, String>,
+    /// `NETWORK/CONTAINERID/IFNAME` ([`crate::owner::tag`]); absent in the reference's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The backup file of one attachment.
@@ -74,6 +78,21 @@ pub fn remove(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// Every readable backup in `dir`, with its path; a missing directory holds none. Files that
+/// cannot be read or decoded are skipped: nothing says whose they are.
+pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Backup)>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir, e)),
+    };
+    let files = entries.flatten().map(|e| e.path()).filter(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name.ends_with(".json") && !name.starts_with('.')
+    });
+    Ok(files.filter_map(|p| read(&p).ok().flatten().map(|b| (p, b))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,18 +107,26 @@ mod tests {
             mtu: Some(1500),
             txqlen: Some(1000),
             sysctl: [("net/core/somaxconn".to_string(), "4096".to_string())].into(),
+            owner: Some("net/c1/eth0".into()),
             ..Default::default()
         };
         write(&p, &b).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("\"txQLen\": 1000") && !text.contains("promisc"), "{text}");
-        assert_eq!(read(&p).unwrap(), Some(b));
+        assert!(text.contains("\"owner\": \"net/c1/eth0\""), "{text}");
+        assert_eq!(read(&p).unwrap(), Some(b.clone()));
+        std::fs::write(dir.join("garbage.json"), "{").unwrap();
+        std::fs::write(dir.join("notes.txt"), "{}").unwrap();
+        assert_eq!(list(&dir).unwrap(), vec![(p.clone(), b)], "only readable .json backups");
+        std::fs::remove_file(dir.join("garbage.json")).unwrap();
+        std::fs::remove_file(dir.join("notes.txt")).unwrap();
         // What the reference writes reads back too.
         std::fs::write(&p, r#"{"mac": "02:00:00:00:00:09", "promisc": false}"#).unwrap();
         assert_eq!(read(&p).unwrap().unwrap().promisc, Some(false));
         remove(&p).unwrap();
         remove(&p).unwrap();
         assert_eq!(read(&p).unwrap(), None);
+        assert!(list(&dir.join("absent")).unwrap().is_empty());
         assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "no temporary file left");
         std::fs::remove_dir_all(&dir).unwrap();
     }

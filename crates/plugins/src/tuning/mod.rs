@@ -16,6 +16,7 @@ use nl::{Handle, Link};
 
 use crate::kernel::{container_netns, container_netns_if_present, handle_in, nl_error};
 use crate::meta;
+use crate::owner;
 use crate::undo::{Undo, first_error};
 use backup::Backup;
 pub use conf::TuningConf;
@@ -65,7 +66,11 @@ impl Plugin for Tuning {
         let ns = container_netns(args)?;
         let nl = handle_in(&ns)?;
         let link = container_link(&nl, &ns, &args.ifname)?;
-        let saved = Backup { sysctl: sysctls::read(&ns, &settings)?, ..attrs::plan_backup(&tc, &link) };
+        let saved = Backup {
+            sysctl: sysctls::read(&ns, &settings)?,
+            owner: Some(owner::tag(&conf.name, &args.container_id, &args.ifname)),
+            ..attrs::plan_backup(&tc, &link)
+        };
         let file = backup::path(&tc.data_dir, &args.container_id, &args.ifname);
         backup::write(&file, &saved)?;
         let mut undo = Undo::new();
@@ -117,10 +122,17 @@ impl Plugin for Tuning {
         backup::remove(&file)
     }
 
-    /// Backups are per container and interface, not per network: nothing names their
-    /// network, so GC leaves them to DEL (which the runtime sends for stale attachments).
+    /// Backups of this network's attachments that are not valid any more are removed (their
+    /// interfaces went with their containers; there is nothing left to restore). Backups
+    /// without an owner (written by the reference) are left to DEL.
     fn gc(&self, _args: &CmdArgs, conf: &cni_spec::NetConf) -> Result<(), Error> {
-        cni_spec::valid_attachments(conf).map(drop)
+        let valid = cni_spec::valid_attachments(conf)?.unwrap_or_default();
+        let stale = |b: &Backup| b.owner.as_deref().is_some_and(|o| owner::is_stale(o, &conf.name, &valid));
+        let errors = backup::list(&conf::data_dir(conf))?
+            .into_iter()
+            .filter(|(_, saved)| stale(saved))
+            .filter_map(|(file, _)| backup::remove(&file).err());
+        first_error(errors.collect())
     }
 
     fn status(&self, args: &CmdArgs, conf: &cni_spec::NetConf) -> Result<(), Error> {

@@ -1,0 +1,151 @@
+//! The policy bench's node: a namespace with a bridge and two pods (server 10.77.0.2,
+//! client 10.77.0.3) on veths, br_netfilter on, so pod-to-pod packets cross the node's
+//! `forward` hook like bridged pods on a twill node. The server pod runs iperf3 and a
+//! listener that accepts and closes; both are stopped on drop. Everything lives in the
+//! bench's own namespaces.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use netns::NetNs;
+use serde_json::Value;
+
+use crate::lab::Lab;
+use crate::policy_rules::{CLIENT_IP, PORTS, SERVER_IP};
+
+pub struct Bed {
+    pub node: NetNs,
+    client: NetNs,
+    iperf: Child,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = self.iperf.kill();
+        let _ = self.iperf.wait();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+    }
+}
+
+impl Bed {
+    pub fn new(lab: &Lab) -> Result<Bed> {
+        let (_, node) = lab.create_ns("pol-node")?;
+        let (_, server) = lab.create_ns("pol-srv")?;
+        let (_, client) = lab.create_ns("pol-cli")?;
+        let h = nl::Handle::in_netns(&node)?;
+        h.bridge_add("br0", None, None)?;
+        let br = h.link_get("br0")?.context("bridge br0")?.index;
+        h.link_set_up(br, true)?;
+        for (pod, name, ip) in [(&server, "vsrv", SERVER_IP), (&client, "vcli", CLIENT_IP)] {
+            h.veth_add(name, "eth0", Some(pod), None, None, None)?;
+            let host = h.link_get(name)?.context("host end of the veth")?;
+            h.link_set_master(host.index, Some(br))?;
+            h.link_set_up(host.index, true)?;
+            let p = nl::Handle::in_netns(pod)?;
+            let eth0 = p.link_get("eth0")?.context("pod end of the veth")?;
+            p.addr_add(eth0.index, format!("{ip}/24").parse()?, true)?;
+            p.link_set_up(eth0.index, true)?;
+        }
+        // Bridged traffic through the inet/iptables hooks, as the twill agent sets it; the
+        // client reuses TIME_WAIT ports, since the connect-rate runs open thousands.
+        for key in ["net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"] {
+            nl::sysctl_set(&node, key, "1").with_context(|| format!("{key} (br_netfilter)"))?;
+        }
+        nl::sysctl_set(&client, "net/ipv4/tcp_tw_reuse", "1")?;
+        let iperf = start_iperf(&server)?;
+        let listener = server.run(|| TcpListener::bind((SERVER_IP, PORTS[1])))??;
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = Some(spawn_acceptor(listener, stop.clone())?);
+        Ok(Bed { node, client, iperf, stop, acceptor })
+    }
+
+    /// Runs `nft -f -` (or any command reading stdin) inside the node namespace, timed.
+    pub fn feed(&self, program: &str, args: &[&str], input: &str) -> Result<Duration> {
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        self.node.spawn_inside(&mut cmd);
+        let started = Instant::now();
+        let mut child = cmd.spawn().with_context(|| format!("run {program}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).with_context(|| format!("write to {program}"))?;
+        }
+        let out = child.wait_with_output()?;
+        let took = started.elapsed();
+        if !out.status.success() {
+            bail!("{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(took)
+    }
+
+    /// iperf3 client → server, one stream, Gbit/s received.
+    pub fn throughput(&self, secs: u32) -> Result<f64> {
+        let ip = SERVER_IP.to_string();
+        for _ in 0..50 {
+            let mut cmd = Command::new("iperf3");
+            cmd.args(["-c", &ip, "-J", "-t", &secs.to_string()]);
+            self.client.spawn_inside(&mut cmd);
+            let out = cmd.output().context("run iperf3 -c")?;
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if let Some(bps) = report.pointer("/end/sum_received/bits_per_second").and_then(Value::as_f64) {
+                return Ok(bps / 1e9);
+            }
+            let error = report.get("error").and_then(Value::as_str).unwrap_or("no JSON report").to_string();
+            if !error.contains("connect") && !error.contains("busy") {
+                bail!("iperf3 -c {ip}: {error}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("iperf3 server at {ip} never answered")
+    }
+
+    /// New TCP connections per second from the client to the listener, one at a time.
+    pub fn connect_rate(&self, span: Duration) -> Result<f64> {
+        let to = SocketAddr::new(IpAddr::V4(SERVER_IP), PORTS[1]);
+        let (n, took) = self.client.run(|| -> Result<(u32, Duration)> {
+            let started = Instant::now();
+            let mut n = 0u32;
+            while started.elapsed() < span {
+                TcpStream::connect_timeout(&to, Duration::from_secs(1))
+                    .with_context(|| format!("connect {to}"))?;
+                n += 1;
+            }
+            Ok((n, started.elapsed()))
+        })??;
+        Ok(f64::from(n) / took.as_secs_f64())
+    }
+}
+
+fn start_iperf(ns: &NetNs) -> Result<Child> {
+    let mut cmd = Command::new("iperf3");
+    cmd.args(["-s", "-B", &SERVER_IP.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    ns.spawn_inside(&mut cmd);
+    cmd.spawn().context("start iperf3 -s (package iperf3)")
+}
+
+/// Accepts and closes connections until `stop`; the socket was bound in the server pod.
+fn spawn_acceptor(listener: TcpListener, stop: Arc<AtomicBool>) -> Result<JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let run = move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((conn, _)) => drop(conn),
+                Err(_) => std::thread::sleep(Duration::from_micros(200)),
+            }
+        }
+    };
+    std::thread::Builder::new().name("policy-acceptor".into()).spawn(run).context("start acceptor thread")
+}

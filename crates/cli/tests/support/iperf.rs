@@ -1,0 +1,67 @@
+//! Throughput between two test namespaces with iperf3, for the shaping tests: a one-off
+//! server bound to one address, a short client run, the received rate in bits/s. TCP shows
+//! what a pod gets; UDP offered above the limit shows the bucket itself and keeps its rate
+//! when the machine is busy (one TCP retransmission timeout costs a 1 s run a fifth).
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::TestNs;
+
+/// Runs iperf3 over TCP for `secs` seconds between `client` and a one-off server on
+/// `server_ip` in `server`; returns the received rate in bits/s. `reverse` makes the server
+/// send.
+pub fn iperf(server: &TestNs, server_ip: &str, client: &TestNs, reverse: bool, secs: u32) -> f64 {
+    measure(server, server_ip, client, reverse, &["-t", &secs.to_string()])
+}
+
+/// Like [`iperf`], over UDP offered at `offered` bits/s.
+pub fn iperf_udp(
+    server: &TestNs,
+    server_ip: &str,
+    client: &TestNs,
+    reverse: bool,
+    secs: u32,
+    offered: u64,
+) -> f64 {
+    measure(server, server_ip, client, reverse, &["-t", &secs.to_string(), "-u", "-b", &offered.to_string()])
+}
+
+fn measure(server: &TestNs, server_ip: &str, client: &TestNs, reverse: bool, extra: &[&str]) -> f64 {
+    let mut srv: Child = Command::new("ip")
+        .args(["netns", "exec", server.name(), "iperf3", "-s", "-1", "-B", server_ip, "-p", "5201"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start iperf3 server");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut args = vec!["iperf3", "-c", server_ip, "-p", "5201", "-J"];
+    args.extend_from_slice(extra);
+    if reverse {
+        args.push("-R");
+    }
+    // iperf3 3.12 exits 0 with {"error": ...} when the server is not listening yet.
+    let report = loop {
+        let out = client.exec(&args);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if (out.status.success() && report.get("error").is_none()) || Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = srv.kill();
+    let _ = srv.wait();
+    report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("iperf3 report without a received rate: {report}"))
+}
+
+/// `measured` is within 15% of `limit` (both bits/s).
+pub fn assert_near(what: &str, measured: f64, limit: u64) {
+    eprintln!("{what}: {:.2} Mbit/s measured, limit {:.2} Mbit/s", measured / 1e6, limit as f64 / 1e6);
+    let ratio = measured / limit as f64;
+    assert!((0.85..=1.15).contains(&ratio), "{what}: {measured} bit/s is not within 15% of {limit}");
+}
