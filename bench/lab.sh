@@ -121,6 +121,15 @@ netns_of() {
   esac
 }
 
+# Other heavy work on the machine skews every number here; say what was running.
+note_machine_load() {
+  local others
+  others=$(ps -eo comm= | { grep -E '^(rustc|cargo|clippy-driver|rust-lld|iperf3|twill-bench)$' || true; } |
+    sort | uniq -c |
+    awk '{ printf "%s%s×%s", sep, $1, $2; sep = ", " }')
+  note "$1: load average $(cut -d' ' -f1-3 /proc/loadavg); other heavy processes: ${others:-none}"
+}
+
 pod_ip() { "$TWILL" lab status --json | jq -r --arg p "$1" '.pods[] | select(.pod == $p) | .ips[0]'; }
 
 # --- iperf3 and ping ------------------------------------------------------------------------
@@ -249,6 +258,7 @@ backend_run() {
   iperf_server_start "$LAB_NS/b" "$ip_b"
   iperf_server_start "$LAB_NS/c" "$ip_c"
   iperf_server_start floor:b 10.254.0.2
+  note_machine_load "$backend, before the datapath rounds"
   local r
   for r in $(seq "$ROUNDS"); do
     log "backend $backend: throughput/RTT round $r/$ROUNDS"
@@ -257,6 +267,7 @@ backend_run() {
     path_round floor floor:a 10.254.0.2
   done
   kill_remembered
+  note_machine_load "$backend, before pod add -> probe"
   for r in $(seq "$REPS"); do
     log "backend $backend: pod add -> first probe, rep $r/$REPS"
     provision_once "$b.prov.same" "s$r" 1 "$LAB_NS/a"

@@ -66,6 +66,9 @@ struct Cli {
     /// Datapath: seconds per iperf3 run.
     #[arg(long, global = true)]
     datapath_secs: Option<u32>,
+    /// Datapath: rounds (the path going first rotates).
+    #[arg(long, global = true)]
+    datapath_rounds: Option<usize>,
     /// Memory: plugin runs per implementation.
     #[arg(long, global = true)]
     memory_runs: Option<usize>,
@@ -207,6 +210,7 @@ fn settings(cli: &Cli) -> Settings {
     s.churn_rounds = cli.churn_rounds.unwrap_or(s.churn_rounds);
     s.density_pods = cli.density_pods.unwrap_or(s.density_pods);
     s.datapath_secs = cli.datapath_secs.unwrap_or(s.datapath_secs);
+    s.datapath_rounds = cli.datapath_rounds.unwrap_or(s.datapath_rounds);
     s.memory_runs = cli.memory_runs.unwrap_or(s.memory_runs);
     s
 }

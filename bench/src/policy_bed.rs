@@ -14,13 +14,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use netns::NetNs;
+use nix::sys::socket::sockopt;
 use serde_json::Value;
 
 use crate::lab::Lab;
 use crate::policy_rules::{CLIENT_IP, PORTS, SERVER_IP};
 
+/// `SO_LINGER` on with a zero timeout: close sends a reset.
+const RESET: libc::linger = libc::linger { l_onoff: 1, l_linger: 0 };
+
 pub struct Bed {
     pub node: NetNs,
+    server: NetNs,
     client: NetNs,
     iperf: Child,
     stop: Arc<AtomicBool>,
@@ -32,6 +37,8 @@ impl Drop for Bed {
         let _ = self.iperf.kill();
         let _ = self.iperf.wait();
         self.stop.store(true, Ordering::Relaxed);
+        // One more connection wakes the acceptor blocked in accept(2).
+        let _ = self.server.run(|| TcpStream::connect((SERVER_IP, PORTS[1])));
         if let Some(a) = self.acceptor.take() {
             let _ = a.join();
         }
@@ -57,17 +64,15 @@ impl Bed {
             p.addr_add(eth0.index, format!("{ip}/24").parse()?, true)?;
             p.link_set_up(eth0.index, true)?;
         }
-        // Bridged traffic through the inet/iptables hooks, as the twill agent sets it; the
-        // client reuses TIME_WAIT ports, since the connect-rate runs open thousands.
+        // Bridged traffic through the inet/iptables hooks, as the twill agent sets it.
         for key in ["net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"] {
             nl::sysctl_set(&node, key, "1").with_context(|| format!("{key} (br_netfilter)"))?;
         }
-        nl::sysctl_set(&client, "net/ipv4/tcp_tw_reuse", "1")?;
         let iperf = start_iperf(&server)?;
         let listener = server.run(|| TcpListener::bind((SERVER_IP, PORTS[1])))??;
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = Some(spawn_acceptor(listener, stop.clone())?);
-        Ok(Bed { node, client, iperf, stop, acceptor })
+        Ok(Bed { node, server, client, iperf, stop, acceptor })
     }
 
     /// Runs `nft -f -` (or any command reading stdin) inside the node namespace, timed.
@@ -91,9 +96,10 @@ impl Bed {
     /// iperf3 client → server, one stream, Gbit/s received.
     pub fn throughput(&self, secs: u32) -> Result<f64> {
         let ip = SERVER_IP.to_string();
-        for _ in 0..50 {
+        // A bounded connect: a client the policies wrongly dropped must fail, not hang.
+        for _ in 0..20 {
             let mut cmd = Command::new("iperf3");
-            cmd.args(["-c", &ip, "-J", "-t", &secs.to_string()]);
+            cmd.args(["-c", &ip, "-J", "-t", &secs.to_string(), "--connect-timeout", "1000"]);
             self.client.spawn_inside(&mut cmd);
             let out = cmd.output().context("run iperf3 -c")?;
             let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -116,8 +122,12 @@ impl Bed {
             let started = Instant::now();
             let mut n = 0u32;
             while started.elapsed() < span {
-                TcpStream::connect_timeout(&to, Duration::from_secs(1))
-                    .with_context(|| format!("connect {to}"))?;
+                // 3 s: a connection whose first SYN is lost still counts, at its real cost.
+                let conn = TcpStream::connect_timeout(&to, Duration::from_secs(3))
+                    .with_context(|| format!("connect {to} after {n} connections"))?;
+                // Closed with a reset: no TIME_WAIT, so thousands of connections a second
+                // never wait for a free port or meet an old one's state.
+                let _ = nix::sys::socket::setsockopt(&conn, sockopt::Linger, &RESET);
                 n += 1;
             }
             Ok((n, started.elapsed()))
@@ -137,13 +147,12 @@ fn start_iperf(ns: &NetNs) -> Result<Child> {
 }
 
 /// Accepts and closes connections until `stop`; the socket was bound in the server pod.
+/// Blocking, so the accept queue never fills while the client connects as fast as it can.
 fn spawn_acceptor(listener: TcpListener, stop: Arc<AtomicBool>) -> Result<JoinHandle<()>> {
-    listener.set_nonblocking(true)?;
     let run = move || {
         while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((conn, _)) => drop(conn),
-                Err(_) => std::thread::sleep(Duration::from_micros(200)),
+            if let Ok((conn, _)) = listener.accept() {
+                drop(conn);
             }
         }
     };
