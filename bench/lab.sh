@@ -53,6 +53,8 @@ NOTES=$WORK/notes                # lines of text for the report
 PIDS=$WORK/pids                  # lines: PID NETNS (servers this script started)
 : >"$SAMPLES"; : >"$NOTES"; : >"$PIDS"
 LAB_NS=bench                     # the Kubernetes-style namespace of every bench pod
+SERVER_PIN=() CLIENT_PIN=()      # iperf3 CPU affinity, see iperf_server_start
+if [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(-A 1) CLIENT_PIN=(-A 0); fi
 
 log() { printf 'lab.sh: %s\n' "$*" >&2; }
 note() { printf '%s\n' "$*" >>"$NOTES"; log "note: $*"; }
@@ -134,11 +136,13 @@ pod_ip() { "$TWILL" lab status --json | jq -r --arg p "$1" '.pods[] | select(.po
 
 # --- iperf3 and ping ------------------------------------------------------------------------
 
-# Starts an iperf3 server bound to IP in PLACE and waits until it listens.
+# Starts an iperf3 server bound to IP in PLACE and waits until it listens. Server on CPU 1,
+# client on CPU 0 (as twill-bench's datapath part does): on a 2-core machine that keeps the
+# scheduler from stacking both on one core in some runs and not in others.
 iperf_server_start() {
   local place=$1 ip=$2 pidfile
   pidfile=$WORK/iperf-$(printf '%s' "$place" | tr '/:' '__').pid
-  run_in "$place" iperf3 -s -D -B "$ip" --pidfile "$pidfile" >/dev/null
+  run_in "$place" iperf3 -s -D "${SERVER_PIN[@]}" -B "$ip" --pidfile "$pidfile" >/dev/null
   local i
   for i in $(seq 100); do
     [ -s "$pidfile" ] && break
@@ -157,7 +161,7 @@ iperf_server_start() {
 # One iperf3 run from PLACE to IP with N streams; records Gbit/s and retransmits under KEY.
 iperf_run() {
   local key=$1 place=$2 ip=$3 streams=$4 json
-  if ! json=$(run_in "$place" iperf3 -c "$ip" -t "$SECS" -O 1 -P "$streams" -J --connect-timeout 2000); then
+  if ! json=$(run_in "$place" iperf3 -c "$ip" "${CLIENT_PIN[@]}" -t "$SECS" -O 1 -P "$streams" -J --connect-timeout 2000); then
     note "iperf3 $key failed: $(jq -r '.error // "no JSON"' <<<"$json" 2>/dev/null || echo '?')"
     return 0
   fi
@@ -353,7 +357,10 @@ write_report() {
     echo "node-1, $LAB_NS/c on node-$NODES. *Same node* is a → b, *cross node* a → c. The floor is a bare"
     echo "veth pair between two plain namespaces (no bridge, no routing, no nftables), measured in the"
     echo "same rounds as every backend (so it has twice as many samples). iperf3 TCP, ${SECS} s per run after"
-    echo "1 s omitted (\`-O 1\`), $ROUNDS rounds per path interleaved (same, cross, floor; 1 then 4 streams);"
+    local pin='server pinned to CPU 1 and client to CPU 0 (`-A`)'
+    [ "${#SERVER_PIN[@]}" -gt 0 ] || pin='not pinned (one CPU)'
+    echo "1 s omitted (\`-O 1\`), $pin, $ROUNDS rounds per path"
+    echo "interleaved (same, cross, floor; 1 then 4 streams);"
     echo "ping: 20 × \`ping -i 0.05\` per round after one unrecorded ping (neighbour resolution)."
     echo
     echo "## Throughput and RTT"

@@ -143,10 +143,20 @@ fn floor_pair(lab: &Lab) -> Result<Pair> {
 
 fn start_server(ns: &NetNs, ip: IpAddr) -> Result<Child> {
     let mut cmd = Command::new("iperf3");
-    // Server on CPU 1, client on CPU 0: fewer scheduler-made differences between rounds.
-    cmd.args(["-s", "-B", &ip.to_string(), "-A", "1"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(["-s", "-B", &ip.to_string()])
+        .args(affinity("1"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     ns.spawn_inside(&mut cmd);
     cmd.spawn().context("start iperf3 -s (package iperf3)")
+}
+
+/// `-A CPU` when there are two CPUs or more: server on CPU 1, client on CPU 0, so rounds differ
+/// less by where the scheduler happened to put them.
+fn affinity(cpu: &str) -> Vec<String> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if cpus >= 2 { vec!["-A".into(), cpu.into()] } else { Vec::new() }
 }
 
 fn measure(pair: &Pair, conf: DatapathConf) -> Result<Sample> {
@@ -163,7 +173,7 @@ fn iperf(pair: &Pair, streams: u32, secs: u32) -> Result<f64> {
     let ip = pair.server_ip.to_string();
     for _ in 0..50 {
         let mut cmd = Command::new("iperf3");
-        cmd.args(["-c", &ip, "-J", "-A", "0", "-t", &secs.to_string(), "-P", &streams.to_string()]);
+        cmd.args(["-c", &ip, "-J", "-t", &secs.to_string(), "-P", &streams.to_string()]).args(affinity("0"));
         pair.client_ns.spawn_inside(&mut cmd);
         let out = cmd.output().context("run iperf3 -c")?;
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);

@@ -41,11 +41,12 @@ pub fn render(d: &DatapathResult, out: &mut String) {
     let _ = writeln!(
         out,
         "Two pods attached through each implementation's minimal chain exchange TCP with iperf3 \
-         ({} s per run, 1 and 4 streams) and ping ({} echoes 10 ms apart, median RTT). The floor \
+         ({} s per run, 1 and 4 streams; server pinned to CPU 1, client to CPU 0) and ping ({} echoes 10 ms apart, median RTT). The floor \
          is a bare veth pair between two namespaces. {} rounds; the path going first rotates. \
          Values are medians over rounds (min–max in brackets); ratio = path / floor of the \
-         medians (throughput: higher is better, 1.00 is the floor; RTT: lower is better). With \
-         two cores shared by client, server and softirq work, rounds vary a lot.\n",
+         medians (throughput: higher is better, 1.00 is the floor; RTT: lower is better). Two \
+         cores carry client, server and softirq work, and whatever else runs on the machine, so \
+         rounds vary.\n",
         c.secs, c.ping_count, c.rounds
     );
     let floor = d.paths.get(&Target::Floor);
