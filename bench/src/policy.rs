@@ -3,7 +3,7 @@
 //! it times twill's compile and its one-transaction apply (`nft -f`, what twilld does) and
 //! the same policies as one iptables rule per peer and port (`iptables-restore`, the nft
 //! flavour on this machine), then, with each in place, pod-to-pod throughput (iperf3) and
-//! the rate of new connections, which is where a linear rule chain costs. The two take
+//! the time to open a new connection, which is where a linear rule chain costs. The two take
 //! turns, the first alternating per round; a no-policy baseline is measured every round.
 
 use std::time::{Duration, Instant};
@@ -55,7 +55,8 @@ pub struct Measure {
     /// nft -f / iptables-restore.
     pub apply: Vec<Duration>,
     pub gbps: Vec<f64>,
-    pub connects: Vec<f64>,
+    /// Median connect time of each round.
+    pub connects: Vec<Duration>,
     pub error: Option<String>,
 }
 
@@ -114,7 +115,7 @@ pub fn run(lab: &Lab, quick: bool) -> Result<PolicyResult> {
 
 fn sample(bed: &Bed, conf: &PolicyConf, m: &mut Measure) -> Result<()> {
     m.gbps.push(bed.throughput(conf.iperf_secs)?);
-    m.connects.push(bed.connect_rate(conf.connect_span)?);
+    m.connects.push(bed.connect_time(conf.connect_span)?);
     Ok(())
 }
 

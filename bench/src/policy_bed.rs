@@ -115,24 +115,29 @@ impl Bed {
         bail!("iperf3 server at {ip} never answered")
     }
 
-    /// New TCP connections per second from the client to the listener, one at a time.
-    pub fn connect_rate(&self, span: Duration) -> Result<f64> {
+    /// The median time to open a TCP connection from the client to the listener, over
+    /// connections made one at a time for `span`: the handshake's SYN is what walks the
+    /// rules. The median, because a rare SYN lost to a reused port's old state costs a 1 s
+    /// retransmission that would swamp a rate.
+    pub fn connect_time(&self, span: Duration) -> Result<Duration> {
         let to = SocketAddr::new(IpAddr::V4(SERVER_IP), PORTS[1]);
-        let (n, took) = self.client.run(|| -> Result<(u32, Duration)> {
+        let times = self.client.run(|| -> Result<Vec<Duration>> {
             let started = Instant::now();
-            let mut n = 0u32;
+            let mut times = Vec::new();
             while started.elapsed() < span {
+                let n = times.len();
+                let one = Instant::now();
                 // 3 s: a connection whose first SYN is lost still counts, at its real cost.
                 let conn = TcpStream::connect_timeout(&to, Duration::from_secs(3))
                     .with_context(|| format!("connect {to} after {n} connections"))?;
                 // Closed with a reset: no TIME_WAIT, so thousands of connections a second
                 // never wait for a free port or meet an old one's state.
+                times.push(one.elapsed());
                 let _ = nix::sys::socket::setsockopt(&conn, sockopt::Linger, &RESET);
-                n += 1;
             }
-            Ok((n, started.elapsed()))
+            Ok(times)
         })??;
-        Ok(f64::from(n) / took.as_secs_f64())
+        crate::stats::median_duration(&times).context("no connection was made")
     }
 }
 
