@@ -67,14 +67,25 @@ ms_since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.2f", (b - a) / 10
 remember_pid() { printf '%s %s\n' "$1" "$2" >>"$PIDS"; }
 
 kill_remembered() {
-  local pid ns
+  local pid ns killed=()
   while read -r pid ns; do
     [ -n "$pid" ] || continue
     if [ "$(ip netns identify "$pid" 2>/dev/null)" = "$ns" ]; then
-      kill "$pid" 2>/dev/null || true
+      kill "$pid" 2>/dev/null && killed+=("$pid")
     fi
   done <"$PIDS"
   : >"$PIDS"
+  for pid in "${killed[@]}"; do wait_gone "$pid"; done
+}
+
+# Up to 2 s for PID to exit (a zombie child counts as gone; its parent reaps it).
+wait_gone() {
+  local i
+  for i in $(seq 100); do
+    grep -qs '^State:[[:space:]]*[^Z]' "/proc/$1/status" || return 0
+    sleep 0.02
+  done
+  log "pid $1 still running 2 s after SIGTERM"
 }
 
 cleanup() {
@@ -259,10 +270,10 @@ backend_run() {
   ip_b=$(pod_ip "$LAB_NS/b")
   ip_c=$(pod_ip "$LAB_NS/c")
   note "$backend: pod MTU $(pod_mtu "$LAB_NS/a") on node-1, $(pod_mtu "$LAB_NS/c") on node-$cross_node"
+  note_machine_load "$backend, before the datapath rounds"
   iperf_server_start "$LAB_NS/b" "$ip_b"
   iperf_server_start "$LAB_NS/c" "$ip_c"
   iperf_server_start floor:b 10.254.0.2
-  note_machine_load "$backend, before the datapath rounds"
   local r
   for r in $(seq "$ROUNDS"); do
     log "backend $backend: throughput/RTT round $r/$ROUNDS"
