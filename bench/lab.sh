@@ -20,7 +20,7 @@ export LC_ALL=C   # EPOCHREALTIME and printf with a '.' decimal separator
 cd "$(dirname "$0")/.."
 COMMAND_LINE="bench/lab.sh${*:+ $*}"
 
-NODES=2 ROUNDS=3 REPS=10 SECS=3 BACKENDS="host-gw vxlan" BUILD=1 OUT=bench/LAB-RESULTS.md
+NODES=2 ROUNDS=5 REPS=10 SECS=3 BACKENDS="host-gw vxlan" BUILD=1 OUT=bench/LAB-RESULTS.md
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES=$2; shift 2 ;;
