@@ -172,7 +172,8 @@ fn lab_pids(status: &Value) -> Vec<i32> {
     let nodes = status["nodes"].as_array().unwrap().iter().map(|n| &n["agent_pid"]);
     let pods = status["pods"].as_array().unwrap().iter().map(|p| &p["server_pid"]);
     let etcd = status["etcd"].get("pid").into_iter();
-    nodes.chain(pods).chain(etcd).filter_map(Value::as_i64).map(|p| p as i32).collect()
+    let outside = std::iter::once(&status["outside_server_pid"]);
+    nodes.chain(pods).chain(etcd).chain(outside).filter_map(Value::as_i64).map(|p| p as i32).collect()
 }
 
 /// True while `pid` exists and is not a zombie.

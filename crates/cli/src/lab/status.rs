@@ -83,6 +83,7 @@ fn report(names: &Names, state: &LabState) -> Value {
             "pid": e.proc.as_ref().map(|p| p.pid),
             "running": e.proc.as_ref().is_some_and(|p| p.is_running()),
         })),
+        "outside_server_pid": state.outside_server.as_ref().map(|p| p.pid),
         "nodes": nodes,
         "namespaces": state.namespaces,
         "pods": pods,
