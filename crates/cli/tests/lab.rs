@@ -9,9 +9,8 @@
 //! tests never meet a developer's lab or each other.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,33 +18,9 @@ use testkit::require_privileges;
 
 const TWILL: &str = env!("CARGO_BIN_EXE_twill");
 
-/// twilld must be current: build it once per test run (unless the caller chose one).
-fn ensure_twilld() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let outcome = BUILT.get_or_init(|| {
-        if std::env::var_os("TWILL_LAB_TWILLD").is_some() {
-            return Ok(());
-        }
-        let twilld = Path::new(TWILL).with_file_name("twilld");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--quiet", "-p", "twill-agent", "--bin", "twilld"]);
-        if twilld.parent().is_some_and(|d| d.ends_with("release")) {
-            cargo.arg("--release");
-        }
-        let out =
-            cargo.current_dir(env!("CARGO_MANIFEST_DIR")).output().map_err(|e| format!("run cargo: {e}"))?;
-        match (out.status.success(), twilld.is_file()) {
-            (true, true) => Ok(()),
-            (true, false) => Err(format!("cargo built twilld but {} is missing", twilld.display())),
-            (false, _) => {
-                Err(format!("cargo build -p twill-agent failed: {}", String::from_utf8_lossy(&out.stderr)))
-            }
-        }
-    });
-    if let Err(e) = outcome {
-        panic!("the lab needs twilld: {e}");
-    }
-}
+#[path = "support/twilld.rs"]
+mod twilld;
+use twilld::ensure_twilld;
 
 struct Lab {
     prefix: String,
@@ -56,7 +31,7 @@ impl Lab {
     /// `twill lab up ARGS` under a prefix of its own; panics with the output when it fails.
     fn up(tag: &str, args: &[&str]) -> Lab {
         require_privileges();
-        ensure_twilld();
+        ensure_twilld(TWILL);
         let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()), down: false };
         let mut all = vec!["up"];
         all.extend_from_slice(args);

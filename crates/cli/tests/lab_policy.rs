@@ -16,6 +16,8 @@ mod runner;
 mod scenarios;
 #[path = "lab_policy/tables.rs"]
 mod tables;
+#[path = "support/twilld.rs"]
+mod twilld;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

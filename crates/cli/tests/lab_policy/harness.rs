@@ -4,10 +4,9 @@
 //! are computed with `twill_policy::evaluate`, and the measured table of `twill lab matrix`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
+use crate::twilld::ensure_twilld;
 use policy::{
     Endpoint, Family, NamedPort, Namespace, NetworkPolicy, NsName, Object, Pod, Protocol, World,
     evaluate_family, parse_yaml,
@@ -18,30 +17,6 @@ pub const TWILL: &str = env!("CARGO_BIN_EXE_twill");
 pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 pub const PODS: [&str; 3] = ["a", "b", "c"];
 
-/// twilld must be current: build it once per test run (unless the caller chose one).
-fn ensure_twilld() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let outcome = BUILT.get_or_init(|| {
-        if std::env::var_os("TWILL_LAB_TWILLD").is_some() {
-            return Ok(());
-        }
-        let twilld = Path::new(TWILL).with_file_name("twilld");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--quiet", "-p", "twill-agent", "--bin", "twilld"]);
-        if twilld.parent().is_some_and(|d| d.ends_with("release")) {
-            cargo.arg("--release");
-        }
-        let out = cargo.current_dir(env!("CARGO_MANIFEST_DIR")).output().map_err(|e| e.to_string())?;
-        match out.status.success() && twilld.is_file() {
-            true => Ok(()),
-            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-        }
-    });
-    if let Err(e) = outcome {
-        panic!("the lab needs twilld: {e}");
-    }
-}
-
 /// A lab of its own, taken down on drop (also when the test fails).
 pub struct Lab {
     pub prefix: String,
@@ -50,7 +25,7 @@ pub struct Lab {
 impl Lab {
     pub fn up(args: &[&str]) -> Lab {
         testkit::require_privileges();
-        ensure_twilld();
+        ensure_twilld(TWILL);
         let lab = Lab { prefix: format!("tpol{}", std::process::id()) };
         let mut all = vec!["lab", "up"];
         all.extend_from_slice(args);
