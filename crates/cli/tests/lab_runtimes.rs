@@ -1,0 +1,271 @@
+//! Real container runtimes on the lab's nodes, end to end (issue 11, point 5): on ONE 3-node
+//! lab with etcd over TLS (its own `TWILL_LAB_PREFIX`), a container started by podman (CNI
+//! backend) on node-1 and one started by containerd (`ctr run --cni`) on node-2, each runtime
+//! running inside its node's network namespace with the node's network list as
+//! `twill lab status --json` reports it (`cni_conf_dir`, `cni_bin_dir`, `network`). Both
+//! containers run `twill lab serve`, so every connection tells the address its server saw.
+//! The test checks that they
+//! - get an address from their node's subnet;
+//! - reach lab pods and each other across nodes, and are reached, without NAT;
+//! - appear in `twill cluster get pods -o json` (run inside a node with the lab's datastore
+//!   settings) with their node and address, and disappear when the runtime removes them;
+//! - obey a NetworkPolicy applied with `twill cluster apply -f`, lifted by `delete -f`.
+//!
+//! A second test records what CNI_ARGS each runtime really passes, through a wrapper plugin.
+
+#[path = "support/runtimes.rs"]
+mod runtimes;
+#[path = "support/twilld.rs"]
+mod twilld;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use runtimes::{Containerd, NodeCmd, NodeNet, NodePodman, client_of, serve_cmd, text, wait_some};
+use serde_json::Value;
+
+const TWILL: &str = env!("CARGO_BIN_EXE_twill");
+/// How long a pod may take to appear in (or leave) the datastore, and a policy to take hold.
+const SETTLE: Duration = Duration::from_secs(15);
+
+struct Lab {
+    prefix: String,
+}
+
+impl Lab {
+    fn up(tag: &str, args: &[&str]) -> Lab {
+        testkit::require_privileges();
+        twilld::ensure_twilld(TWILL);
+        let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()) };
+        let mut all = vec!["up"];
+        all.extend_from_slice(args);
+        lab.ok(&all);
+        lab
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(TWILL).arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "twill lab {args:?} failed ({}):\n{}", out.status, text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    /// Runs commands on `node` (`twill lab exec node-N --`).
+    fn node_cmd(&self, node: &str) -> NodeCmd {
+        NodeCmd {
+            name: node.to_string(),
+            program: PathBuf::from(TWILL),
+            pre: ["lab", "exec", node, "--"].into_iter().map(String::from).collect(),
+            env: vec![("TWILL_LAB_PREFIX".into(), self.prefix.clone())],
+        }
+    }
+
+    /// `twill cluster ARGS` inside `node`, with the datastore settings of `lab status`.
+    fn cluster(&self, node: &str, args: &[&str]) -> Output {
+        let s = self.status();
+        let field = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+        let mut all = vec![TWILL.to_string(), "cluster".into(), "--datastore".into(), field("datastore")];
+        for (flag, key) in
+            [("--etcd-cacert", "etcd_cacert"), ("--etcd-cert", "etcd_cert"), ("--etcd-key", "etcd_key")]
+        {
+            if !field(key).is_empty() {
+                all.extend([flag.to_string(), field(key)]);
+            }
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        let words: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.node_cmd(node).command(&words).output().unwrap()
+    }
+
+    fn cluster_ok(&self, node: &str, args: &[&str]) -> String {
+        let out = self.cluster(node, args);
+        assert!(out.status.success(), "twill cluster {args:?} on {node} failed: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The published pods by `NS/NAME`: (node, IPv4 address).
+    fn pods(&self) -> Vec<(String, String, Option<IpAddr>)> {
+        let listing: Value =
+            serde_json::from_str(&self.cluster_ok("node-3", &["get", "pods", "-o", "json"])).unwrap();
+        let items = listing.as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .map(|p| {
+                let name = format!("{}/{}", p["namespace"].as_str().unwrap(), p["name"].as_str().unwrap());
+                let ip = p["ips"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .find_map(|s| s.parse().ok());
+                (name, p["node"].as_str().unwrap_or_default().to_string(), ip)
+            })
+            .collect()
+    }
+
+    /// The client address the server at `ip` saw when `from` (a lab place) connected, or None.
+    fn probe(&self, from: &str, ip: IpAddr) -> Option<IpAddr> {
+        let out = self.run(&["probe", from, &ip.to_string(), "--port", "80"]);
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        match out.status.code() {
+            Some(0) => shown.lines().find_map(|l| l.trim().strip_prefix("answer: ")).and_then(client_of),
+            Some(1) => None,
+            other => panic!("probe {from} -> {ip}: exit {other:?}: {}", text(&out)),
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = self.run(&["down"]);
+        eprintln!("lab down: {}", text(&out));
+    }
+}
+
+fn node_net(status: &Value, node: &str) -> (NodeNet, IpNet, PathBuf) {
+    let n = status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap();
+    let net = NodeNet {
+        conf_dir: n["cni_conf_dir"].as_str().unwrap().into(),
+        bin_dir: n["cni_bin_dir"].as_str().unwrap().into(),
+        network: n["network"].as_str().unwrap().into(),
+    };
+    let subnet = n["subnets"][0].as_str().unwrap().parse().unwrap();
+    (net, subnet, netns::named_path(n["netns"].as_str().unwrap()))
+}
+
+/// A connection from inside a container (busybox `nc`) to a lab server: the client address
+/// the server saw.
+fn answer_from(out: &Output) -> Option<IpAddr> {
+    out.status.success().then(|| client_of(&String::from_utf8_lossy(&out.stdout))).flatten()
+}
+
+fn lab_pod_ip(status: &Value, pod: &str) -> IpAddr {
+    let p = status["pods"].as_array().unwrap().iter().find(|p| p["pod"] == pod).unwrap();
+    p["ips"][0].as_str().unwrap().parse().unwrap()
+}
+
+const POLICY: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: web-from-friends
+  namespace: default
+spec:
+  podSelector:
+    matchLabels:
+      app: web
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector: {}
+      podSelector:
+        matchLabels:
+          friend: \"yes\"
+";
+
+#[test]
+fn podman_and_containerd_containers_on_lab_nodes() {
+    let lab = Lab::up("rt", &["--nodes", "3", "--datastore", "etcd"]);
+    lab.ok(&["ns", "add", "a"]);
+    lab.ok(&["pod", "add", "a/friend", "--node", "2", "--labels", "friend=yes"]);
+    lab.ok(&["pod", "add", "a/stranger", "--node", "3"]);
+    let status = lab.status();
+    let (friend, stranger) = (lab_pod_ip(&status, "a/friend"), lab_pod_ip(&status, "a/stranger"));
+
+    let (net1, subnet1, _) = node_net(&status, "node-1");
+    let pm = NodePodman::new("rt", lab.node_cmd("node-1"), &net1, Path::new(TWILL));
+    let pm_id = pm.run_detached("web-pm", &net1.network, &serve_cmd("default/web-pm"));
+    let pm_ip = pm.address("web-pm");
+    assert!(subnet1.contains(&pm_ip), "podman's container got {pm_ip}, outside node-1's {subnet1}");
+
+    let (net2, subnet2, netns2) = node_net(&status, "node-2");
+    let mut ctrd = Containerd::start("rt", lab.node_cmd("node-2"), &netns2, Path::new(TWILL));
+    ctrd.import_image();
+    let ctr_pod = ctrd.run_cni("web-ctr", &net2, &serve_cmd("default/twill-web-ctr")).cni_id();
+    let ctr_ip = ctrd.address("web-ctr");
+    assert!(subnet2.contains(&ctr_ip), "containerd's container got {ctr_ip}, outside node-2's {subnet2}");
+
+    // Published by the nodes' twilld from what the CNI chain recorded.
+    let want = [
+        ("default/web-pm".to_string(), "node-1", pm_ip),
+        (format!("default/{ctr_pod}"), "node-2", ctr_ip),
+        ("a/friend".to_string(), "node-2", friend),
+        ("a/stranger".to_string(), "node-3", stranger),
+    ];
+    let mut seen = Vec::new();
+    let all_there = wait_some(SETTLE, || {
+        seen = lab.pods();
+        want.iter()
+            .all(|(p, n, ip)| seen.iter().any(|s| &s.0 == p && s.1 == *n && s.2 == Some(*ip)))
+            .then_some(())
+    });
+    assert!(all_there.is_some(), "twill cluster get pods: want {want:?}, got {seen:?}");
+
+    // Across nodes without NAT, both ways; lab pod servers and container servers alike.
+    let from_pm = |ip: IpAddr| answer_from(&pm.exec("web-pm", &["nc", "-w", "3", &ip.to_string(), "80"]));
+    let from_ctr = |ip: IpAddr| answer_from(&ctrd.exec("web-ctr", &["nc", "-w", "3", &ip.to_string(), "80"]));
+    assert_eq!(from_pm(stranger), Some(pm_ip), "podman container -> a/stranger on node-3");
+    assert_eq!(from_ctr(stranger), Some(ctr_ip), "ctr container -> a/stranger on node-3");
+    assert_eq!(from_pm(ctr_ip), Some(pm_ip), "podman container (node-1) -> ctr container (node-2)");
+    assert_eq!(from_ctr(pm_ip), Some(ctr_ip), "ctr container (node-2) -> podman container (node-1)");
+    for target in [pm_ip, ctr_ip] {
+        assert_eq!(lab.probe("a/stranger", target), Some(stranger), "a/stranger -> {target}");
+        assert_eq!(lab.probe("a/friend", target), Some(friend), "a/friend -> {target}");
+    }
+
+    policy_applies_to_runtime_containers(&lab, &[pm_ip, ctr_ip], &ctr_pod, (friend, stranger));
+
+    // The runtimes' own teardown removes the records (CNI DEL → journal → twilld).
+    pm.rm(&["web-pm"]);
+    ctrd.stop("web-ctr");
+    let gone = wait_some(SETTLE, || {
+        seen = lab.pods();
+        seen.iter().all(|(p, _, _)| p.starts_with("a/")).then_some(())
+    });
+    assert!(gone.is_some(), "records left after the runtimes removed their containers: {seen:?}");
+    // twill-pod's journal entries (`NETWORK@CONTAINERID@IFNAME.json`) went with the DELs.
+    for (node, id) in [("node-1", pm_id.as_str()), ("node-2", ctr_pod.as_str())] {
+        let (net, _, _) = node_net(&status, node);
+        let entry =
+            net.conf_dir.with_file_name("agent").join("pods").join(format!("{}@{id}@eth0.json", net.network));
+        assert!(!entry.exists(), "{node}: journal entry left: {}", entry.display());
+    }
+}
+
+/// Labels the containers' pods `app=web` with `twill cluster label` (no runtime passes pod
+/// labels), applies a policy admitting only `friend=yes` pods, then deletes it.
+fn policy_applies_to_runtime_containers(
+    lab: &Lab,
+    targets: &[IpAddr],
+    ctr_pod: &str,
+    lab_pods: (IpAddr, IpAddr),
+) {
+    let (friend, stranger) = lab_pods;
+    for pod in ["default/web-pm".to_string(), format!("default/{ctr_pod}")] {
+        lab.cluster_ok("node-1", &["label", "pod", &pod, "app=web"]);
+    }
+    let file = std::env::temp_dir().join(format!("twill-lab-runtimes-policy-{}.yaml", std::process::id()));
+    std::fs::write(&file, POLICY).unwrap();
+    let path = file.display().to_string();
+    lab.cluster_ok("node-1", &["apply", "-f", &path]);
+    for &ip in targets {
+        let denied = wait_some(SETTLE, || lab.probe("a/stranger", ip).is_none().then_some(()));
+        assert!(denied.is_some(), "a/stranger still reaches {ip} after the policy was applied");
+        assert_eq!(lab.probe("a/friend", ip), Some(friend), "a/friend (friend=yes) -> {ip} under the policy");
+    }
+    lab.cluster_ok("node-1", &["delete", "-f", &path]);
+    let _ = std::fs::remove_file(&file);
+    for &ip in targets {
+        let open = wait_some(SETTLE, || (lab.probe("a/stranger", ip) == Some(stranger)).then_some(()));
+        assert!(open.is_some(), "a/stranger does not reach {ip} again after delete -f");
+    }
+}
