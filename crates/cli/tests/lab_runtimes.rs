@@ -269,3 +269,95 @@ fn policy_applies_to_runtime_containers(
         assert!(open.is_some(), "a/stranger does not reach {ip} again after delete -f");
     }
 }
+
+/// A wrapper for `plugin` that appends `COMMAND|CONTAINERID|NETNS|ARGS` to `log`, then runs
+/// twill's plugin of that name.
+fn logging_wrapper(bin: &Path, real: &Path, plugin: &str, log: &Path) {
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_twill-cni"), real.join(plugin)).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$CNI_COMMAND|$CNI_CONTAINERID|$CNI_NETNS|$CNI_ARGS\" >> {log}\nexec {real} \"$@\"\n",
+        log = log.display(),
+        real = real.join(plugin).display()
+    );
+    let path = bin.join(plugin);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// What podman and ctr really pass to CNI, seen by a logging wrapper around twill's bridge,
+/// and the pod names twill-pod makes of it — on a namespace standing in for a node.
+#[test]
+fn what_podman_and_ctr_pass_to_cni() {
+    testkit::require_privileges();
+    let node_ns = testkit::TestNs::new("rtargs");
+    let dir = std::env::temp_dir().join(format!("twill-rtargs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (bin, real, conf, log) = (dir.join("bin"), dir.join("real"), dir.join("net.d"), dir.join("args.log"));
+    for d in [&bin, &real, &conf] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    for plugin in ["bridge", "host-local", "twill-pod"] {
+        logging_wrapper(&bin, &real, plugin, &log);
+    }
+    let list = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "args",
+        "plugins": [
+            { "type": "bridge", "bridge": "args0", "isGateway": true,
+              "ipam": { "type": "host-local", "ranges": [[{ "subnet": "10.250.9.0/24" }]],
+                        "dataDir": dir.join("ipam") } },
+            { "type": "twill-pod", "journalDir": dir.join("journal") },
+        ],
+    });
+    std::fs::write(conf.join("10-args.conflist"), list.to_string()).unwrap();
+    let net = NodeNet { conf_dir: conf.clone(), bin_dir: bin.clone(), network: "args".into() };
+    let node = NodeCmd {
+        name: node_ns.name().to_string(),
+        program: "nsenter".into(),
+        pre: vec![format!("--net={}", node_ns.path().display())],
+        env: Vec::new(),
+    };
+    let sleep: Vec<String> = ["sleep", "300"].map(String::from).to_vec();
+
+    let pm = NodePodman::new("rtargs", node.clone(), &net, Path::new(TWILL));
+    let named = pm.run_detached("Web_1", "args", &sleep);
+    let unnamed = pm.run_detached_unnamed("args", &sleep);
+    let mut ctrd = Containerd::start("rtargs", node, &node_ns.path(), Path::new(TWILL));
+    ctrd.import_image();
+    let ctr_id = ctrd.run_cni("args-ctr", &net, &sleep).cni_id();
+
+    let journal = cluster::attachment::Journal::new(dir.join("journal")).list().unwrap();
+    let pod_of = |id: &str| {
+        let a = journal.iter().find(|a| a.container_id == id).unwrap_or_else(|| panic!("{id}: {journal:?}"));
+        (a.namespace.clone(), a.name.clone(), a.netns.clone())
+    };
+    let auto_name = pm.ok(&["inspect", "--format", "{{.Name}}", &unnamed]).trim().to_string();
+    let (ns, name, netns) = pod_of(&named);
+    assert_eq!((ns.as_str(), name.as_str()), ("default", "web-1"), "podman --name Web_1");
+    assert!(netns.starts_with("/run/netns/netns-"), "podman's netns: {netns}");
+    let (_, name, _) = pod_of(&unnamed);
+    assert_eq!(name, auto_name.replace('_', "-"), "podman's generated name {auto_name}");
+    let (ns, name, netns) = pod_of(&ctr_id);
+    assert_eq!((ns.as_str(), name.as_str()), ("default", "twill-args-ctr"), "ctr run --cni ... args-ctr");
+    assert!(netns.starts_with("/proc/") && netns.ends_with("/ns/net"), "ctr's netns: {netns}");
+
+    pm.rm(&["Web_1", &unnamed]);
+    ctrd.stop("args-ctr");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let bridge_calls: Vec<&str> = calls.lines().filter(|l| !l.starts_with("VERSION")).collect();
+    eprintln!("CNI calls seen:\n{calls}");
+    let podman_args =
+        format!("ADD|{named}|{netns_pm}|IgnoreUnknown=1;K8S_POD_NAME=Web_1", netns_pm = pod_of(&named).2);
+    assert!(bridge_calls.contains(&podman_args.as_str()), "podman's ADD: {podman_args}\n{calls}");
+    assert!(
+        bridge_calls.iter().any(|l| l.starts_with(&format!("DEL|{named}|/run/netns/"))),
+        "podman DELs: {calls}"
+    );
+    let ctr_add = format!("ADD|{ctr_id}|{}|", pod_of(&ctr_id).2);
+    assert!(bridge_calls.contains(&ctr_add.as_str()), "ctr's ADD has no CNI_ARGS: {ctr_add}\n{calls}");
+    assert!(bridge_calls.contains(&format!("DEL|{ctr_id}||").as_str()), "ctr's DEL has no netns: {calls}");
+    let left = cluster::attachment::Journal::new(dir.join("journal")).list().unwrap();
+    assert!(left.is_empty(), "journal after the runtimes' DELs: {left:?}");
+    drop(pm);
+    drop(ctrd);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -167,6 +167,15 @@ impl NodePodman {
         self.ok(&args).trim().to_string()
     }
 
+    /// `podman run -d --network NET --rootfs ROOTFS CMD...`, podman naming the container;
+    /// returns its ID.
+    pub fn run_detached_unnamed(&self, network: &str, cmd: &[String]) -> String {
+        let rootfs = self.rootfs.display().to_string();
+        let mut args = vec!["run", "-d", "--network", network, "--rootfs", &rootfs];
+        args.extend(cmd.iter().map(String::as_str));
+        self.ok(&args).trim().to_string()
+    }
+
     /// `podman exec NAME CMD...`.
     pub fn exec(&self, name: &str, cmd: &[&str]) -> Output {
         let mut args = vec!["exec", name];
