@@ -13,123 +13,58 @@
 //!
 //! A second test records what CNI_ARGS each runtime really passes, through a wrapper plugin.
 
+#[path = "support/lab.rs"]
+mod lab;
 #[path = "support/runtimes.rs"]
 mod runtimes;
-#[path = "support/twilld.rs"]
-mod twilld;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use runtimes::{Containerd, NodeCmd, NodeNet, NodePodman, client_of, serve_cmd, text, wait_some};
+use lab::{Lab, TWILL};
+use runtimes::{Containerd, NodeCmd, NodeNet, NodePodman, client_of, serve_cmd, wait_some};
 use serde_json::Value;
 
-const TWILL: &str = env!("CARGO_BIN_EXE_twill");
 /// How long a pod may take to appear in (or leave) the datastore, and a policy to take hold.
 const SETTLE: Duration = Duration::from_secs(15);
 
-struct Lab {
-    prefix: String,
-}
-
-impl Lab {
-    fn up(tag: &str, args: &[&str]) -> Lab {
-        testkit::require_privileges();
-        twilld::ensure_twilld(TWILL);
-        let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()) };
-        let mut all = vec!["up"];
-        all.extend_from_slice(args);
-        lab.ok(&all);
-        lab
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(TWILL).arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "twill lab {args:?} failed ({}):\n{}", out.status, text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
-    }
-
-    /// Runs commands on `node` (`twill lab exec node-N --`).
-    fn node_cmd(&self, node: &str) -> NodeCmd {
-        NodeCmd {
-            name: node.to_string(),
-            program: PathBuf::from(TWILL),
-            pre: ["lab", "exec", node, "--"].into_iter().map(String::from).collect(),
-            env: vec![("TWILL_LAB_PREFIX".into(), self.prefix.clone())],
-        }
-    }
-
-    /// `twill cluster ARGS` inside `node`, with the datastore settings of `lab status`.
-    fn cluster(&self, node: &str, args: &[&str]) -> Output {
-        let s = self.status();
-        let field = |k: &str| s[k].as_str().unwrap_or_default().to_string();
-        let mut all = vec![TWILL.to_string(), "cluster".into(), "--datastore".into(), field("datastore")];
-        for (flag, key) in
-            [("--etcd-cacert", "etcd_cacert"), ("--etcd-cert", "etcd_cert"), ("--etcd-key", "etcd_key")]
-        {
-            if !field(key).is_empty() {
-                all.extend([flag.to_string(), field(key)]);
-            }
-        }
-        all.extend(args.iter().map(|a| a.to_string()));
-        let words: Vec<&str> = all.iter().map(String::as_str).collect();
-        self.node_cmd(node).command(&words).output().unwrap()
-    }
-
-    fn cluster_ok(&self, node: &str, args: &[&str]) -> String {
-        let out = self.cluster(node, args);
-        assert!(out.status.success(), "twill cluster {args:?} on {node} failed: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The published pods by `NS/NAME`: (node, IPv4 address).
-    fn pods(&self) -> Vec<(String, String, Option<IpAddr>)> {
-        let listing: Value =
-            serde_json::from_str(&self.cluster_ok("node-3", &["get", "pods", "-o", "json"])).unwrap();
-        let items = listing.as_array().cloned().unwrap_or_default();
-        items
-            .iter()
-            .map(|p| {
-                let name = format!("{}/{}", p["namespace"].as_str().unwrap(), p["name"].as_str().unwrap());
-                let ip = p["ips"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .find_map(|s| s.parse().ok());
-                (name, p["node"].as_str().unwrap_or_default().to_string(), ip)
-            })
-            .collect()
-    }
-
-    /// The client address the server at `ip` saw when `from` (a lab place) connected, or None.
-    fn probe(&self, from: &str, ip: IpAddr) -> Option<IpAddr> {
-        let out = self.run(&["probe", from, &ip.to_string(), "--port", "80"]);
-        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
-        match out.status.code() {
-            Some(0) => shown.lines().find_map(|l| l.trim().strip_prefix("answer: ")).and_then(client_of),
-            Some(1) => None,
-            other => panic!("probe {from} -> {ip}: exit {other:?}: {}", text(&out)),
-        }
+/// Runs commands on `node` of `lab` (`twill lab exec node-N --`).
+fn node_cmd(lab: &Lab, node: &str) -> NodeCmd {
+    NodeCmd {
+        name: node.to_string(),
+        program: PathBuf::from(TWILL),
+        pre: ["lab", "exec", node, "--"].into_iter().map(String::from).collect(),
+        env: vec![("TWILL_LAB_PREFIX".into(), lab.prefix.clone())],
     }
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let out = self.run(&["down"]);
-        eprintln!("lab down: {}", text(&out));
-    }
+/// The published pods, from `twill cluster get pods -o json` on node-3: (NS/NAME, node,
+/// first address).
+fn published(lab: &Lab) -> Vec<(String, String, Option<IpAddr>)> {
+    let listing: Value =
+        serde_json::from_str(&lab.cluster_ok("node-3", &["get", "pods", "-o", "json"])).unwrap();
+    let items = listing.as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|p| {
+            let name = format!("{}/{}", p["namespace"].as_str().unwrap(), p["name"].as_str().unwrap());
+            let ip = p["ips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .find_map(|s| s.parse().ok());
+            (name, p["node"].as_str().unwrap_or_default().to_string(), ip)
+        })
+        .collect()
+}
+
+/// The client address the server at `ip` saw when lab place `from` connected to port 80.
+fn probe(lab: &Lab, from: &str, ip: IpAddr) -> Option<IpAddr> {
+    lab.probe(from, &ip.to_string(), &["--port", "80"]).map(|c| c.parse().unwrap())
 }
 
 fn node_net(status: &Value, node: &str) -> (NodeNet, IpNet, PathBuf) {
@@ -182,13 +117,13 @@ fn podman_and_containerd_containers_on_lab_nodes() {
     let (friend, stranger) = (lab_pod_ip(&status, "a/friend"), lab_pod_ip(&status, "a/stranger"));
 
     let (net1, subnet1, _) = node_net(&status, "node-1");
-    let pm = NodePodman::new("rt", lab.node_cmd("node-1"), &net1, Path::new(TWILL));
+    let pm = NodePodman::new("rt", node_cmd(&lab, "node-1"), &net1, Path::new(TWILL));
     let pm_id = pm.run_detached("web-pm", &net1.network, &serve_cmd("default/web-pm"));
     let pm_ip = pm.address("web-pm");
     assert!(subnet1.contains(&pm_ip), "podman's container got {pm_ip}, outside node-1's {subnet1}");
 
     let (net2, subnet2, netns2) = node_net(&status, "node-2");
-    let mut ctrd = Containerd::start("rt", lab.node_cmd("node-2"), &netns2, Path::new(TWILL));
+    let mut ctrd = Containerd::start("rt", node_cmd(&lab, "node-2"), &netns2, Path::new(TWILL));
     ctrd.import_image();
     let ctr_pod = ctrd.run_cni("web-ctr", &net2, &serve_cmd("default/twill-web-ctr")).cni_id();
     let ctr_ip = ctrd.address("web-ctr");
@@ -203,7 +138,7 @@ fn podman_and_containerd_containers_on_lab_nodes() {
     ];
     let mut seen = Vec::new();
     let all_there = wait_some(SETTLE, || {
-        seen = lab.pods();
+        seen = published(&lab);
         want.iter()
             .all(|(p, n, ip)| seen.iter().any(|s| &s.0 == p && s.1 == *n && s.2 == Some(*ip)))
             .then_some(())
@@ -218,8 +153,8 @@ fn podman_and_containerd_containers_on_lab_nodes() {
     assert_eq!(from_pm(ctr_ip), Some(pm_ip), "podman container (node-1) -> ctr container (node-2)");
     assert_eq!(from_ctr(pm_ip), Some(ctr_ip), "ctr container (node-2) -> podman container (node-1)");
     for target in [pm_ip, ctr_ip] {
-        assert_eq!(lab.probe("a/stranger", target), Some(stranger), "a/stranger -> {target}");
-        assert_eq!(lab.probe("a/friend", target), Some(friend), "a/friend -> {target}");
+        assert_eq!(probe(&lab, "a/stranger", target), Some(stranger), "a/stranger -> {target}");
+        assert_eq!(probe(&lab, "a/friend", target), Some(friend), "a/friend -> {target}");
     }
 
     policy_applies_to_runtime_containers(&lab, &[pm_ip, ctr_ip], &ctr_pod, (friend, stranger));
@@ -228,7 +163,7 @@ fn podman_and_containerd_containers_on_lab_nodes() {
     pm.rm(&["web-pm"]);
     ctrd.stop("web-ctr");
     let gone = wait_some(SETTLE, || {
-        seen = lab.pods();
+        seen = published(&lab);
         seen.iter().all(|(p, _, _)| p.starts_with("a/")).then_some(())
     });
     assert!(gone.is_some(), "records left after the runtimes removed their containers: {seen:?}");
@@ -258,14 +193,18 @@ fn policy_applies_to_runtime_containers(
     let path = file.display().to_string();
     lab.cluster_ok("node-1", &["apply", "-f", &path]);
     for &ip in targets {
-        let denied = wait_some(SETTLE, || lab.probe("a/stranger", ip).is_none().then_some(()));
+        let denied = wait_some(SETTLE, || probe(lab, "a/stranger", ip).is_none().then_some(()));
         assert!(denied.is_some(), "a/stranger still reaches {ip} after the policy was applied");
-        assert_eq!(lab.probe("a/friend", ip), Some(friend), "a/friend (friend=yes) -> {ip} under the policy");
+        assert_eq!(
+            probe(lab, "a/friend", ip),
+            Some(friend),
+            "a/friend (friend=yes) -> {ip} under the policy"
+        );
     }
     lab.cluster_ok("node-1", &["delete", "-f", &path]);
     let _ = std::fs::remove_file(&file);
     for &ip in targets {
-        let open = wait_some(SETTLE, || (lab.probe("a/stranger", ip) == Some(stranger)).then_some(()));
+        let open = wait_some(SETTLE, || (probe(lab, "a/stranger", ip) == Some(stranger)).then_some(()));
         assert!(open.is_some(), "a/stranger does not reach {ip} again after delete -f");
     }
 }
