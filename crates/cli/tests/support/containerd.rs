@@ -103,40 +103,10 @@ impl Containerd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Builds a docker-archive image (one layer: the busybox rootfs) and `ctr image import`s
-    /// it with the native snapshotter (overlayfs may not nest on the test machine's /tmp).
+    /// `ctr image import`s the image [`build_image`] makes, with the native snapshotter
+    /// (overlayfs may not nest on the test machine's /tmp).
     pub fn import_image(&self) {
-        let img = self.dir.join("image");
-        build_rootfs(&img.join("rootfs"));
-        let tar = |args: &[&str]| {
-            let out = Command::new("tar").args(args).output().unwrap();
-            assert!(out.status.success(), "tar {args:?}: {}", text(&out));
-        };
-        let layer = img.join("layer.tar");
-        tar(&["-C", img.join("rootfs").to_str().unwrap(), "-cf", layer.to_str().unwrap(), "."]);
-        let sum = Command::new("sha256sum").arg(&layer).output().unwrap();
-        let digest =
-            String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap_or_default().to_string();
-        assert_eq!(digest.len(), 64, "sha256sum {}: {}", layer.display(), text(&sum));
-        let config = serde_json::json!({
-            "architecture": "amd64", "os": "linux",
-            "config": { "Cmd": ["sh"] },
-            "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{digest}")] },
-        });
-        std::fs::write(img.join("config.json"), config.to_string()).unwrap();
-        let manifest =
-            serde_json::json!([{ "Config": "config.json", "RepoTags": [IMAGE], "Layers": ["layer.tar"] }]);
-        std::fs::write(img.join("manifest.json"), manifest.to_string()).unwrap();
-        let archive = self.dir.join("image.tar");
-        tar(&[
-            "-C",
-            img.to_str().unwrap(),
-            "-cf",
-            archive.to_str().unwrap(),
-            "manifest.json",
-            "config.json",
-            "layer.tar",
-        ]);
+        let archive = build_image(&self.dir.join("image"));
         self.ctr_ok(&["image", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
         assert!(self.ctr_ok(&["image", "ls", "-q"]).lines().any(|l| l == IMAGE), "{IMAGE} imported");
     }
@@ -283,4 +253,40 @@ fn unmount_under(dir: &Path) {
     for p in points {
         let _ = Command::new("umount").args(["-l", p]).status();
     }
+}
+
+/// A docker-archive tarball of [`IMAGE`] in `dir`: one layer, the busybox rootfs; both
+/// `ctr image import` and `podman load` read it.
+pub fn build_image(dir: &Path) -> PathBuf {
+    build_rootfs(&dir.join("rootfs"));
+    let tar = |args: &[&str]| {
+        let out = Command::new("tar").args(args).output().unwrap();
+        assert!(out.status.success(), "tar {args:?}: {}", text(&out));
+    };
+    let layer = dir.join("layer.tar");
+    tar(&["-C", dir.join("rootfs").to_str().unwrap(), "-cf", layer.to_str().unwrap(), "."]);
+    let sum = Command::new("sha256sum").arg(&layer).output().unwrap();
+    let digest =
+        String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap_or_default().to_string();
+    assert_eq!(digest.len(), 64, "sha256sum {}: {}", layer.display(), text(&sum));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": { "Cmd": ["sh"] },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{digest}")] },
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let manifest =
+        serde_json::json!([{ "Config": "config.json", "RepoTags": [IMAGE], "Layers": ["layer.tar"] }]);
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let archive = dir.join("image.tar");
+    tar(&[
+        "-C",
+        dir.to_str().unwrap(),
+        "-cf",
+        archive.to_str().unwrap(),
+        "manifest.json",
+        "config.json",
+        "layer.tar",
+    ]);
+    archive
 }

@@ -237,7 +237,8 @@ lock_type = "file"
 
 #[path = "containerd.rs"]
 mod containerd;
-pub use containerd::Containerd;
+#[allow(unused_imports)]
+pub use containerd::{Containerd, build_image};
 
 /// Polls `f` every 200 ms until it gives `Some`, for at most `limit`.
 pub fn wait_some<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
