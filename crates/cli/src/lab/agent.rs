@@ -175,6 +175,7 @@ mod tests {
             datastore: DatastoreKind::File,
             ipv6: false,
             etcd_members: 1,
+            lease_ttl: 30,
         };
         let a = args(dir, &options, &node).join(" ");
         assert_eq!(
