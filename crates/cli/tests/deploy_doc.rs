@@ -160,6 +160,23 @@ impl Trial {
     }
 }
 
+/// Containers run in mount namespaces of their own, out of reach of the hosts' teardown: the
+/// runtimes remove whatever a failed run left, before the hosts' processes are ended.
+const REMOVE_CONTAINERS: &str = "podman rm -a -f -t 0 >/dev/null 2>&1 || true
+for t in $(ctr task ls -q 2>/dev/null); do ctr task kill -s SIGKILL \"$t\" || true; done
+sleep 1
+for t in $(ctr task ls -q 2>/dev/null); do ctr task rm -f \"$t\" || true; done";
+
+impl Drop for Trial {
+    fn drop(&mut self) {
+        for host in &self.hosts.hosts {
+            let _ = self.sh(host, REMOVE_CONTAINERS, Path::new("/"));
+        }
+        // The page's ctr container runs in containerd's `default` namespace.
+        runtimes::remove_cgroups("default", &["web-2"]);
+    }
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

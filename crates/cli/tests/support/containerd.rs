@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use super::{CTR_NAMESPACE, IMAGE, NodeCmd, NodeNet, build_rootfs, spawn_logged, text, wait_some};
+use super::{
+    CTR_NAMESPACE, IMAGE, NodeCmd, NodeNet, build_rootfs, remove_cgroups, spawn_logged, text, wait_some,
+};
 
 /// Mounts the node's directories where ctr's go-cni looks (/etc/cni/net.d, /opt/cni/bin), in
 /// the private mount namespace `unshare --mount` made, then runs the rest of the words.
@@ -30,6 +32,8 @@ pub struct Containerd {
     node: NodeCmd,
     daemon: Child,
     tasks: Vec<CtrTask>,
+    /// Every container ID run, for their cgroups.
+    ran: Vec<String>,
     twill: PathBuf,
     execs: Cell<u32>,
 }
@@ -72,6 +76,7 @@ impl Containerd {
             node,
             daemon,
             tasks: Vec::new(),
+            ran: Vec::new(),
             twill: twill.to_path_buf(),
             execs: Cell::new(0),
         };
@@ -126,6 +131,7 @@ impl Containerd {
         let log = self.dir.join(format!("ctr-{id}.log"));
         let ctr = spawn_logged(self.node.command(&all), &log);
         self.tasks.push(CtrTask { id: id.to_string(), ctr, log });
+        self.ran.push(id.to_string());
         let running = wait_some(Duration::from_secs(60), || {
             let task = self.tasks.last_mut()?;
             if let Ok(Some(status)) = task.ctr.try_wait() {
@@ -193,6 +199,7 @@ impl Containerd {
 impl Drop for Containerd {
     fn drop(&mut self) {
         let ids: Vec<String> = self.tasks.iter().map(|t| t.id.clone()).collect();
+        let mut ran = self.ran.clone();
         for id in ids {
             let _ = self.ctr(&["task", "kill", "-s", "SIGKILL", &id]);
             let task = self.tasks.iter_mut().find(|t| t.id == id).unwrap();
@@ -216,6 +223,9 @@ impl Drop for Containerd {
             eprintln!("containerd fixture: ending shim {pid} left by a container");
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+        ran.sort();
+        ran.dedup();
+        remove_cgroups(CTR_NAMESPACE, &ran.iter().map(String::as_str).collect::<Vec<_>>());
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }

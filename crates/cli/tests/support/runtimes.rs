@@ -260,3 +260,17 @@ pub fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
     cmd.stdin(Stdio::null()).stdout(file.try_clone().unwrap()).stderr(file);
     cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
 }
+
+/// Removes the (empty) cgroups runc made for `parent/child` and then `parent` itself under
+/// every v1 controller and the v2 tree: runc removes a container's cgroup but not the
+/// parent containerd names after its namespace, and a container killed with its shim keeps
+/// its own. A cgroup still in use is not empty and stays (rmdir fails).
+pub fn remove_cgroups(parent: &str, children: &[&str]) {
+    let roots = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| e.path());
+    for root in roots.chain(std::iter::once(PathBuf::from("/sys/fs/cgroup"))) {
+        for child in children {
+            let _ = std::fs::remove_dir(root.join(parent).join(child));
+        }
+        let _ = std::fs::remove_dir(root.join(parent));
+    }
+}
