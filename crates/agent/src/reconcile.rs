@@ -24,8 +24,9 @@ impl Agent {
             self.ensure_backend(),
             self.ensure_policy(),
         ];
-        if steps[0] {
+        if steps[0] && !self.metrics.is_ready() {
             self.metrics.set_ready(true);
+            crate::notify::ready(&format!("ready: node {}, subnet {}", self.conf.node, self.membership.subnet));
         }
         if steps.iter().any(|ok| !ok) {
             self.metrics.add(Counter::ReconcileError, 1);
@@ -51,13 +52,13 @@ impl Agent {
         match ensure_conflists(&self.conf.cni_conf_dir, &conf) {
             Ok(written) => {
                 if written > 0 {
-                    let dir = self.conf.cni_conf_dir.display().to_string();
-                    self.log.info("wrote CNI network lists", &[("dir", &dir), ("files", &written)]);
+                    let dir = self.conf.cni_conf_dir.display();
+                    tracing::info!(%dir, files = written, "wrote CNI network lists");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot write CNI network lists", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot write CNI network lists");
                 false
             }
         }
@@ -67,12 +68,12 @@ impl Agent {
         match node::ensure_forwarding(&self.netns, self.membership.subnet6.is_some()) {
             Ok(changed) => {
                 if !changed.is_empty() {
-                    self.log.warn("IP forwarding was off; turned it on", &[("sysctls", &changed.join(","))]);
+                    tracing::warn!(sysctls = %changed.join(","), "IP forwarding was off; turned it on");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot enable IP forwarding", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot enable IP forwarding");
                 false
             }
         }
@@ -82,12 +83,12 @@ impl Agent {
         match self.masq.ensure() {
             Ok(applied) => {
                 if applied {
-                    self.log.info("masquerade table applied", &[("table", &"inet twill_agent")]);
+                    tracing::info!(table = "inet twill_agent", "masquerade table applied");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot apply the masquerade table", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot apply the masquerade table");
                 false
             }
         }
@@ -109,15 +110,12 @@ impl Agent {
             Ok(done) => {
                 if done.changed() {
                     self.metrics.add(Counter::Repair, u64::try_from(done.added + done.removed).unwrap_or(0));
-                    self.log.info(
-                        "programmed kernel state",
-                        &[("what", &what), ("added", &done.added), ("removed", &done.removed)],
-                    );
+                    tracing::info!(what, added = done.added, removed = done.removed, "programmed kernel state");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot program kernel state", &[("what", &what), ("error", &e)]);
+                tracing::error!(what, error = %e, "cannot program kernel state");
                 false
             }
         }
@@ -129,12 +127,12 @@ impl Agent {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.add(Counter::DatastoreError, 1);
-                self.log.warn("cannot read node records; keeping the last known peers", &[("error", &e)]);
+                tracing::warn!(error = %e, "cannot read node records; keeping the last known peers");
                 return false;
             }
         };
         for e in &records.errors {
-            self.log.warn("ignoring unreadable node record", &[("error", e)]);
+            tracing::warn!(error = %e, "ignoring unreadable node record");
         }
         let mine = [Some(self.membership.subnet), self.membership.subnet6];
         let clashes = |p: &Peer| {
@@ -146,13 +144,10 @@ impl Agent {
             match Peer::from_record(r) {
                 // Routing one's own subnet to a peer would cut the node's pods off.
                 Ok(p) if clashes(&p) => {
-                    self.log.warn(
-                        "ignoring peer claiming this node's subnet",
-                        &[("peer", &p.name), ("subnet", &p.subnet)],
-                    );
+                    tracing::warn!(peer = %p.name, subnet = %p.subnet, "ignoring peer claiming this node's subnet");
                 }
                 Ok(p) => peers.push(p),
-                Err(e) => self.log.warn("ignoring node record", &[("error", &e)]),
+                Err(e) => tracing::warn!(error = %e, "ignoring node record"),
             }
         }
         self.log_membership_changes(&peers);
@@ -162,11 +157,10 @@ impl Agent {
 
     fn log_membership_changes(&self, peers: &[Peer]) {
         for p in peers.iter().filter(|p| !self.peers.iter().any(|q| q.name == p.name)) {
-            self.log
-                .info("peer joined", &[("peer", &p.name), ("subnet", &p.subnet), ("node_ip", &p.node_ip)]);
+            tracing::info!(peer = %p.name, subnet = %p.subnet, node_ip = %p.node_ip, "peer joined");
         }
         for q in self.peers.iter().filter(|q| !peers.iter().any(|p| p.name == q.name)) {
-            self.log.info("peer left", &[("peer", &q.name), ("subnet", &q.subnet)]);
+            tracing::info!(peer = %q.name, subnet = %q.subnet, "peer left");
         }
     }
 }
