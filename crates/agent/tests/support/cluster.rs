@@ -183,7 +183,7 @@ impl Cluster {
             let addr = "127.0.0.1:9099".parse().unwrap();
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
             s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())?;
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())?;
             let mut out = String::new();
             s.read_to_string(&mut out)?;
             Ok(out)
