@@ -102,7 +102,11 @@ fn file_args(path: &Path, program: &OsStr) -> Result<Vec<OsString>, ConfFileErro
     let mut out = Vec::new();
     for (key, value) in &table {
         if !known(key) {
-            return Err(ConfFileError::UnknownKey { path: path.into(), key: key.clone(), hint: hint(key, known) });
+            return Err(ConfFileError::UnknownKey {
+                path: path.into(),
+                key: key.clone(),
+                hint: hint(key, known),
+            });
         }
         let value = match value {
             toml::Value::String(s) => s.clone(),
@@ -111,7 +115,11 @@ fn file_args(path: &Path, program: &OsStr) -> Result<Vec<OsString>, ConfFileErro
         };
         let flag = OsString::from(format!("--{key}={value}"));
         if let Err(e) = command().try_get_matches_from([program.to_os_string(), flag.clone()]) {
-            return Err(ConfFileError::Value { path: path.into(), key: key.clone(), message: clap_reason(&e) });
+            return Err(ConfFileError::Value {
+                path: path.into(),
+                key: key.clone(),
+                message: clap_reason(&e),
+            });
         }
         out.push(flag);
     }
@@ -214,10 +222,13 @@ log-format = "json"
         let env = [("TWILL_DATASTORE", "file:/run/from-env")];
         let c = load(&["--config", &f.arg()], &env).unwrap().validate().unwrap();
         assert_eq!(c.datastore.endpoint, Endpoint::File("/run/from-env".into()));
-        let c = load(&["--config", &f.arg(), "--datastore", "file:/run/from-flag", "--resync-seconds", "3"], &env)
-            .unwrap()
-            .validate()
-            .unwrap();
+        let c = load(
+            &["--config", &f.arg(), "--datastore", "file:/run/from-flag", "--resync-seconds", "3"],
+            &env,
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
         assert_eq!(c.datastore.endpoint, Endpoint::File("/run/from-flag".into()));
         assert_eq!(c.resync, std::time::Duration::from_secs(3));
         // Flags before --config override it too: the position of --config does not matter.

@@ -26,7 +26,10 @@ impl Agent {
         ];
         if steps[0] && !self.metrics.is_ready() {
             self.metrics.set_ready(true);
-            crate::notify::ready(&format!("ready: node {}, subnet {}", self.conf.node, self.membership.subnet));
+            crate::notify::ready(&format!(
+                "ready: node {}, subnet {}",
+                self.conf.node, self.membership.subnet
+            ));
         }
         if steps.iter().any(|ok| !ok) {
             self.metrics.add(Counter::ReconcileError, 1);
@@ -110,7 +113,12 @@ impl Agent {
             Ok(done) => {
                 if done.changed() {
                     self.metrics.add(Counter::Repair, u64::try_from(done.added + done.removed).unwrap_or(0));
-                    tracing::info!(what, added = done.added, removed = done.removed, "programmed kernel state");
+                    tracing::info!(
+                        what,
+                        added = done.added,
+                        removed = done.removed,
+                        "programmed kernel state"
+                    );
                 }
                 true
             }

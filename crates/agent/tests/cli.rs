@@ -99,7 +99,10 @@ fn config_file_environment_and_flags_in_that_order() {
     let flagged = [&fixed[..], &["--datastore", "etcd:https://127.0.0.1:1"]].concat();
     let out = twilld_env(&flagged, &[("TWILL_DATASTORE", "zk:env")]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("need the CA that signed their certificates"), "the flag beats the environment: {err}");
+    assert!(
+        err.contains("need the CA that signed their certificates"),
+        "the flag beats the environment: {err}"
+    );
     assert!(!std::path::Path::new("/nonexistent/twill-agent-cli-test").exists());
     std::fs::remove_file(path).unwrap();
 }

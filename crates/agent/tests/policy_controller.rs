@@ -78,7 +78,8 @@ impl Node {
     fn sync(&mut self) -> bool {
         let Node { ns, store, controller, metrics, log, .. } = self;
         let netns = ns.ns();
-        let pass = || tracing::dispatcher::with_default(log, || controller.sync(&*store, netns, &metrics.policy));
+        let pass =
+            || tracing::dispatcher::with_default(log, || controller.sync(&*store, netns, &metrics.policy));
         netns.run(pass).unwrap()
     }
 

@@ -91,7 +91,11 @@ impl PolicyMetrics {
         let duration = self.apply_duration.clone();
         r.register("twill_policy_apply_duration_seconds", "Time spent changing the policy table", duration);
         let last = self.last_apply.clone();
-        r.register("twill_policy_last_apply_seconds", "Duration of the last change to the policy table", last);
+        r.register(
+            "twill_policy_last_apply_seconds",
+            "Duration of the last change to the policy table",
+            last,
+        );
         let repairs = self.repairs.clone();
         r.register("twill_policy_repairs", "Times the policy table had drifted and was put back", repairs);
         let errors = self.errors.clone();

@@ -78,12 +78,7 @@ impl PolicyController {
     }
 
     /// One pass; false when it failed (logged once per distinct error, counted every time).
-    pub fn sync(
-        &mut self,
-        store: &dyn Datastore,
-        netns: &netns::NetNs,
-        m: &PolicyMetrics,
-    ) -> bool {
+    pub fn sync(&mut self, store: &dyn Datastore, netns: &netns::NetNs, m: &PolicyMetrics) -> bool {
         let outcome = self.pass(store, netns);
         match outcome {
             Ok(s) => {
