@@ -61,7 +61,9 @@ impl Args {
         T: Into<OsString>,
     {
         let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-        let cli = command().try_get_matches_from(&argv)?;
+        // With clap's own environment lookups, so that --help shows the variables; the values
+        // it finds are not used (the final parse takes them from `env`).
+        let cli = Args::command().try_get_matches_from(&argv)?;
         let program = argv.first().cloned().unwrap_or_else(|| "twilld".into());
         let mut merged = vec![program.clone()];
         if let Some(path) = cli.get_one::<PathBuf>("config") {
