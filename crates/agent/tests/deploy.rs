@@ -50,8 +50,9 @@ fn the_example_config_is_valid_as_shipped_and_with_every_option() {
 
 /// `key = value` with `key` a word of lower-case letters, digits and `-`.
 fn is_setting(line: &str) -> bool {
-    line.split_once(" = ")
-        .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    line.split_once(" = ").is_some_and(|(k, _)| {
+        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    })
 }
 
 #[test]
