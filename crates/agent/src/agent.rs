@@ -178,7 +178,7 @@ fn join_until_ok(
                     metrics.add(Counter::DatastoreError, 1);
                 }
                 let retry = format!("{}ms", backoff.as_millis());
-                tracing::warn!(error = %e, %retry, "cannot join the cluster yet");
+                tracing::warn!(error = %e, retry_in = %retry, "cannot join the cluster yet");
                 crate::notify::status(&format!("cannot join the cluster yet: {e}"));
             }
         }

@@ -59,7 +59,7 @@ impl Watcher {
                     }
                     self.metrics.add(Counter::DatastoreError, 1);
                     let retry = format!("{}ms", backoff.as_millis());
-                    tracing::warn!(prefix = self.prefix, %error, %retry, "datastore watch failed");
+                    tracing::warn!(prefix = self.prefix, %error, retry_in = %retry, "datastore watch failed");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
