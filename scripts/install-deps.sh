@@ -24,7 +24,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: cargo (Rust 1.95+) is required and was not found on PATH" >&2
-  exit 1
-fi
+. "$(dirname "$0")/toolchain.sh"
+twill_find_cargo || exit 1

@@ -18,10 +18,11 @@ use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
+use crate::pods::PodPublisher;
 use crate::policy::PolicyController;
 use crate::store::{Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
-use crate::{health, state};
+use crate::{health, notify, state};
 
 const MAX_JOIN_BACKOFF: Duration = Duration::from_secs(5);
 /// How soon a failed renewal is tried again.
@@ -59,6 +60,9 @@ pub struct Agent {
     pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
     pub(crate) policy: PolicyController,
+    pub(crate) pods: PodPublisher,
+    /// What the node record says of this agent (`ready`, `degraded: ...`).
+    pub(crate) health: String,
 }
 
 /// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
@@ -76,6 +80,11 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
     let peers = Vec::new();
     let policy = PolicyController::new(&conf.node);
+    let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
+    let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
+    if let Err(e) = &notifier {
+        tracing::warn!(error = %e, "cannot listen for twill-pod notifications; pods are published every resync");
+    }
     let mut agent = Agent {
         conf,
         store,
@@ -88,6 +97,8 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
         renew_failing: false,
         netns,
         policy,
+        pods,
+        health: membership::HEALTH_JOINING.to_string(),
     };
     agent.joined();
     let stop = agent.spawn_watcher(tx)?;
@@ -179,7 +190,7 @@ fn join_until_ok(
                 }
                 let retry = format!("{}ms", backoff.as_millis());
                 tracing::warn!(error = %e, retry_in = %retry, "cannot join the cluster yet");
-                crate::notify::status(&format!("cannot join the cluster yet: {e}"));
+                crate::systemd::status(&format!("cannot join the cluster yet: {e}"));
             }
         }
         match rx.recv_timeout(backoff) {
@@ -195,7 +206,7 @@ impl Agent {
     /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        for prefix in [layout::NODES, layout::PODS, layout::NAMESPACES, layout::POLICIES] {
+        for prefix in [layout::NODES, layout::PODS, layout::POD_META, layout::NAMESPACES, layout::POLICIES] {
             let watcher = Watcher {
                 prefix,
                 store: self.store.clone(),
@@ -257,7 +268,7 @@ impl Agent {
 
     /// Renews the lease; false when the datastore could not be reached.
     fn renew(&mut self) -> bool {
-        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership) {
+        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership, &self.health) {
             Ok(r) => {
                 self.metrics.add(Counter::LeaseRenewal, 1);
                 if std::mem::take(&mut self.renew_failing) {
@@ -282,7 +293,7 @@ impl Agent {
     /// Leaves the cluster (best-effort). Kernel state stays: local pods keep working, and a
     /// restarted agent adopts it.
     fn leave(&mut self) {
-        crate::notify::stopping();
+        crate::systemd::stopping();
         self.metrics.set_ready(false);
         for e in membership::leave(self.store.as_ref(), &self.member, &self.membership) {
             self.metrics.add(Counter::DatastoreError, 1);

@@ -25,10 +25,12 @@ pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod notify;
+pub mod pods;
 pub mod policy;
 mod reconcile;
 pub mod state;
 pub mod subnet;
+pub mod systemd;
 pub mod watcher;
 
 pub use agent::{AgentError, run};

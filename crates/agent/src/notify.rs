@@ -1,29 +1,27 @@
-//! systemd's readiness protocol (`Type=notify`, sd_notify(3)) through the `sd-notify` crate:
-//! `READY=1` once the node is ready — the same moment `/readyz` turns 200, so units ordered
-//! after twilld.service (a container runtime) start with the network list in place —,
-//! `STATUS=` while joining, `STOPPING=1` when leaving. Outside systemd (no `NOTIFY_SOCKET`)
-//! every call does nothing.
+//! twill-pod's nudge: a unix datagram socket in the state directory. Any datagram wakes the
+//! reconciler, so a pod is published right after its ADD instead of at the next resync.
 
-use sd_notify::NotifyState;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::sync::mpsc::Sender;
 
-fn send(states: &[NotifyState<'_>]) {
-    // The variable is kept (`false`): the agent's threads may notify more than once.
-    if let Err(e) = sd_notify::notify(false, states) {
-        tracing::warn!(error = %e, "cannot notify systemd");
+use crate::watcher::Input;
+
+/// Binds `path` (replacing a socket left by an earlier run) and forwards wake-ups to `tx`
+/// from a thread that ends when the receiver is gone.
+pub fn spawn(path: &Path, tx: Sender<Input>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-}
-
-/// The node is ready: subnet leased, network list written.
-pub fn ready(status: &str) {
-    send(&[NotifyState::Ready, NotifyState::Status(status)]);
-}
-
-/// A line for `systemctl status`.
-pub fn status(status: &str) {
-    send(&[NotifyState::Status(status)]);
-}
-
-/// The agent is leaving the cluster and will exit.
-pub fn stopping() {
-    send(&[NotifyState::Stopping, NotifyState::Status("leaving the cluster")]);
+    let _ = std::fs::remove_file(path);
+    let sock = UnixDatagram::bind(path)?;
+    std::thread::Builder::new().name("twilld-notify".into()).spawn(move || {
+        let mut buf = [0u8; 64];
+        while sock.recv(&mut buf).is_ok() {
+            if tx.send(Input::Changed).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
 }

@@ -8,12 +8,15 @@
 //! - [`layout`]: where each kind of record lives; [`record`]: the records (JSON);
 //! - [`registry`]: typed access to the records over any datastore.
 
+pub mod attachment;
 pub mod layout;
+pub mod manifest;
+pub mod ops;
 pub mod pki;
 pub mod record;
 pub mod registry;
 pub mod store;
 
-pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, SubnetOwner};
+pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, SubnetOwner};
 pub use registry::Registry;
 pub use store::{Datastore, DatastoreConf, Endpoint, EtcdTls};
