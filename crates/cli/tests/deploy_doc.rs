@@ -70,6 +70,7 @@ impl Trial {
             None => PathBuf::from("/"),
             Some("pki") => self.pki.clone(),
             Some("bin") => Path::new(TWILL).parent().unwrap().to_path_buf(),
+            Some("deploy") => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy"),
             Some(other) => panic!("line {}: unknown cwd={other}", block.line),
         }
     }
