@@ -145,18 +145,7 @@ fn podman_and_containerd_containers_on_lab_nodes() {
     });
     assert!(all_there.is_some(), "twill cluster get pods: want {want:?}, got {seen:?}");
 
-    // Across nodes without NAT, both ways; lab pod servers and container servers alike.
-    let from_pm = |ip: IpAddr| answer_from(&pm.exec("web-pm", &["nc", "-w", "3", &ip.to_string(), "80"]));
-    let from_ctr = |ip: IpAddr| answer_from(&ctrd.exec("web-ctr", &["nc", "-w", "3", &ip.to_string(), "80"]));
-    assert_eq!(from_pm(stranger), Some(pm_ip), "podman container -> a/stranger on node-3");
-    assert_eq!(from_ctr(stranger), Some(ctr_ip), "ctr container -> a/stranger on node-3");
-    assert_eq!(from_pm(ctr_ip), Some(pm_ip), "podman container (node-1) -> ctr container (node-2)");
-    assert_eq!(from_ctr(pm_ip), Some(ctr_ip), "ctr container (node-2) -> podman container (node-1)");
-    for target in [pm_ip, ctr_ip] {
-        assert_eq!(probe(&lab, "a/stranger", target), Some(stranger), "a/stranger -> {target}");
-        assert_eq!(probe(&lab, "a/friend", target), Some(friend), "a/friend -> {target}");
-    }
-
+    reach_without_nat(&lab, (&pm, pm_ip), (&ctrd, ctr_ip), (friend, stranger));
     policy_applies_to_runtime_containers(&lab, &[pm_ip, ctr_ip], &ctr_pod, (friend, stranger));
 
     // The runtimes' own teardown removes the records (CNI DEL → journal → twilld).
@@ -173,6 +162,26 @@ fn podman_and_containerd_containers_on_lab_nodes() {
         let entry =
             net.conf_dir.with_file_name("agent").join("pods").join(format!("{}@{id}@eth0.json", net.network));
         assert!(!entry.exists(), "{node}: journal entry left: {}", entry.display());
+    }
+}
+
+/// Across nodes without NAT, both ways, between the containers and the lab's pods: every
+/// server saw the client's own address.
+fn reach_without_nat(
+    lab: &Lab,
+    (pm, pm_ip): (&NodePodman, IpAddr),
+    (ctrd, ctr_ip): (&Containerd, IpAddr),
+    (friend, stranger): (IpAddr, IpAddr),
+) {
+    let from_pm = |ip: IpAddr| answer_from(&pm.exec("web-pm", &["nc", "-w", "3", &ip.to_string(), "80"]));
+    let from_ctr = |ip: IpAddr| answer_from(&ctrd.exec("web-ctr", &["nc", "-w", "3", &ip.to_string(), "80"]));
+    assert_eq!(from_pm(stranger), Some(pm_ip), "podman container -> a/stranger on node-3");
+    assert_eq!(from_ctr(stranger), Some(ctr_ip), "ctr container -> a/stranger on node-3");
+    assert_eq!(from_pm(ctr_ip), Some(pm_ip), "podman container (node-1) -> ctr container (node-2)");
+    assert_eq!(from_ctr(pm_ip), Some(ctr_ip), "ctr container (node-2) -> podman container (node-1)");
+    for target in [pm_ip, ctr_ip] {
+        assert_eq!(probe(lab, "a/stranger", target), Some(stranger), "a/stranger -> {target}");
+        assert_eq!(probe(lab, "a/friend", target), Some(friend), "a/friend -> {target}");
     }
 }
 
@@ -223,14 +232,9 @@ fn logging_wrapper(bin: &Path, real: &Path, plugin: &str, log: &Path) {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
-/// What podman and ctr really pass to CNI, seen by a logging wrapper around twill's bridge,
-/// and the pod names twill-pod makes of it — on a namespace standing in for a node.
-#[test]
-fn what_podman_and_ctr_pass_to_cni() {
-    testkit::require_privileges();
-    let node_ns = testkit::TestNs::new("rtargs");
-    let dir = std::env::temp_dir().join(format!("twill-rtargs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A network list `args` (twill's bridge, host-local and twill-pod, journal in DIR/journal)
+/// whose plugins are logging wrappers writing to the returned log.
+fn args_network(dir: &Path) -> (NodeNet, PathBuf) {
     let (bin, real, conf, log) = (dir.join("bin"), dir.join("real"), dir.join("net.d"), dir.join("args.log"));
     for d in [&bin, &real, &conf] {
         std::fs::create_dir_all(d).unwrap();
@@ -248,7 +252,18 @@ fn what_podman_and_ctr_pass_to_cni() {
         ],
     });
     std::fs::write(conf.join("10-args.conflist"), list.to_string()).unwrap();
-    let net = NodeNet { conf_dir: conf.clone(), bin_dir: bin.clone(), network: "args".into() };
+    (NodeNet { conf_dir: conf, bin_dir: bin, network: "args".into() }, log)
+}
+
+/// What podman and ctr really pass to CNI, seen by a logging wrapper around twill's bridge,
+/// and the pod names twill-pod makes of it — on a namespace standing in for a node.
+#[test]
+fn what_podman_and_ctr_pass_to_cni() {
+    testkit::require_privileges();
+    let node_ns = testkit::TestNs::new("rtargs");
+    let dir = std::env::temp_dir().join(format!("twill-rtargs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (net, log) = args_network(&dir);
     let node = NodeCmd {
         name: node_ns.name().to_string(),
         program: "nsenter".into(),
