@@ -258,7 +258,7 @@ fn sctp_ports_compile_to_sctp_elements() {
     let rs = compile(&w, &[NsName::new("x", "a")]);
     let elements = |suffix: &str, dir: &str| -> Vec<String> {
         let set = rs.sets.iter().find(|s| s.name.starts_with(dir) && s.name.ends_with(suffix)).unwrap();
-        set.elements.clone()
+        set.elems.iter().map(fw::nft::text::elem_text).collect()
     };
     assert_eq!(elements("_ports4", "ingress"), ["10.244.1.2 . sctp . 80-90", "10.244.2.2 . sctp . 80-90"]);
     assert_eq!(elements("_ports6", "ingress"), ["fd00:1::2 . sctp . 80-90", "fd00:2::2 . sctp . 80-90"]);

@@ -97,6 +97,9 @@ fn interval_elements_round_trip() {
         want.sort();
         assert_eq!(got, want, "set {}", set.name);
     }
+    // The kernel's declarations read back as the table's (what GC walks).
+    let declared: Vec<Set> = c.sets(&id).unwrap();
+    assert_eq!(declared, table.sets.iter().map(Set::decl).collect::<Vec<_>>());
     // Growing and shrinking an interval set by elements.
     let iv4 = table.set("iv4").unwrap();
     let mut b = Batch::new();

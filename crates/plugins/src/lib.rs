@@ -19,6 +19,7 @@ mod macvlan;
 mod masq;
 mod meta;
 mod owner;
+mod podnft;
 mod portmap;
 mod ptp;
 mod sbr;

@@ -8,15 +8,15 @@ use std::path::Path;
 
 use super::batch::Batch;
 use super::conn::{Conn, Error};
-use super::table::{Elem, Table};
+use super::table::{Elem, Set, Table, TableId};
 
 /// Where concurrent plugin runs serialise the one-time creation of tables.
 pub const LOCK: &str = "/run/twill/nft.lock";
 
-/// An element of a table's set.
+/// An element of a table's set, and the set's declaration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
-    pub set: String,
+    pub set: Set,
     pub elem: Elem,
 }
 
@@ -60,36 +60,39 @@ pub fn find_owned(
             keys.iter().filter(|(s, _)| *s == set.name).map(|(_, e)| e.key_only()).collect();
         for elem in conn.get_elems(&table.id(), set, &wanted)?.into_iter().flatten() {
             if elem.comment.as_deref() == Some(owner) {
-                out.push(Found { set: set.name.clone(), elem });
+                out.push(Found { set: set.decl(), elem });
             }
         }
     }
     Ok(out)
 }
 
-/// Every element of `table` whose comment `doomed` selects (GC; DEL without prevResult).
-pub fn find_where(
-    conn: &mut Conn,
-    table: &Table,
-    doomed: impl Fn(&str) -> bool,
-) -> Result<Vec<Found>, Error> {
+/// Every element of table `id` whose comment `doomed` selects (GC; DEL without prevResult),
+/// in whatever sets the kernel has for it: also those of an older table layout.
+pub fn find_where(conn: &mut Conn, id: &TableId, doomed: impl Fn(&str) -> bool) -> Result<Vec<Found>, Error> {
     let mut out = Vec::new();
-    for set in &table.sets {
-        for elem in conn.elems(&table.id(), set)? {
+    for set in conn.sets(id)? {
+        for elem in conn.elems(id, &set)? {
             if elem.comment.as_deref().is_some_and(&doomed) {
-                out.push(Found { set: set.name.clone(), elem });
+                out.push(Found { set: set.clone(), elem });
             }
         }
     }
     Ok(out)
 }
 
-/// The batch deleting `found` from `table`.
-pub fn deletions(table: &Table, found: &[Found]) -> Batch {
+/// The batch deleting `found` from table `id`, one change per set.
+pub fn deletions(id: &TableId, found: &[Found]) -> Batch {
     let mut batch = Batch::new();
-    for set in &table.sets {
-        let elems: Vec<Elem> = found.iter().filter(|f| f.set == set.name).map(|f| f.elem.clone()).collect();
-        batch.del_elems(&table.id(), set, elems);
+    let mut done: Vec<&str> = Vec::new();
+    for set in found.iter().map(|f| &f.set) {
+        if done.contains(&set.name.as_str()) {
+            continue;
+        }
+        done.push(&set.name);
+        let elems: Vec<Elem> =
+            found.iter().filter(|f| f.set.name == set.name).map(|f| f.elem.clone()).collect();
+        batch.del_elems(id, set, elems);
     }
     batch
 }
@@ -122,13 +125,13 @@ mod tests {
         t.sets.push(Set::new("b", &[DataType::Ipv4Addr]));
         let e = |ip: &str| Elem::new(vec![KeyPart::addr(ip.parse().unwrap())]).with_comment("o");
         let found = vec![
-            Found { set: "b".into(), elem: e("10.0.0.2") },
-            Found { set: "a".into(), elem: e("10.0.0.1") },
-            Found { set: "b".into(), elem: e("10.0.0.3") },
+            Found { set: t.sets[1].clone(), elem: e("10.0.0.2") },
+            Found { set: t.sets[0].clone(), elem: e("10.0.0.1") },
+            Found { set: t.sets[1].clone(), elem: e("10.0.0.3") },
         ];
         assert_eq!(
-            deletions(&t, &found).text(),
-            "delete element inet t a { 10.0.0.1 }\ndelete element inet t b { 10.0.0.2, 10.0.0.3 }\n"
+            deletions(&t.id(), &found).text(),
+            "delete element inet t b { 10.0.0.2, 10.0.0.3 }\ndelete element inet t a { 10.0.0.1 }\n"
         );
     }
 }

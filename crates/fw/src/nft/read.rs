@@ -4,6 +4,7 @@
 
 use super::conn::{Conn, Error};
 use super::table::{Elem, Set, TableId};
+use super::types::DataType;
 use super::wire::abi::*;
 use super::wire::reader::{Attrs, Messages};
 use super::wire::{self, Query, decode};
@@ -53,6 +54,16 @@ impl Conn {
         Ok(decode::elems(set, raws))
     }
 
+    /// The named sets and maps of a table, as declared in the kernel (without elements);
+    /// sets of types twill does not model are left out.
+    pub fn sets(&mut self, table: &TableId) -> Result<Vec<Set>, Error> {
+        let msgs = self.query(table, Query::Sets)?.unwrap_or_default();
+        Ok(msgs
+            .iter()
+            .flat_map(|m| Messages(m).flatten().filter_map(|m| set_decl(m.attrs())).collect::<Vec<_>>())
+            .collect())
+    }
+
     pub fn has_table(&mut self, table: &TableId) -> Result<bool, Error> {
         Ok(self.query(table, Query::Table)?.is_some())
     }
@@ -82,6 +93,33 @@ impl Conn {
         }
         Ok(Some(h.0))
     }
+}
+
+/// Splits nft's concatenated type number into types (6 bits each, no type is 0).
+fn types(mut id: u32) -> Option<Vec<DataType>> {
+    if id == NFT_DATA_VERDICT {
+        return Some(vec![DataType::Verdict]);
+    }
+    let mut out = Vec::new();
+    while id != 0 {
+        out.insert(0, DataType::from_id(id & 0x3f)?);
+        id >>= 6;
+    }
+    Some(out)
+}
+
+fn set_decl(attrs: Attrs<'_>) -> Option<Set> {
+    let flags = attrs.get(NFTA_SET_FLAGS).and_then(|a| a.u32()).unwrap_or(0);
+    if flags & NFT_SET_ANONYMOUS != 0 {
+        return None;
+    }
+    let name = attrs.get(NFTA_SET_NAME)?.str();
+    let key = types(attrs.get(NFTA_SET_KEY_TYPE)?.u32()?)?;
+    let data = match attrs.get(NFTA_SET_DATA_TYPE).and_then(|a| a.u32()) {
+        Some(id) => types(id)?,
+        None => Vec::new(),
+    };
+    Some(Set { name, key, data, interval: flags & NFT_SET_INTERVAL != 0, elems: Vec::new() })
 }
 
 const NFTA_CHAIN_HANDLE_ATTR: u16 = 2;

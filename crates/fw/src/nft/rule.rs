@@ -7,6 +7,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 
+use super::table::KeyPart;
 use super::types::{DataType, Value, Verdict};
 
 /// A packet field or piece of packet metadata a rule can match on.
@@ -126,8 +127,9 @@ pub enum Match {
     AnyOf { field: Field, bits: u32 },
     /// The concatenation of `fields` is (or, negated, is not) in the named set.
     In { fields: Vec<Field>, negate: bool, set: String },
-    /// The field is one of `values` (an anonymous set).
-    OneOf { field: Field, values: Vec<Value> },
+    /// The field is (or, negated, is not) one of `values`: an anonymous set, with intervals
+    /// when a value is a range.
+    OneOf { field: Field, negate: bool, values: Vec<KeyPart> },
 }
 
 impl Match {
@@ -243,9 +245,15 @@ impl fmt::Display for Match {
             Match::In { fields, negate, set } => {
                 write!(f, "{} {}@{set}", concat(fields), if *negate { "!= " } else { "" })
             }
-            Match::OneOf { field, values } => {
-                let values: Vec<String> = values.iter().map(Value::to_string).collect();
-                write!(f, "{} {{ {} }}", field.spec().text, values.join(", "))
+            Match::OneOf { field, negate, values } => {
+                let values: Vec<String> = values.iter().map(super::text::key_part_text).collect();
+                write!(
+                    f,
+                    "{} {}{{ {} }}",
+                    field.spec().text,
+                    if *negate { "!= " } else { "" },
+                    values.join(", ")
+                )
             }
         }
     }
@@ -321,9 +329,13 @@ mod tests {
         );
         let nd = Match::OneOf {
             field: Field::Icmpv6Type,
-            values: vec![Value::Icmpv6Type(135), Value::Icmpv6Type(136)],
+            negate: false,
+            values: vec![KeyPart::Exact(Value::Icmpv6Type(135)), KeyPart::Exact(Value::Icmpv6Type(136))],
         };
         assert_eq!(nd.to_string(), "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }");
+        let nets = ["10.244.0.0/16", "224.0.0.0/4"].map(|n| KeyPart::net(n.parse().unwrap())).to_vec();
+        let not = Match::OneOf { field: Field::IpDaddr, negate: true, values: nets };
+        assert_eq!(not.to_string(), "ip daddr != { 10.244.0.0/16, 224.0.0.0/4 }");
         assert_eq!(Match::eq(Field::FibDaddrType, Value::FibAddrType(2)).to_string(), "fib daddr type local");
     }
 }

@@ -84,6 +84,29 @@ impl DataType {
         }
     }
 
+    /// The type nft numbers `id`.
+    pub fn from_id(id: u32) -> Option<DataType> {
+        use DataType::*;
+        [
+            Verdict,
+            NfProto,
+            Ipv4Addr,
+            Ipv6Addr,
+            EtherAddr,
+            EtherType,
+            InetProto,
+            InetService,
+            Mark,
+            CtState,
+            CtStatus,
+            Icmpv6Type,
+            FibAddrType,
+            Ifname,
+        ]
+        .into_iter()
+        .find(|t| t.id() == id)
+    }
+
     /// Size in bytes of one value.
     pub fn size(self) -> usize {
         match self {

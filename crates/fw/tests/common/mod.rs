@@ -101,7 +101,8 @@ fn forward_rules() -> Vec<Rule> {
         Rule::verdict(
             vec![Match::OneOf {
                 field: Field::Icmpv6Type,
-                values: (133..=136).map(Value::Icmpv6Type).collect(),
+                negate: false,
+                values: (133..=136).map(|t| KeyPart::Exact(Value::Icmpv6Type(t))).collect(),
             }],
             Verdict::Accept,
         ),
@@ -178,6 +179,17 @@ fn nat_chains() -> Vec<Chain> {
             vec![
                 is(Field::IpSaddr, false, prefix("10.244.0.0/16")),
                 is(Field::IpDaddr, true, prefix("10.244.0.0/16")),
+            ],
+            vec![Stmt::Masquerade],
+        ),
+        Rule::new(
+            vec![
+                is(Field::Ip6Saddr, false, prefix("fd00:10:244::/56")),
+                Match::OneOf {
+                    field: Field::Ip6Daddr,
+                    negate: true,
+                    values: vec![net("fd00:10:244::/56"), net("ff00::/8")],
+                },
             ],
             vec![Stmt::Masquerade],
         ),

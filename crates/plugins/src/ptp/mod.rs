@@ -70,28 +70,34 @@ impl Plugin for Ptp {
         setup::check_routes(&host, &cont, &link, &prev, idx)
     }
 
+    /// The veth's deletion (or, without the namespace, the host side's) starts first, on its
+    /// own thread: it costs the kernel an RCU grace period, during which masquerading is
+    /// removed. The addresses are released last, so a pod that gets one of them next never
+    /// has its route or veth taken for ours.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let pc = PtpConf::parse(conf)?;
-        let mut errors = Vec::new();
-        // Host state goes before the addresses are released, so a pod that gets one of them
-        // next never has its route or veth taken for ours.
-        match container_netns_if_present(args) {
-            Some(ns) => errors.extend(iface::delete(&ns, &args.ifname).err()),
-            None => {
-                if let Ok(Some(prev)) = conf.prev_result()
-                    && let Some(idx) = container_index(&prev, args)
-                {
-                    let torn = host_handle().and_then(|h| setup::teardown_host(&h, &prev, idx));
-                    errors.extend(torn.err());
-                }
-            }
-        }
-        if let Some(backend) = pc.ip_masq {
-            let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
-            errors.extend(masq::teardown(backend, &owner).err());
-        }
-        errors.extend(ipam_del(args, conf).err());
-        first_error(errors)
+        let prev = conf.prev_result().ok().flatten();
+        let ips: Option<Vec<ipnet::IpNet>> =
+            prev.as_ref().map(|p| p.ips.iter().map(|ip| ip.address).collect());
+        std::thread::scope(|s| {
+            let netns = container_netns_if_present(args);
+            let prev = prev.as_ref();
+            let links = s.spawn(move || match netns {
+                Some(ns) => iface::delete(&ns, &args.ifname),
+                None => match prev.and_then(|p| Some((p, container_index(p, args)?))) {
+                    Some((p, idx)) => host_handle().and_then(|h| setup::teardown_host(&h, p, idx)),
+                    None => Ok(()),
+                },
+            });
+            let masqueraded = pc.ip_masq.map_or(Ok(()), |backend| {
+                let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
+                masq::teardown(backend, &owner, ips.as_deref())
+            });
+            let deleted =
+                links.join().unwrap_or_else(|_| Err(Error::internal("deleting the pod's veth panicked")));
+            let released = ipam_del(args, conf);
+            first_error([deleted, masqueraded, released].into_iter().filter_map(Result::err).collect())
+        })
     }
 
     fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {

@@ -6,7 +6,7 @@ use super::abi::*;
 use super::objects::Invalid;
 use super::writer::{UserData, Writer};
 use crate::nft::rule::{Field, L3, Match, Operand, Rule, Source, Stmt};
-use crate::nft::table::Set;
+use crate::nft::table::{Elem, KeyPart, Set};
 use crate::nft::types::{DataType, Family, Value};
 
 const NFT_REG_VERDICT: u32 = 0;
@@ -276,14 +276,16 @@ fn prefix_mask(len: usize, bits: u32) -> Vec<u8> {
 /// The anonymous sets a rule needs (one per [`Match::OneOf`]), in order.
 pub fn anonymous_sets(rule: &Rule) -> Vec<Set> {
     let one_of = rule.matches.iter().filter_map(|m| match m {
-        Match::OneOf { field, values } => Some((field, values)),
+        Match::OneOf { field, values, .. } => Some((field, values)),
         _ => None,
     });
-    let to_set = |(field, values): (&Field, &Vec<Value>)| {
-        let elems = values
-            .iter()
-            .map(|v| crate::nft::table::Elem::new(vec![crate::nft::table::KeyPart::Exact(v.clone())]));
-        Set::new("__set%d", &[field.spec().data_type]).with_elems(elems.collect())
+    let to_set = |(field, values): (&Field, &Vec<KeyPart>)| {
+        let elems = values.iter().map(|v| Elem::new(vec![v.clone()])).collect();
+        let set = Set::new("__set%d", &[field.spec().data_type]).with_elems(elems);
+        match values.iter().any(|v| matches!(v, KeyPart::Range(..))) {
+            true => set.intervals(),
+            false => set,
+        }
     };
     one_of.map(to_set).collect()
 }
@@ -311,10 +313,10 @@ pub fn write_rule(
                 c.load_concat(fields, decl.interval)?;
                 c.lookup(set, id, None, *negate);
             }
-            Match::OneOf { field, .. } => {
+            Match::OneOf { field, negate, .. } => {
                 let id = anon.next().copied().ok_or_else(|| Invalid("anonymous set without an id".into()))?;
                 c.load_concat(&[*field], false)?;
-                c.lookup("__set%d", Some(id), None, false);
+                c.lookup("__set%d", Some(id), None, *negate);
             }
         }
         c.note(m);

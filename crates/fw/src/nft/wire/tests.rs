@@ -4,7 +4,7 @@
 use super::reader::{Message, Messages};
 use super::*;
 use crate::nft::rule::{Field, Match, Rule};
-use crate::nft::table::{Chain, Table};
+use crate::nft::table::{Chain, KeyPart, Table};
 use crate::nft::types::{DataType, Family, Value, Verdict};
 
 fn hex(s: &str) -> Vec<u8> {
@@ -17,7 +17,8 @@ fn table() -> Table {
     t.sets.push(Set::new("p", &[DataType::Ipv4Addr, DataType::InetProto, DataType::InetService]).intervals());
     let nd = Match::OneOf {
         field: Field::Icmpv6Type,
-        values: vec![Value::Icmpv6Type(135), Value::Icmpv6Type(136)],
+        negate: false,
+        values: vec![KeyPart::Exact(Value::Icmpv6Type(135)), KeyPart::Exact(Value::Icmpv6Type(136))],
     };
     let ports = Match::in_set(&[Field::IpSaddr, Field::L4Proto, Field::ThDport], "p");
     t.chains.push(Chain::new(
