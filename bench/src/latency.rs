@@ -12,6 +12,7 @@ use cni_exec::{Exec, InvokeArgs, RawExec};
 use netns::NetNs;
 
 use crate::chains::{CHAINS, Chain};
+use crate::floors::{self, Floors};
 use crate::lab::Lab;
 use crate::node::{Node, PluginRun};
 use crate::provision::{CNI_VERSION, Impl, Provision, order};
@@ -50,6 +51,8 @@ pub struct LatencyResult {
     pub series: BTreeMap<(Impl, Chain), Series>,
     /// `bridge` answering VERSION: the cost of starting the plugin process at all.
     pub exec_floor: BTreeMap<Impl, Vec<Duration>>,
+    /// The kernel's floors (veth create and delete, IFB delete), once per iteration.
+    pub floors: Floors,
 }
 
 struct Timed {
@@ -83,6 +86,9 @@ pub fn run(lab: &Lab, prov: &Provision, iterations: usize, warmup: usize) -> Res
             if measured {
                 result.exec_floor.entry(imp).or_default().push(floor);
             }
+        }
+        if measured {
+            floors::sample(lab, &mut result.floors, i)?;
         }
         if (i + 1) % 25 == 0 {
             eprintln!("  latency: {}/{} iterations", i + 1, warmup + iterations);

@@ -21,6 +21,7 @@ pub struct Settings {
     pub datapath_rounds: usize,
     pub ping_count: usize,
     pub memory_runs: usize,
+    pub attrib_pods: usize,
 }
 
 impl Settings {
@@ -39,6 +40,7 @@ impl Settings {
             datapath_rounds: 5,
             ping_count: 200,
             memory_runs: 10,
+            attrib_pods: 10,
         }
     }
 
@@ -55,6 +57,7 @@ impl Settings {
             datapath_rounds: 1,
             ping_count: 50,
             memory_runs: 3,
+            attrib_pods: 3,
             ..Settings::full()
         }
     }
