@@ -5,7 +5,10 @@
 mod common;
 
 use testkit::{TestNs, require_privileges};
-use twill_fw::nft::{Batch, Conn, Table};
+use twill_fw::nft::{
+    Batch, Chain, ChainType, Conn, DataType, Family, Field, Hook, Match, Operand, Rule, Set, Table, Value,
+    Verdict,
+};
 
 fn apply_netlink(ns: &TestNs, batch: &Batch) {
     let mut conn = Conn::in_netns(ns.ns()).unwrap_or_else(|e| panic!("open: {e}"));
@@ -42,6 +45,47 @@ fn inet_table_over_netlink_equals_its_text() {
 fn bridge_table_over_netlink_equals_its_text() {
     require_privileges();
     assert_same(&common::bridge_table("twt_bridge"));
+}
+
+#[test]
+fn netdev_and_arp_tables_over_netlink_equal_their_text() {
+    require_privileges();
+    assert_same(&common::netdev_table("twt_netdev", "lo"));
+    assert_same(&common::arp_table("twt_arp"));
+}
+
+#[test]
+fn neighbour_discovery_targets_are_matched_by_raw_payload() {
+    require_privileges();
+    // nft cannot read `@th,64,128` back against an ipv6_addr set, so this one is checked by
+    // what nft lists: the raw payload expression and the set lookup are there.
+    let ns = TestNs::new("fwnd");
+    let mut t = Table::new(Family::Bridge, "twt_nd");
+    t.sets.push(Set::new("ips6", &[DataType::Ifname, DataType::Ipv6Addr]));
+    t.chains.push(Chain::hooked(
+        "prerouting",
+        ChainType::Filter,
+        Hook::Prerouting,
+        -300,
+        vec![Rule::verdict(
+            vec![
+                Match::eq(Field::Icmpv6Type, Value::Icmpv6Type(136)),
+                Match::Is {
+                    field: Field::NdTarget,
+                    negate: true,
+                    operand: Operand::Prefix("fe80::/10".parse().unwrap()),
+                },
+                Match::not_in_set(&[Field::Iifname, Field::NdTarget], "ips6"),
+            ],
+            Verdict::Drop,
+        )],
+    ));
+    let mut b = Batch::new();
+    b.add_table(&t);
+    apply_netlink(&ns, &b);
+    let listed = ns.nft_text("bridge", "twt_nd");
+    assert!(listed.contains("icmpv6 type nd-neighbor-advert @th,64,128"), "{listed}");
+    assert!(listed.contains("iifname . @th,64,128 != @ips6 drop"), "{listed}");
 }
 
 #[test]

@@ -34,6 +34,11 @@ pub enum Field {
     /// `arp saddr ip`: the sender protocol address.
     ArpSpa,
     Icmpv6Type,
+    /// The target address of an IPv6 neighbour solicitation or advertisement: bytes 8–23 of
+    /// the ICMPv6 message. nft 1.0.6 has no name for it and prints the raw payload
+    /// `@th,64,128`, which it cannot read back in a lookup of an `ipv6_addr` set: the text of
+    /// a rule using it is for people only.
+    NdTarget,
     CtState,
     CtStatus,
     /// `fib daddr type`: the route type of the destination (local, unicast, ...).
@@ -101,6 +106,9 @@ impl Field {
             Field::ArpSpa => ("arp saddr ip", T::Ipv4Addr, Source::Payload(NH, 14, 4), Some(L3::Arp), None),
             Field::Icmpv6Type => {
                 ("icmpv6 type", T::Icmpv6Type, Source::Payload(TH, 0, 1), Some(L3::Ipv6), Some(58))
+            }
+            Field::NdTarget => {
+                ("@th,64,128", T::Ipv6Addr, Source::Payload(TH, 8, 16), Some(L3::Ipv6), Some(58))
             }
             Field::CtState => ("ct state", T::CtState, Source::Ct(0), None, None),
             Field::CtStatus => ("ct status", T::CtStatus, Source::Ct(2), None, None),

@@ -16,12 +16,22 @@ pub enum Hook {
     Forward,
     Output,
     Postrouting,
+    /// netdev family: frames leaving a device (any socket, packet sockets included).
+    Egress,
 }
 
 impl Hook {
-    /// `NF_INET_*` (the bridge family uses the same numbers).
-    pub fn number(self) -> u32 {
+    /// The hook's number in `family`: `NF_INET_*` (the bridge family uses the same
+    /// numbers), `NF_ARP_*` for the arp family.
+    pub fn number(self, family: Family) -> u32 {
+        if family == Family::Arp {
+            return match self {
+                Hook::Input => 0,
+                _ => 1,
+            };
+        }
         match self {
+            Hook::Egress => 1,
             Hook::Prerouting => 0,
             Hook::Input => 1,
             Hook::Forward => 2,
@@ -37,6 +47,7 @@ impl Hook {
             Hook::Forward => "forward",
             Hook::Output => "output",
             Hook::Postrouting => "postrouting",
+            Hook::Egress => "egress",
         }
     }
 }
@@ -58,13 +69,15 @@ impl ChainType {
 }
 
 /// What makes a chain a base chain: where packets enter it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BaseChain {
     pub kind: ChainType,
     pub hook: Hook,
     pub priority: i32,
     /// The verdict for packets no rule decided: accept unless `drop`.
     pub drop: bool,
+    /// The device of a netdev-family chain.
+    pub device: Option<String>,
 }
 
 /// A chain and its rules.
@@ -90,7 +103,7 @@ impl Chain {
         priority: i32,
         rules: Vec<Rule>,
     ) -> Chain {
-        let base = Some(BaseChain { kind, hook, priority, drop: false });
+        let base = Some(BaseChain { kind, hook, priority, drop: false, device: None });
         Chain { name: name.into(), base, comment: None, rules }
     }
 
@@ -131,6 +144,14 @@ impl KeyPart {
 
     pub fn data_type(&self) -> DataType {
         self.bounds().0.data_type()
+    }
+
+    /// The prefix this range of addresses is, when its ends are aligned.
+    pub fn as_prefix(&self) -> Option<IpNet> {
+        let KeyPart::Range(Value::Addr(lo), Value::Addr(hi)) = self else { return None };
+        (0..=if lo.is_ipv4() { 32 } else { 128 })
+            .filter_map(|len| IpNet::new(*lo, len).ok())
+            .find(|net| net.network() == *lo && net.broadcast() == *hi)
     }
 }
 
@@ -295,6 +316,19 @@ mod tests {
                 Value::Addr("10.1.0.255".parse().unwrap())
             )
         );
+    }
+
+    #[test]
+    fn aligned_ranges_are_prefixes() {
+        assert_eq!(
+            KeyPart::net("10.0.0.0/8".parse().unwrap()).as_prefix(),
+            Some("10.0.0.0/8".parse().unwrap())
+        );
+        let odd = KeyPart::Range(
+            Value::Addr("10.0.0.1".parse().unwrap()),
+            Value::Addr("10.0.0.9".parse().unwrap()),
+        );
+        assert_eq!(odd.as_prefix(), None);
     }
 
     #[test]

@@ -94,8 +94,9 @@ pub fn priority_text(family: Family, base: &BaseChain) -> String {
 
 /// `type filter hook forward priority filter; policy accept;`
 pub fn hook_text(family: Family, base: &BaseChain) -> String {
+    let device = base.device.as_ref().map(|d| format!(" device \"{d}\"")).unwrap_or_default();
     format!(
-        "type {} hook {} priority {}; policy {};",
+        "type {} hook {}{device} priority {}; policy {};",
         base.kind.name(),
         base.hook.name(),
         priority_text(family, base),
@@ -172,7 +173,8 @@ mod tests {
 
     #[test]
     fn priorities_use_standard_names() {
-        let base = |hook, priority| BaseChain { kind: ChainType::Filter, hook, priority, drop: false };
+        let base =
+            |hook, priority| BaseChain { kind: ChainType::Filter, hook, priority, drop: false, device: None };
         assert_eq!(priority_text(Family::Inet, &base(Hook::Forward, 1)), "filter + 1");
         assert_eq!(priority_text(Family::Inet, &base(Hook::Prerouting, -100)), "dstnat");
         assert_eq!(priority_text(Family::Inet, &base(Hook::Output, -100)), "-100");

@@ -11,6 +11,7 @@ pub enum Family {
     Inet,
     Ip,
     Ip6,
+    Arp,
     Bridge,
     Netdev,
 }
@@ -20,6 +21,7 @@ impl Family {
         match self {
             Family::Inet => 1,
             Family::Ip => 2,
+            Family::Arp => 3,
             Family::Netdev => 5,
             Family::Bridge => 7,
             Family::Ip6 => 10,
@@ -31,6 +33,7 @@ impl Family {
             Family::Inet => "inet",
             Family::Ip => "ip",
             Family::Ip6 => "ip6",
+            Family::Arp => "arp",
             Family::Bridge => "bridge",
             Family::Netdev => "netdev",
         }

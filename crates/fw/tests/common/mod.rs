@@ -262,3 +262,43 @@ pub fn bridge_table(name: &str) -> Table {
     t.chains.push(Chain::hooked("prerouting", ChainType::Filter, Hook::Prerouting, -300, rules));
     t
 }
+
+/// A netdev table on `device`'s egress hook: link-layer and IP matches with their
+/// dependencies, and an anonymous set.
+pub fn netdev_table(name: &str, device: &str) -> Table {
+    let mut chain = Chain::hooked(
+        "egress",
+        ChainType::Filter,
+        Hook::Egress,
+        0,
+        vec![
+            Rule::verdict(vec![Match::ne(Field::ArpSha, Value::Ether([2, 0, 0, 0, 0, 5]))], Verdict::Drop),
+            Rule::verdict(
+                vec![Match::OneOf { field: Field::IpSaddr, negate: true, values: vec![addr("10.1.0.5")] }],
+                Verdict::Drop,
+            ),
+            Rule::verdict(vec![Match::eq(Field::Protocol, Value::EtherType(0x0800))], Verdict::Accept),
+        ],
+    );
+    if let Some(base) = chain.base.as_mut() {
+        base.device = Some(device.to_string());
+    }
+    let mut t = Table::new(Family::Netdev, name);
+    t.chains.push(chain);
+    t
+}
+
+/// An arp-family table on the output hook.
+pub fn arp_table(name: &str) -> Table {
+    let rule = Rule::verdict(
+        vec![
+            Match::eq(Field::Oifname, Value::Ifname("eth0".into())),
+            Match::ne(Field::ArpSpa, Value::Addr(ip("0.0.0.0"))),
+            Match::OneOf { field: Field::ArpSpa, negate: true, values: vec![addr("10.1.0.5")] },
+        ],
+        Verdict::Drop,
+    );
+    let mut t = Table::new(Family::Arp, name);
+    t.chains.push(Chain::hooked("output", ChainType::Filter, Hook::Output, 0, vec![rule]));
+    t
+}

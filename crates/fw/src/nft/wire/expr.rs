@@ -101,10 +101,10 @@ impl Compiler<'_> {
                 (Family::Bridge | Family::Netdev, L3::Ipv6) => {
                     self.eq_value(Field::Protocol, &Value::EtherType(0x86dd))
                 }
-                (Family::Bridge | Family::Netdev, L3::Arp) => {
-                    self.eq_value(Field::EtherType, &Value::EtherType(0x0806))
-                }
-                (Family::Ip, L3::Ipv4) | (Family::Ip6, L3::Ipv6) => {}
+                // nft uses the ether type in the bridge family, `meta protocol` in netdev.
+                (Family::Bridge, L3::Arp) => self.eq_value(Field::EtherType, &Value::EtherType(0x0806)),
+                (Family::Netdev, L3::Arp) => self.eq_value(Field::Protocol, &Value::EtherType(0x0806)),
+                (Family::Ip, L3::Ipv4) | (Family::Ip6, L3::Ipv6) | (Family::Arp, L3::Arp) => {}
                 (family, l3) => {
                     return Err(Invalid(format!(
                         "{} cannot be matched in a {family} table ({l3:?})",
@@ -136,7 +136,7 @@ impl Compiler<'_> {
                 (Field::NfProto, Value::NfProto(10)) | (Field::Protocol, Value::EtherType(0x86dd)) => {
                     self.l3 = Some(L3::Ipv6)
                 }
-                (Field::EtherType, Value::EtherType(0x0806)) => self.l3 = Some(L3::Arp),
+                (Field::EtherType | Field::Protocol, Value::EtherType(0x0806)) => self.l3 = Some(L3::Arp),
                 (Field::L4Proto, Value::Proto(p)) => self.l4 = Some(*p),
                 _ => {}
             }
@@ -276,7 +276,7 @@ fn prefix_mask(len: usize, bits: u32) -> Vec<u8> {
 /// The anonymous sets a rule needs (one per [`Match::OneOf`]), in order.
 pub fn anonymous_sets(rule: &Rule) -> Vec<Set> {
     let one_of = rule.matches.iter().filter_map(|m| match m {
-        Match::OneOf { field, values, .. } => Some((field, values)),
+        Match::OneOf { field, values, .. } if values.len() > 1 => Some((field, values)),
         _ => None,
     });
     let to_set = |(field, values): (&Field, &Vec<KeyPart>)| {
@@ -312,6 +312,15 @@ pub fn write_rule(
                     .ok_or_else(|| Invalid(format!("rule looks up set {set}, which is not declared")))?;
                 c.load_concat(fields, decl.interval)?;
                 c.lookup(set, id, None, *negate);
+            }
+            // One value is a comparison, as nft makes it.
+            Match::OneOf { field, negate, values } if values.len() == 1 => {
+                let operand = match (&values[0], values[0].as_prefix()) {
+                    (KeyPart::Exact(v), _) => Operand::Value(v.clone()),
+                    (_, Some(net)) => Operand::Prefix(net),
+                    (KeyPart::Range(lo, hi), None) => Operand::Range(lo.clone(), hi.clone()),
+                };
+                c.is(*field, *negate, &operand)?;
             }
             Match::OneOf { field, negate, .. } => {
                 let id = anon.next().copied().ok_or_else(|| Invalid("anonymous set without an id".into()))?;

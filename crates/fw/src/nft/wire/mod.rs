@@ -119,7 +119,7 @@ impl Encoder {
             }
             Op::AddChain(t, chain) => {
                 self.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, t.family.nfproto());
-                write_chain(&mut self.w, &t.name, chain);
+                write_chain(&mut self.w, t.family, &t.name, chain);
                 self.w.end_msg();
             }
             Op::AddSet(t, set) => {

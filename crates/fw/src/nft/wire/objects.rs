@@ -76,15 +76,18 @@ pub fn write_table(w: &mut Writer, name: &str) {
     w.put_u32(NFTA_TABLE_FLAGS, 0);
 }
 
-pub fn write_chain(w: &mut Writer, table: &str, chain: &Chain) {
+pub fn write_chain(w: &mut Writer, family: crate::nft::types::Family, table: &str, chain: &Chain) {
     w.put_str(NFTA_CHAIN_TABLE, table);
     w.put_str(NFTA_CHAIN_NAME, &chain.name);
     if let Some(base) = &chain.base {
         w.put_str(NFTA_CHAIN_TYPE, base.kind.name());
         w.put_u32(NFTA_CHAIN_POLICY, if base.drop { 0 } else { 1 });
         w.begin_nest(NFTA_CHAIN_HOOK);
-        w.put_u32(NFTA_HOOK_HOOKNUM, base.hook.number());
+        w.put_u32(NFTA_HOOK_HOOKNUM, base.hook.number(family));
         w.put_u32(NFTA_HOOK_PRIORITY, base.priority as u32);
+        if let Some(dev) = &base.device {
+            w.put_str(NFTA_HOOK_DEV, dev);
+        }
         w.end_nest();
     }
     if let Some(c) = &chain.comment {
