@@ -10,6 +10,7 @@ mod delegate;
 mod firewall;
 #[cfg(test)]
 mod fixture;
+mod guard;
 mod host_local;
 mod iface;
 mod kernel;

@@ -6,7 +6,7 @@
 //! - iptables: a chain per pod in the nat table, as the reference plugins do, written with
 //!   one `iptables-restore --noflush` per family.
 
-use cni_spec::{Attachment, Error, IpConfig};
+use cni_spec::{Attachment, Error};
 pub use fw::Backend;
 use fw::nft::owned::{Found, deletions, find_owned, find_where};
 use fw::nft::{
@@ -16,10 +16,8 @@ use fw::nft::{
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::kernel::{fw_error, iptables_error};
+use crate::kernel::iptables_error;
 use crate::owner::is_stale;
-use crate::podnft::{PodState, with_conn};
-use crate::undo::Undo;
 
 const TABLE: &str = "twill_masq";
 pub const MULTICAST4: IpNet = IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4));
@@ -109,50 +107,6 @@ pub fn teardown_batch(conn: &mut Conn, owner: &str, ips: Option<&[IpNet]>) -> Re
 pub fn gc_batch(conn: &mut Conn, network: &str, valid: &[Attachment]) -> Result<Batch, fw::nft::Error> {
     let found = find_where(conn, &table().id(), |o| is_stale(o, network, valid))?;
     Ok(deletions(&table().id(), &found))
-}
-
-/// Masquerades the addresses of a result for `owner` (one batch), registering the removal
-/// with `undo`.
-pub fn setup_with_undo(
-    backend: Backend,
-    owner: &str,
-    ips: &[IpConfig],
-    undo: &mut Undo<'_>,
-) -> Result<(), Error> {
-    let nets: Vec<IpNet> = ips.iter().map(|ip| ip.address).collect();
-    match backend {
-        Backend::Nftables => {
-            let mut state = PodState::new();
-            state.add(table(), add_batch(owner, &nets));
-            with_conn(|conn| state.apply(conn))?;
-        }
-        Backend::Iptables => ipt::setup(owner, &nets)?,
-    }
-    let owner = owner.to_string();
-    undo.push("remove masquerading", move || teardown(backend, &owner, Some(&nets)));
-    Ok(())
-}
-
-/// Removes what `owner` has (by its addresses when known); nothing there is fine.
-pub fn teardown(backend: Backend, owner: &str, ips: Option<&[IpNet]>) -> Result<(), Error> {
-    match backend {
-        Backend::Nftables => with_conn(|conn| {
-            let batch = teardown_batch(conn, owner, ips).map_err(fw_error)?;
-            conn.apply(&batch).map_err(fw_error)
-        }),
-        Backend::Iptables => ipt::teardown(owner),
-    }
-}
-
-/// GC: removes the masquerading of every attachment of `network` not in `valid`.
-pub fn gc(backend: Backend, network: &str, valid: &[Attachment]) -> Result<(), Error> {
-    match backend {
-        Backend::Nftables => with_conn(|conn| {
-            let batch = gc_batch(conn, network, valid).map_err(fw_error)?;
-            conn.apply(&batch).map_err(fw_error)
-        }),
-        Backend::Iptables => ipt_gc(network, valid),
-    }
 }
 
 /// iptables backend: masquerades `ips` for `owner`.

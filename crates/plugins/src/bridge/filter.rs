@@ -1,13 +1,15 @@
-//! The bridge's packet filter state for one pod: MAC spoof protection (`macspoofchk`) and
-//! masquerading (`ipMasq`). With nftables both are elements of fixed tables, added in ONE
-//! batch by ADD and removed in ONE batch by DEL, which finds them by what prevResult says
-//! (the host port, the pod's MAC and addresses) without listing anything.
+//! The bridge's packet filter state for one pod: MAC spoof protection (`macspoofchk`), full
+//! spoof protection (`spoofchk`) and masquerading (`ipMasq`). With nftables all are elements
+//! of fixed tables, added in ONE batch by ADD and removed in ONE batch by DEL, which finds them
+//! by what prevResult says (the host port, the pod's MAC and addresses) without listing
+//! anything.
 
 use cni_spec::{Attachment, CniResult, Error, IpConfig};
 use fw::Backend;
 use ipnet::IpNet;
 
 use super::conf::BridgeConf;
+use crate::guard::{self, Placement};
 use crate::kernel::fw_error;
 use crate::podnft::{PodState, apply_deletions, with_conn};
 use crate::undo::Undo;
@@ -23,6 +25,13 @@ pub struct PodKeys {
 }
 
 impl PodKeys {
+    /// The pod as the spoof check knows it, when prevResult gave its port, MAC and addresses.
+    pub fn guard_pod(&self) -> Option<guard::Pod> {
+        let (port, mac) = self.port.clone()?;
+        let ips = self.ips.as_ref()?.iter().map(IpNet::addr).collect();
+        Some(guard::Pod { port, mac, ips })
+    }
+
     /// The keys from a DEL's prevResult: the container interface `ifname` (in a sandbox)
     /// gives the MAC, the first host-side interface that is not the bridge the port.
     pub fn from_prev(prev: Option<&CniResult>, bridge: &str, ifname: &str) -> PodKeys {
@@ -57,6 +66,10 @@ pub fn setup(
     if bc.mac_spoof_check {
         state.add(spoof::table(), spoof::add_batch(owner, port, mac));
     }
+    if bc.spoof_check {
+        let pod = guard::Pod { port: port.to_string(), mac, ips: nets.iter().map(IpNet::addr).collect() };
+        state.add(guard::table(Placement::Bridge), guard::add_batch(Placement::Bridge, owner, &pod));
+    }
     match bc.ip_masq {
         Some(Backend::Nftables) if !nets.is_empty() => {
             state.add(masq::table(), masq::add_batch(owner, &nets))
@@ -81,12 +94,18 @@ pub fn setup(
 /// Removes the pod's filter state: nftables elements in one batch, then iptables rules.
 pub fn teardown(bc: &BridgeConf, owner: &str, keys: &PodKeys) -> Result<(), Error> {
     let nft_masq = bc.ip_masq == Some(Backend::Nftables);
-    if bc.mac_spoof_check || nft_masq {
+    if bc.mac_spoof_check || bc.spoof_check || nft_masq {
         with_conn(|conn| {
             let mut batches = Vec::new();
             if bc.mac_spoof_check {
                 let known = keys.port.as_ref().map(|(p, m)| (p.as_str(), *m));
                 batches.push(spoof::teardown_batch(conn, owner, known).map_err(fw_error)?);
+            }
+            if bc.spoof_check {
+                let pod = keys.guard_pod();
+                batches.push(
+                    guard::teardown_batch(conn, Placement::Bridge, owner, pod.as_ref()).map_err(fw_error)?,
+                );
             }
             if nft_masq {
                 batches.push(masq::teardown_batch(conn, owner, keys.ips.as_deref()).map_err(fw_error)?);
@@ -103,11 +122,14 @@ pub fn teardown(bc: &BridgeConf, owner: &str, keys: &PodKeys) -> Result<(), Erro
 /// GC: the state of every attachment of the network not in `valid`.
 pub fn gc(bc: &BridgeConf, valid: &[Attachment]) -> Result<(), Error> {
     let nft_masq = bc.ip_masq == Some(Backend::Nftables);
-    if bc.mac_spoof_check || nft_masq {
+    if bc.mac_spoof_check || bc.spoof_check || nft_masq {
         with_conn(|conn| {
             let mut batches = Vec::new();
             if bc.mac_spoof_check {
                 batches.push(spoof::gc_batch(conn, &bc.network, valid).map_err(fw_error)?);
+            }
+            if bc.spoof_check {
+                batches.push(guard::gc_batch(conn, Placement::Bridge, &bc.network, valid).map_err(fw_error)?);
             }
             if nft_masq {
                 batches.push(masq::gc_batch(conn, &bc.network, valid).map_err(fw_error)?);

@@ -4,6 +4,7 @@
 //! docs/plugins/ptp.md.
 
 mod conf;
+mod filter;
 mod plan;
 mod setup;
 
@@ -16,7 +17,7 @@ use crate::kernel::{
     container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns,
 };
 use crate::undo::{Undo, first_error};
-use crate::{iface, masq, meta, owner, veth};
+use crate::{iface, meta, owner, veth};
 pub use conf::PtpConf;
 use plan::{CONTAINER_IFACE, plan_gateways};
 
@@ -46,9 +47,7 @@ impl Plugin for Ptp {
         enable_forwarding(&host_ns, result.ips.iter().map(|ip| ip.address.addr()))?;
         setup::apply_container(&cont_ns, &cont, &pair.container, &result, CONTAINER_IFACE)?;
         setup::apply_host(&host_ns, &host, &pair.host, &result, CONTAINER_IFACE)?;
-        if let Some(backend) = pc.ip_masq {
-            masq::setup_with_undo(backend, &owner, &result.ips, &mut undo)?;
-        }
+        filter::setup(&pc, &owner, &pair.host.name, &result.ips, &mut undo)?;
         prefer_conf_dns(&mut result, conf);
         undo.commit();
         Ok(result)
@@ -71,14 +70,13 @@ impl Plugin for Ptp {
     }
 
     /// The veth's deletion (or, without the namespace, the host side's) starts first, on its
-    /// own thread: it costs the kernel an RCU grace period, during which masquerading is
-    /// removed. The addresses are released last, so a pod that gets one of them next never
+    /// own thread: it costs the kernel an RCU grace period, during which masquerading and
+    /// the spoof check are removed. The addresses are released last, so a pod that gets one of them next never
     /// has its route or veth taken for ours.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let pc = PtpConf::parse(conf)?;
         let prev = conf.prev_result().ok().flatten();
-        let ips: Option<Vec<ipnet::IpNet>> =
-            prev.as_ref().map(|p| p.ips.iter().map(|ip| ip.address).collect());
+        let keys = filter::keys(prev.as_ref());
         std::thread::scope(|s| {
             let netns = container_netns_if_present(args);
             let prev = prev.as_ref();
@@ -89,14 +87,12 @@ impl Plugin for Ptp {
                     None => Ok(()),
                 },
             });
-            let masqueraded = pc.ip_masq.map_or(Ok(()), |backend| {
-                let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
-                masq::teardown(backend, &owner, ips.as_deref())
-            });
+            let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
+            let filtered = filter::teardown(&pc, &owner, keys);
             let deleted =
                 links.join().unwrap_or_else(|_| Err(Error::internal("deleting the pod's veth panicked")));
             let released = ipam_del(args, conf);
-            first_error([deleted, masqueraded, released].into_iter().filter_map(Result::err).collect())
+            first_error([deleted, filtered, released].into_iter().filter_map(Result::err).collect())
         })
     }
 
@@ -105,9 +101,7 @@ impl Plugin for Ptp {
         let valid = cni_spec::valid_attachments(conf)?.unwrap_or_default();
         let mut errors = Vec::new();
         errors.extend(ipam_gc(args, conf).err());
-        if let Some(backend) = pc.ip_masq {
-            errors.extend(masq::gc(backend, &pc.network, &valid).err());
-        }
+        errors.extend(filter::gc(&pc, &valid).err());
         first_error(errors)
     }
 
