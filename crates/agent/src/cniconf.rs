@@ -27,7 +27,8 @@ pub struct CniConf {
 }
 
 /// The `twill` network list. `ipMasq` is off: pod-to-pod traffic must keep its addresses,
-/// and traffic leaving the cluster is masqueraded by the agent's own table.
+/// and traffic leaving the cluster is masqueraded by the agent's own table. `spoofchk` is on:
+/// a pod that could send with another pod's address would pass NetworkPolicy as that pod.
 pub fn build_conflist(c: &CniConf) -> Value {
     let ranges: Vec<Value> = [Some(c.subnet), c.subnet6]
         .into_iter()
@@ -45,6 +46,7 @@ pub fn build_conflist(c: &CniConf) -> Value {
                 "isDefaultGateway": true,
                 "ipMasq": false,
                 "hairpinMode": true,
+                "spoofchk": true,
                 "mtu": c.mtu,
                 "ipam": {
                     "type": "host-local",
