@@ -1,10 +1,10 @@
 //! No helper processes on the CNI path (issue 15): every verb of the Kubernetes chain
-//! (bridge with host-local, masquerading and MAC spoof checking; portmap with a TCP and a UDP
-//! port; bandwidth; firewall; tuning) and of ptp with masquerading is run through the runtime
-//! with each plugin under `strace -f -e trace=execve`. The only programs that may start are
-//! the CNI plugins themselves (bridge runs host-local as its IPAM plugin, as CNI wants): no
-//! `nft`, `conntrack`, `iptables`, `ip` or `tc`. The nftables state the verbs leave is checked
-//! too, so the test cannot pass by doing nothing.
+//! (bridge with host-local, masquerading, MAC spoof checking and `spoofchk`; portmap with a TCP
+//! and a UDP port; bandwidth; firewall; tuning) and of ptp with masquerading and `spoofchk` is
+//! run through the runtime with each plugin under `strace -f -e trace=execve`. The only
+//! programs that may start are the CNI plugins themselves (bridge runs host-local as its IPAM
+//! plugin, as CNI wants): no `nft`, `conntrack`, `iptables`, `ip` or `tc`. The nftables state
+//! the verbs leave is checked too, so the test cannot pass by doing nothing.
 
 mod support;
 
@@ -101,6 +101,7 @@ fn chain(world: &World) -> LoadedList {
         "name": "noexec",
         "plugins": [
             {"type": "bridge", "bridge": "nxbr0", "isGateway": true, "ipMasq": true, "macspoofchk": true,
+             "spoofchk": true,
              "ipam": {"type": "host-local", "dataDir": "{dir}/ipam", "ranges": [[{"subnet": "10.77.0.0/24"}]]}},
             {"type": "portmap", "capabilities": {"portMappings": true}},
             {"type": "bandwidth", "capabilities": {"bandwidth": true}},
@@ -134,6 +135,7 @@ fn kubernetes_chain_starts_nothing_but_plugins() {
     let ports = world.host.nft_text("inet", "twill_portmap");
     assert!(ports.contains("udp . 5353 comment \"noexec/pod/eth0\" : 10.77.0.2 . 53"), "{ports}");
     assert!(world.host.nft_text("bridge", "twill_spoof").contains("noexec/pod/eth0"));
+    assert!(world.host.nft_text("bridge", "twill_guard").contains("noexec/pod/eth0"));
     runtime.check(&net, &rt).unwrap_or_else(|e| panic!("check: {e}"));
     assert!(runtime.status(&net).unwrap_or_else(|e| panic!("status: {e}")));
     let keep = [Attachment { container_id: "pod".into(), ifname: "eth0".into() }];
@@ -144,6 +146,7 @@ fn kubernetes_chain_starts_nothing_but_plugins() {
         ("inet", "twill_masq"),
         ("inet", "twill_portmap"),
         ("bridge", "twill_spoof"),
+        ("bridge", "twill_guard"),
         ("inet", "twill_firewall"),
     ] {
         let text = world.host.nft_text(family, table);
@@ -159,16 +162,18 @@ fn ptp_starts_nothing_but_plugins() {
     let pod = TestNs::new("nxpp");
     let net = world.list(json!({
         "cniVersion": "1.0.0", "name": "noexecptp",
-        "plugins": [{"type": "ptp", "ipMasq": true,
+        "plugins": [{"type": "ptp", "ipMasq": true, "spoofchk": true,
                      "ipam": {"type": "host-local", "dataDir": "{dir}/ipam", "ranges": [[{"subnet": "10.76.0.0/24"}]]}}]
     }));
     let rt = world.rt("pod", &pod);
     for _ in 0..3 {
         runtime.add(&net, &rt).unwrap_or_else(|e| panic!("add: {e}"));
         assert!(world.host.nft_text("inet", "twill_masq").contains("noexecptp/pod/eth0"));
+        assert!(world.host.nft_text("inet", "twill_guard").contains("noexecptp/pod/eth0"));
         runtime.check(&net, &rt).unwrap_or_else(|e| panic!("check: {e}"));
         runtime.del(&net, &rt).unwrap_or_else(|e| panic!("del: {e}"));
         assert!(!world.host.nft_text("inet", "twill_masq").contains("noexecptp/pod/eth0"));
+        assert!(!world.host.nft_text("inet", "twill_guard").contains("noexecptp/pod/eth0"));
     }
     assert_only_plugins(&world, &started);
 }
