@@ -1,7 +1,8 @@
 //! Per-verb latency as a runtime sees it: ADD, CHECK and DEL of a whole chain through
 //! cni-exec, plugin process start included, one pod at a time on a warm node. Both
 //! implementations and both chains are measured in the same loop, the implementation going
-//! first alternating every iteration.
+//! first alternating every iteration. twill also runs the minimal chain with `spoofchk` on
+//! in the same iterations, for what anti-spoofing costs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,7 +72,8 @@ pub fn run(lab: &Lab, prov: &Provision, iterations: usize, warmup: usize) -> Res
         let measured = i >= warmup;
         for imp in order(i) {
             let node = &nodes[imp.index()];
-            for chain in CHAINS {
+            let guarded = (imp == Impl::Twill).then_some(Chain::Guarded);
+            for chain in CHAINS.into_iter().chain(guarded) {
                 let series = result.series.entry((imp, chain)).or_default();
                 if series.gave_up() {
                     continue;

@@ -61,6 +61,7 @@ pub struct Node<'l> {
     runtime: Runtime,
     minimal: LoadedList,
     kubernetes: LoadedList,
+    guarded: LoadedList,
     log: Arc<Mutex<Vec<PluginRun>>>,
 }
 
@@ -94,8 +95,10 @@ impl<'l> Node<'l> {
             let runtime = Runtime::with_exec(vec![prov.bin_dir(imp).to_path_buf()], dir.join("cache"), exec);
             let minimal = Chain::Minimal.load(&dir.join("ipam"))?;
             let kubernetes = Chain::Kubernetes.load(&dir.join("ipam"))?;
+            let guarded = Chain::Guarded.load(&dir.join("ipam"))?;
             let host_name = host_name.clone();
-            Ok(Node { imp, lab, part, host_name, host, dir: dir.clone(), runtime, minimal, kubernetes, log })
+            let dir = dir.clone();
+            Ok(Node { imp, lab, part, host_name, host, dir, runtime, minimal, kubernetes, guarded, log })
         };
         node(host).inspect_err(|_| lab.remove_ns(&host_name))
     }
@@ -121,6 +124,7 @@ impl<'l> Node<'l> {
         match chain {
             Chain::Minimal => &self.minimal,
             Chain::Kubernetes => &self.kubernetes,
+            Chain::Guarded => &self.guarded,
         }
     }
 

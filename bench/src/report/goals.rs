@@ -1,5 +1,6 @@
 //! Issue 15's targets beyond speed: DEL at the kernel's floor, churn, and peak memory no
-//! higher than before twill programmed nf_tables over netlink.
+//! higher than before twill programmed nf_tables over netlink; issue 16's anti-spoofing at no
+//! extra cost on ADD.
 
 use super::Report;
 use super::memory::median_mib;
@@ -67,4 +68,22 @@ pub fn memory(report: &Report) -> Row {
         parts.push(format!("{} {now:.1} (was {before:.1})", run.short()));
     }
     Row { goal, measured: format!("MiB: {}", parts.join(", ")), verdict: verdict(met) }
+}
+
+/// Within this share of the minimal chain's ADD, `spoofchk` counts as free: the two series
+/// run interleaved in the same iterations, and their medians differ by more than this from
+/// one run to the next on a loaded machine.
+pub const GUARD_NOISE: f64 = 0.05;
+
+/// twill's minimal-chain ADD with `spoofchk` against without (p50, same iterations).
+pub fn guard_cost(report: &Report) -> Row {
+    let goal = format!("spoofchk: no extra cost on ADD (twill, p50, within {:.0}%)", GUARD_NOISE * 100.0);
+    let Some(l) = &report.latency else { return not_measured(goal, "latency part not run") };
+    let med = |chain| l.series.get(&(Impl::Twill, chain)).and_then(|s| median_duration(&s.add));
+    let (Some(plain), Some(guarded)) = (med(Chain::Minimal), med(Chain::Guarded)) else {
+        return not_measured(goal, "a series failed: see the latency section");
+    };
+    let x = guarded.as_secs_f64() / plain.as_secs_f64();
+    let measured = format!("{x:.2}x (with {}, without {})", ms(guarded), ms(plain));
+    Row { goal, measured, verdict: verdict(x <= 1.0 + GUARD_NOISE) }
 }

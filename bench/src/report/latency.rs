@@ -27,6 +27,7 @@ pub fn render(report: &Report, l: &LatencyResult, out: &mut String) {
     for chain in CHAINS {
         chain_table(report, l, chain, out);
     }
+    guard_cost(l, out);
     breakdown(l, out);
     floor(l, out);
     kernel_floors(l, out);
@@ -72,6 +73,34 @@ fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut Strin
                 );
             }
         }
+    }
+}
+
+/// twill's minimal chain with and without `spoofchk`, run in the same iterations.
+fn guard_cost(l: &LatencyResult, out: &mut String) {
+    let get = |chain| l.series.get(&(Impl::Twill, chain));
+    let (plain, guarded) = (get(Chain::Minimal), get(Chain::Guarded));
+    let verbs: [(&str, Samples); 3] = [("ADD", |s| &s.add), ("CHECK", |s| &s.check), ("DEL", |s| &s.del)];
+    let rows = verbs
+        .iter()
+        .map(|(verb, pick)| {
+            let p = plain.and_then(|s| median_duration(pick(s)));
+            let g = guarded.and_then(|s| median_duration(pick(s)));
+            let x = ratio(g.map(|d| d.as_secs_f64()), p.map(|d| d.as_secs_f64()));
+            vec![verb.to_string(), p.map(ms).unwrap_or("—".into()), g.map(ms).unwrap_or("—".into()), x]
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "### Anti-spoofing: the minimal chain with `spoofchk` (twill)\n\nRun in the same \
+         iterations as the minimal chain. With the option, `bridge` adds the pod's port, MAC \
+         and addresses to `table bridge twill_guard` in the batch that already carries its \
+         masquerade rule; ratio = with / without (1 = free).\n"
+    );
+    table(out, &["verb", "without p50", "with spoofchk p50", "ratio"], rows);
+    if let Some(s) = guarded {
+        errors(out, "twill failures with spoofchk", &s.failures);
+        errors(out, "twill CHECK failures with spoofchk", &s.check_failures);
     }
 }
 

@@ -36,6 +36,7 @@ pub fn render(report: &Report, out: &mut String) {
     rows.push(density(report));
     rows.push(super::goals::churn(report));
     rows.push(super::goals::memory(report));
+    rows.push(super::goals::guard_cost(report));
     rows.extend(datapath(report));
     rows.extend(hygiene(report));
     let _ = writeln!(out, "## Targets\n");
