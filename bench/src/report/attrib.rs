@@ -33,7 +33,7 @@ pub fn render(report: &Report, a: &AttribResult, out: &mut String) {
          NETLINK_NETFILTER sockets (nf_tables batches and element reads, conntrack — closing \
          the socket after a deletion waits for the kernel's deferred destruction, an RCU grace \
          period, and counts here), files of the IPAM data dir and its lock (host-local's \
-         reservations, fsync'ed), `/proc/sys`, entering namespaces on short-lived threads, and \
+         reservations), `/proc/sys`, entering namespaces on short-lived threads, and \
          other system calls (reading the config, writing the result). The remainder is user-space \
          work and scheduling. Waits for threads are not counted, but the work of a thread is, so \
          where a DEL deletes the veth on a thread of its own while the rest goes on, the columns \

@@ -9,7 +9,7 @@ use super::datapath::{gbps_1, gbps_4, median_of};
 use super::{Report, table};
 use crate::chains::{CHAINS, Chain};
 use crate::datapath::{Sample, Target};
-use crate::density::window_median;
+use crate::density::{sparse_window_median, window_median};
 use crate::provision::Impl;
 use crate::stats::{median_duration, ms, ratio_value};
 
@@ -72,7 +72,12 @@ fn density(report: &Report) -> Row {
         return not_measured(goal, side.error.as_deref().unwrap_or("no samples"));
     };
     let growth = nth.as_secs_f64() / first.as_secs_f64();
-    let measured = format!("{growth:.2}x at pod {last} ({} vs {})", ms(nth), ms(first));
+    let mut measured = format!("{growth:.2}x at pod {last} ({} vs {})", ms(nth), ms(first));
+    let floor = |n| sparse_window_median(&d.veth_add, n, d.conf.half_window, d.conf.pods);
+    if let (Some(f), Some(l)) = (floor(1), floor(last)) {
+        let kernel = l.as_secs_f64() / f.as_secs_f64();
+        measured += &format!("; the kernel's veth pair create alone: {kernel:.2}x ({} vs {})", ms(l), ms(f));
+    }
     let borrowed = report.borrowed(Chain::Kubernetes);
     if last < DENSITY_TARGET_PODS {
         return Row {
