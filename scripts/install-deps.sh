@@ -7,7 +7,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 packages=(
   iproute2                       # ip/tc for tests and the demo's inspection output
-  nftables iptables conntrack    # firewall backends and their inspection
+  nftables iptables conntrack    # iptables backend; nft/conntrack only to inspect state in tests
+  strace                         # tests prove the CNI path starts no helper process
   containernetworking-plugins    # the reference Go plugins, for side-by-side tests and bench/
   iperf3                         # datapath measurements
   jq procps psmisc               # test scripts

@@ -1,7 +1,9 @@
 //! The network lists the bench drives, identical for both implementations: a minimal chain
 //! (bridge + host-local) and a Kubernetes chain (bridge + host-local + portmap + bandwidth,
 //! as containerd's and CRI-O's defaults plus pod bandwidth annotations produce). The options
-//! follow containerd's default conflist: gateway, masquerading, hairpin.
+//! follow containerd's default conflist: gateway, masquerading, hairpin. A third list, the
+//! minimal one with twill's `spoofchk` on (the reference has no such option), is timed on
+//! twill's side only: what anti-spoofing adds to a pod's ADD and DEL.
 
 use std::path::Path;
 
@@ -17,6 +19,8 @@ use crate::provision::CNI_VERSION;
 pub enum Chain {
     Minimal,
     Kubernetes,
+    /// Minimal with `spoofchk` (twill only, latency part only).
+    Guarded,
 }
 
 /// Both chains, in report order.
@@ -34,6 +38,7 @@ impl Chain {
         match self {
             Chain::Minimal => "minimal (bridge + host-local)",
             Chain::Kubernetes => "kubernetes (bridge + host-local + portmap + bandwidth)",
+            Chain::Guarded => "minimal + spoofchk (bridge + host-local, twill only)",
         }
     }
 
@@ -41,6 +46,7 @@ impl Chain {
         match self {
             Chain::Minimal => "minimal",
             Chain::Kubernetes => "kubernetes",
+            Chain::Guarded => "guarded",
         }
     }
 
@@ -49,6 +55,7 @@ impl Chain {
         match self {
             Chain::Minimal => "twb-min",
             Chain::Kubernetes => "twb-k8s",
+            Chain::Guarded => "twb-grd",
         }
     }
 
@@ -56,6 +63,7 @@ impl Chain {
         match self {
             Chain::Minimal => "twb-min0",
             Chain::Kubernetes => "twb-k8s0",
+            Chain::Guarded => "twb-grd0",
         }
     }
 
@@ -64,20 +72,21 @@ impl Chain {
         match self {
             Chain::Minimal => "10.88.0.0/16",
             Chain::Kubernetes => "10.89.0.0/16",
+            Chain::Guarded => "10.90.0.0/16",
         }
     }
 
     /// Plugin types in chain order.
     pub fn plugins(self) -> &'static [&'static str] {
         match self {
-            Chain::Minimal => &["bridge", "host-local"],
+            Chain::Minimal | Chain::Guarded => &["bridge", "host-local"],
             Chain::Kubernetes => &["bridge", "host-local", "portmap", "bandwidth"],
         }
     }
 
     /// The conflist, with host-local keeping its reservations under `ipam_dir`.
     pub fn conflist(self, ipam_dir: &Path) -> Value {
-        let bridge = json!({
+        let mut bridge = json!({
             "type": "bridge",
             "bridge": self.bridge(),
             "isGateway": true,
@@ -90,6 +99,9 @@ impl Chain {
                 "routes": [{"dst": "0.0.0.0/0"}]
             }
         });
+        if self == Chain::Guarded {
+            bridge["spoofchk"] = json!(true);
+        }
         let mut plugins = vec![bridge];
         if self == Chain::Kubernetes {
             plugins.push(json!({"type": "portmap", "capabilities": {"portMappings": true}}));
@@ -149,7 +161,7 @@ mod tests {
 
     #[test]
     fn lists_parse_and_name_their_plugins() {
-        for chain in CHAINS {
+        for chain in [Chain::Minimal, Chain::Kubernetes, Chain::Guarded] {
             let loaded = chain.load(Path::new("/tmp/x")).unwrap();
             let types: Vec<&str> =
                 loaded.list.plugins.iter().filter_map(|p| p.get("type").and_then(Value::as_str)).collect();
@@ -158,6 +170,13 @@ mod tests {
             assert_eq!(types, expected);
             assert_eq!(loaded.list.name, chain.network());
         }
+    }
+
+    #[test]
+    fn only_the_guarded_list_turns_spoofchk_on() {
+        let on = |c: Chain| c.conflist(Path::new("/d"))["plugins"][0]["spoofchk"] == json!(true);
+        assert!(on(Chain::Guarded));
+        assert!(!on(Chain::Minimal) && !on(Chain::Kubernetes));
     }
 
     #[test]

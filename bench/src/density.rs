@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::chains::Chain;
+use crate::floors;
 use crate::inventory::{Inventory, Leftovers, settle};
 use crate::lab::Lab;
 use crate::node::{Node, PluginRun, Pod};
@@ -53,6 +54,9 @@ pub struct DensitySide {
 pub struct DensityResult {
     pub conf: DensityConf,
     pub sides: BTreeMap<Impl, DensitySide>,
+    /// The kernel's veth-pair floor in twill's node with n-1 pods alive, for each n inside a
+    /// checkpoint's window (`(n, time)`).
+    pub veth_add: Vec<(usize, Duration)>,
 }
 
 impl DensityResult {
@@ -81,6 +85,19 @@ pub fn window(center: usize, half: usize, len: usize) -> Option<(usize, usize)> 
     Some((lo, lo + width - 1))
 }
 
+/// Median of the `(n, time)` samples whose n lies in the window around `center`.
+pub fn sparse_window_median(
+    samples: &[(usize, Duration)],
+    center: usize,
+    half: usize,
+    len: usize,
+) -> Option<Duration> {
+    let (lo, hi) = window(center, half, len)?;
+    let inside: Vec<Duration> =
+        samples.iter().filter(|(n, _)| (lo..=hi).contains(n)).map(|(_, d)| *d).collect();
+    median_duration(&inside)
+}
+
 /// Median of `samples` (pod n at index n-1) over the window around `center`.
 pub fn window_median(samples: &[Duration], center: usize, half: usize) -> Option<Duration> {
     let (lo, hi) = window(center, half, samples.len())?;
@@ -106,9 +123,14 @@ pub fn run(lab: &Lab, prov: &Provision, conf: DensityConf) -> Result<DensityResu
         }
     }
     let mut live: [Live; 2] = Default::default();
+    let mut veth_add = Vec::new();
     let start = Instant::now();
     for n in 1..=conf.pods {
         signals::check()?;
+        if in_a_window(n, conf) {
+            // The node as pod n's ADD finds it: n-1 pods alive.
+            veth_add.push((n, floors::veth_add_in(lab, nodes[Impl::Twill.index()].host(), "dens")?));
+        }
         for imp in order(n) {
             let side = sides.entry(imp).or_default();
             if side.error.is_none() {
@@ -125,7 +147,14 @@ pub fn run(lab: &Lab, prov: &Provision, conf: DensityConf) -> Result<DensityResu
             sides.entry(node.imp).or_default().leftovers = Some(settle(node, base, Duration::from_secs(3))?);
         }
     }
-    Ok(DensityResult { conf, sides })
+    Ok(DensityResult { conf, sides, veth_add })
+}
+
+/// Whether pod `n` falls in a checkpoint's window.
+fn in_a_window(n: usize, conf: DensityConf) -> bool {
+    let within =
+        |c: &usize| window(*c, conf.half_window, conf.pods).is_some_and(|(lo, hi)| (lo..=hi).contains(&n));
+    checkpoints(conf.pods).iter().any(within)
 }
 
 /// `density: 100/500 pods alive after 42 s (ADD time so far: twill 5 s, reference 20 s)`.
@@ -267,6 +296,20 @@ mod tests {
         assert_eq!(checkpoints(60), vec![1, 60]);
         assert_eq!(checkpoints(300), vec![1, 100, 250, 300]);
         assert!(checkpoints(0).is_empty());
+    }
+
+    #[test]
+    fn the_floor_is_sampled_in_windows_only() {
+        let conf = DensityConf { pods: 500, half_window: 5, workers: 4 };
+        let sampled: Vec<usize> = (1..=500).filter(|n| in_a_window(*n, conf)).collect();
+        assert_eq!(sampled.len(), 44);
+        assert!(
+            sampled.contains(&1) && sampled.contains(&95) && sampled.contains(&500) && !sampled.contains(&50)
+        );
+        let samples: Vec<(usize, Duration)> =
+            (490..=500).map(|n| (n, Duration::from_millis(n as u64))).collect();
+        assert_eq!(sparse_window_median(&samples, 500, 5, 500), Some(Duration::from_millis(495)));
+        assert_eq!(sparse_window_median(&samples, 1, 5, 500), None);
     }
 
     #[test]

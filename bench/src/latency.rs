@@ -1,7 +1,8 @@
 //! Per-verb latency as a runtime sees it: ADD, CHECK and DEL of a whole chain through
 //! cni-exec, plugin process start included, one pod at a time on a warm node. Both
 //! implementations and both chains are measured in the same loop, the implementation going
-//! first alternating every iteration.
+//! first alternating every iteration. twill also runs the minimal chain with `spoofchk` on
+//! in the same iterations, for what anti-spoofing costs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use cni_exec::{Exec, InvokeArgs, RawExec};
 use netns::NetNs;
 
 use crate::chains::{CHAINS, Chain};
+use crate::floors::{self, Floors};
 use crate::lab::Lab;
 use crate::node::{Node, PluginRun};
 use crate::provision::{CNI_VERSION, Impl, Provision, order};
@@ -50,6 +52,8 @@ pub struct LatencyResult {
     pub series: BTreeMap<(Impl, Chain), Series>,
     /// `bridge` answering VERSION: the cost of starting the plugin process at all.
     pub exec_floor: BTreeMap<Impl, Vec<Duration>>,
+    /// The kernel's floors (veth create and delete, IFB delete), once per iteration.
+    pub floors: Floors,
 }
 
 struct Timed {
@@ -68,7 +72,8 @@ pub fn run(lab: &Lab, prov: &Provision, iterations: usize, warmup: usize) -> Res
         let measured = i >= warmup;
         for imp in order(i) {
             let node = &nodes[imp.index()];
-            for chain in CHAINS {
+            let guarded = (imp == Impl::Twill).then_some(Chain::Guarded);
+            for chain in CHAINS.into_iter().chain(guarded) {
                 let series = result.series.entry((imp, chain)).or_default();
                 if series.gave_up() {
                     continue;
@@ -83,6 +88,9 @@ pub fn run(lab: &Lab, prov: &Provision, iterations: usize, warmup: usize) -> Res
             if measured {
                 result.exec_floor.entry(imp).or_default().push(floor);
             }
+        }
+        if measured {
+            floors::sample(lab, &mut result.floors, i)?;
         }
         if (i + 1) % 25 == 0 {
             eprintln!("  latency: {}/{} iterations", i + 1, warmup + iterations);

@@ -1,10 +1,12 @@
 //! `twill-bench`: twill's CNI plugins against the reference Go plugins, side by side and
 //! interleaved in one run, each in its own fake host network namespace. See bench/README.md.
 
+mod attrib;
 mod chains;
 mod churn;
 mod datapath;
 mod density;
+mod floors;
 mod inventory;
 mod lab;
 mod latency;
@@ -21,6 +23,7 @@ mod report;
 mod settings;
 mod signals;
 mod stats;
+mod strace_split;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -72,6 +75,9 @@ struct Cli {
     /// Memory: plugin runs per implementation.
     #[arg(long, global = true)]
     memory_runs: Option<usize>,
+    /// Attribution: traced pods per chain.
+    #[arg(long, global = true)]
+    attrib_pods: Option<usize>,
     /// Directory holding the built `twill` and `twill-cni` (default: next to twill-bench).
     #[arg(long, global = true)]
     twill_dir: Option<PathBuf>,
@@ -94,6 +100,8 @@ enum Part {
     Datapath,
     /// Peak RSS of one plugin run.
     Memory,
+    /// Where twill's plugin time goes (each plugin run traced with strace).
+    Attrib,
     /// NetworkPolicy at 1..10,000 policies: twill's nftables table against iptables rules.
     Policy,
     /// Remove namespaces and scratch dirs left by bench runs that were killed.
@@ -167,6 +175,10 @@ fn run(cli: &Cli) -> Result<()> {
         eprintln!("twill-bench: memory ({} runs)", settings.memory_runs);
         report.memory = part(&mut report, "memory", || memory::run(&lab, &prov, settings.memory_runs))?;
     }
+    if wanted(Part::Attrib) {
+        eprintln!("twill-bench: attribution ({} traced pods per chain)", settings.attrib_pods);
+        report.attrib = part(&mut report, "attribution", || attrib::run(&lab, &prov, settings.attrib_pods))?;
+    }
     let policy = match wanted(Part::Policy) {
         true => part(&mut report, "policy", || policy::run(&lab, cli.quick))?,
         false => None,
@@ -212,6 +224,7 @@ fn settings(cli: &Cli) -> Settings {
     s.datapath_secs = cli.datapath_secs.unwrap_or(s.datapath_secs);
     s.datapath_rounds = cli.datapath_rounds.unwrap_or(s.datapath_rounds);
     s.memory_runs = cli.memory_runs.unwrap_or(s.memory_runs);
+    s.attrib_pods = cli.attrib_pods.unwrap_or(s.attrib_pods);
     s
 }
 

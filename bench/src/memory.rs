@@ -47,6 +47,17 @@ impl Run {
             Run::Bandwidth => "`bandwidth` ADD (kubernetes chain)",
         }
     }
+
+    /// A few words for a table cell.
+    pub fn short(self) -> &'static str {
+        match self {
+            Run::BridgeWithHostLocal => "bridge+host-local",
+            Run::BridgeAlone => "bridge",
+            Run::HostLocal => "host-local",
+            Run::Portmap => "portmap",
+            Run::Bandwidth => "bandwidth",
+        }
+    }
 }
 
 /// Peak RSS (KiB) samples per implementation and run; errors of runs that failed.

@@ -21,6 +21,8 @@ pub struct PluginRun {
     pub plugin: String,
     pub command: &'static str,
     pub took: Duration,
+    /// Where its time went, when it ran traced (the attribution part).
+    pub split: Option<crate::strace_split::Split>,
 }
 
 /// The runtime's own executor (RawExec), timing each plugin it starts.
@@ -41,6 +43,7 @@ impl Exec for TimedExec {
             plugin: plugin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             command: args.command,
             took: start.elapsed(),
+            split: None,
         };
         self.log.lock().unwrap_or_else(|p| p.into_inner()).push(run);
         out
@@ -58,6 +61,7 @@ pub struct Node<'l> {
     runtime: Runtime,
     minimal: LoadedList,
     kubernetes: LoadedList,
+    guarded: LoadedList,
     log: Arc<Mutex<Vec<PluginRun>>>,
 }
 
@@ -70,18 +74,31 @@ pub struct Pod {
 impl<'l> Node<'l> {
     /// Creates host netns `twb-<pid>-<part>-<impl>-host` and the node's directories.
     pub fn new(lab: &'l Lab, prov: &Provision, part: &'static str, imp: Impl) -> Result<Node<'l>> {
+        Node::with_exec(lab, prov, part, imp, |inner, log| Box::new(TimedExec { inner, log }))
+    }
+
+    /// Like [`Node::new`], with the runtime's executor built by `exec` from the plain one
+    /// (inside the fake host) and the node's run log.
+    pub fn with_exec(
+        lab: &'l Lab,
+        prov: &Provision,
+        part: &'static str,
+        imp: Impl,
+        exec: impl FnOnce(RawExec, Arc<Mutex<Vec<PluginRun>>>) -> Box<dyn Exec>,
+    ) -> Result<Node<'l>> {
         let (host_name, host) = lab.create_ns(&format!("{part}-{}-host", imp.tag()))?;
         let dir = lab.dir().join(format!("{part}-{}", imp.tag()));
         let node = |host: NetNs| -> Result<Node<'l>> {
             std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
             let log = Arc::new(Mutex::new(Vec::new()));
-            let exec = TimedExec { inner: RawExec::in_netns(NetNs::open(host.path())?), log: log.clone() };
-            let runtime =
-                Runtime::with_exec(vec![prov.bin_dir(imp).to_path_buf()], dir.join("cache"), Box::new(exec));
+            let exec = exec(RawExec::in_netns(NetNs::open(host.path())?), log.clone());
+            let runtime = Runtime::with_exec(vec![prov.bin_dir(imp).to_path_buf()], dir.join("cache"), exec);
             let minimal = Chain::Minimal.load(&dir.join("ipam"))?;
             let kubernetes = Chain::Kubernetes.load(&dir.join("ipam"))?;
+            let guarded = Chain::Guarded.load(&dir.join("ipam"))?;
             let host_name = host_name.clone();
-            Ok(Node { imp, lab, part, host_name, host, dir: dir.clone(), runtime, minimal, kubernetes, log })
+            let dir = dir.clone();
+            Ok(Node { imp, lab, part, host_name, host, dir, runtime, minimal, kubernetes, guarded, log })
         };
         node(host).inspect_err(|_| lab.remove_ns(&host_name))
     }
@@ -107,6 +124,7 @@ impl<'l> Node<'l> {
         match chain {
             Chain::Minimal => &self.minimal,
             Chain::Kubernetes => &self.kubernetes,
+            Chain::Guarded => &self.guarded,
         }
     }
 

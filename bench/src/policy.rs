@@ -1,6 +1,6 @@
 //! Policy: NetworkPolicy at scale, twill against the classic rendering in the same run. For
 //! 1, 100, 1,000 and 10,000 policies (3 peers × 2 ports each, see [`crate::policy_rules`])
-//! it times twill's compile and its one-transaction apply (`nft -f`, what twilld does) and
+//! it times twill's compile and its one-transaction apply (a netlink batch, what twilld does) and
 //! the same policies as one iptables rule per peer and port (`iptables-restore`, the nft
 //! flavour on this machine), then, with each in place, pod-to-pod throughput (iperf3) and
 //! the time to open a new connection, which is where a linear rule chain costs. The two take
@@ -52,7 +52,7 @@ impl PolicyConf {
 pub struct Measure {
     /// twill: compile and render the batch; classic: render the restore file.
     pub build: Vec<Duration>,
-    /// nft -f / iptables-restore.
+    /// One netlink batch / iptables-restore.
     pub apply: Vec<Duration>,
     pub gbps: Vec<f64>,
     /// Median connect time of each round.
@@ -129,11 +129,14 @@ fn twill_round(
 ) -> Result<()> {
     let started = Instant::now();
     let rs: Ruleset = compile(world, pods);
-    let batch = apply_batch(&rs).text();
+    let batch = apply_batch(&rs);
     m.build.push(started.elapsed());
-    m.apply.push(bed.feed("nft", &["-f", "-"], &batch)?);
+    let mut conn = fw::nft::Conn::in_netns(&bed.node)?;
+    let started = Instant::now();
+    conn.apply(&batch)?;
+    m.apply.push(started.elapsed());
     let outcome = sample(bed, conf, m);
-    bed.feed("nft", &["-f", "-"], &delete_batch().text())?;
+    conn.apply(&delete_batch())?;
     outcome
 }
 

@@ -75,7 +75,7 @@ impl Bed {
         Ok(Bed { node, server, client, iperf, stop, acceptor })
     }
 
-    /// Runs `nft -f -` (or any command reading stdin) inside the node namespace, timed.
+    /// Runs a command reading stdin (`iptables-restore`) inside the node namespace, timed.
     pub fn feed(&self, program: &str, args: &[&str], input: &str) -> Result<Duration> {
         let mut cmd = Command::new(program);
         cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());

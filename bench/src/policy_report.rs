@@ -38,8 +38,8 @@ pub fn render(p: &PolicyResult) -> String {
         out,
         "N policies in one namespace, each selecting the server pod and allowing {PEERS_PER_POLICY} \
          peers (ipBlock /32) on {PORTS_PER_POLICY} TCP ports; only the last one allows the client \
-         pod. twill: `compile` + rendering the batch, then ONE `nft -f` transaction (what twilld \
-         does). Classic: the same policies as one iptables rule per peer and port in one chain \
+         pod. twill: `compile` + building the batch, then ONE netlink transaction (what twilld \
+         does, no `nft` process). Classic: the same policies as one iptables rule per peer and port in one chain \
          behind `-d SERVER -j` (kube-router's shape, `ESTABLISHED,RELATED` accepted first), \
          loaded by one `iptables-restore` (iptables-nft on this machine). Both on the forward hook \
          of a throw-away node namespace whose bridge carries the two pods (br_netfilter on). With \

@@ -1,5 +1,5 @@
-//! How long each part runs: a full run (about ten minutes on a 2-core machine) or `--quick`
-//! (a smoke run of a minute or two), each number overridable on the command line.
+//! How long each part runs: a full run (about a quarter of an hour on a 2-core machine) or
+//! `--quick` (a smoke run of a few minutes), each number overridable on the command line.
 
 use crate::chains::Chain;
 use crate::churn::ChurnConf;
@@ -21,16 +21,17 @@ pub struct Settings {
     pub datapath_rounds: usize,
     pub ping_count: usize,
     pub memory_runs: usize,
+    pub attrib_pods: usize,
 }
 
 impl Settings {
     pub fn full() -> Settings {
         Settings {
             quick: false,
-            iterations: 200,
+            iterations: 100,
             warmup: 5,
             workers: 4,
-            churn_pods: 200,
+            churn_pods: 150,
             churn_rounds: 3,
             live_per_worker: 4,
             density_pods: 500,
@@ -39,6 +40,7 @@ impl Settings {
             datapath_rounds: 5,
             ping_count: 200,
             memory_runs: 10,
+            attrib_pods: 10,
         }
     }
 
@@ -55,6 +57,7 @@ impl Settings {
             datapath_rounds: 1,
             ping_count: 50,
             memory_runs: 3,
+            attrib_pods: 3,
             ..Settings::full()
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Report, errors, mixed_note, table};
 use crate::chains::Chain;
-use crate::density::{DensityResult, DensitySide, window, window_median};
+use crate::density::{DensityResult, DensitySide, sparse_window_median, window, window_median};
 use crate::provision::Impl;
 use crate::stats::{median_duration, ms, ratio, ratio_value};
 
@@ -37,7 +37,10 @@ pub fn render(report: &Report, d: &DensityResult, out: &mut String) {
         let _ = writeln!(
             out,
             "Where ADD growth comes from: each plugin process as the runtime started it, window \
-             medians at pod {first} (first) and pod {last} (last); `bridge` includes its `host-local`.\n"
+             medians at pod {first} (first) and pod {last} (last); `bridge` includes its \
+             `host-local`. The last row is the kernel alone: the bench creates a veth pair (peer in \
+             a fresh namespace, an address, link up) in twill's node, holding the same pods as \
+             that ADD found, before each ADD of the windows.\n"
         );
     }
     table(
@@ -139,7 +142,7 @@ fn plugin_rows(d: &DensityResult) -> Vec<Vec<String>> {
             .collect();
         window_median(&times, n, d.conf.half_window)
     };
-    ["bridge", "portmap", "bandwidth"]
+    let mut rows: Vec<Vec<String>> = ["bridge", "portmap", "bandwidth"]
         .iter()
         .map(|plugin| {
             let mut row = vec![format!("`{plugin}`")];
@@ -149,5 +152,17 @@ fn plugin_rows(d: &DensityResult) -> Vec<Vec<String>> {
             }
             row
         })
-        .collect()
+        .collect();
+    let floor = |n| sparse_window_median(&d.veth_add, n, d.conf.half_window, d.conf.pods);
+    let (f, l) = (floor(first), floor(last));
+    rows.push(vec![
+        "kernel: veth pair + address + up".into(),
+        cell(f),
+        cell(l),
+        growth(l, f),
+        "—".into(),
+        "—".into(),
+        String::new(),
+    ]);
+    rows
 }

@@ -27,8 +27,10 @@ pub fn render(report: &Report, l: &LatencyResult, out: &mut String) {
     for chain in CHAINS {
         chain_table(report, l, chain, out);
     }
+    guard_cost(l, out);
     breakdown(l, out);
     floor(l, out);
+    kernel_floors(l, out);
 }
 
 fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut String) {
@@ -71,6 +73,34 @@ fn chain_table(report: &Report, l: &LatencyResult, chain: Chain, out: &mut Strin
                 );
             }
         }
+    }
+}
+
+/// twill's minimal chain with and without `spoofchk`, run in the same iterations.
+fn guard_cost(l: &LatencyResult, out: &mut String) {
+    let get = |chain| l.series.get(&(Impl::Twill, chain));
+    let (plain, guarded) = (get(Chain::Minimal), get(Chain::Guarded));
+    let verbs: [(&str, Samples); 3] = [("ADD", |s| &s.add), ("CHECK", |s| &s.check), ("DEL", |s| &s.del)];
+    let rows = verbs
+        .iter()
+        .map(|(verb, pick)| {
+            let p = plain.and_then(|s| median_duration(pick(s)));
+            let g = guarded.and_then(|s| median_duration(pick(s)));
+            let x = ratio(g.map(|d| d.as_secs_f64()), p.map(|d| d.as_secs_f64()));
+            vec![verb.to_string(), p.map(ms).unwrap_or("—".into()), g.map(ms).unwrap_or("—".into()), x]
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "### Anti-spoofing: the minimal chain with `spoofchk` (twill)\n\nRun in the same \
+         iterations as the minimal chain. With the option, `bridge` adds the pod's port, MAC \
+         and addresses to `table bridge twill_guard` in the batch that already carries its \
+         masquerade rule; ratio = with / without (1 = free).\n"
+    );
+    table(out, &["verb", "without p50", "with spoofchk p50", "ratio"], rows);
+    if let Some(s) = guarded {
+        errors(out, "twill failures with spoofchk", &s.failures);
+        errors(out, "twill CHECK failures with spoofchk", &s.check_failures);
     }
 }
 
@@ -129,4 +159,44 @@ fn floor(l: &LatencyResult, out: &mut String) {
         r.map(ms).unwrap_or_else(|| "—".into()),
         ratio(r.map(|d| d.as_secs_f64()), t.map(|d| d.as_secs_f64())),
     );
+}
+
+/// The kernel's floors measured in the same iterations, and each chain's DEL against them.
+fn kernel_floors(l: &LatencyResult, out: &mut String) {
+    let f = &l.floors;
+    let _ = writeln!(
+        out,
+        "### Floor: what the kernel itself takes\n\nMeasured in every iteration, in a fake host and \
+         pod namespace of its own, through netlink from the bench: a veth pair with its peer in the \
+         pod, an address and the link up; deleting that pair (an RCU grace period inside the \
+         kernel: the floor of every DEL that removes an interface); deleting an IFB (what \
+         `bandwidth` DEL does besides).\n"
+    );
+    let rows = [
+        ("veth pair + address + up", &f.veth_add),
+        ("delete the veth pair", &f.veth_del),
+        ("delete an IFB", &f.ifb_del),
+    ]
+    .iter()
+    .map(|(what, samples)| {
+        let s = summarize(samples);
+        let mut row = vec![what.to_string()];
+        row.extend(cells(s));
+        row
+    })
+    .collect();
+    table(out, &["kernel operation", "p50", "p90", "p99"], rows);
+    let veth = median_duration(&f.veth_del);
+    let ifb = median_duration(&f.ifb_del);
+    let rows = CHAINS
+        .iter()
+        .map(|chain| {
+            let del = l.series.get(&(Impl::Twill, *chain)).and_then(|s| median_duration(&s.del));
+            let x =
+                |floor: Option<Duration>| ratio(del.map(|d| d.as_secs_f64()), floor.map(|d| d.as_secs_f64()));
+            let both = veth.zip(ifb).map(|(a, b)| a + b);
+            vec![chain.short().to_string(), del.map(ms).unwrap_or("—".into()), x(veth), x(both)]
+        })
+        .collect();
+    table(out, &["chain", "twill DEL p50", "/ veth delete", "/ (veth + IFB delete)"], rows);
 }

@@ -36,9 +36,10 @@ pub fn render(m: &MemoryResult, out: &mut String) {
          bench's size. The floor of this method, `true` run the same way, is {}. For a reaped \
          child the kernel reports the larger of its own peak and that of every child it waited \
          for, so `bridge` with IPAM and masquerading shows the largest of the bridge, the \
-         `host-local` it runs and the firewall tool it runs (`nft` for twill, `iptables` for \
-         the reference); the next two rows measure the bridge and host-local apart. Ratio = \
-         reference / twill.\n",
+         `host-local` it runs and, for the reference, the `iptables` it runs (twill's plugins \
+         run no firewall tool: nf_tables goes over netlink); the next two rows measure the \
+         bridge and host-local apart. Ratio = reference / twill; \"before\" is twill's p50 in the \
+         last report before nf_tables over netlink (twill still ran `nft` then).\n",
         m.runs,
         floor(m),
     );
@@ -51,6 +52,7 @@ pub fn render(m: &MemoryResult, out: &mut String) {
                 run.label().to_string(),
                 fmt(t),
                 fmt(max_mib(m, Impl::Twill, *run)),
+                fmt(Some(super::goals::memory_baseline(*run))),
                 fmt(r),
                 fmt(max_mib(m, Impl::Reference, *run)),
                 ratio(r, t),
@@ -59,7 +61,15 @@ pub fn render(m: &MemoryResult, out: &mut String) {
         .collect();
     table(
         out,
-        &["plugin run", "twill p50", "twill max", "reference p50", "reference max", "ratio (p50)"],
+        &[
+            "plugin run",
+            "twill p50",
+            "twill max",
+            "twill before",
+            "reference p50",
+            "reference max",
+            "ratio (p50)",
+        ],
         rows,
     );
     for ((imp, run), e) in &m.errors {

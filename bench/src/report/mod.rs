@@ -1,9 +1,11 @@
 //! The Markdown report: the exact command, the machine, what each implementation's chains
 //! consist of, the targets with their verdicts, then one section per part.
 
+mod attrib;
 mod churn;
 mod datapath;
 mod density;
+mod goals;
 mod latency;
 mod memory;
 mod targets;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::attrib::AttribResult;
 use crate::chains::{CHAINS, Chain};
 use crate::churn::ChurnResult;
 use crate::datapath::DatapathResult;
@@ -38,6 +41,7 @@ pub struct Report {
     pub density: Option<DensityResult>,
     pub datapath: Option<DatapathResult>,
     pub memory: Option<MemoryResult>,
+    pub attrib: Option<AttribResult>,
     pub failed_parts: Vec<(&'static str, String)>,
     /// Load averages when the run ended (the start is in `machine`).
     pub load_end: String,
@@ -60,6 +64,7 @@ impl Report {
             density: None,
             datapath: None,
             memory: None,
+            attrib: None,
             failed_parts: Vec::new(),
             load_end: String::new(),
             part_times: Vec::new(),
@@ -90,6 +95,9 @@ impl Report {
         }
         if let Some(m) = &self.memory {
             memory::render(m, &mut out);
+        }
+        if let Some(a) = &self.attrib {
+            attrib::render(self, a, &mut out);
         }
         for (part, e) in &self.failed_parts {
             let _ = writeln!(out, "## {part}: could not be measured\n\n```\n{e}\n```\n");

@@ -1,4 +1,5 @@
-//! The issue's targets, each with the number measured in this run and a verdict. A target is
+//! The targets (issue 15's speed, floor, density, churn and memory goals; datapath and
+//! hygiene from before), each with the number measured in this run and a verdict. A target is
 //! only "met" or "missed" when the run measured exactly what it names; otherwise the row says
 //! what is missing.
 
@@ -8,30 +9,34 @@ use super::datapath::{gbps_1, gbps_4, median_of};
 use super::{Report, table};
 use crate::chains::{CHAINS, Chain};
 use crate::datapath::{Sample, Target};
-use crate::density::window_median;
+use crate::density::{sparse_window_median, window_median};
 use crate::provision::Impl;
 use crate::stats::{median_duration, ms, ratio_value};
 
 /// The pod count the density target names.
 const DENSITY_TARGET_PODS: usize = 500;
 
-struct Row {
-    goal: String,
-    measured: String,
-    verdict: String,
+pub struct Row {
+    pub goal: String,
+    pub measured: String,
+    pub verdict: String,
 }
 
-fn verdict(met: bool) -> String {
+pub fn verdict(met: bool) -> String {
     if met { "**met**".into() } else { "**missed**".into() }
 }
 
-fn not_measured(goal: String, why: &str) -> Row {
+pub fn not_measured(goal: String, why: &str) -> Row {
     Row { goal, measured: why.to_string(), verdict: "not measured".into() }
 }
 
 pub fn render(report: &Report, out: &mut String) {
-    let mut rows: Vec<Row> = CHAINS.iter().map(|c| speed(report, *c)).collect();
+    let mut rows = vec![add_speed(report, Chain::Minimal, 5.0), add_speed(report, Chain::Kubernetes, 10.0)];
+    rows.extend(CHAINS.iter().map(|c| super::goals::del_floor(report, *c)));
     rows.push(density(report));
+    rows.push(super::goals::churn(report));
+    rows.push(super::goals::memory(report));
+    rows.push(super::goals::guard_cost(report));
     rows.extend(datapath(report));
     rows.extend(hygiene(report));
     let _ = writeln!(out, "## Targets\n");
@@ -39,10 +44,10 @@ pub fn render(report: &Report, out: &mut String) {
     table(out, &["target", "measured in this run", "verdict"], cells);
 }
 
-fn speed(report: &Report, chain: Chain) -> Row {
-    let goal = format!("{} chain: ADD+DEL ≥ 5x faster than the reference (p50)", chain.short());
+fn add_speed(report: &Report, chain: Chain, goal_x: f64) -> Row {
+    let goal = format!("{} chain: ADD ≥ {goal_x:.0}x faster than the reference (p50)", chain.short());
     let Some(l) = &report.latency else { return not_measured(goal, "latency part not run") };
-    let med = |imp| l.series.get(&(imp, chain)).and_then(|s| median_duration(&s.add_del));
+    let med = |imp| l.series.get(&(imp, chain)).and_then(|s| median_duration(&s.add));
     let (Some(t), Some(r)) = (med(Impl::Twill), med(Impl::Reference)) else {
         return not_measured(goal, "a side failed: see the latency section");
     };
@@ -53,7 +58,7 @@ fn speed(report: &Report, chain: Chain) -> Row {
         let why = format!("{measured}; twill's side borrows the reference {}", borrowed.join(", "));
         return Row { goal, measured: why, verdict: "not measured (mixed chain)".into() };
     }
-    Row { goal, measured, verdict: verdict(x >= 5.0) }
+    Row { goal, measured, verdict: verdict(x >= goal_x) }
 }
 
 fn density(report: &Report) -> Row {
@@ -67,7 +72,12 @@ fn density(report: &Report) -> Row {
         return not_measured(goal, side.error.as_deref().unwrap_or("no samples"));
     };
     let growth = nth.as_secs_f64() / first.as_secs_f64();
-    let measured = format!("{growth:.2}x at pod {last} ({} vs {})", ms(nth), ms(first));
+    let mut measured = format!("{growth:.2}x at pod {last} ({} vs {})", ms(nth), ms(first));
+    let floor = |n| sparse_window_median(&d.veth_add, n, d.conf.half_window, d.conf.pods);
+    if let (Some(f), Some(l)) = (floor(1), floor(last)) {
+        let kernel = l.as_secs_f64() / f.as_secs_f64();
+        measured += &format!("; the kernel's veth pair create alone: {kernel:.2}x ({} vs {})", ms(l), ms(f));
+    }
     let borrowed = report.borrowed(Chain::Kubernetes);
     if last < DENSITY_TARGET_PODS {
         return Row {

@@ -35,9 +35,10 @@ pub struct CniConf {
 }
 
 /// The `twill` network list. `ipMasq` is off: pod-to-pod traffic must keep its addresses,
-/// and traffic leaving the cluster is masqueraded by the agent's own table. `twill-pod` comes
-/// last: it records the attachment, with the addresses the chain gave it, for the agent to
-/// publish.
+/// and traffic leaving the cluster is masqueraded by the agent's own table. `spoofchk` is on:
+/// a pod that could send with another pod's address would pass NetworkPolicy as that pod.
+/// `twill-pod` comes last: it records the attachment, with the addresses the chain gave it, for
+/// the agent to publish.
 pub fn build_conflist(c: &CniConf) -> Value {
     let ranges: Vec<Value> = [Some(c.subnet), c.subnet6]
         .into_iter()
@@ -56,6 +57,7 @@ pub fn build_conflist(c: &CniConf) -> Value {
                 "isDefaultGateway": true,
                 "ipMasq": false,
                 "hairpinMode": true,
+                "spoofchk": true,
                 "mtu": c.mtu,
                 "ipam": {
                     "type": "host-local",

@@ -1,65 +1,80 @@
 //! Masquerade for traffic leaving the cluster, in the node's namespace: one nftables table
 //! `inet twill_agent` whose postrouting chain rewrites the source of packets from pod
 //! addresses to anything outside the cluster CIDR. Pod-to-pod traffic (also across nodes)
-//! keeps its addresses. The table is replaced whole in one transaction, and put back when
-//! anyone changed or deleted it (flannel#869-style drift).
+//! keeps its addresses. The table is replaced whole in one netlink transaction, and put back
+//! when anyone changed or deleted it (flannel#869-style drift), which a fingerprint of the
+//! table (counters aside) tells without listing it as text.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use fw::nft::{
+    Batch, Chain, ChainType, Conn, Error, Family, Field, Hook, KeyPart, Match, Operand, Rule, Stmt, Table,
+    TableId,
+};
 use ipnet::IpNet;
 
-use fw::{Batch, Error, apply, list_json};
-
-pub const FAMILY: &str = "inet";
+pub const FAMILY: Family = Family::Inet;
 pub const TABLE: &str = "twill_agent";
 
-/// The batch that (re)creates the table: `add` + `delete` + definition in one transaction
-/// replaces it atomically whether or not it existed.
-pub fn build_masquerade(cluster: IpNet, cluster6: Option<IpNet>) -> Batch {
+/// The table: `ip saddr CLUSTER ip daddr != { CLUSTER, 224.0.0.0/4 } masquerade`, per family.
+pub fn build_masquerade(cluster: IpNet, cluster6: Option<IpNet>) -> Table {
     let mut rules = Vec::new();
     for net in [Some(cluster), cluster6].into_iter().flatten() {
-        let (ip, multicast) = if net.addr().is_ipv4() { ("ip", "224.0.0.0/4") } else { ("ip6", "ff00::/8") };
-        rules.push(format!("        {ip} saddr {net} {ip} daddr != {{ {net}, {multicast} }} masquerade"));
+        let (saddr, daddr, multicast) = match net.addr() {
+            IpAddr::V4(_) => {
+                (Field::IpSaddr, Field::IpDaddr, IpNet::new_assert(Ipv4Addr::new(224, 0, 0, 0).into(), 4))
+            }
+            IpAddr::V6(_) => (
+                Field::Ip6Saddr,
+                Field::Ip6Daddr,
+                IpNet::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0).into(), 8),
+            ),
+        };
+        let from = Match::Is { field: saddr, negate: false, operand: Operand::Prefix(net.trunc()) };
+        let outside = Match::OneOf {
+            field: daddr,
+            negate: true,
+            values: vec![KeyPart::net(net.trunc()), KeyPart::net(multicast)],
+        };
+        rules.push(Rule::new(vec![from, outside], vec![Stmt::Masquerade]));
     }
-    let mut b = Batch::new();
-    b.add(format!("add table {FAMILY} {TABLE}"));
-    b.add(format!("delete table {FAMILY} {TABLE}"));
-    b.add(format!(
-        "table {FAMILY} {TABLE} {{\n    chain postrouting {{\n        \
-         type nat hook postrouting priority srcnat; policy accept;\n{}\n    }}\n}}",
-        rules.join("\n")
-    ));
-    b
+    let mut t = Table::new(FAMILY, TABLE);
+    t.chains.push(Chain::hooked("postrouting", ChainType::Nat, Hook::Postrouting, 100, rules));
+    t
 }
 
-/// The masquerade table of this node, and what it looked like when last applied.
+/// The masquerade table of this node, and its fingerprint when last applied.
 #[derive(Debug)]
 pub struct Masquerade {
-    batch: Batch,
-    applied: Option<serde_json::Value>,
+    table: Table,
+    applied: Option<u64>,
 }
 
 impl Masquerade {
     pub fn new(cluster: IpNet, cluster6: Option<IpNet>) -> Masquerade {
-        Masquerade { batch: build_masquerade(cluster, cluster6), applied: None }
+        Masquerade { table: build_masquerade(cluster, cluster6), applied: None }
     }
 
     /// Applies the table unless it is exactly as this process left it; true when it was
     /// (re)applied.
     pub fn ensure(&mut self) -> Result<bool, Error> {
-        let now = list_json(&["table", FAMILY, TABLE]).ok();
+        let mut conn = Conn::open()?;
+        let now = conn.fingerprint(&self.table.id())?;
         if now.is_some() && now == self.applied {
             return Ok(false);
         }
-        apply(&self.batch)?;
-        self.applied = Some(list_json(&["table", FAMILY, TABLE])?);
+        let mut batch = Batch::new();
+        batch.replace_table(&self.table);
+        conn.apply(&batch)?;
+        self.applied = conn.fingerprint(&self.table.id())?;
         Ok(true)
     }
 
     /// Deletes the table (best-effort teardown for tests and tools).
     pub fn remove() -> Result<(), Error> {
-        let mut b = Batch::new();
-        b.add(format!("add table {FAMILY} {TABLE}"));
-        b.add(format!("delete table {FAMILY} {TABLE}"));
-        apply(&b)
+        let mut batch = Batch::new();
+        batch.delete_table(&TableId::new(FAMILY, TABLE));
+        Conn::open()?.apply(&batch)
     }
 }
 
@@ -69,25 +84,23 @@ mod tests {
 
     #[test]
     fn dual_stack_ruleset() {
-        let b = build_masquerade("10.244.0.0/16".parse().unwrap(), Some("fd00:10:244::/56".parse().unwrap()));
+        let t = build_masquerade("10.244.0.0/16".parse().unwrap(), Some("fd00:10:244::/56".parse().unwrap()));
         assert_eq!(
-            b.text(),
-            "add table inet twill_agent\n\
-             delete table inet twill_agent\n\
-             table inet twill_agent {\n    \
-                 chain postrouting {\n        \
-                     type nat hook postrouting priority srcnat; policy accept;\n        \
-                     ip saddr 10.244.0.0/16 ip daddr != { 10.244.0.0/16, 224.0.0.0/4 } masquerade\n        \
-                     ip6 saddr fd00:10:244::/56 ip6 daddr != { fd00:10:244::/56, ff00::/8 } masquerade\n    \
-                 }\n\
+            t.text(),
+            "table inet twill_agent {\n\
+             \tchain postrouting {\n\
+             \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+             \t\tip saddr 10.244.0.0/16 ip daddr != { 10.244.0.0/16, 224.0.0.0/4 } masquerade\n\
+             \t\tip6 saddr fd00:10:244::/56 ip6 daddr != { fd00:10:244::/56, ff00::/8 } masquerade\n\
+             \t}\n\
              }\n"
         );
     }
 
     #[test]
     fn ipv4_only_has_one_rule() {
-        let b = build_masquerade("10.244.0.0/16".parse().unwrap(), None);
-        assert_eq!(b.text().matches("masquerade").count(), 1);
-        assert!(!b.text().contains("ip6"));
+        let t = build_masquerade("10.244.0.0/16".parse().unwrap(), None);
+        assert_eq!(t.rule_count(), 1);
+        assert!(!t.text().contains("ip6"));
     }
 }

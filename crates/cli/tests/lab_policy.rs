@@ -6,14 +6,19 @@
 //! against the one `twill_policy::evaluate` computes from what the test wrote (and against a
 //! hand-written table). Also: `twill policy explain`, SCTP (compiled and enforced, not
 //! probeable on this kernel), no open window while the table is replaced, repair of a
-//! deleted table, and other firewall users left alone.
+//! deleted table, other firewall users left alone, and no way past a policy by forging a
+//! permitted pod's address (same node and cross node; IPv4, IPv6, ARP, NDP).
 
+#[path = "support/forge.rs"]
+mod forge;
 #[path = "lab_policy/harness.rs"]
 mod harness;
 #[path = "lab_policy/runner.rs"]
 mod runner;
 #[path = "lab_policy/scenarios.rs"]
 mod scenarios;
+#[path = "lab_policy/spoof.rs"]
+mod spoof;
 #[path = "lab_policy/tables.rs"]
 mod tables;
 #[path = "support/twilld.rs"]
@@ -59,6 +64,7 @@ fn network_policy_in_a_three_node_lab() {
     sctp(&mut r);
     updates_never_open_a_denied_pod(&mut r);
     deleted_table_is_repaired(&mut r);
+    r.failures.extend(spoof::spoofing(&lab));
     r.check("all policies deleted", 80, Tcp, false, Some(ALL_OPEN));
     let node1_table =
         lab.run(&["lab", "exec", "node-1", "--", "nft", "list", "table", "inet", "twill_policy"]);
@@ -266,7 +272,7 @@ fn sctp_ports_compile_to_sctp_elements() {
     let rs = compile(&w, &[NsName::new("x", "a")]);
     let elements = |suffix: &str, dir: &str| -> Vec<String> {
         let set = rs.sets.iter().find(|s| s.name.starts_with(dir) && s.name.ends_with(suffix)).unwrap();
-        set.elements.clone()
+        set.elems.iter().map(fw::nft::text::elem_text).collect()
     };
     assert_eq!(elements("_ports4", "ingress"), ["10.244.1.2 . sctp . 80-90", "10.244.2.2 . sctp . 80-90"]);
     assert_eq!(elements("_ports6", "ingress"), ["fd00:1::2 . sctp . 80-90", "fd00:2::2 . sctp . 80-90"]);

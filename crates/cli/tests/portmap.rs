@@ -243,16 +243,18 @@ fn bad_mappings_are_code_7_and_leave_nothing() {
 }
 
 #[test]
-fn conditions_nft_rejects_are_code_7_and_leave_nothing() {
+fn conditions_twill_cannot_use_are_code_7_and_leave_nothing() {
     let world = World::new("pmbadc", &["portmap"], &[]);
-    // A syntax error (a bad address would be looked up as a host name by nft).
-    let bad = direct_conf(1, json!({"conditionsV4": ["ip nosuchfield 1"]}));
-    let err = plugin(&world, "portmap", "ADD", "pod1", &bad).expect_err("bad conditions").to_cni();
-    assert_eq!(err.code.code(), 7, "{err}");
-    assert!(
-        err.msg.contains("conditions [\"ip nosuchfield 1\"]") && err.msg.contains("syntax error"),
-        "{err}"
-    );
+    for conditions in [json!(["ip nosuchfield 1"]), json!(["ip saddr somehost"]), json!(["tcp dport 80"])] {
+        let bad = direct_conf(1, json!({"conditionsV4": conditions}));
+        let err = plugin(&world, "portmap", "ADD", "pod1", &bad).expect_err("bad conditions").to_cni();
+        assert_eq!(err.code.code(), 7, "{err}");
+        assert!(
+            err.msg.starts_with("conditionsV4: cannot use")
+                && err.msg.contains("understands FIELD [!=] VALUE"),
+            "{err}"
+        );
+    }
     assert!(!world.host.exec(&["nft", "list", "table", "inet", "twill_portmap"]).status.success());
 }
 

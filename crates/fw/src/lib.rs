@@ -1,20 +1,18 @@
-//! Packet filtering as data: nftables statements are built by pure functions into a
-//! [`Batch`], and a batch is applied with ONE `nft -f -` run, which the kernel commits as one
-//! transaction — a change is all there or not at all. Per-pod state lives in set elements
-//! tagged with a comment naming their owner, so removing a pod never needs to know what it
-//! had: [`owned_elements`] finds it. For configurations that ask for iptables, [`iptables`]
-//! runs its save/restore tools the same way: one restore per family and change.
+//! Packet filtering as data.
+//!
+//! [`nft`]: nftables rulesets built by pure functions and applied over netlink, one atomic
+//! transaction per change, with no `nft` process and no ruleset listing (ADR 0006). Per-pod
+//! state lives in set elements tagged with a comment naming their owner ([`nft::owned`]).
+//! [`ct`]: conntrack entries forgotten over ctnetlink. [`iptables`]: for configurations that
+//! ask for it, iptables' save/restore tools, one restore per family and change.
 
-mod batch;
-mod elements;
+pub mod ct;
 pub mod iptables;
 mod names;
-mod owned;
+pub mod nft;
 
-pub use batch::{Batch, Error, apply, list_json, with_lock};
-pub use elements::{Element, owned_elements, set_elements};
 pub use names::stable_name;
-pub use owned::{LOCK, OwnedTable};
+pub use nft::owned::{LOCK, with_lock};
 
 /// Which packet filter a plugin writes its rules to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,16 @@
-//! Crash-safe file replacement: temp file in the same directory, fsync, rename, fsync dir.
+//! Crash-safe file replacement: temp file in the same directory, then rename.
 //!
 //! The reference writes reservation files in place (`O_EXCL` create, then write), so a crash
 //! in between leaves an empty file that blocks its address forever. Here a name only ever
-//! appears with its full content.
+//! appears with its full content to every process, whenever the writer dies.
+//!
+//! Nothing is fsync'ed: only a crash of the whole node could lose or empty a file, and that
+//! kills every pod whose addresses the files hold, so GC frees them all anyway (an empty or
+//! unreadable reservation is freed by GC like any stale one; a bad `last_reserved_ip` only
+//! restarts the search). Syncing cost a journal commit on every ADD — the largest single
+//! wait of a pod's ADD on a busy disk (issue 15).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -32,8 +38,7 @@ pub(crate) fn write(dir: &Path, name: &str, content: &[u8], mode: u32) -> Result
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    result?;
-    sync_dir(dir)
+    result
 }
 
 fn temp_path(dir: &Path, name: &str) -> PathBuf {
@@ -48,13 +53,7 @@ fn write_temp(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
         .mode(mode)
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
-    file.write_all(content).map_err(|e| Error::io("write", path, e))?;
-    file.sync_all().map_err(|e| Error::io("fsync", path, e))
-}
-
-/// Make a rename or unlink in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("fsync directory", dir, e))
+    file.write_all(content).map_err(|e| Error::io("write", path, e))
 }
 
 /// Whether `name` is one of our temp files.

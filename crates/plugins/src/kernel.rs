@@ -66,9 +66,19 @@ pub fn nl_error(e: nl::Error) -> Error {
     Error::new(code, e.to_string())
 }
 
-/// An nft failure (its message carries nft's stderr) as an internal failure.
-pub fn fw_error(e: fw::Error) -> Error {
-    Error::internal(e.to_string())
+/// An nf_tables failure (its message names the change the kernel refused) as an internal
+/// failure; EAGAIN/EBUSY (a concurrent transaction) as "try again later".
+pub fn fw_error(e: fw::nft::Error) -> Error {
+    let code = match e.errno() {
+        Some(libc::EAGAIN) | Some(libc::EBUSY) => ErrorCode::TryAgainLater,
+        _ => ErrorCode::Internal,
+    };
+    Error::new(code, e.to_string())
+}
+
+/// A netlink connection to nf_tables (and conntrack) in the plugin's own (host) namespace.
+pub fn nft_conn() -> Result<fw::nft::Conn, Error> {
+    fw::nft::Conn::open().map_err(fw_error)
 }
 
 /// An iptables tool failure (its message names the tool and carries its stderr) as an

@@ -10,6 +10,7 @@ mod delegate;
 mod firewall;
 #[cfg(test)]
 mod fixture;
+mod guard;
 mod host_local;
 mod iface;
 mod kernel;
@@ -19,6 +20,7 @@ mod macvlan;
 mod masq;
 mod meta;
 mod owner;
+mod podnft;
 mod portmap;
 mod ptp;
 mod sbr;

@@ -6,16 +6,22 @@
 //! - iptables: a chain per pod in the nat table, as the reference plugins do, written with
 //!   one `iptables-restore --noflush` per family.
 
-use cni_spec::{Error, IpConfig};
+use cni_spec::{Attachment, Error};
 pub use fw::Backend;
-use fw::{Batch, OwnedTable};
-use ipnet::IpNet;
+use fw::nft::owned::{Found, deletions, find_owned, find_where};
+use fw::nft::{
+    Batch, Chain, ChainType, Conn, DataType, Elem, Family, Field, Hook, KeyPart, Match, Operand, Rule, Set,
+    Stmt, Table, Verdict,
+};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::kernel::{fw_error, iptables_error};
+use crate::kernel::iptables_error;
 use crate::owner::is_stale;
-use crate::undo::Undo;
 
 const TABLE: &str = "twill_masq";
+pub const MULTICAST4: IpNet = IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4));
+pub const MULTICAST6: IpNet = IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8));
 
 /// `ipMasqBackend`: absent means nftables.
 pub fn parse_backend(value: Option<&str>) -> Result<Backend, Error> {
@@ -33,83 +39,90 @@ pub fn configured(ip_masq: bool, backend: Option<&str>) -> Result<Option<Backend
     ip_masq.then(|| parse_backend(backend)).transpose()
 }
 
-/// Masquerades `ips` (each with its subnet) for `owner`.
-pub fn setup(backend: Backend, owner: &str, ips: &[IpNet]) -> Result<(), Error> {
-    match backend {
-        Backend::Nftables => table().add(&nft_elements(owner, ips)).map_err(fw_error),
-        Backend::Iptables => ipt::setup(owner, ips),
-    }
-}
-
-/// [`setup`] for the addresses of a result, registering the teardown with `undo`.
-pub fn setup_with_undo(
-    backend: Backend,
-    owner: &str,
-    ips: &[IpConfig],
-    undo: &mut Undo<'_>,
-) -> Result<(), Error> {
-    let nets: Vec<IpNet> = ips.iter().map(|ip| ip.address).collect();
-    setup(backend, owner, &nets)?;
-    let owner = owner.to_string();
-    undo.push("remove masquerading", move || teardown(backend, &owner));
-    Ok(())
-}
-
-/// Removes whatever `owner` has; nothing there is fine.
-pub fn teardown(backend: Backend, owner: &str) -> Result<(), Error> {
-    match backend {
-        Backend::Nftables => table().remove_owner(owner).map(drop).map_err(fw_error),
-        Backend::Iptables => ipt::teardown(owner),
-    }
-}
-
-/// GC: removes the masquerading of every attachment of `network` not in `valid`.
-pub fn gc(backend: Backend, network: &str, valid: &[cni_spec::Attachment]) -> Result<(), Error> {
-    let stale = |owner: &str| is_stale(owner, network, valid);
-    match backend {
-        Backend::Nftables => table().remove_where(stale).map(drop).map_err(fw_error),
-        Backend::Iptables => {
-            let owners = fw::iptables::owners_in("nat", ipt::TAG).map_err(iptables_error)?;
-            owners.iter().filter(|o| stale(o)).try_for_each(|o| ipt::teardown(o))
-        }
-    }
-}
-
 /// The fixed table: sets hold the pods, rules never change.
-pub fn nft_table() -> String {
-    format!(
-        "table inet {TABLE} {{
-  set masq4 {{ type ipv4_addr; }}
-  set masq6 {{ type ipv6_addr; }}
-  set local4 {{ type ipv4_addr . ipv4_addr; flags interval; }}
-  set local6 {{ type ipv6_addr . ipv6_addr; flags interval; }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    ip saddr . ip daddr @local4 return
-    ip6 saddr . ip6 daddr @local6 return
-    ip daddr 224.0.0.0/4 return
-    ip6 daddr ff00::/8 return
-    ip saddr @masq4 masquerade
-    ip6 saddr @masq6 masquerade
-  }}
-}}"
-    )
+pub fn table() -> Table {
+    let mut t = Table::new(Family::Inet, TABLE);
+    for (v, addr) in [(4, DataType::Ipv4Addr), (6, DataType::Ipv6Addr)] {
+        t.sets.push(Set::new(format!("masq{v}"), &[addr]));
+    }
+    for (v, addr) in [(4, DataType::Ipv4Addr), (6, DataType::Ipv6Addr)] {
+        t.sets.push(Set::new(format!("local{v}"), &[addr, addr]).intervals());
+    }
+    let ret = |m: Match| Rule::verdict(vec![m], Verdict::Return);
+    let prefix = |field, net: IpNet| Match::Is { field, negate: false, operand: Operand::Prefix(net) };
+    let rules = vec![
+        ret(Match::in_set(&[Field::IpSaddr, Field::IpDaddr], "local4")),
+        ret(Match::in_set(&[Field::Ip6Saddr, Field::Ip6Daddr], "local6")),
+        ret(prefix(Field::IpDaddr, MULTICAST4)),
+        ret(prefix(Field::Ip6Daddr, MULTICAST6)),
+        Rule::new(vec![Match::in_set(&[Field::IpSaddr], "masq4")], vec![Stmt::Masquerade]),
+        Rule::new(vec![Match::in_set(&[Field::Ip6Saddr], "masq6")], vec![Stmt::Masquerade]),
+    ];
+    t.chains.push(Chain::hooked("postrouting", ChainType::Nat, Hook::Postrouting, 100, rules));
+    t
 }
 
-/// The element statements for one pod.
-pub fn nft_elements(owner: &str, ips: &[IpNet]) -> Batch {
-    let mut batch = Batch::new();
+/// The elements masquerading `ips` (each with its subnet): set name and element.
+pub fn nft_elems(owner: &str, ips: &[IpNet]) -> Vec<(&'static str, Elem)> {
+    let mut out = Vec::new();
     for ip in ips {
-        let v = if ip.addr().is_ipv4() { 4 } else { 6 };
-        let (addr, net) = (ip.addr(), ip.trunc());
-        batch.add(format!("add element inet {TABLE} masq{v} {{ {addr} comment \"{owner}\" }}"));
-        batch.add(format!("add element inet {TABLE} local{v} {{ {addr} . {net} comment \"{owner}\" }}"));
+        let v6 = ip.addr().is_ipv6();
+        let (masq, local) = if v6 { ("masq6", "local6") } else { ("masq4", "local4") };
+        out.push((masq, Elem::new(vec![KeyPart::addr(ip.addr())]).with_comment(owner)));
+        out.push((
+            local,
+            Elem::new(vec![KeyPart::addr(ip.addr()), KeyPart::net(ip.trunc())]).with_comment(owner),
+        ));
+    }
+    out
+}
+
+/// The batch adding the masquerading of `ips` for `owner`.
+pub fn add_batch(owner: &str, ips: &[IpNet]) -> Batch {
+    let t = table();
+    let mut batch = Batch::new();
+    for set in &t.sets {
+        let elems =
+            nft_elems(owner, ips).into_iter().filter(|(s, _)| *s == set.name).map(|(_, e)| e).collect();
+        batch.add_elems(&t.id(), set, elems);
     }
     batch
 }
 
-fn table() -> OwnedTable {
-    OwnedTable { family: "inet", name: TABLE, definition: nft_table() }
+/// What `owner` has in the table: found by the keys of `ips` when they are known (DEL with
+/// a prevResult), else by reading the sets.
+pub fn owned(conn: &mut Conn, owner: &str, ips: Option<&[IpNet]>) -> Result<Vec<Found>, fw::nft::Error> {
+    match ips {
+        Some(ips) => find_owned(conn, &table(), &nft_elems(owner, ips), owner),
+        None => find_where(conn, &table().id(), |o| o == owner),
+    }
+}
+
+/// The deletions undoing [`add_batch`] for `owner`.
+pub fn teardown_batch(conn: &mut Conn, owner: &str, ips: Option<&[IpNet]>) -> Result<Batch, fw::nft::Error> {
+    Ok(deletions(&table().id(), &owned(conn, owner, ips)?))
+}
+
+/// GC: the deletions of every attachment of `network` not in `valid`.
+pub fn gc_batch(conn: &mut Conn, network: &str, valid: &[Attachment]) -> Result<Batch, fw::nft::Error> {
+    let found = find_where(conn, &table().id(), |o| is_stale(o, network, valid))?;
+    Ok(deletions(&table().id(), &found))
+}
+
+/// iptables backend: masquerades `ips` for `owner`.
+pub fn ipt_setup(owner: &str, ips: &[IpNet]) -> Result<(), Error> {
+    ipt::setup(owner, ips)
+}
+
+/// iptables backend: removes whatever `owner` has.
+pub fn ipt_teardown(owner: &str) -> Result<(), Error> {
+    ipt::teardown(owner)
+}
+
+/// iptables backend: removes the masquerading of stale attachments of `network`.
+pub fn ipt_gc(network: &str, valid: &[Attachment]) -> Result<(), Error> {
+    let owners = fw::iptables::owners_in("nat", ipt::TAG).map_err(iptables_error)?;
+    owners.iter().filter(|o| is_stale(o, network, valid)).try_for_each(|o| ipt::teardown(o))
 }
 
 mod ipt {
@@ -195,11 +208,22 @@ mod tests {
     }
 
     #[test]
-    fn elements_carry_owner_and_subnet() {
-        let b = nft_elements("n/c/eth0", &["10.1.0.5/24".parse().unwrap(), "fd00::5/64".parse().unwrap()]);
-        let text = b.text();
-        assert!(text.contains("add element inet twill_masq masq4 { 10.1.0.5 comment \"n/c/eth0\" }"));
-        assert!(text.contains("local4 { 10.1.0.5 . 10.1.0.0/24 comment \"n/c/eth0\" }"));
-        assert!(text.contains("local6 { fd00::5 . fd00::/64 comment \"n/c/eth0\" }"));
+    fn golden_table_and_elements() {
+        let text = table().text();
+        assert!(
+            text.contains(
+                "\t\tip saddr . ip daddr @local4 return\n\t\tip6 saddr . ip6 daddr @local6 return\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("type nat hook postrouting priority srcnat; policy accept;"), "{text}");
+        let b = add_batch("n/c/eth0", &["10.1.0.5/24".parse().unwrap(), "fd00::5/64".parse().unwrap()]);
+        assert_eq!(
+            b.text(),
+            "add element inet twill_masq masq4 { 10.1.0.5 comment \"n/c/eth0\" }\n\
+             add element inet twill_masq masq6 { fd00::5 comment \"n/c/eth0\" }\n\
+             add element inet twill_masq local4 { 10.1.0.5 . 10.1.0.0/24 comment \"n/c/eth0\" }\n\
+             add element inet twill_masq local6 { fd00::5 . fd00::/64 comment \"n/c/eth0\" }\n"
+        );
     }
 }

@@ -10,7 +10,7 @@
 //!   atomic transaction with no open window; [`update_batch`] changes only elements when the
 //!   table's shape is unchanged. Replies of allowed connections pass by conntrack.
 //!
-//! Everything here is pure; applying a batch (`fw::apply`) is the caller's effect.
+//! Everything here is pure; applying a batch (`fw::nft::Conn::apply`) is the caller's effect.
 
 mod compile;
 mod decode;
@@ -22,7 +22,7 @@ mod selector;
 mod verdict;
 mod world;
 
-pub use compile::{Chain, FAMILY, Ruleset, Set, TABLE, apply_batch, compile, delete_batch, update_batch};
+pub use compile::{FAMILY, Ruleset, TABLE, apply_batch, compile, delete_batch, table_id, update_batch};
 pub use decode::{KINDS, Object, ParseError, PodObject, parse_policy_spec, parse_value, parse_yaml};
 pub use eval::{evaluate, evaluate_family};
 pub use model::{

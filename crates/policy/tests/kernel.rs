@@ -1,5 +1,6 @@
-//! Kernel tier (root): every golden ruleset is accepted by `nft -c -f`, compiled rulesets
-//! apply and replace each other and update by elements in a throw-away namespace
+//! Kernel tier (root): every golden ruleset is accepted by `nft -c -f` and means, applied
+//! over netlink, what its text says; compiled rulesets apply and replace each other and
+//! update by elements in a throw-away namespace
 //! (`twt-pol-...`, removed also on failure), and the cost of large rulesets is printed (no
 //! timed assertions: run with `--nocapture` to see the numbers).
 
@@ -15,9 +16,9 @@ use twill_policy::{
     Protocol, Rule, Ruleset, World, apply_batch, compile, delete_batch, update_batch,
 };
 
-/// Applies a batch inside `ns` (nft runs in the namespace of the thread that spawns it).
-fn apply_in(ns: &TestNs, batch: &fw::Batch) -> Result<(), fw::Error> {
-    ns.ns().run(|| fw::apply(batch)).unwrap_or_else(|e| panic!("enter {}: {e}", ns.name()))
+/// Applies a batch inside `ns` over netlink, as twilld does.
+fn apply_in(ns: &TestNs, batch: &fw::nft::Batch) -> Result<(), fw::nft::Error> {
+    fw::nft::Conn::in_netns(ns.ns())?.apply(batch)
 }
 
 fn n1_pods(w: &World) -> Vec<PodRef> {
@@ -36,6 +37,25 @@ fn nft_accepts_every_golden_ruleset() {
             "nft -c -f {}: {}",
             path.display(),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_golden_ruleset_over_netlink_equals_its_text() {
+    require_privileges();
+    for (name, yaml) in golden::CASES {
+        let (by_netlink, by_nft) = (TestNs::new("poln"), TestNs::new("polt"));
+        let w = common::world_with(yaml);
+        let rs = compile(&w, &n1_pods(&w));
+        apply_in(&by_netlink, &apply_batch(&rs)).unwrap_or_else(|e| panic!("{name}: apply: {e}"));
+        by_nft.nft(&rs.text());
+        assert_eq!(
+            by_netlink.nft_table("inet", "twill_policy"),
+            by_nft.nft_table("inet", "twill_policy"),
+            "{name}: netlink\n{}\ntext\n{}",
+            by_netlink.nft_text("inet", "twill_policy"),
+            by_nft.nft_text("inet", "twill_policy")
         );
     }
 }

@@ -155,7 +155,8 @@ fn connections_on_a_bridge_follow_evaluate() {
     }
     let refs: Vec<PodRef> = names.iter().map(|(ns, n)| PodRef::new(ns, n)).collect();
     let rs = compile(&world, &refs);
-    node.ns().run(|| fw::apply(&apply_batch(&rs))).unwrap().unwrap_or_else(|e| panic!("apply: {e}"));
+    let mut conn = fw::nft::Conn::in_netns(node.ns()).unwrap_or_else(|e| panic!("open: {e}"));
+    conn.apply(&apply_batch(&rs)).unwrap_or_else(|e| panic!("apply: {e}"));
     let _servers: Vec<Servers> = pods.iter().map(Servers::start).collect();
 
     let mut mismatches = Vec::new();

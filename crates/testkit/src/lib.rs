@@ -9,6 +9,8 @@
 //! in another namespace disappears a few milliseconds later); use [`wait_until`] before
 //! counting leftovers.
 
+mod nft;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;

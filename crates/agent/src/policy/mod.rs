@@ -40,7 +40,7 @@ pub enum PolicyError {
     #[error("{count} unusable record(s), policy table held as it is until they are fixed; first: {first}")]
     Records { count: usize, first: String },
     #[error("nftables table inet twill_policy: {0}")]
-    Table(#[from] fw::Error),
+    Table(#[from] fw::nft::Error),
     #[error(transparent)]
     Bridge(#[from] BridgeError),
 }
@@ -193,7 +193,7 @@ fn stats(world: &World, local: &[policy::PodRef], want: Option<&Ruleset>) -> Tab
     TableStats {
         policies: world.policies().count(),
         isolated_pods: local.iter().filter(|r| isolated(r)).count(),
-        rules: want.map_or(0, |rs| rs.chains.iter().map(|c| c.rules.len()).sum()),
+        rules: want.map_or(0, Ruleset::rule_count),
         elements: want.map_or(0, Ruleset::element_count),
     }
 }

@@ -12,9 +12,8 @@
 //! Every batch is one nft transaction; a replacement is `add`+`delete`+definition, so a
 //! default-deny pod is never open, not even between two rulesets.
 
-use fw::Batch;
+use fw::nft::Batch;
 use policy::{Ruleset, apply_batch, delete_batch, update_batch};
-use serde_json::Value;
 
 /// What this agent knows about the table in the kernel.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,8 +23,9 @@ pub enum Known {
     Unknown,
     /// The agent removed it (or found none to remove).
     Absent,
-    /// The agent applied `ruleset`, and the kernel listed it as `listing` right after.
-    Present { ruleset: Ruleset, listing: Value },
+    /// The agent applied `ruleset`, and the kernel's table had the fingerprint `listing`
+    /// right after (counters left out, so traffic does not look like drift).
+    Present { ruleset: Ruleset, listing: u64 },
 }
 
 /// One kernel change (or none).
@@ -62,14 +62,15 @@ pub struct TablePlan {
 /// The ruleset a node needs, or `None` when no local pod is isolated (compile's output then
 /// holds only base chains and empty maps, which would filter nothing).
 pub fn wanted(rs: Ruleset) -> Option<Ruleset> {
-    rs.chains.iter().any(|c| c.hook.is_none()).then_some(rs)
+    rs.chains.iter().any(|c| c.base.is_none()).then_some(rs)
 }
 
-/// Decides the next step. `live` is the kernel's current listing (`None`: no table).
-pub fn plan_table(known: &Known, live: Option<&Value>, want: Option<&Ruleset>) -> TablePlan {
+/// Decides the next step. `live` is the fingerprint of the kernel's table now (`None`: no
+/// table).
+pub fn plan_table(known: &Known, live: Option<u64>, want: Option<&Ruleset>) -> TablePlan {
     let keep = TablePlan { action: Action::Keep, repair: false };
     match (known, want) {
-        (Known::Present { ruleset, listing }, Some(want)) if live == Some(listing) => {
+        (Known::Present { ruleset, listing }, Some(want)) if live == Some(*listing) => {
             if ruleset == want {
                 return keep;
             }
@@ -80,7 +81,7 @@ pub fn plan_table(known: &Known, live: Option<&Value>, want: Option<&Ruleset>) -
             TablePlan { action, repair: false }
         }
         (known, Some(want)) => {
-            let drifted = matches!(known, Known::Present { listing, .. } if live != Some(listing));
+            let drifted = matches!(known, Known::Present { listing, .. } if live != Some(*listing));
             TablePlan { action: Action::Replace(apply_batch(want)), repair: drifted }
         }
         (_, None) if live.is_none() => keep,
@@ -96,65 +97,52 @@ pub fn plan_table(known: &Known, live: Option<&Value>, want: Option<&Ruleset>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use policy::{Chain, Set};
-    use serde_json::json;
+    use fw::nft::{Chain, ChainType, DataType, Elem, Hook, KeyPart, Rule, Set, Verdict};
 
     fn rs(peers: &[&str], group: &str) -> Ruleset {
-        Ruleset {
-            sets: vec![Set::new(
-                "p".into(),
-                "ipv4_addr",
-                true,
-                peers.iter().map(|s| s.to_string()).collect(),
-            )],
-            chains: vec![
-                Chain {
-                    name: "forward_ingress".into(),
-                    hook: Some("type filter hook forward priority filter; policy accept;".into()),
-                    comment: None,
-                    rules: vec![],
-                },
-                Chain { name: group.into(), hook: None, comment: None, rules: vec!["drop".into()] },
-            ],
-        }
+        let elems = peers.iter().map(|p| Elem::new(vec![KeyPart::addr(p.parse().unwrap())])).collect();
+        let mut t = Ruleset::new(policy::FAMILY, policy::TABLE);
+        t.sets.push(Set::new("p", &[DataType::Ipv4Addr]).intervals().with_elems(elems));
+        t.chains.push(Chain::hooked("forward_ingress", ChainType::Filter, Hook::Forward, 0, vec![]));
+        t.chains.push(Chain::new(group, vec![Rule::verdict(vec![], Verdict::Drop)]));
+        t
     }
 
     fn present(r: &Ruleset) -> Known {
-        Known::Present { ruleset: r.clone(), listing: json!({"listing": 1}) }
+        Known::Present { ruleset: r.clone(), listing: 1 }
     }
 
     #[test]
     fn unchanged_in_sync_table_is_kept() {
         let r = rs(&["10.0.0.1"], "g");
-        let plan = plan_table(&present(&r), Some(&json!({"listing": 1})), Some(&r));
+        let plan = plan_table(&present(&r), Some(1), Some(&r));
         assert_eq!(plan, TablePlan { action: Action::Keep, repair: false });
     }
 
     #[test]
     fn element_changes_are_updates_and_shape_changes_replacements() {
         let old = rs(&["10.0.0.1"], "g");
-        let live = json!({"listing": 1});
-        let plan = plan_table(&present(&old), Some(&live), Some(&rs(&["10.0.0.2"], "g")));
+        let plan = plan_table(&present(&old), Some(1), Some(&rs(&["10.0.0.2"], "g")));
         let Action::Update(b) = plan.action else { panic!("{plan:?}") };
         assert_eq!(
             b.text(),
             "delete element inet twill_policy p { 10.0.0.1 }\nadd element inet twill_policy p { 10.0.0.2 }\n"
         );
-        let plan = plan_table(&present(&old), Some(&live), Some(&rs(&["10.0.0.1"], "h")));
+        let plan = plan_table(&present(&old), Some(1), Some(&rs(&["10.0.0.1"], "h")));
         assert!(matches!(plan.action, Action::Replace(_)) && !plan.repair, "{plan:?}");
     }
 
     #[test]
     fn drift_is_replaced_and_counted_as_repair() {
         let r = rs(&["10.0.0.1"], "g");
-        for live in [None, Some(json!({"listing": 2}))] {
-            let plan = plan_table(&present(&r), live.as_ref(), Some(&r));
+        for live in [None, Some(2)] {
+            let plan = plan_table(&present(&r), live, Some(&r));
             let Action::Replace(b) = &plan.action else { panic!("{plan:?}") };
             assert!(b.text().starts_with("add table inet twill_policy\ndelete table inet twill_policy\n"));
             assert!(plan.repair);
         }
         // After a start the agent replaces whatever is there, which is no repair.
-        let plan = plan_table(&Known::Unknown, Some(&json!({})), Some(&r));
+        let plan = plan_table(&Known::Unknown, Some(7), Some(&r));
         assert!(matches!(plan.action, Action::Replace(_)) && !plan.repair);
     }
 
@@ -162,9 +150,9 @@ mod tests {
     fn no_isolated_pod_means_no_table() {
         assert_eq!(plan_table(&Known::Unknown, None, None).action, Action::Keep);
         let r = rs(&[], "g");
-        let plan = plan_table(&present(&r), Some(&json!({"listing": 1})), None);
+        let plan = plan_table(&present(&r), Some(1), None);
         assert_eq!(plan, TablePlan { action: Action::Remove(delete_batch()), repair: false });
-        let plan = plan_table(&Known::Absent, Some(&json!({})), None);
+        let plan = plan_table(&Known::Absent, Some(3), None);
         assert!(plan.repair);
     }
 

@@ -29,6 +29,7 @@ struct Raw {
     preserve_default_vlan: bool,
     #[serde(rename = "macspoofchk")]
     mac_spoof_chk: bool,
+    spoofchk: bool,
     #[serde(rename = "enabledad")]
     enable_dad: bool,
     disable_container_interface: bool,
@@ -67,6 +68,8 @@ pub struct BridgeConf {
     pub vlan_trunk: Vec<u16>,
     pub preserve_default_vlan: bool,
     pub mac_spoof_check: bool,
+    /// `spoofchk` (twill): MAC, IP, ARP and NDP spoof protection (crate::guard).
+    pub spoof_check: bool,
     pub dad: bool,
     pub disable_container_interface: bool,
     pub port_isolation: bool,
@@ -92,6 +95,7 @@ impl BridgeConf {
             vlan_trunk: vec![],
             preserve_default_vlan: false,
             mac_spoof_check: false,
+            spoof_check: false,
             dad: false,
             disable_container_interface: false,
             port_isolation: false,
@@ -105,6 +109,11 @@ impl BridgeConf {
     pub fn parse(conf: &NetConf, args: &CmdArgs) -> Result<BridgeConf, Error> {
         let raw: Raw = conf.plugin_conf()?;
         let has_ipam = has_ipam(conf);
+        if raw.spoofchk && !has_ipam {
+            return Err(Error::invalid_config(
+                "spoofchk needs an \"ipam\" section: it allows the pod's addresses only",
+            ));
+        }
         if has_ipam && raw.disable_container_interface {
             return Err(Error::invalid_config("cannot use IPAM when disableContainerInterface is set"));
         }
@@ -140,6 +149,7 @@ impl BridgeConf {
             vlan_trunk: collect_trunk(raw.vlan_trunk.as_deref().unwrap_or_default())?,
             preserve_default_vlan: raw.preserve_default_vlan,
             mac_spoof_check: raw.mac_spoof_chk,
+            spoof_check: raw.spoofchk,
             dad: raw.enable_dad,
             disable_container_interface: raw.disable_container_interface,
             port_isolation: raw.port_isolation,

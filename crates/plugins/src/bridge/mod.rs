@@ -3,6 +3,7 @@
 //! protection. Options and semantics follow the reference plugin; see docs/plugins/bridge.md.
 
 mod conf;
+mod filter;
 mod gateway;
 mod setup;
 mod vlan;
@@ -15,7 +16,7 @@ use crate::container::{apply_iface, check_iface, plan_iface};
 use crate::delegate::{ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns};
 use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
 use crate::undo::{Undo, first_error};
-use crate::{iface, masq, meta, owner, spoof, veth};
+use crate::{iface, meta, owner, veth};
 pub use conf::BridgeConf;
 use gateway::{CONTAINER_IFACE, plan_gateways};
 
@@ -36,12 +37,6 @@ impl Plugin for Bridge {
         undo.push_link_del("veth", &host, &pair.host);
         setup::attach_port(&host, &pair.host, &br, &bc)?;
         vlan::apply_port(&host, &pair.host, &vlan::plan_port(&bc))?;
-        let cont_mac = pair.container.mac.map(|m| nl::format_mac(&m)).unwrap_or_default();
-        if bc.mac_spoof_check {
-            spoof::setup(&owner, &pair.host.name, &cont_mac)?;
-            let owner = owner.clone();
-            undo.push("remove mac spoof check", move || spoof::teardown(&owner));
-        }
         let sandbox = Some(cont_ns.path().display().to_string());
         let mut result = CniResult {
             cni_version: conf.version()?,
@@ -65,12 +60,11 @@ impl Plugin for Bridge {
                 br.clone()
             };
             setup::ensure_gateways(&host, &gw_link, &gws, bc.force_address)?;
-            if let Some(backend) = bc.ip_masq {
-                masq::setup_with_undo(backend, &owner, &result.ips, &mut undo)?;
-            }
         } else if !bc.disable_container_interface {
             cont.link_set_up(pair.container.index, true).map_err(nl_error)?;
         }
+        let mac = pair.container.mac.unwrap_or_default();
+        filter::setup(&bc, &owner, &pair.host.name, mac, &result.ips, &mut undo)?;
         // Enslaving changes the bridge's MAC; report what the links carry now.
         refresh_macs(&host, &mut result.interfaces[..2])?;
         prefer_conf_dns(&mut result, conf);
@@ -100,23 +94,25 @@ impl Plugin for Bridge {
         check_iface(&cont, &link, &plan_iface(&prev, idx))
     }
 
+    /// The veth's deletion starts first, on its own thread: the kernel spends an RCU grace
+    /// period (about 17 ms) on it, during which the filter state is removed. The addresses
+    /// are released last, so a pod that gets one of them next never meets our interface or
+    /// has its elements taken for ours.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let bc = BridgeConf::parse(conf, args)?;
         let owner = owner::tag(&bc.network, &args.container_id, &args.ifname);
-        let mut errors = Vec::new();
-        if bc.has_ipam {
-            errors.extend(ipam_del(args, conf).err());
-        }
-        if let Some(ns) = container_netns_if_present(args) {
-            errors.extend(iface::delete(&ns, &args.ifname).err());
-        }
-        if let Some(backend) = bc.ip_masq {
-            errors.extend(masq::teardown(backend, &owner).err());
-        }
-        if bc.mac_spoof_check {
-            errors.extend(spoof::teardown(&owner).err());
-        }
-        first_error(errors)
+        let prev = conf.prev_result().ok().flatten();
+        let keys = filter::PodKeys::from_prev(prev.as_ref(), &bc.bridge, &args.ifname);
+        std::thread::scope(|s| {
+            let veth =
+                container_netns_if_present(args).map(|ns| s.spawn(move || iface::delete(&ns, &args.ifname)));
+            let filtered = filter::teardown(&bc, &owner, &keys);
+            let deleted = veth.map_or(Ok(()), |t| {
+                t.join().unwrap_or_else(|_| Err(Error::internal("deleting the pod's interface panicked")))
+            });
+            let released = if bc.has_ipam { ipam_del(args, conf) } else { Ok(()) };
+            first_error([deleted, filtered, released].into_iter().filter_map(Result::err).collect())
+        })
     }
 
     fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
@@ -126,12 +122,7 @@ impl Plugin for Bridge {
         if bc.has_ipam {
             errors.extend(ipam_gc(args, conf).err());
         }
-        if let Some(backend) = bc.ip_masq {
-            errors.extend(masq::gc(backend, &bc.network, &valid).err());
-        }
-        if bc.mac_spoof_check {
-            errors.extend(spoof::gc(&bc.network, &valid).err());
-        }
+        errors.extend(filter::gc(&bc, &valid).err());
         first_error(errors)
     }
 

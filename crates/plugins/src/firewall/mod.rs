@@ -67,15 +67,11 @@ impl Plugin for Firewall {
     /// container nor a valid configuration is needed.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let owner = owner::tag(&conf.name, &args.container_id, &args.ifname);
-        let prev_ips: Vec<_> = conf
-            .prev_result()
-            .ok()
-            .flatten()
-            .map(|r| r.ips.iter().map(|ip| ip.address.addr()).collect())
-            .unwrap_or_default();
-        let mut errors: Vec<Error> = nft::teardown(&owner).err().into_iter().collect();
+        let prev_ips: Option<Vec<_>> =
+            conf.prev_result().ok().flatten().map(|r| r.ips.iter().map(|ip| ip.address.addr()).collect());
+        let mut errors: Vec<Error> = nft::teardown(&owner, prev_ips.as_deref()).err().into_iter().collect();
         if uses_iptables(conf) {
-            errors.extend(ipt::teardown(&owner, &prev_ips).err());
+            errors.extend(ipt::teardown(&owner, prev_ips.as_deref().unwrap_or_default()).err());
         }
         first_error(errors)
     }

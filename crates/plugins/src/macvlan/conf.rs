@@ -21,6 +21,7 @@ struct Raw {
     #[serde(rename = "bcqueuelen")]
     bc_queue_len: Option<u32>,
     runtime_config: Option<MacField>,
+    spoofchk: bool,
 }
 
 /// A validated macvlan config.
@@ -35,6 +36,9 @@ pub struct MacvlanConf {
     pub link_in_container: bool,
     pub bc_queue_len: Option<u32>,
     pub has_ipam: bool,
+    /// `spoofchk`: the pod may send only from its own addresses (crate::guard, in the pod's
+    /// namespace: macvlan traffic never crosses the node's hooks).
+    pub spoof_check: bool,
 }
 
 impl MacvlanConf {
@@ -52,6 +56,11 @@ impl MacvlanConf {
                 Error::invalid_config(format!("invalid MTU {m}: must be 0 (master's) or positive"))
             })?),
         };
+        if raw.spoofchk && !has_ipam(conf) {
+            return Err(Error::invalid_config(
+                "spoofchk needs an \"ipam\" section: it allows the pod's addresses only",
+            ));
+        }
         let mac_text = mac::last_given([
             raw.mac,
             args.arg("MAC").map(str::to_string),
@@ -65,6 +74,7 @@ impl MacvlanConf {
             link_in_container: raw.link_in_container,
             bc_queue_len: raw.bc_queue_len.filter(|n| *n != 0),
             has_ipam: has_ipam(conf),
+            spoof_check: raw.spoofchk,
         })
     }
 }

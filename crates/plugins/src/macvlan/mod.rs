@@ -15,7 +15,9 @@ use crate::container::{apply_iface, check_iface, plan_iface};
 use crate::delegate::{
     has_ipam, ipam_add_with_undo, ipam_check, ipam_del, ipam_gc, ipam_status, prefer_conf_dns,
 };
-use crate::kernel::{container_netns, container_netns_if_present, handle_in, host_handle, nl_error};
+use crate::kernel::{
+    container_netns, container_netns_if_present, fw_error, handle_in, host_handle, nl_error,
+};
 use crate::undo::{Undo, first_error};
 use crate::{iface, meta};
 pub use conf::MacvlanConf;
@@ -51,6 +53,10 @@ impl Plugin for Macvlan {
             // of arp_notify; best effort, as in the reference.
             let _ = nl::sysctl_set(&cont_ns, &format!("net/ipv6/conf/{}/ndisc_notify", mv.name), "1");
             apply_iface(&cont_ns, &cont, &mv, &plan_iface(&result, CONTAINER_IFACE), false)?;
+            if mc.spoof_check {
+                let ips: Vec<_> = result.ips.iter().map(|ip| ip.address.addr()).collect();
+                guard_in_pod(&cont_ns, &args.ifname, mv.mac.unwrap_or_default(), &ips)?;
+            }
         } else {
             cont.link_set_up(mv.index, true).map_err(nl_error)?;
         }
@@ -80,6 +86,10 @@ impl Plugin for Macvlan {
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let mut errors = Vec::new();
         if let Some(ns) = container_netns_if_present(args) {
+            // The spoof check's tables live in the pod's namespace; lenient, as DEL must be.
+            if conf.raw.get("spoofchk").and_then(|v| v.as_bool()) == Some(true) {
+                errors.extend(unguard_pod(&ns).err());
+            }
             errors.extend(iface::delete(&ns, &args.ifname).err());
         }
         if has_ipam(conf) {
@@ -106,6 +116,23 @@ impl Plugin for Macvlan {
         }
         Ok(())
     }
+}
+
+/// Puts the spoof check's table into the pod's namespace (replacing any, so a repeated ADD
+/// is fine), in one batch.
+fn guard_in_pod(ns: &NetNs, ifname: &str, mac: [u8; 6], ips: &[std::net::IpAddr]) -> Result<(), Error> {
+    let mut batch = fw::nft::Batch::new();
+    batch.replace_table(&crate::guard::pod_table(ifname, mac, ips));
+    let mut conn = fw::nft::Conn::in_netns(ns).map_err(fw_error)?;
+    conn.apply(&batch).map_err(fw_error)
+}
+
+/// Removes the spoof check's table from the pod's namespace.
+fn unguard_pod(ns: &NetNs) -> Result<(), Error> {
+    let mut batch = fw::nft::Batch::new();
+    batch.delete_table(&crate::guard::pod_table("", [0; 6], &[]).id());
+    let mut conn = fw::nft::Conn::in_netns(ns).map_err(fw_error)?;
+    conn.apply(&batch).map_err(fw_error)
 }
 
 /// The master, looked up where the config says it lives.

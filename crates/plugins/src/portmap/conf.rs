@@ -43,6 +43,15 @@ impl Protocol {
         }
     }
 
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+
     fn parse(s: &str) -> Option<Protocol> {
         match s.to_ascii_lowercase().as_str() {
             // Runtimes that leave it out mean TCP (Docker's and Kubernetes' default).
@@ -88,6 +97,9 @@ pub struct PortmapConf {
     pub external_set_mark_chain: Option<String>,
     pub conditions_v4: Vec<String>,
     pub conditions_v6: Vec<String>,
+    /// The nftables backend's conditions as matches (empty for iptables).
+    pub matches_v4: Vec<fw::nft::Match>,
+    pub matches_v6: Vec<fw::nft::Match>,
     pub mappings: Vec<Mapping>,
 }
 
@@ -112,6 +124,13 @@ impl PortmapConf {
             &conditions_v4,
             &conditions_v6,
         )?;
+        let (matches_v4, matches_v6) = match backend {
+            Backend::Nftables => (
+                super::conditions::parse("conditionsV4", &conditions_v4)?,
+                super::conditions::parse("conditionsV6", &conditions_v6)?,
+            ),
+            Backend::Iptables => (Vec::new(), Vec::new()),
+        };
         let requested = cni_spec::runtime_config::<Vec<PortMapping>>(conf, "portMappings")?;
         Ok(PortmapConf {
             network: conf.name.clone(),
@@ -122,6 +141,8 @@ impl PortmapConf {
             external_set_mark_chain: raw.external_set_mark_chain,
             conditions_v4,
             conditions_v6,
+            matches_v4,
+            matches_v6,
             mappings: mappings(&requested.unwrap_or_default())?,
         })
     }

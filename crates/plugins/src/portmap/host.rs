@@ -2,9 +2,10 @@
 //! (`route_localnet`), and dropping conntrack entries that would keep UDP flowing the old way.
 
 use std::net::IpAddr;
-use std::process::Command;
 
 use cni_spec::Error;
+use fw::ct::UdpFlow;
+use fw::nft::Conn;
 
 use super::conf::{PortmapConf, Protocol};
 use crate::kernel::{host_handle, host_netns, nl_error};
@@ -36,39 +37,15 @@ pub fn enable_localnet(pod: IpAddr) -> Result<(), Error> {
     nl::sysctl_set(&host, &key, "1").map(drop).map_err(nl_error)
 }
 
-/// UDP traffic to a host port (of one family, to one pod when known) whose conntrack
-/// entries must go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct UdpFlow {
-    pub port: u16,
-    pub v6: bool,
-    pub pod: Option<IpAddr>,
-}
-
-/// `conntrack -D -f FAMILY -p udp --orig-port-dst PORT [--reply-src POD]` per flow. Failures
-/// are reported on stderr only: stale entries expire by themselves, and a missing conntrack
-/// tool must not fail the verb (the reference treats them as informative too).
-pub fn flush_udp(flows: &[UdpFlow]) {
-    for flow in flows {
-        let port = flow.port.to_string();
-        let mut cmd = Command::new("conntrack");
-        cmd.args(["-D", "-f", if flow.v6 { "ipv6" } else { "ipv4" }, "-p", "udp", "--orig-port-dst", &port]);
-        if let Some(ip) = flow.pod {
-            cmd.args(["--reply-src", &ip.to_string()]);
-        }
-        match cmd.output() {
-            // Exit status 1 with "0 flow entries" only means there were none.
-            Ok(out)
-                if out.status.success()
-                    || String::from_utf8_lossy(&out.stderr).contains(" 0 flow entries") => {}
-            Ok(out) => {
-                eprintln!(
-                    "portmap: conntrack -D udp port {port}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )
-            }
-            Err(e) => eprintln!("portmap: run conntrack: {e}"),
-        }
+/// Forgets the conntrack entries of `flows` (what `conntrack -D -p udp --orig-port-dst
+/// PORT [--reply-src POD]` does, over netlink). Failures are reported on stderr only: stale
+/// entries expire by themselves, and the reference treats them as informative too.
+pub fn flush_udp(conn: &mut Conn, flows: &[UdpFlow]) {
+    if flows.is_empty() {
+        return;
+    }
+    if let Err(e) = fw::ct::delete_udp_flows(conn, flows) {
+        eprintln!("portmap: {e}");
     }
 }
 

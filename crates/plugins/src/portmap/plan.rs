@@ -11,14 +11,17 @@
 //!   `masq6`: `podSubnet . podIP` (hairpin, `snat`), `127.0.0.0/8 . podIP` (the node reaching
 //!   the pod through localhost) or `0.0.0.0/0 . podIP` (`masqAll`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use cni_spec::CniResult;
-use fw::{Batch, Element};
+use fw::ct::UdpFlow;
+use fw::nft::{
+    Batch, Chain, ChainType, DataType, Elem, ElemData, Family, Field, Hook, KeyPart, Match, Op, Rule, Set,
+    Stmt, Table, TableId, Value, Verdict,
+};
 use ipnet::IpNet;
 
 use super::conf::{Mapping, PortmapConf, Protocol};
-use super::host::UdpFlow;
 
 pub const TABLE: &str = "twill_portmap";
 
@@ -51,32 +54,30 @@ impl PodIps {
     }
 }
 
-/// A set of extra match expressions (`conditionsV4`/`conditionsV6`) with its own maps.
+/// A set of extra matches (`conditionsV4`/`conditionsV6`) with its own maps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variant {
     pub v6: bool,
-    pub conditions: String,
-    /// Suffix of the variant's map names: a hash of the conditions.
+    pub conditions: Vec<Match>,
+    /// Suffix of the variant's map names: a hash of the conditions as written.
     pub id: String,
 }
 
 impl Variant {
-    fn of(v6: bool, conditions: &[String]) -> Option<Variant> {
+    fn of(v6: bool, written: &[String], conditions: &[Match]) -> Option<Variant> {
         if conditions.is_empty() {
             return None;
         }
-        let conditions = conditions.join(" ");
-        let id = fw::stable_name("", &conditions);
-        Some(Variant { v6, conditions, id })
+        let id = fw::stable_name("", &written.join(" "));
+        Some(Variant { v6, conditions: conditions.to_vec(), id })
     }
 }
 
-/// One element of the table: a map element when `data` is set, else a set element.
+/// One element of the table, and the set or map it goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub set: String,
-    pub key: String,
-    pub data: Option<String>,
+    pub elem: Elem,
 }
 
 /// Everything one attachment adds.
@@ -106,11 +107,12 @@ impl Plan {
 pub fn plan(conf: &PortmapConf, ips: &PodIps, owner: &str) -> Plan {
     let mut plan = Plan { owner: owner.to_string(), ..Plan::default() };
     for (v6, net) in ips.each() {
-        let variant = Variant::of(v6, conf.conditions(v6));
+        let matches = if v6 { &conf.matches_v6 } else { &conf.matches_v4 };
+        let variant = Variant::of(v6, conf.conditions(v6), matches);
         let before = plan.dnat.len();
         for m in conf.mappings.iter().filter(|m| m.applies_to(v6)) {
             // `hostIP: 0.0.0.0` and no hostIP give the same IPv4 entry.
-            let entry = dnat_entry(m, net.addr(), v6, variant.as_ref());
+            let entry = dnat_entry(m, net.addr(), v6, variant.as_ref(), owner);
             if !plan.dnat.contains(&entry) {
                 plan.dnat.push(entry);
             }
@@ -120,11 +122,12 @@ pub fn plan(conf: &PortmapConf, ips: &PodIps, owner: &str) -> Plan {
         }
         plan.pods.push(net);
         if conf.snat {
-            plan.masq.extend(masq_keys(conf.masq_all, net).into_iter().map(|key| Entry {
-                set: format!("masq{}", fam(v6)),
-                key,
-                data: None,
-            }));
+            let set = format!("masq{}", fam(v6));
+            let keys = masq_keys(conf.masq_all, net);
+            plan.masq.extend(
+                keys.into_iter()
+                    .map(|key| Entry { set: set.clone(), elem: Elem::new(key).with_comment(owner) }),
+            );
             if !v6 {
                 plan.localnet = Some(net.addr());
             }
@@ -146,180 +149,163 @@ pub fn map_name(kind: &str, v6: bool, variant: Option<&Variant>) -> String {
     }
 }
 
-fn dnat_entry(m: &Mapping, pod: IpAddr, v6: bool, variant: Option<&Variant>) -> Entry {
+fn dnat_entry(m: &Mapping, pod: IpAddr, v6: bool, variant: Option<&Variant>, owner: &str) -> Entry {
+    let proto = KeyPart::Exact(Value::Proto(m.protocol.number()));
+    let port = KeyPart::Exact(Value::Port(m.host_port));
     let (kind, key) = match m.dst() {
-        Some(dst) => ("hostip", format!("{dst} . {} . {}", m.protocol.name(), m.host_port)),
-        None => ("port", format!("{} . {}", m.protocol.name(), m.host_port)),
+        Some(dst) => ("hostip", vec![KeyPart::addr(dst), proto, port]),
+        None => ("port", vec![proto, port]),
     };
-    Entry { set: map_name(kind, v6, variant), key, data: Some(format!("{pod} . {}", m.container_port)) }
+    let data = ElemData::Values(vec![Value::Addr(pod), Value::Port(m.container_port)]);
+    Entry { set: map_name(kind, v6, variant), elem: Elem::new(key).with_comment(owner).mapped_to(data) }
 }
 
-/// Sources whose DNATed connections to the pod leave masqueraded. Prefixes are written as
-/// nft prints them back (a full-length prefix is a plain address), so CHECK can compare.
-fn masq_keys(masq_all: bool, net: IpNet) -> Vec<String> {
-    let pod = net.addr();
-    let prefix =
-        |n: IpNet| if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() };
-    match (masq_all, pod.is_ipv4()) {
-        (true, true) => vec![format!("0.0.0.0/0 . {pod}")],
-        (true, false) => vec![format!("::/0 . {pod}")],
-        (false, true) => vec![format!("{} . {pod}", prefix(net.trunc())), format!("127.0.0.0/8 . {pod}")],
-        (false, false) => vec![format!("{} . {pod}", prefix(net.trunc()))],
+/// Sources whose DNATed connections to the pod leave masqueraded.
+fn masq_keys(masq_all: bool, net: IpNet) -> Vec<Vec<KeyPart>> {
+    let pod = KeyPart::addr(net.addr());
+    let any = |v4: bool| match v4 {
+        true => KeyPart::net(IpNet::new_assert(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
+        false => KeyPart::net(IpNet::new_assert(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)),
+    };
+    let loopback = KeyPart::net(IpNet::new_assert(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8));
+    match (masq_all, net.addr().is_ipv4()) {
+        (true, v4) => vec![vec![any(v4), pod]],
+        (false, true) => vec![vec![KeyPart::net(net.trunc()), pod.clone()], vec![loopback, pod]],
+        (false, false) => vec![vec![KeyPart::net(net.trunc()), pod]],
     }
 }
 
-/// The two DNAT rules of one family and variant, in `hostports`.
-fn dnat_rules(v6: bool, variant: Option<&Variant>) -> [String; 2] {
-    let (ip, nfproto) = if v6 { ("ip6", "ipv6") } else { ("ip", "ipv4") };
-    let cond = variant.map(|v| format!("{} ", v.conditions)).unwrap_or_default();
-    let hostip = map_name("hostip", v6, variant);
-    let port = map_name("port", v6, variant);
+fn map_decls(v6: bool, variant: Option<&Variant>) -> [Set; 2] {
+    let addr = if v6 { DataType::Ipv6Addr } else { DataType::Ipv4Addr };
+    let (proto, port) = (DataType::InetProto, DataType::InetService);
     [
-        format!("{cond}dnat {ip} to {ip} daddr . meta l4proto . th dport map @{hostip}"),
-        format!("meta nfproto {nfproto} {cond}dnat {ip} to meta l4proto . th dport map @{port}"),
+        Set::map(map_name("hostip", v6, variant), &[addr, proto, port], &[addr, port]),
+        Set::map(map_name("port", v6, variant), &[proto, port], &[addr, port]),
     ]
 }
 
-fn map_defs(v6: bool, variant: Option<&Variant>) -> [String; 2] {
-    let addr = if v6 { "ipv6_addr" } else { "ipv4_addr" };
+/// The two DNAT rules of one family and variant, in `hostports`.
+fn dnat_rules(v6: bool, variant: Option<&Variant>) -> [Rule; 2] {
+    let (daddr, nfproto) = if v6 { (Field::Ip6Daddr, 10) } else { (Field::IpDaddr, 2) };
+    let cond = variant.map(|v| v.conditions.clone()).unwrap_or_default();
+    let dnat = |key: &[Field], map: String| Stmt::DnatMap { v6, key: key.to_vec(), map };
+    let nf = Match::eq(Field::NfProto, Value::NfProto(nfproto));
     [
-        format!(
-            "map {} {{ type {addr} . inet_proto . inet_service : {addr} . inet_service; }}",
-            map_name("hostip", v6, variant)
+        Rule::new(
+            cond.clone(),
+            vec![dnat(&[daddr, Field::L4Proto, Field::ThDport], map_name("hostip", v6, variant))],
         ),
-        format!(
-            "map {} {{ type inet_proto . inet_service : {addr} . inet_service; }}",
-            map_name("port", v6, variant)
+        Rule::new(
+            [vec![nf], cond].concat(),
+            vec![dnat(&[Field::L4Proto, Field::ThDport], map_name("port", v6, variant))],
         ),
     ]
 }
 
 /// The fixed table. The output hook's priority is a number: nft 1.0.6 accepts `dstnat` only
 /// for prerouting.
-pub fn table_definition() -> String {
-    let mut text = format!("table inet {TABLE} {{\n");
+pub fn table() -> Table {
+    let mut t = Table::new(Family::Inet, TABLE);
     for v6 in [false, true] {
-        for def in map_defs(v6, None) {
-            text += &format!("  {def}\n");
-        }
+        t.sets.extend(map_decls(v6, None));
     }
-    text += "  set masq4 { type ipv4_addr . ipv4_addr; flags interval; }\n";
-    text += "  set masq6 { type ipv6_addr . ipv6_addr; flags interval; }\n";
-    text += "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
-    text += "    fib daddr type local jump hostports\n  }\n";
-    text += "  chain output {\n    type nat hook output priority -100; policy accept;\n";
-    text += "    fib daddr type local jump hostports\n  }\n";
-    text += "  chain hostports {\n";
-    for v6 in [false, true] {
-        for rule in dnat_rules(v6, None) {
-            text += &format!("    {rule}\n");
-        }
+    for (v, addr) in [('4', DataType::Ipv4Addr), ('6', DataType::Ipv6Addr)] {
+        t.sets.push(Set::new(format!("masq{v}"), &[addr, addr]).intervals());
     }
-    text += "  }\n";
-    text += "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n";
-    text += "    ct status dnat ip saddr . ip daddr @masq4 masquerade\n";
-    text += "    ct status dnat ip6 saddr . ip6 daddr @masq6 masquerade\n  }\n}";
-    text
+    let local = || {
+        vec![Rule::verdict(
+            vec![Match::eq(Field::FibDaddrType, Value::FibAddrType(2))],
+            Verdict::Jump("hostports".into()),
+        )]
+    };
+    t.chains.push(Chain::hooked("prerouting", ChainType::Nat, Hook::Prerouting, -100, local()));
+    t.chains.push(Chain::hooked("output", ChainType::Nat, Hook::Output, -100, local()));
+    t.chains.push(Chain::new(
+        "hostports",
+        [false, true].into_iter().flat_map(|v6| dnat_rules(v6, None)).collect(),
+    ));
+    let masq = |fields: &[Field], set: &str| {
+        let dnatted = Match::AnyOf { field: Field::CtStatus, bits: 32 };
+        Rule::new(vec![dnatted, Match::in_set(fields, set)], vec![Stmt::Masquerade])
+    };
+    let post = vec![
+        masq(&[Field::IpSaddr, Field::IpDaddr], "masq4"),
+        masq(&[Field::Ip6Saddr, Field::Ip6Daddr], "masq6"),
+    ];
+    t.chains.push(Chain::hooked("postrouting", ChainType::Nat, Hook::Postrouting, 100, post));
+    t
 }
 
-/// The maps and rules of a variant, appended to an existing table.
-pub fn variant_definition(v: &Variant) -> Batch {
-    let mut batch = Batch::new();
-    for def in map_defs(v.v6, Some(v)) {
-        batch.add(format!("add {}", def.replacen("map ", &format!("map inet {TABLE} "), 1)));
-    }
-    for rule in dnat_rules(v.v6, Some(v)) {
-        batch.add(format!("add rule inet {TABLE} hostports {rule}"));
-    }
-    batch
-}
-
-/// `create` fails on any existing key (so a host port held by another attachment is
-/// noticed); `add` tolerates identical elements (a repeated ADD of the same attachment).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
-    Create,
-    Add,
-}
-
-/// One transaction adding every element of the plan. Masquerade elements are always
-/// `add`ed: pods of one subnet may share them only if they share an address.
-pub fn add_batch(plan: &Plan, verb: Verb) -> Batch {
-    let mut batch = Batch::new();
-    let owner = &plan.owner;
-    for e in &plan.dnat {
-        let verb = if verb == Verb::Create { "create" } else { "add" };
-        let data = e.data.as_deref().unwrap_or_default();
-        batch.add(format!(
-            "{verb} element inet {TABLE} {} {{ {} comment \"{owner}\" : {data} }}",
-            e.set, e.key
-        ));
-    }
-    for e in &plan.masq {
-        batch.add(format!("add element inet {TABLE} {} {{ {} comment \"{owner}\" }}", e.set, e.key));
-    }
-    batch
-}
-
-/// One transaction deleting `elements`.
-pub fn delete_batch(elements: &[Element]) -> Batch {
-    let mut batch = Batch::new();
-    for el in elements {
-        batch.add(format!("delete element inet {TABLE} {} {{ {} }}", el.set, el.text));
-    }
-    batch
-}
-
-fn same_slot(e: &Entry, el: &Element) -> bool {
-    el.set == e.set && el.text == e.key
-}
-
-/// Planned entries that are not in the table exactly as planned (owner and data included).
-pub fn missing<'a>(plan: &'a Plan, existing: &[Element]) -> Vec<&'a Entry> {
-    plan.entries()
-        .filter(|e| {
-            !existing.iter().any(|el| {
-                same_slot(e, el) && el.comment.as_deref() == Some(plan.owner.as_str()) && el.data == e.data
-            })
-        })
-        .collect()
-}
-
-/// DNAT entries whose key is held by another attachment (or by this one for another target):
-/// the entry and the holder's owner tag.
-pub fn conflicts<'a>(plan: &'a Plan, existing: &'a [Element]) -> Vec<(&'a Entry, &'a Element)> {
-    let mut out = Vec::new();
-    for e in &plan.dnat {
-        for el in existing.iter().filter(|el| same_slot(e, el)) {
-            if el.comment.as_deref() != Some(plan.owner.as_str()) || el.data != e.data {
-                out.push((e, el));
-            }
-        }
+/// Every set and map an attachment may use: the table's and its variants'.
+pub fn sets(variants: &[Variant]) -> Vec<Set> {
+    let mut out = table().sets;
+    for v in variants {
+        out.extend(map_decls(v.v6, Some(v)));
     }
     out
 }
 
-/// A DNAT entry for people: `tcp/8080 on 10.0.0.1` from its key.
-pub fn describe(key: &str) -> String {
-    let parts: Vec<&str> = key.split(" . ").collect();
-    match parts.as_slice() {
+/// The maps and rules of a variant, added to an existing table.
+pub fn variant_batch(v: &Variant) -> Batch {
+    let id = TableId::new(Family::Inet, TABLE);
+    let mut batch = Batch::new();
+    for set in map_decls(v.v6, Some(v)) {
+        batch.push(Op::AddSet(id.clone(), set));
+    }
+    for rule in dnat_rules(v.v6, Some(v)) {
+        batch.push(Op::AddRule(id.clone(), "hostports".into(), rule));
+    }
+    batch
+}
+
+/// One transaction adding every element of the plan. With `create`, a DNAT key that exists
+/// fails it (a host port held by someone, or by us: told apart by reading the keys back).
+/// Masquerade elements are always `add`ed: pods of one subnet may share them only if they
+/// share an address.
+pub fn add_batch(plan: &Plan, create: bool) -> Batch {
+    let id = TableId::new(Family::Inet, TABLE);
+    let mut batch = Batch::new();
+    for set in sets(&plan.variants) {
+        let of = |entries: &[Entry]| {
+            entries.iter().filter(|e| e.set == set.name).map(|e| e.elem.clone()).collect::<Vec<_>>()
+        };
+        match create {
+            true => batch.create_elems(&id, &set, of(&plan.dnat)),
+            false => batch.add_elems(&id, &set, of(&plan.dnat)),
+        };
+        batch.add_elems(&id, &set, of(&plan.masq));
+    }
+    batch
+}
+
+/// A DNAT key for people: `tcp/8080`, `tcp/8080 on 10.0.0.1`.
+pub fn describe(key: &[KeyPart]) -> String {
+    let text: Vec<String> = key.iter().map(fw::nft::text::key_part_text).collect();
+    match text.as_slice() {
         [proto, port] => format!("{proto}/{port}"),
         [ip, proto, port] => format!("{proto}/{port} on {ip}"),
-        _ => key.to_string(),
+        _ => text.join(" . "),
     }
 }
 
 /// The UDP flows removed DNAT elements stood for (host port, pod address): their conntrack
 /// entries must go, or traffic keeps flowing to a gone pod.
-pub fn udp_flows(removed: &[Element]) -> Vec<UdpFlow> {
+pub fn udp_flows(removed: &[Elem]) -> Vec<UdpFlow> {
     let mut flows: Vec<UdpFlow> = removed
         .iter()
-        .filter_map(|el| {
-            let key: Vec<&str> = el.text.split(" . ").collect();
-            let [.., proto, port] = key.as_slice() else { return None };
-            let pod: IpAddr = el.data.as_deref()?.split(" . ").next()?.parse().ok()?;
-            (*proto == Protocol::Udp.name()).then_some(())?;
-            Some(UdpFlow { port: port.parse().ok()?, v6: pod.is_ipv6(), pod: Some(pod) })
+        .filter_map(|e| {
+            let [.., KeyPart::Exact(Value::Proto(proto)), KeyPart::Exact(Value::Port(port))] =
+                e.key.as_slice()
+            else {
+                return None;
+            };
+            let Some(ElemData::Values(data)) = &e.data else { return None };
+            let Some(Value::Addr(pod)) = data.first() else { return None };
+            (*proto == Protocol::Udp.number()).then_some(UdpFlow {
+                port: *port,
+                v6: pod.is_ipv6(),
+                pod: Some(*pod),
+            })
         })
         .collect();
     flows.sort();

@@ -1,5 +1,5 @@
 //! The ptp plugin's configuration: the reference plugin's options (`ipMasq`, `ipMasqBackend`,
-//! `mtu`, `dns`, `ipam`), validated before anything is touched.
+//! `mtu`, `dns`, `ipam`) and twill's `spoofchk`, validated before anything is touched.
 
 use cni_spec::{Error, NetConf};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ struct Raw {
     ip_masq: bool,
     ip_masq_backend: Option<String>,
     mtu: Option<u32>,
+    spoofchk: bool,
 }
 
 /// A validated ptp config.
@@ -21,6 +22,8 @@ pub struct PtpConf {
     pub network: String,
     pub ip_masq: Option<Backend>,
     pub mtu: Option<u32>,
+    /// `spoofchk`: the pod may send only from its own addresses (crate::guard).
+    pub spoof_check: bool,
 }
 
 impl PtpConf {
@@ -35,6 +38,7 @@ impl PtpConf {
             network: conf.name.clone(),
             ip_masq: masq::configured(raw.ip_masq, raw.ip_masq_backend.as_deref())?,
             mtu: raw.mtu.filter(|m| *m != 0),
+            spoof_check: raw.spoofchk,
         })
     }
 }
@@ -56,7 +60,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = parse(base()).unwrap();
-        assert_eq!(c, PtpConf { network: "p2p".into(), ip_masq: None, mtu: None });
+        assert_eq!(c, PtpConf { network: "p2p".into(), ip_masq: None, mtu: None, spoof_check: false });
     }
 
     #[test]

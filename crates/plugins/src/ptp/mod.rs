@@ -4,6 +4,7 @@
 //! docs/plugins/ptp.md.
 
 mod conf;
+mod filter;
 mod plan;
 mod setup;
 
@@ -16,7 +17,7 @@ use crate::kernel::{
     container_netns, container_netns_if_present, enable_forwarding, handle_in, host_handle, host_netns,
 };
 use crate::undo::{Undo, first_error};
-use crate::{iface, masq, meta, owner, veth};
+use crate::{iface, meta, owner, veth};
 pub use conf::PtpConf;
 use plan::{CONTAINER_IFACE, plan_gateways};
 
@@ -46,9 +47,7 @@ impl Plugin for Ptp {
         enable_forwarding(&host_ns, result.ips.iter().map(|ip| ip.address.addr()))?;
         setup::apply_container(&cont_ns, &cont, &pair.container, &result, CONTAINER_IFACE)?;
         setup::apply_host(&host_ns, &host, &pair.host, &result, CONTAINER_IFACE)?;
-        if let Some(backend) = pc.ip_masq {
-            masq::setup_with_undo(backend, &owner, &result.ips, &mut undo)?;
-        }
+        filter::setup(&pc, &owner, &pair.host.name, &result.ips, &mut undo)?;
         prefer_conf_dns(&mut result, conf);
         undo.commit();
         Ok(result)
@@ -70,28 +69,31 @@ impl Plugin for Ptp {
         setup::check_routes(&host, &cont, &link, &prev, idx)
     }
 
+    /// The veth's deletion (or, without the namespace, the host side's) starts first, on its
+    /// own thread: it costs the kernel an RCU grace period, during which masquerading and
+    /// the spoof check are removed. The addresses are released last, so a pod that gets one of them next never
+    /// has its route or veth taken for ours.
     fn del(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
         let pc = PtpConf::parse(conf)?;
-        let mut errors = Vec::new();
-        // Host state goes before the addresses are released, so a pod that gets one of them
-        // next never has its route or veth taken for ours.
-        match container_netns_if_present(args) {
-            Some(ns) => errors.extend(iface::delete(&ns, &args.ifname).err()),
-            None => {
-                if let Ok(Some(prev)) = conf.prev_result()
-                    && let Some(idx) = container_index(&prev, args)
-                {
-                    let torn = host_handle().and_then(|h| setup::teardown_host(&h, &prev, idx));
-                    errors.extend(torn.err());
-                }
-            }
-        }
-        if let Some(backend) = pc.ip_masq {
+        let prev = conf.prev_result().ok().flatten();
+        let keys = filter::keys(prev.as_ref());
+        std::thread::scope(|s| {
+            let netns = container_netns_if_present(args);
+            let prev = prev.as_ref();
+            let links = s.spawn(move || match netns {
+                Some(ns) => iface::delete(&ns, &args.ifname),
+                None => match prev.and_then(|p| Some((p, container_index(p, args)?))) {
+                    Some((p, idx)) => host_handle().and_then(|h| setup::teardown_host(&h, p, idx)),
+                    None => Ok(()),
+                },
+            });
             let owner = owner::tag(&pc.network, &args.container_id, &args.ifname);
-            errors.extend(masq::teardown(backend, &owner).err());
-        }
-        errors.extend(ipam_del(args, conf).err());
-        first_error(errors)
+            let filtered = filter::teardown(&pc, &owner, keys);
+            let deleted =
+                links.join().unwrap_or_else(|_| Err(Error::internal("deleting the pod's veth panicked")));
+            let released = ipam_del(args, conf);
+            first_error([deleted, filtered, released].into_iter().filter_map(Result::err).collect())
+        })
     }
 
     fn gc(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
@@ -99,9 +101,7 @@ impl Plugin for Ptp {
         let valid = cni_spec::valid_attachments(conf)?.unwrap_or_default();
         let mut errors = Vec::new();
         errors.extend(ipam_gc(args, conf).err());
-        if let Some(backend) = pc.ip_masq {
-            errors.extend(masq::gc(backend, &pc.network, &valid).err());
-        }
+        errors.extend(filter::gc(&pc, &valid).err());
         first_error(errors)
     }
 

@@ -92,27 +92,12 @@ pub fn num(ip: IpAddr) -> u128 {
     }
 }
 
-fn addr(family: Family, n: u128) -> IpAddr {
+pub fn addr(family: Family, n: u128) -> IpAddr {
     match family {
         // Ranges of one family only ever hold that family's values.
         Family::V4 => IpAddr::V4(Ipv4Addr::from(u32::try_from(n).unwrap_or(u32::MAX))),
         Family::V6 => IpAddr::V6(Ipv6Addr::from(n)),
     }
-}
-
-/// One nft element for a range: an address, a prefix or `first-last`.
-pub fn render(family: Family, lo: u128, hi: u128) -> String {
-    if lo == hi {
-        return addr(family, lo).to_string();
-    }
-    let bits: u32 = if family == Family::V4 { 32 } else { 128 };
-    let size = hi - lo;
-    // An aligned power-of-two block is a prefix.
-    if size.checked_add(1).is_some_and(|n| n.is_power_of_two() && lo.is_multiple_of(n)) || size == u128::MAX {
-        let host_bits = (size.count_ones()).min(bits);
-        return format!("{}/{}", addr(family, lo), bits - host_bits);
-    }
-    format!("{}-{}", addr(family, lo), addr(family, hi))
 }
 
 #[cfg(test)]
@@ -121,7 +106,8 @@ mod tests {
 
     impl AddrRanges {
         fn elements(&self, family: Family) -> Vec<String> {
-            self.merged().into_iter().map(|(lo, hi)| render(family, lo, hi)).collect()
+            let part = |(lo, hi)| super::super::ruleset::addr_part(family, lo, hi);
+            self.merged().into_iter().map(|r| fw::nft::text::key_part_text(&part(r))).collect()
         }
     }
 

@@ -32,15 +32,17 @@ mod update;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-pub use ruleset::{Chain, FAMILY, Ruleset, Set, TABLE};
+use fw::nft::{
+    Chain, ChainType, DataType, Elem, ElemData, Field, Hook, Match, Rule, Set, Stmt, Value, Verdict,
+};
+pub use ruleset::{FAMILY, Ruleset, TABLE, table_id};
 pub use update::{apply_batch, delete_batch, update_batch};
 
 use crate::model::{Direction, Family, Pod, PodRef};
 use crate::world::World;
 use allow::Allowances;
 use groups::{Group, GroupKey};
-use intervals::render;
-use ruleset::quote;
+use ruleset::{addr_part, addr_type, comment, port_part, proto_part};
 
 const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
 const DIRECTIONS: [Direction; 2] = [Direction::Ingress, Direction::Egress];
@@ -61,7 +63,9 @@ pub fn compile(world: &World, node_pods: &[PodRef]) -> Ruleset {
         }
     }
     let groups = groups::group(members);
-    let mut rs = Ruleset { sets: dispatch_maps(&groups), chains: base_chains() };
+    let mut rs = Ruleset::new(FAMILY, TABLE);
+    rs.sets = dispatch_maps(&groups);
+    rs.chains = base_chains();
     let mut allowances = Allowances::new(world);
     for (key, group) in &groups {
         let (chain, sets) = group_chain(&mut allowances, key.dir, group);
@@ -77,25 +81,21 @@ fn dispatch_maps(groups: &std::collections::BTreeMap<GroupKey, Group>) -> Vec<Se
     let mut out = Vec::new();
     for dir in DIRECTIONS {
         let mut seen: BTreeSet<IpAddr> = BTreeSet::new();
-        let mut elements: [Vec<(IpAddr, String)>; 2] = Default::default();
+        let mut elements: [Vec<(IpAddr, Elem)>; 2] = Default::default();
         for (_, group) in groups.iter().filter(|(k, _)| k.dir == dir) {
             for pod in &group.pods {
                 for ip in pod.ips.iter().filter(|ip| seen.insert(**ip)) {
-                    let element =
-                        format!("{ip} comment {} : jump {}", quote(&pod.key().to_string()), group.name);
+                    let element = Elem::new(vec![fw::nft::KeyPart::addr(*ip)])
+                        .with_comment(comment(&pod.key().to_string()))
+                        .mapped_to(ElemData::Verdict(Verdict::Jump(group.name.clone())));
                     elements[usize::from(ip.is_ipv6())].push((*ip, element));
                 }
             }
         }
         for (family, mut elements) in FAMILIES.into_iter().zip(elements) {
-            elements.sort();
-            let typ = format!("{} : verdict", addr_type(family));
-            out.push(Set::new(
-                dispatch_map(dir, family),
-                &typ,
-                false,
-                elements.into_iter().map(|(_, e)| e).collect(),
-            ));
+            elements.sort_by_key(|(ip, _)| *ip);
+            let map = Set::map(dispatch_map(dir, family), &[addr_type(family)], &[DataType::Verdict]);
+            out.push(map.with_elems(elements.into_iter().map(|(_, e)| e).collect()));
         }
     }
     out
@@ -105,48 +105,47 @@ fn dispatch_maps(groups: &std::collections::BTreeMap<GroupKey, Group>) -> Vec<Se
 /// boxes, per family. The sets exist even when empty, so the shape of the ruleset depends on
 /// the groups only.
 fn group_chain(allowances: &mut Allowances, dir: Direction, group: &Group) -> (Chain, Vec<Set>) {
-    let peer = match dir {
-        Direction::Ingress => "saddr",
-        Direction::Egress => "daddr",
-    };
     let mut rules = Vec::new();
     let mut sets = Vec::new();
     let representative = group.pods[0];
-    for (family, kw) in [(Family::V4, "ip"), (Family::V6, "ip6")] {
+    for family in FAMILIES {
         let allowance = allowances.of(representative, dir, &group.policies, family);
         let addr = addr_type(family);
+        let peer = peer_field(dir, family);
         let any = format!("{}_any{}", group.name, suffix(family));
-        let any_elements = allowance.any.iter().map(|(lo, hi)| render(family, *lo, *hi)).collect();
-        sets.push(Set::new(any.clone(), addr, true, any_elements));
+        let any_elements =
+            allowance.any.iter().map(|(lo, hi)| Elem::new(vec![addr_part(family, *lo, *hi)])).collect();
+        sets.push(Set::new(any.clone(), &[addr]).intervals().with_elems(any_elements));
         let ports = format!("{}_ports{}", group.name, suffix(family));
         let port_elements = allowance
             .boxes
             .disjoint_except(&allowance.any)
             .into_iter()
             .map(|(proto, (lo, hi), (first, last))| {
-                let range = if first == last { first.to_string() } else { format!("{first}-{last}") };
-                format!("{} . {} . {range}", render(family, lo, hi), proto.as_nft())
+                Elem::new(vec![addr_part(family, lo, hi), proto_part(proto), port_part(first, last)])
             })
             .collect();
-        sets.push(Set::new(
-            ports.clone(),
-            &format!("{addr} . inet_proto . inet_service"),
-            true,
-            port_elements,
-        ));
-        rules.push(format!("{kw} {peer} @{any} accept"));
-        rules.push(format!("{kw} {peer} . meta l4proto . th dport @{ports} accept"));
+        let port_types = [addr, DataType::InetProto, DataType::InetService];
+        sets.push(Set::new(ports.clone(), &port_types).intervals().with_elems(port_elements));
+        rules.push(Rule::verdict(vec![Match::in_set(&[peer], any)], Verdict::Accept));
+        let boxed = [peer, Field::L4Proto, Field::ThDport];
+        rules.push(Rule::verdict(vec![Match::in_set(&boxed, ports)], Verdict::Accept));
     }
-    rules.push(format!("counter drop comment {}", quote(&format!("no NetworkPolicy {dir} rule allows it"))));
+    let no_rule = comment(&format!("no NetworkPolicy {dir} rule allows it"));
+    rules.push(Rule::new(vec![], vec![Stmt::Counter, Stmt::Verdict(Verdict::Drop)]).with_comment(no_rule));
     let names: Vec<String> = group.policies.iter().map(|p| p.key().to_string()).collect();
-    let comment = Some(format!("{dir} of pods selected by {}", names.join(", ")));
-    (Chain { name: group.name.clone(), hook: None, comment, rules }, sets)
+    let mut chain = Chain::new(group.name.clone(), rules);
+    chain.comment = Some(comment(&format!("{dir} of pods selected by {}", names.join(", "))));
+    (chain, sets)
 }
 
-fn addr_type(family: Family) -> &'static str {
-    match family {
-        Family::V4 => "ipv4_addr",
-        Family::V6 => "ipv6_addr",
+/// The address a direction's verdict depends on: where ingress comes from, where egress goes.
+fn peer_field(dir: Direction, family: Family) -> Field {
+    match (dir, family) {
+        (Direction::Ingress, Family::V4) => Field::IpSaddr,
+        (Direction::Ingress, Family::V6) => Field::Ip6Saddr,
+        (Direction::Egress, Family::V4) => Field::IpDaddr,
+        (Direction::Egress, Family::V6) => Field::Ip6Daddr,
     }
 }
 
@@ -164,27 +163,35 @@ fn dispatch_map(dir: Direction, family: Family) -> String {
 
 /// The hooked chains: egress of local pods on forward and input, ingress on forward.
 fn base_chains() -> Vec<Chain> {
-    let base = |name: &str, hook: &str, priority: &str, dir: Direction| {
-        let field = match dir {
-            Direction::Ingress => "daddr",
-            Direction::Egress => "saddr",
+    let base = |name: &str, hook: Hook, priority: i32, dir: Direction| {
+        let local = |family| match dir {
+            Direction::Ingress => peer_field(Direction::Egress, family),
+            Direction::Egress => peer_field(Direction::Ingress, family),
         };
+        let nd = (133..=136).map(|t| fw::nft::KeyPart::Exact(Value::Icmpv6Type(t))).collect();
         let rules = vec![
-            "ct state established,related accept".to_string(),
+            Rule::verdict(vec![Match::AnyOf { field: Field::CtState, bits: 2 | 4 }], Verdict::Accept),
             // Neighbour discovery is how pods find each other at all, and conntrack does not
             // track it: it must pass before the invalid-state drop.
-            "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept"
-                .to_string(),
-            "ct state invalid drop".to_string(),
-            format!("ip {field} vmap @{}", dispatch_map(dir, Family::V4)),
-            format!("ip6 {field} vmap @{}", dispatch_map(dir, Family::V6)),
+            Rule::verdict(
+                vec![Match::OneOf { field: Field::Icmpv6Type, negate: false, values: nd }],
+                Verdict::Accept,
+            ),
+            Rule::verdict(vec![Match::AnyOf { field: Field::CtState, bits: 1 }], Verdict::Drop),
+            Rule::new(
+                vec![],
+                vec![Stmt::Vmap { key: vec![local(Family::V4)], map: dispatch_map(dir, Family::V4) }],
+            ),
+            Rule::new(
+                vec![],
+                vec![Stmt::Vmap { key: vec![local(Family::V6)], map: dispatch_map(dir, Family::V6) }],
+            ),
         ];
-        let hook = Some(format!("type filter hook {hook} priority {priority}; policy accept;"));
-        Chain { name: name.into(), hook, comment: None, rules }
+        Chain::hooked(name, ChainType::Filter, hook, priority, rules)
     };
     vec![
-        base("forward_egress", "forward", "filter", Direction::Egress),
-        base("forward_ingress", "forward", "filter + 1", Direction::Ingress),
-        base("input_egress", "input", "filter", Direction::Egress),
+        base("forward_egress", Hook::Forward, 0, Direction::Egress),
+        base("forward_ingress", Hook::Forward, 1, Direction::Ingress),
+        base("input_egress", Hook::Input, 0, Direction::Egress),
     ]
 }

@@ -1,26 +1,26 @@
-//! Turning compiled rulesets into nft batches. Every batch is applied by ONE `nft -f -`
-//! (`fw::apply`), which the kernel commits as one transaction.
+//! Turning compiled rulesets into nf_tables batches. Every batch is applied as ONE netlink
+//! transaction (`fw::nft::Conn::apply`).
 
 use std::collections::BTreeSet;
 
-use fw::Batch;
+use fw::nft::{Batch, Elem};
 
-use super::ruleset::{FAMILY, Ruleset, Set, TABLE};
+use super::ruleset::{Ruleset, table_id};
 
 /// Replaces whatever policy table there is with `rs`: `add table` (so that the delete cannot
-/// fail on a node that has none), `delete table`, then the full definition. The batch is one
+/// fail on a node that has none), `delete table`, then the full table. The batch is one
 /// transaction, so no packet ever sees an empty table — a default-deny pod is never open,
 /// not even for the duration of an update.
 pub fn apply_batch(rs: &Ruleset) -> Batch {
-    let mut b = delete_batch();
-    b.add(rs.text());
+    let mut b = Batch::new();
+    b.replace_table(rs);
     b
 }
 
 /// Removes the policy table: every pod becomes open.
 pub fn delete_batch() -> Batch {
     let mut b = Batch::new();
-    b.add(format!("add table {FAMILY} {TABLE}")).add(format!("delete table {FAMILY} {TABLE}"));
+    b.delete_table(&table_id());
     b
 }
 
@@ -29,62 +29,65 @@ pub fn delete_batch() -> Batch {
 /// turn one into the other: the cost of an update then follows what changed, not the size of
 /// the ruleset. `None` when sets or chains differ: use [`apply_batch`].
 pub fn update_batch(old: &Ruleset, new: &Ruleset) -> Option<Batch> {
-    if old.chains != new.chains || !old.sets.iter().map(Set::shape).eq(new.sets.iter().map(Set::shape)) {
+    let shape = |rs: &Ruleset| rs.sets.iter().map(|s| s.decl()).collect::<Vec<_>>();
+    if old.chains != new.chains || shape(old) != shape(new) || old.id() != new.id() {
         return None;
     }
     let mut deletes = Batch::new();
     let mut adds = Batch::new();
     for (o, n) in old.sets.iter().zip(&new.sets) {
-        let (before, after): (BTreeSet<&str>, BTreeSet<&str>) = (
-            o.elements.iter().map(String::as_str).collect(),
-            n.elements.iter().map(String::as_str).collect(),
-        );
-        let gone: Vec<&str> = before.difference(&after).map(|e| o.key_of(e)).collect();
-        let came: Vec<&str> = after.difference(&before).copied().collect();
-        if !gone.is_empty() {
-            deletes.add(format!("delete element {FAMILY} {TABLE} {} {{ {} }}", o.name, gone.join(", ")));
-        }
-        if !came.is_empty() {
-            adds.add(format!("add element {FAMILY} {TABLE} {} {{ {} }}", n.name, came.join(", ")));
-        }
+        let (before, after): (BTreeSet<&Elem>, BTreeSet<&Elem>) =
+            (o.elems.iter().collect(), n.elems.iter().collect());
+        deletes.del_elems(&old.id(), o, before.difference(&after).map(|e| (*e).clone()).collect());
+        adds.add_elems(&new.id(), n, after.difference(&before).map(|e| (*e).clone()).collect());
     }
     // Deletions first: a map key whose verdict changed, or an interval that grew into a
     // neighbour, is removed before its replacement is added.
-    let mut b = Batch::new();
-    for statement in deletes.text().lines().chain(adds.text().lines()).filter(|l| !l.is_empty()) {
-        b.add(statement);
-    }
-    Some(b)
+    deletes.extend(adds);
+    Some(deletes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::ruleset::Chain;
+    use fw::nft::{Chain, DataType, ElemData, KeyPart, Rule, Set, Table, Verdict};
 
-    fn rs(peers: &[&str], dispatch: &[&str]) -> Ruleset {
-        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
-        Ruleset {
-            sets: vec![
-                Set::new("p".into(), "ipv4_addr", true, strings(peers)),
-                Set::new("m".into(), "ipv4_addr : verdict", false, strings(dispatch)),
-            ],
-            chains: vec![Chain { name: "c".into(), hook: None, comment: None, rules: vec!["drop".into()] }],
-        }
+    fn rs(peers: &[&str], dispatch: &[(&str, &str)]) -> Ruleset {
+        let addr = |s: &str| KeyPart::addr(s.parse().unwrap());
+        let mut t = Table::new(super::super::ruleset::FAMILY, super::super::ruleset::TABLE);
+        t.sets.push(
+            Set::new("p", &[DataType::Ipv4Addr])
+                .intervals()
+                .with_elems(peers.iter().map(|p| Elem::new(vec![addr(p)])).collect()),
+        );
+        let jump = |(ip, c): &(&str, &str)| {
+            Elem::new(vec![addr(ip)]).mapped_to(ElemData::Verdict(Verdict::Jump(c.to_string())))
+        };
+        t.sets.push(
+            Set::map("m", &[DataType::Ipv4Addr], &[DataType::Verdict])
+                .with_elems(dispatch.iter().map(jump).collect()),
+        );
+        t.chains.push(Chain::new("a", vec![Rule::verdict(vec![], Verdict::Drop)]));
+        t.chains.push(Chain::new("b", vec![Rule::verdict(vec![], Verdict::Drop)]));
+        t
     }
 
     #[test]
     fn apply_replaces_the_table_in_one_batch() {
         let text = apply_batch(&rs(&["10.0.0.1"], &[])).text();
-        assert!(text.starts_with(
-            "add table inet twill_policy\ndelete table inet twill_policy\ntable inet twill_policy {\n"
-        ));
+        assert!(
+            text.starts_with(
+                "add table inet twill_policy\ndelete table inet twill_policy\nadd table inet twill_policy\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(delete_batch().text(), "add table inet twill_policy\ndelete table inet twill_policy\n");
     }
 
     #[test]
     fn element_changes_only() {
-        let old = rs(&["10.0.0.1", "10.0.0.3"], &["10.0.0.9 : jump a"]);
-        let new = rs(&["10.0.0.1", "10.0.0.4"], &["10.0.0.9 : jump b"]);
+        let old = rs(&["10.0.0.1", "10.0.0.3"], &[("10.0.0.9", "a")]);
+        let new = rs(&["10.0.0.1", "10.0.0.4"], &[("10.0.0.9", "b")]);
         let b = update_batch(&old, &new).unwrap();
         assert_eq!(
             b.text(),
@@ -100,7 +103,7 @@ mod tests {
     fn structural_changes_need_a_full_apply() {
         let old = rs(&[], &[]);
         let mut new = rs(&[], &[]);
-        new.chains[0].rules.push("accept".into());
+        new.chains[0].rules.push(Rule::verdict(vec![], Verdict::Accept));
         assert!(update_batch(&old, &new).is_none());
         let mut new = rs(&[], &[]);
         new.sets[0].interval = false;

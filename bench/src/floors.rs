@@ -1,0 +1,68 @@
+//! The kernel's own cost of what the plugins ask of it, measured in the same run as the
+//! plugins (so the same machine load weighs on both): creating a veth pair with its peer in a
+//! pod namespace, an address and the link up; deleting such a pair (an RCU grace period
+//! inside the kernel, the floor of every DEL); deleting an IFB (what `bandwidth` DEL adds).
+//! The density part also creates a veth pair in a node that holds N pods: how much of the
+//! ADD's growth is the kernel's own.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use netns::NetNs;
+
+use crate::lab::Lab;
+
+/// Samples of each floor.
+#[derive(Clone, Debug, Default)]
+pub struct Floors {
+    pub veth_add: Vec<Duration>,
+    pub veth_del: Vec<Duration>,
+    pub ifb_del: Vec<Duration>,
+}
+
+/// One sample of each, in a fake host and a pod namespace made for it.
+pub fn sample(lab: &Lab, floors: &mut Floors, i: usize) -> Result<()> {
+    let (host_name, host) = lab.create_ns(&format!("floor-host-{i}"))?;
+    let (pod_name, pod) = lab.create_ns(&format!("floor-pod-{i}"))?;
+    let measured = (|| -> Result<()> {
+        let h = nl::Handle::in_netns(&host)?;
+        let started = Instant::now();
+        h.veth_add("twbfloor0", "eth0", Some(&pod), None, None, None)?;
+        let link = h.link_get("twbfloor0")?.context("veth host end")?;
+        h.addr_add(link.index, "10.250.0.1/24".parse()?, true)?;
+        h.link_set_up(link.index, true)?;
+        floors.veth_add.push(started.elapsed());
+        let started = Instant::now();
+        h.link_del(link.index)?;
+        floors.veth_del.push(started.elapsed());
+        h.ifb_add("twbfloor1", None)?;
+        let ifb = h.link_get("twbfloor1")?.context("ifb")?;
+        let started = Instant::now();
+        h.link_del(ifb.index)?;
+        floors.ifb_del.push(started.elapsed());
+        Ok(())
+    })();
+    lab.remove_ns(&pod_name);
+    lab.remove_ns(&host_name);
+    measured
+}
+
+/// Creating a veth pair with its peer in a fresh pod namespace, an address and the link up,
+/// in `host` as it is (the density part's node, with its pods alive); the pair and the pod
+/// namespace are removed afterwards, untimed.
+pub fn veth_add_in(lab: &Lab, host: &NetNs, tag: &str) -> Result<Duration> {
+    let (pod_name, pod) = lab.create_ns(&format!("floor-{tag}"))?;
+    let measured = (|| -> Result<Duration> {
+        let h = nl::Handle::in_netns(host)?;
+        let started = Instant::now();
+        h.veth_add("twbdfloor0", "eth0", Some(&pod), None, None, None)?;
+        let link = h.link_get("twbdfloor0")?.context("veth host end")?;
+        h.addr_add(link.index, "10.250.0.1/24".parse()?, true)?;
+        h.link_set_up(link.index, true)?;
+        let took = started.elapsed();
+        h.link_del(link.index)?;
+        Ok(took)
+    })();
+    lab.remove_ns(&pod_name);
+    measured
+}
