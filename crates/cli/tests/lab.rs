@@ -335,6 +335,23 @@ fn vxlan_with_etcd_datastore() {
 }
 
 /// SCTP is probed for real; on a kernel without SCTP sockets the probe says so and exits 2.
+/// `lab up --ipv6` and `pod add` return only once every family carries traffic: the very
+/// first connections between pods on different nodes succeed, IPv6 first (no retry here).
+/// Before, a node's link-local addresses were still tentative and the first IPv6 packets
+/// forwarded between nodes were lost for a second or two.
+#[test]
+fn dual_stack_carries_traffic_as_soon_as_up_and_pod_add_return() {
+    let mut lab = Lab::up("rdy", &["--nodes", "2", "--ipv6"]);
+    lab.ok(&["pod", "add", "a/p1", "--node", "1"]);
+    lab.ok(&["pod", "add", "a/p2", "--node", "2"]);
+    for options in [&["--port", "80", "--ipv6"][..], &["--port", "80"]] {
+        for (from, to) in [("a/p1", "a/p2"), ("a/p2", "a/p1")] {
+            assert!(lab.probe(from, to, options).is_some(), "{from} -> {to} {options:?} failed");
+        }
+    }
+    lab.down();
+}
+
 #[test]
 fn sctp_probe_reports_a_missing_kernel_protocol_clearly() {
     let mut lab = Lab::up("sc", &["--nodes", "1"]);

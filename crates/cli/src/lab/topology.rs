@@ -143,6 +143,11 @@ fn configure_host(host: &Host, ns: &NetNs) -> Result<()> {
     nl.addr_add(eth0.index, IpNet::new(host.ip.into(), UNDERLAY_PREFIX4)?, true)?;
     if let Some(ip6) = host.ip6 {
         nl.addr_add(eth0.index, IpNet::new(ip6.into(), UNDERLAY_PREFIX6)?, true)?;
+        // The link-local address made when eth0 comes up would stay tentative for DAD's
+        // second or two, and until then the kernel sends no neighbour solicitation for a
+        // forwarded packet (it has no usable source): pod traffic to another node would be
+        // lost. Nothing else can hold these addresses, so there is nothing to detect.
+        nl::sysctl_set(ns, &format!("net/ipv6/conf/{UPLINK}/accept_dad"), "0")?;
     }
     nl.link_set_up(eth0.index, true)?;
     if !host.is_node() {
