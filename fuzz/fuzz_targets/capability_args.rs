@@ -8,7 +8,9 @@
 #![no_main]
 
 use cni_skel::{CmdArgs, Command};
-use cni_spec::{Bandwidth, CniResult, NetConf, PortMapping, parse_cni_args, runtime_config, valid_attachments};
+use cni_spec::{
+    Bandwidth, CniResult, NetConf, PortMapping, parse_cni_args, runtime_config, valid_attachments,
+};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -70,7 +72,10 @@ fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(con
 /// static's ADD answers in the config's version whenever the result fits it.
 fn static_result(result: &CniResult, version: cni_spec::Version) {
     match result.to_json(version) {
-        Ok(json) => assert_eq!(&CniResult::from_json(&json).expect("reads back"), &result.convert(version).expect("converts")),
+        Ok(json) => assert_eq!(
+            &CniResult::from_json(&json).expect("reads back"),
+            &result.convert(version).expect("converts")
+        ),
         Err(e) => assert!(version.is_legacy_result(), "{e:?}"),
     }
 }

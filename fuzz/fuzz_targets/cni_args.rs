@@ -17,14 +17,12 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use twill_fuzz::{fields, text};
 
-const VARS: [&str; 6] =
-    ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"];
+const VARS: [&str; 6] = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"];
 
 fuzz_target!(|data: &[u8]| {
     let f = fields(data, VARS.len() + 1);
     cni_args(&text(f[4]));
-    let env: BTreeMap<String, String> =
-        VARS.iter().zip(&f).map(|(k, v)| (k.to_string(), text(v))).collect();
+    let env: BTreeMap<String, String> = VARS.iter().zip(&f).map(|(k, v)| (k.to_string(), text(v))).collect();
     skel(&env, f[VARS.len()]);
 });
 
@@ -83,7 +81,8 @@ fn skel(env: &BTreeMap<String, String>, stdin: &[u8]) {
     let code = cni_skel::run(&plugin, "fuzz", env, &mut &stdin[..], &mut out, &mut err);
     let called = plugin.calls.borrow().len();
     assert!(called <= 1);
-    let printed: Option<Value> = (!out.is_empty()).then(|| serde_json::from_slice(&out).expect("stdout is JSON"));
+    let printed: Option<Value> =
+        (!out.is_empty()).then(|| serde_json::from_slice(&out).expect("stdout is JSON"));
     match code {
         0 => {
             let command = Command::parse(&env["CNI_COMMAND"]).expect("success needs a verb");

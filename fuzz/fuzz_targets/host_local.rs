@@ -39,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
     let mut store = DiskStore::open(&conf.data_dir, NETWORK).expect("open the store");
     let before = store.list().expect("list");
     match allocate(&mut store, &conf, ID, IFNAME, &requested) {
-        Ok(allocs) => added(&mut store, &conf, &before, &allocs.iter().map(|a| a.address.addr()).collect::<Vec<_>>()),
+        Ok(allocs) => {
+            added(&mut store, &conf, &before, &allocs.iter().map(|a| a.address.addr()).collect::<Vec<_>>())
+        }
         Err(_) => assert_eq!(store.list().expect("list"), before, "a failed ADD changed reservations"),
     }
     if gc(&mut store, &[]).is_ok() {

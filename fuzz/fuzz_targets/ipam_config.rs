@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
     for (i, a) in conf.range_sets.iter().enumerate() {
         assert!(conf.range_sets[i + 1..].iter().all(|b| !a.overlaps(b)), "range sets overlap");
         for r in a.ranges() {
-            assert!(r.range_start() <= r.range_end() && r.contains(r.range_start()) && r.contains(r.range_end()));
+            assert!(
+                r.range_start() <= r.range_end() && r.contains(r.range_start()) && r.contains(r.range_end())
+            );
         }
     }
     let requests: Vec<String> = text(f[2]).split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
