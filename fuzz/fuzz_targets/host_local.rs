@@ -6,12 +6,16 @@
 //! ADD, CHECK, DEL and GC then run on the real disk store. Beyond no panic: an allocation
 //! gives one address per range set, inside it, not reserved before and now recorded for the
 //! attachment; a failed ADD leaves the reservations as they were; DEL frees what ADD took;
-//! GC with no valid attachment frees every reservation.
+//! GC with no valid attachment frees every reservation; STATUS reports exhaustion exactly
+//! when ADD fails for it.
 #![no_main]
 
 use std::net::IpAddr;
 
-use ipam::{DiskStore, IpamConfig, Owner, Reservation, Store, allocate, check, gc, parse_requested, release};
+use ipam::{
+    DiskStore, ErrorKind, IpamConfig, Owner, Reservation, Store, allocate, check, check_available, gc,
+    parse_requested, release,
+};
 use libfuzzer_sys::fuzz_target;
 use twill_fuzz::{all_fields, plain_name, scratch_dir, text};
 
@@ -38,7 +42,16 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut store = DiskStore::open(&conf.data_dir, NETWORK).expect("open the store");
     let before = store.list().expect("list");
-    match allocate(&mut store, &conf, ID, IFNAME, &requested) {
+    let available = check_available(&store, &conf);
+    let outcome = allocate(&mut store, &conf, ID, IFNAME, &requested);
+    if requested.is_empty() {
+        // STATUS agrees with ADD: an exhausted set fails ADD (perhaps earlier, for another
+        // reason), and ADD failing for exhaustion was foretold.
+        let exhausted = outcome.as_ref().is_err_and(|e| e.kind() == ErrorKind::Exhausted);
+        assert!(available.is_ok() || outcome.is_err(), "STATUS {available:?}, ADD {outcome:?}");
+        assert!(!exhausted || available.is_err(), "STATUS {available:?}, ADD {outcome:?}");
+    }
+    match outcome {
         Ok(allocs) => {
             added(&mut store, &conf, &before, &allocs.iter().map(|a| a.address.addr()).collect::<Vec<_>>())
         }
