@@ -28,8 +28,14 @@ fn corrupt_path(e: StoreError) -> String {
 #[test]
 fn a_record_holding_another_key_is_corrupt() {
     let (_dir, store) = store_with(&[
-        ("kv/%2Ftwill%2Fnodes%2Fa", r#"{"key":"/twill/nodes/a","value":"1","version":1,"create_revision":1,"mod_revision":1}"#),
-        ("kv/%2Ftwill%2Fpods%2Fx%2Fp", r#"{"key":"/twil,/pods/x/p","value":"2","version":1,"create_revision":2,"mod_revision":2}"#),
+        (
+            "kv/%2Ftwill%2Fnodes%2Fa",
+            r#"{"key":"/twill/nodes/a","value":"1","version":1,"create_revision":1,"mod_revision":1}"#,
+        ),
+        (
+            "kv/%2Ftwill%2Fpods%2Fx%2Fp",
+            r#"{"key":"/twil,/pods/x/p","value":"2","version":1,"create_revision":2,"mod_revision":2}"#,
+        ),
     ]);
     let e = corrupt_path(store.list("/twill/").unwrap_err());
     assert!(e.contains("%2Ftwill%2Fpods%2Fx%2Fp") && e.contains("\"/twil,/pods/x/p\""), "{e}");
@@ -51,7 +57,8 @@ fn a_revision_at_its_limit_refuses_writes() {
 /// A key's version at its limit: overwriting it is refused, deleting it works.
 #[test]
 fn a_version_at_its_limit_refuses_overwrites() {
-    let rec = r#"{"key":"/a","value":"1","version":18446744073709551615,"create_revision":1,"mod_revision":1}"#;
+    let rec =
+        r#"{"key":"/a","value":"1","version":18446744073709551615,"create_revision":1,"mod_revision":1}"#;
     let (_dir, store) = store_with(&[("kv/%2Fa", rec), ("revision", "1")]);
     corrupt_path(store.put("/a", b"2", None).unwrap_err());
     assert_eq!(store.get("/a").unwrap().unwrap().value, b"1");

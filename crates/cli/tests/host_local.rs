@@ -256,7 +256,8 @@ fn status_is_not_available_while_the_range_is_exhausted() {
     let one = json!({"type": "host-local", "subnet": "10.78.0.0/24", "rangeStart": "10.78.0.10",
                      "rangeEnd": "10.78.0.10", "dataDir": "{dir}/ipam"});
     let bridge = bridge_list(&world, "1.1.0", "twhl6", one.clone());
-    let ptp = world.list(json!({"cniVersion": "1.1.0", "name": NET, "plugins": [{"type": "ptp", "ipam": one}]}));
+    let ptp =
+        world.list(json!({"cniVersion": "1.1.0", "name": NET, "plugins": [{"type": "ptp", "ipam": one}]}));
     assert!(world.runtime.status(&bridge).unwrap());
     let pod = TestNs::new("hlstatp");
     let rt = world.rt("a", &pod);

@@ -67,9 +67,10 @@ pub fn pod_add(
     }
     let node = state.node(node.unwrap_or_else(|| least_loaded(&state)))?.clone();
     let netns_name = names.pod(pod, |n| state.netns.iter().any(|m| m == n) || netns::named_path(n).exists());
-    netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
+    let pod_ns = netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
     state.netns.push(netns_name.clone());
     sd.save(&state)?;
+    nl::reset_inherited(&pod_ns).with_context(|| format!("reset the sysctls {netns_name} inherited"))?;
     let mut record = PodState {
         ns: pod.ns.clone(),
         name: pod.name.clone(),

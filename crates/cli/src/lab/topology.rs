@@ -122,6 +122,9 @@ pub fn apply_topology(
 fn create_netns(name: &str, created: &mut dyn FnMut(&str) -> Result<()>) -> Result<NetNs> {
     let ns = netns::create_named(name).with_context(|| format!("create netns {name}"))?;
     created(name)?;
+    // Each namespace stands for a machine of its own: it starts with the kernel's defaults,
+    // not with whatever this host's IPv4 settings are.
+    nl::reset_inherited(&ns).with_context(|| format!("reset the sysctls {name} inherited"))?;
     let nl = nl::Handle::in_netns(&ns)?;
     let lo = nl.link_get("lo")?.with_context(|| format!("no lo in {name}"))?;
     nl.link_set_up(lo.index, true)?;

@@ -216,7 +216,8 @@ fn del_and_gc_create_nothing() {
 fn status_is_not_available_while_a_range_set_is_exhausted() {
     let dir = Dir::new("full");
     // 10.8.0.0/30 has one address to hand out; the IPv6 set has plenty.
-    let conf = conf("1.1.0", &dir.0, json!({"ranges": [[{"subnet": "10.8.0.0/30"}], [{"subnet": "fd00:8::/64"}]]}));
+    let conf =
+        conf("1.1.0", &dir.0, json!({"ranges": [[{"subnet": "10.8.0.0/30"}], [{"subnet": "fd00:8::/64"}]]}));
     ok("STATUS", "", &conf);
     assert!(!dir.0.exists(), "STATUS creates nothing");
     ok("ADD", "c1", &conf);
