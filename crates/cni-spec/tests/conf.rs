@@ -182,7 +182,8 @@ fn set_prev_result_writes_the_config_version_shape() {
 /// as ...555e186), changing what the next plugin of a chain is given.
 #[test]
 fn numbers_pass_through_exactly() {
-    let text = br#"{"type":"x","a":6.254555555555554e+186,"b":0.1,"c":1e-300,"d":18446744073709551615,"e":-0.0}"#;
+    let text =
+        br#"{"type":"x","a":6.254555555555554e+186,"b":0.1,"c":1e-300,"d":18446744073709551615,"e":-0.0}"#;
     let conf = NetConf::parse(text).unwrap();
     let again = NetConf::parse(&conf.to_bytes()).unwrap();
     assert_eq!(again, conf);

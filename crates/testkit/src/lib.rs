@@ -71,6 +71,20 @@ fn load_br_netfilter() -> Result<(), String> {
     }
 }
 
+/// Whether this kernel gives SCTP sockets. Asked the way a probe asks — by opening one, which
+/// also loads the sctp module where it is one — rather than by `/proc/net/sctp`, which shows
+/// only once the module is loaded.
+pub fn kernel_has_sctp() -> bool {
+    // SAFETY: socket(2) with constant arguments; the descriptor is closed right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd is a descriptor this function just opened and owns.
+    unsafe { libc::close(fd) };
+    true
+}
+
 fn unique_name(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{PREFIX}{tag}-{}-{n}", std::process::id())
