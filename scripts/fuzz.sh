@@ -10,6 +10,7 @@
 #   FUZZ_JOBS=N   targets run side by side (default 1)
 #   FUZZ_BUILD=dev|release  dev (unoptimised, quick to build) is the default for runs of up to
 #                 60 s; release (optimised, debug assertions and overflow checks kept) above
+#   FUZZ_TARGET_DIR=DIR     build there instead of fuzz/target
 # A crash, a timeout, an out-of-memory or a failed invariant fails the script; libFuzzer
 # leaves the input in fuzz/artifacts/TARGET/ (replay: cargo +nightly fuzz run TARGET FILE).
 # Ends with one line per target: executions, seconds, corpus size.
@@ -35,6 +36,7 @@ case $build in
   release) flags+=(--debug-assertions) ;;
   *) echo "fuzz: FUZZ_BUILD must be dev or release, not $build" >&2; exit 1 ;;
 esac
+[ -n "${FUZZ_TARGET_DIR:-}" ] && flags+=(--target-dir "$FUZZ_TARGET_DIR")
 nice -n 10 cargo +nightly fuzz build "${flags[@]}"
 # File-backed targets work in $TMPDIR; give them one of their own, on tmpfs when there is one.
 scratch_root=/dev/shm
