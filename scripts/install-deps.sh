@@ -15,6 +15,7 @@ packages=(
   iputils-ping netcat-openbsd    # connectivity checks in tests
   podman runc busybox-static     # podman (CNI backend, runc; busybox rootfs) as a real runtime in tests
   etcd-server                    # the etcd datastore (agent tests, `twill lab up --datastore etcd`)
+  protobuf-compiler libprotobuf-dev  # protoc and its well-known .proto files, for etcd-client's gRPC code
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -24,7 +25,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: cargo (Rust 1.95+) is required and was not found on PATH" >&2
-  exit 1
-fi
+. "$(dirname "$0")/toolchain.sh"
+twill_find_cargo || exit 1

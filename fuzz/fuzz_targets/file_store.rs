@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use agent::store::{Datastore, FileStore, Txn};
+use cluster::store::{Datastore, FileStore, Txn};
 use libfuzzer_sys::fuzz_target;
 use twill_fuzz::{all_fields, plain_name, scratch_dir, text};
 

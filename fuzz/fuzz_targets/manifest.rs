@@ -1,12 +1,12 @@
-//! Kubernetes manifests: `twill lab apply|delete -f` (YAML streams of NetworkPolicy,
-//! Namespace and List) and JSON objects. Beyond no panic: the lab's reader accepts exactly
-//! what the policy decoder accepts, and every policy it stores reads back (as twilld reads
-//! the record) as the very policy that was validated.
+//! Kubernetes manifests: `twill cluster apply|delete -f` and the lab's wrappers (YAML or JSON
+//! streams of NetworkPolicy, Namespace, Pod and List). Beyond no panic: the cluster's reader
+//! accepts exactly what the policy decoder accepts, and every object it stores reads back
+//! (as twilld reads the record) as the very object that was validated.
 #![no_main]
 
+use cluster::manifest::{Manifest, parse_manifests};
 use libfuzzer_sys::fuzz_target;
 use policy::{Object, parse_policy_spec, parse_value, parse_yaml};
-use twill_fuzz::manifest::{Manifest, parse_manifests};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             objects.iter().zip(records).for_each(|(o, r)| same(o, r));
         }
         (Err(_), Err(_)) => {}
-        (Ok(_), Err(e)) => panic!("validated but not storable: {e:#}"),
+        (Ok(_), Err(e)) => panic!("validated but not storable: {e}"),
         (Err(e), Ok(_)) => panic!("stored but not valid: {e}"),
     }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
@@ -35,6 +35,13 @@ fn same(object: &Object, record: &Manifest) {
         (Object::Namespace(ns), Manifest::Namespace(r)) => {
             assert_eq!(ns.name, r.name);
             assert_eq!(ns.labels, r.labels);
+        }
+        (Object::Pod(p), Manifest::Pod(r)) => {
+            assert_eq!((&p.namespace, &p.name, &p.labels), (&r.namespace, &r.name, &r.labels));
+            assert_eq!(p.annotations, r.annotations);
+            let named: Vec<(&str, u16)> = p.ports.iter().map(|n| (n.name.as_str(), n.port)).collect();
+            let stored: Vec<(&str, u16)> = r.ports.iter().map(|n| (n.name.as_str(), n.port)).collect();
+            assert_eq!(named, stored);
         }
         _ => panic!("objects and records out of order"),
     }

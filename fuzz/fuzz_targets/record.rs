@@ -1,16 +1,16 @@
 //! twilld's datastore records, as any writer to the datastore may have left them, and what
 //! the agent computes from them: peers' routes (host-gw, vxlan) and the NetworkPolicy world
 //! compiled to a node's ruleset. Input: NUL-separated `KIND:JSON` fields, KIND one of node,
-//! subnet, pod, namespace, policy. Beyond no panic: every record that decodes encodes and
+//! subnet, pod, podmeta, namespace, policy. Beyond no panic: every record that decodes encodes and
 //! decodes to itself.
 #![no_main]
 
 use agent::backend::Peer;
 use agent::backend::plan::{Plan, plan_changes, plan_host_gw, plan_vxlan};
 use agent::policy::{ClusterRecords, build_world};
-use agent::record::{decode, encode};
-use agent::store::Entry;
-use agent::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, SubnetOwner};
+use cluster::record::{decode, encode};
+use cluster::store::Entry;
+use cluster::{NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, SubnetOwner};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +18,7 @@ use twill_fuzz::all_fields;
 
 fuzz_target!(|data: &[u8]| {
     let mut records = ClusterRecords::default();
+    let mut metas: Vec<PodMeta> = Vec::new();
     for field in all_fields(data) {
         let Some(colon) = field.iter().position(|b| *b == b':') else { continue };
         let (kind, json) = (&field[..colon], &field[colon + 1..]);
@@ -25,11 +26,20 @@ fuzz_target!(|data: &[u8]| {
             b"node" => records.nodes.extend(read::<NodeRecord>("/twill/nodes/n", json)),
             b"subnet" => drop(read::<SubnetOwner>("/twill/subnets/10.244.0.0-24", json)),
             b"pod" => records.pods.extend(read::<PodRecord>("/twill/pods/ns/p", json)),
+            b"podmeta" => metas.extend(read::<PodMeta>("/twill/podmeta/ns/p", json)),
             b"namespace" => records.namespaces.extend(read::<NamespaceRecord>("/twill/namespaces/ns", json)),
             b"policy" => records.policies.extend(read::<PolicyRecord>("/twill/policies/ns/p", json)),
             _ => {}
         }
     }
+    // As the controller sees pods: the operator's metadata laid over what the node published.
+    records.pods = std::mem::take(&mut records.pods)
+        .into_iter()
+        .map(|p| {
+            let meta = metas.iter().find(|m| m.namespace == p.namespace && m.name == p.name);
+            p.with_meta(meta)
+        })
+        .collect();
     routes(&records.nodes);
     let (world, _problems) = build_world(&records);
     let nodes: Vec<&str> = records.pods.iter().map(|p| p.node.as_str()).collect();

@@ -6,10 +6,6 @@
 
 use std::path::PathBuf;
 
-/// `twill lab`'s manifest reader, compiled as it is (the CLI crate is a binary only).
-#[path = "../../crates/cli/src/lab/manifest.rs"]
-pub mod manifest;
-
 /// The first `n - 1` NUL-separated fields of `data`, then everything left as the last one;
 /// missing fields are empty.
 pub fn fields(data: &[u8], n: usize) -> Vec<&[u8]> {

@@ -19,10 +19,11 @@ use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
+use crate::pods::PodPublisher;
 use crate::policy::PolicyController;
-use crate::store::{self, Datastore, StoreError};
+use crate::store::{Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
-use crate::{health, state};
+use crate::{health, notify, state};
 
 const MAX_JOIN_BACKOFF: Duration = Duration::from_secs(5);
 /// How soon a failed renewal is tried again.
@@ -61,6 +62,9 @@ pub struct Agent {
     pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
     pub(crate) policy: PolicyController,
+    pub(crate) pods: PodPublisher,
+    /// What the node record says of this agent (`ready`, `degraded: ...`).
+    pub(crate) health: String,
 }
 
 /// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
@@ -78,6 +82,14 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
     let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
     let peers = Vec::new();
     let policy = PolicyController::new(&conf.node);
+    let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
+    let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
+    if let Err(e) = &notifier {
+        log.warn(
+            "cannot listen for twill-pod notifications; pods are published every resync",
+            &[("error", e)],
+        );
+    }
     let mut agent = Agent {
         conf,
         store,
@@ -91,6 +103,8 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         renew_failing: false,
         netns,
         policy,
+        pods,
+        health: membership::HEALTH_JOINING.to_string(),
     };
     agent.joined();
     let stop = agent.spawn_watcher(tx)?;
@@ -109,7 +123,8 @@ struct Prepared {
 
 /// The datastore client, forwarding and the backend.
 fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
-    let store = store::open(&conf.endpoint)?;
+    let store = conf.datastore.open()?;
+    check_datastore(store.as_ref(), log)?;
     let node_ip = conf.node_ip.to_string();
     let datastore = store.describe();
     let fields: [Field<'_>; 4] =
@@ -134,6 +149,23 @@ fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
     };
     let backend = backend::build(conf.backend, &backend_conf)?;
     Ok(Prepared { store, backend, netns })
+}
+
+/// Refuses to start with TLS settings the datastore rejects (a wrong CA, a missing or
+/// refused client certificate); a datastore that is merely away is waited for while joining.
+fn check_datastore(store: &dyn Datastore, log: &Logger) -> Result<(), AgentError> {
+    match store.check() {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_unavailable() => {
+            let (datastore, error) = (store.describe(), e.to_string());
+            log.warn(
+                "datastore not reachable yet; joining will retry",
+                &[("datastore", &datastore), ("error", &error)],
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
@@ -189,7 +221,7 @@ impl Agent {
     /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        for prefix in [layout::NODES, layout::PODS, layout::NAMESPACES, layout::POLICIES] {
+        for prefix in [layout::NODES, layout::PODS, layout::POD_META, layout::NAMESPACES, layout::POLICIES] {
             let watcher = Watcher {
                 prefix,
                 store: self.store.clone(),
@@ -253,7 +285,7 @@ impl Agent {
 
     /// Renews the lease; false when the datastore could not be reached.
     fn renew(&mut self) -> bool {
-        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership) {
+        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership, &self.health) {
             Ok(r) => {
                 self.metrics.add(Counter::LeaseRenewal, 1);
                 if std::mem::take(&mut self.renew_failing) {

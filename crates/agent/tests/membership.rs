@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use support::{Etcd, TempDir};
+use support::{EtcdCluster, TempDir, etcd_store};
 use twill_agent::layout::{self, subnet_key};
 use twill_agent::membership::{self, MemberConf, MemberError, Subnets};
 use twill_agent::record::BackendKind;
@@ -100,16 +100,16 @@ fn renewal_repairs_lost_lease_and_claims(store: &dyn Datastore) {
     let c = conf("n1", "10.4.0.0/16");
     let mut m = membership::join(store, &c, &Subnets::default()).unwrap();
     let before = m;
-    let r = membership::renew(store, &c, &mut m).unwrap();
+    let r = membership::renew(store, &c, &mut m, "ready").unwrap();
     assert!(!r.rejoined && !r.changed);
     // Someone deleted the claim: renewal claims the same subnet again.
     store.delete(&subnet_key(m.subnet)).unwrap();
-    let r = membership::renew(store, &c, &mut m).unwrap();
+    let r = membership::renew(store, &c, &mut m, "ready").unwrap();
     assert!(!r.changed);
     assert!(store.get(&subnet_key(m.subnet)).unwrap().is_some());
     // The lease expired (a long outage): renewal joins again, same subnets.
     store.lease_revoke(m.lease).unwrap();
-    let r = membership::renew(store, &c, &mut m).unwrap();
+    let r = membership::renew(store, &c, &mut m, "ready").unwrap();
     assert!(r.rejoined && !r.changed, "{r:?}");
     assert_eq!((m.subnet, m.subnet6), (before.subnet, before.subnet6));
     assert_ne!(m.lease, before.lease);
@@ -145,6 +145,6 @@ fn file_store_membership() {
 
 #[test]
 fn etcd_membership() {
-    let etcd = Etcd::start();
-    suite(Arc::new(etcd.with(|s| s.clone())));
+    let etcd = EtcdCluster::start();
+    suite(etcd_store(&etcd, None));
 }

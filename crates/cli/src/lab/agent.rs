@@ -49,8 +49,21 @@ pub fn twilld_binary() -> Result<PathBuf> {
 pub fn datastore_url(dir: &Path, options: &LabOptions) -> String {
     match options.datastore {
         DatastoreKind::File => format!("file:{}", layout::datastore_dir(dir).display()),
-        DatastoreKind::Etcd => format!("etcd:{}", etcd::client_url()),
+        DatastoreKind::Etcd => etcd::datastore_url(options.etcd_members),
     }
+}
+
+/// The lab's etcd client TLS files; none with the file datastore.
+fn tls(dir: &Path, options: &LabOptions) -> cluster::EtcdTls {
+    match options.datastore {
+        DatastoreKind::File => cluster::EtcdTls::default(),
+        DatastoreKind::Etcd => etcd::client_tls(dir),
+    }
+}
+
+/// The lab's datastore as a client opens it.
+pub fn datastore_conf(dir: &Path, state: &LabState) -> Result<cluster::DatastoreConf> {
+    Ok(cluster::DatastoreConf::parse(&datastore_url(dir, &state.options), tls(dir, &state.options))?)
 }
 
 /// twilld's command line for `node`.
@@ -73,6 +86,12 @@ fn args(dir: &Path, options: &LabOptions, node: &NodeState) -> Vec<String> {
     .collect();
     if options.ipv6 {
         a.extend(["--cluster-cidr6".to_string(), CLUSTER_CIDR6.to_string()]);
+    }
+    let t = tls(dir, options);
+    for (flag, path) in [("--etcd-cacert", t.cacert), ("--etcd-cert", t.cert), ("--etcd-key", t.key)] {
+        if let Some(p) = path {
+            a.extend([flag.to_string(), p.display().to_string()]);
+        }
     }
     a
 }
@@ -149,8 +168,13 @@ mod tests {
             agent_dir: dir.join("nodes/node-2/agent"),
             agent: None,
         };
-        let mut options =
-            LabOptions { nodes: 3, backend: Backend::Vxlan, datastore: DatastoreKind::File, ipv6: false };
+        let mut options = LabOptions {
+            nodes: 3,
+            backend: Backend::Vxlan,
+            datastore: DatastoreKind::File,
+            ipv6: false,
+            etcd_members: 1,
+        };
         let a = args(dir, &options, &node).join(" ");
         assert_eq!(
             a,
@@ -161,8 +185,13 @@ mod tests {
         );
         options.ipv6 = true;
         options.datastore = DatastoreKind::Etcd;
+        options.etcd_members = 3;
         let a = args(dir, &options, &node).join(" ");
-        assert!(a.contains("--datastore etcd:http://10.100.0.253:2379"), "{a}");
-        assert!(a.ends_with("--cluster-cidr6 fd00:10:244::/56"), "{a}");
+        assert!(
+            a.contains("--datastore etcd:https://10.100.0.253:2379,https://10.100.0.252:2379,https://10.100.0.251:2379"),
+            "{a}"
+        );
+        assert!(a.contains("--cluster-cidr6 fd00:10:244::/56"), "{a}");
+        assert!(a.ends_with("--etcd-key /run/twill-lab/pki/client-key.pem"), "{a}");
     }
 }

@@ -19,7 +19,6 @@ mod exec;
 mod health;
 mod label;
 mod layout;
-mod manifest;
 mod matrix;
 mod names;
 mod pods;

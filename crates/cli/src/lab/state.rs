@@ -46,6 +46,13 @@ pub struct LabOptions {
     pub backend: Backend,
     pub datastore: DatastoreKind,
     pub ipv6: bool,
+    /// Members of the etcd cluster (with the etcd datastore).
+    #[serde(default = "one")]
+    pub etcd_members: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// One node: a namespace running twilld.
@@ -73,7 +80,6 @@ pub struct PodState {
     pub node: u8,
     pub container_id: String,
     pub ips: Vec<IpAddr>,
-    pub labels: BTreeMap<String, String>,
     pub server: Option<Proc>,
 }
 
@@ -88,13 +94,26 @@ impl PodState {
     }
 }
 
-/// The etcd server of a lab with the etcd datastore.
+/// One etcd member of a lab with the etcd datastore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EtcdState {
+pub struct EtcdMember {
     pub netns: String,
     /// The client URL, reachable from every node.
     pub url: String,
     pub proc: Option<Proc>,
+}
+
+/// The etcd cluster of a lab with the etcd datastore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdState {
+    pub members: Vec<EtcdMember>,
+}
+
+impl EtcdState {
+    /// The namespace the lab itself uses the datastore from (the first member's).
+    pub fn netns(&self) -> &str {
+        self.members.first().map_or("", |m| m.netns.as_str())
+    }
 }
 
 /// Everything a later invocation needs to find, use and tear down the lab.
@@ -108,8 +127,6 @@ pub struct LabState {
     pub etcd: Option<EtcdState>,
     /// The server in the outside namespace.
     pub outside_server: Option<Proc>,
-    /// Namespace name → labels.
-    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// `NS/NAME` → pod.
     pub pods: BTreeMap<String, PodState>,
 }
@@ -130,7 +147,7 @@ impl LabState {
     pub fn processes(&self) -> Vec<&Proc> {
         let agents = self.nodes.iter().filter_map(|n| n.agent.as_ref());
         let servers = self.pods.values().filter_map(|p| p.server.as_ref());
-        let etcd = self.etcd.iter().filter_map(|e| e.proc.as_ref());
+        let etcd = self.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref()));
         agents.chain(servers).chain(self.outside_server.iter()).chain(etcd).collect()
     }
 }

@@ -27,8 +27,6 @@ pub const MAX_NODES: u8 = 200;
 /// The outside host: the nodes' default gateway, a stand-in for the internet.
 pub const OUTSIDE_IP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 254);
 pub const OUTSIDE_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x100, 0, 0, 0, 0, 0, 0x254);
-/// The etcd host.
-pub const ETCD_IP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 253);
 
 /// Node `index`'s underlay address: 10.100.0.(10+index).
 pub fn node_ip(index: u8) -> Ipv4Addr {
@@ -46,7 +44,8 @@ pub fn node_ip6(index: u8) -> Ipv6Addr {
 pub enum Role {
     Node(u8),
     Outside,
-    Etcd,
+    /// etcd member `i` (1-based).
+    Etcd(u8),
 }
 
 /// One machine plugged into the underlay.
@@ -67,8 +66,8 @@ impl Host {
     }
 }
 
-/// The machines of a lab with `nodes` nodes.
-pub fn plan_hosts(names: &Names, nodes: u8, ipv6: bool, etcd: bool) -> Vec<Host> {
+/// The machines of a lab with `nodes` nodes and `etcd_members` etcd hosts.
+pub fn plan_hosts(names: &Names, nodes: u8, ipv6: bool, etcd_members: u8) -> Vec<Host> {
     let mut hosts: Vec<Host> = (1..=nodes)
         .map(|i| Host {
             role: Role::Node(i),
@@ -85,15 +84,13 @@ pub fn plan_hosts(names: &Names, nodes: u8, ipv6: bool, etcd: bool) -> Vec<Host>
         ip: OUTSIDE_IP,
         ip6: ipv6.then_some(OUTSIDE_IP6),
     });
-    if etcd {
-        hosts.push(Host {
-            role: Role::Etcd,
-            netns: names.etcd(),
-            port: "etcd".into(),
-            ip: ETCD_IP,
-            ip6: None,
-        });
-    }
+    hosts.extend((1..=etcd_members).map(|i| Host {
+        role: Role::Etcd(i),
+        netns: names.etcd_member(i),
+        port: format!("etcd{i}"),
+        ip: super::etcd::member_ip(i),
+        ip6: None,
+    }));
     hosts
 }
 
@@ -184,27 +181,30 @@ mod tests {
     #[test]
     fn hosts_get_distinct_names_ports_and_addresses() {
         let names = Names::new("twl").unwrap();
-        let hosts = plan_hosts(&names, 3, true, true);
-        assert_eq!(hosts.len(), 5);
+        let hosts = plan_hosts(&names, 3, true, 3);
+        assert_eq!(hosts.len(), 7);
         assert_eq!(hosts[0].netns, "twl-node-1");
         assert_eq!(hosts[0].ip, Ipv4Addr::new(10, 100, 0, 11));
         assert_eq!(hosts[2].ip6.unwrap().to_string(), "fd00:100::13");
         assert_eq!(hosts[3].role, Role::Outside);
         assert_eq!(hosts[3].ip6.unwrap().to_string(), "fd00:100::254");
-        assert_eq!(hosts[4].netns, "twl-etcd");
+        assert_eq!((hosts[4].netns.as_str(), hosts[6].netns.as_str()), ("twl-etcd", "twl-etcd3"));
+        assert_eq!(hosts[6].ip, Ipv4Addr::new(10, 100, 0, 251));
         let mut ips: Vec<_> = hosts.iter().map(|h| h.ip).collect();
         let mut ports: Vec<_> = hosts.iter().map(|h| h.port.clone()).collect();
+        ips.sort();
         ips.dedup();
+        ports.sort();
         ports.dedup();
-        assert_eq!((ips.len(), ports.len()), (5, 5));
+        assert_eq!((ips.len(), ports.len()), (7, 7));
         assert!(hosts.iter().all(|h| h.port.len() <= 15));
     }
 
     #[test]
     fn without_options_there_is_no_ipv6_and_no_etcd_host() {
-        let hosts = plan_hosts(&Names::new("x").unwrap(), 2, false, false);
+        let hosts = plan_hosts(&Names::new("x").unwrap(), 2, false, 0);
         assert_eq!(hosts.len(), 3);
-        assert!(hosts.iter().all(|h| h.ip6.is_none() && h.role != Role::Etcd));
+        assert!(hosts.iter().all(|h| h.ip6.is_none() && !matches!(h.role, Role::Etcd(_))));
         assert_eq!(node_ip(MAX_NODES), Ipv4Addr::new(10, 100, 0, 210));
         assert_eq!(node_ip6(MAX_NODES).to_string(), "fd00:100::210");
     }

@@ -10,7 +10,9 @@ use clap::Args;
 use netns::NetNs;
 
 use super::names::Names;
-use super::state::{Backend, DatastoreKind, EtcdState, LabOptions, LabState, NodeState, StateDir};
+use super::state::{
+    Backend, DatastoreKind, EtcdMember, EtcdState, LabOptions, LabState, NodeState, StateDir,
+};
 use super::topology::{self, MAX_NODES, Role};
 use super::{agent, etcd, layout, pods, teardown};
 
@@ -29,11 +31,20 @@ pub struct UpArgs {
     /// Dual-stack: IPv6 on the underlay and an IPv6 pod network too.
     #[arg(long)]
     pub ipv6: bool,
+    /// Members of the etcd cluster (with `--datastore etcd`; TLS with client certificates).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(etcd::MAX_MEMBERS)))]
+    pub etcd_members: u8,
 }
 
 impl UpArgs {
     pub fn options(&self) -> LabOptions {
-        LabOptions { nodes: self.nodes, backend: self.backend, datastore: self.datastore, ipv6: self.ipv6 }
+        LabOptions {
+            nodes: self.nodes,
+            backend: self.backend,
+            datastore: self.datastore,
+            ipv6: self.ipv6,
+            etcd_members: self.etcd_members,
+        }
     }
 }
 
@@ -94,7 +105,8 @@ fn preflight(options: &LabOptions) -> Result<()> {
 fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> {
     let dir = sd.dir.clone();
     let with_etcd = options.datastore == DatastoreKind::Etcd;
-    let hosts = topology::plan_hosts(names, options.nodes, options.ipv6, with_etcd);
+    let members = if with_etcd { options.etcd_members } else { 0 };
+    let hosts = topology::plan_hosts(names, options.nodes, options.ipv6, members);
     let mut state = LabState {
         prefix: names.prefix().to_string(),
         nodes: hosts.iter().filter_map(|h| planned_node(&dir, h)).collect(),
@@ -102,7 +114,6 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         netns: Vec::new(),
         etcd: None,
         outside_server: None,
-        namespaces: Default::default(),
         pods: Default::default(),
     };
     sd.save(&state)?;
@@ -159,13 +170,29 @@ fn install_plugins(bin: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Makes the lab's PKI and starts every etcd member, recording each process at once.
 fn start_etcd(names: &Names, sd: &StateDir, state: &mut LabState) -> Result<()> {
-    let ns = NetNs::open(netns::named_path(&names.etcd()))?;
-    let proc = etcd::start(&ns, &sd.dir)?;
-    state.etcd = Some(EtcdState { netns: names.etcd(), url: etcd::client_url(), proc: Some(proc.clone()) });
-    sd.save(state)?;
-    etcd::wait_ready(&ns, &proc)?;
-    println!("etcd ready at {} (pid {})", etcd::client_url(), proc.pid);
+    let members = state.options.etcd_members;
+    etcd::make_pki(&sd.dir, members)?;
+    state.etcd = Some(EtcdState { members: Vec::new() });
+    for i in 1..=members {
+        let ns = NetNs::open(netns::named_path(&names.etcd_member(i)))?;
+        let proc = etcd::start(&ns, &sd.dir, i, members)?;
+        let member = EtcdMember { netns: names.etcd_member(i), url: etcd::client_url(i), proc: Some(proc) };
+        if let Some(e) = state.etcd.as_mut() {
+            e.members.push(member);
+        }
+        sd.save(state)?;
+    }
+    let ns = NetNs::open(netns::named_path(&names.etcd_member(1)))?;
+    let procs: Vec<_> =
+        state.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref())).collect();
+    etcd::wait_ready(&ns, &agent::datastore_conf(&sd.dir, state)?, &procs)?;
+    let urls = etcd::client_urls(members).join(",");
+    println!(
+        "etcd ready: {members} member(s) at {urls} (TLS, client certificates in {})",
+        etcd::pki_dir(&sd.dir).display()
+    );
     Ok(())
 }
 

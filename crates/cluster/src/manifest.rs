@@ -1,38 +1,56 @@
-//! Kubernetes manifests for `twill lab apply|delete -f`: one or many YAML documents of
-//! NetworkPolicy and Namespace objects (and `List`s of them). Everything is validated by
-//! `twill_policy::parse_yaml` first, all or nothing, with errors naming document, object and
-//! field; a policy is then stored with its `spec` as written (the agents validate it again
-//! when they read it), a namespace with its labels.
+//! Kubernetes manifests for `twill cluster apply|delete -f` (and the lab's wrappers): one or
+//! many YAML or JSON documents of NetworkPolicy, Namespace and Pod objects (and `List`s of
+//! them). Everything is validated by `twill_policy::parse_yaml` first, all or nothing, with
+//! errors naming document, object and field; a policy is then stored with its `spec` as
+//! written (the agents validate it again when they read it), a namespace with its labels, a
+//! pod as its [`PodMeta`] (labels, annotations, named ports).
 
-use agent::{NamespaceRecord, PolicyRecord};
-use anyhow::{Context, Result, bail};
 use policy::{Object, parse_yaml};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::record::{NamedPort, NamespaceRecord, PodMeta, PolicyRecord};
 
 /// One object of a manifest, as the datastore stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
     Policy(PolicyRecord),
     Namespace(NamespaceRecord),
+    Pod(PodMeta),
 }
 
 impl Manifest {
-    /// `networkpolicy x/deny`, `namespace x`.
+    /// `networkpolicy x/deny`, `namespace x`, `pod x/web`.
     pub fn describe(&self) -> String {
         match self {
             Manifest::Policy(p) => format!("networkpolicy {}/{}", p.namespace, p.name),
             Manifest::Namespace(ns) => format!("namespace {}", ns.name),
+            Manifest::Pod(p) => format!("pod {}/{}", p.namespace, p.name),
         }
     }
 }
 
-/// The objects of a YAML stream, in order.
-pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>> {
+/// Why a manifest was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not applied (nothing was changed): {source}")]
+    Invalid { path: String, source: Box<ManifestError> },
+    #[error(transparent)]
+    Parse(#[from] policy::ParseError),
+    #[error("document {document}: {source}")]
+    Yaml { document: usize, source: serde_norway::Error },
+    #[error("manifest read as {raw} objects, validated as {validated}")]
+    Mismatch { raw: usize, validated: usize },
+}
+
+/// The objects of a YAML (or JSON) stream, in order.
+pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>, ManifestError> {
     let objects = parse_yaml(text)?;
     let raw = raw_objects(text)?;
     if raw.len() != objects.len() {
-        bail!("manifest read as {} objects, validated as {}", raw.len(), objects.len());
+        return Err(ManifestError::Mismatch { raw: raw.len(), validated: objects.len() });
     }
     Ok(objects.into_iter().zip(raw).map(|(object, raw)| record(object, &raw)).collect())
 }
@@ -46,14 +64,26 @@ fn record(object: Object, raw: &Value) -> Manifest {
             spec: raw.get("spec").cloned().unwrap_or_else(|| Value::Object(Default::default())),
         }),
         Object::Namespace(ns) => Manifest::Namespace(NamespaceRecord { name: ns.name, labels: ns.labels }),
+        Object::Pod(p) => Manifest::Pod(PodMeta {
+            namespace: p.namespace,
+            name: p.name,
+            labels: p.labels,
+            annotations: p.annotations,
+            ports: p
+                .ports
+                .into_iter()
+                .map(|n| NamedPort { name: n.name, port: n.port, protocol: n.protocol.as_k8s().to_string() })
+                .collect(),
+        }),
     }
 }
 
 /// Every non-empty document, `List`s flattened, in the order `parse_yaml` decodes them.
-fn raw_objects(text: &str) -> Result<Vec<Value>> {
+fn raw_objects(text: &str) -> Result<Vec<Value>, ManifestError> {
     let mut out = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
+        let value =
+            Value::deserialize(doc).map_err(|source| ManifestError::Yaml { document: i + 1, source })?;
         flatten(value, &mut out);
     }
     Ok(out)
@@ -72,12 +102,13 @@ fn flatten(value: Value, out: &mut Vec<Value>) {
 }
 
 /// Reads a manifest file (`-` for standard input).
-pub fn read_manifests(path: &str) -> Result<Vec<Manifest>> {
-    let text = match path {
-        "-" => std::io::read_to_string(std::io::stdin()).context("read standard input")?,
-        _ => std::fs::read_to_string(path).with_context(|| format!("read {path}"))?,
+pub fn read_manifests(path: &str) -> Result<Vec<Manifest>, ManifestError> {
+    let read = match path {
+        "-" => std::io::read_to_string(std::io::stdin()),
+        _ => std::fs::read_to_string(path),
     };
-    parse_manifests(&text).with_context(|| format!("{path}: not applied (nothing was changed)"))
+    let text = read.map_err(|source| ManifestError::Read { path: path.to_string(), source })?;
+    parse_manifests(&text).map_err(|e| ManifestError::Invalid { path: path.to_string(), source: Box::new(e) })
 }
 
 #[cfg(test)]
@@ -124,9 +155,9 @@ items:
     #[test]
     fn invalid_manifests_name_document_and_field() {
         let bad = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {ingress: [{ports: [{port: 90, endPort: 80}]}]}\n";
-        let e = format!("{:#}", parse_manifests(bad).unwrap_err());
+        let e = parse_manifests(bad).unwrap_err().to_string();
         assert!(e.contains("document 2: NetworkPolicy x/p: spec.ingress[0].ports[0].endPort"), "{e}");
-        let e = format!("{:#}", parse_manifests("apiVersion: apps/v1\nkind: Deployment\n").unwrap_err());
+        let e = parse_manifests("apiVersion: apps/v1\nkind: Deployment\n").unwrap_err().to_string();
         assert!(e.contains("unsupported kind \"Deployment\""), "{e}");
     }
 }

@@ -3,10 +3,8 @@
 //! or one next to it; the store must answer with an error naming the file, never panic and
 //! never answer for a key it was not asked about.
 
-mod support;
-
-use support::TempDir;
-use twill_agent::store::{Datastore, FileStore, StoreError};
+use testkit::TempDir;
+use twill_cluster::store::{Datastore, FileStore, StoreError};
 
 fn store_with(files: &[(&str, &str)]) -> (TempDir, FileStore) {
     let dir = TempDir::new("damage");

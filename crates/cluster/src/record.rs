@@ -72,6 +72,13 @@ pub struct NodeRecord {
     /// datastore lease is what removes the record of a node that went away.
     #[serde(default)]
     pub expires: u64,
+    /// Unix seconds of the agent's last renewal.
+    #[serde(default)]
+    pub heartbeat: u64,
+    /// The agent's own view: `joining`, `ready`, or `degraded: STEPS` when its last
+    /// reconcile pass failed somewhere.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub health: String,
 }
 
 /// `/twill/subnets/CIDR`: who holds a pod subnet.
@@ -97,7 +104,10 @@ pub struct NamedPort {
     pub protocol: String,
 }
 
-/// `/twill/pods/NS/NAME`, written by `twill lab` for the policy controller.
+/// `/twill/pods/NS/NAME`: a pod attached on a node, published by that node's twilld from
+/// its attachment journal (what the CNI chain recorded at ADD). `labels` and `ports` are the
+/// ones the runtime gave, if any; the operator's come from the pod's [`PodMeta`], and
+/// [`PodRecord::with_meta`] gives the pod as policy sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
     pub namespace: String,
@@ -108,6 +118,51 @@ pub struct PodRecord {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
+    pub ports: Vec<NamedPort>,
+    /// The attachment: container, interface, namespace path and CNI network.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ifname: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub netns: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network: String,
+    /// Annotations the runtime passed at ADD.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Unix seconds of the ADD.
+    #[serde(default)]
+    pub since: u64,
+}
+
+impl PodRecord {
+    /// The pod with the operator's labels, annotations and named ports laid over the
+    /// runtime's (the operator's win where both set a key).
+    pub fn with_meta(mut self, meta: Option<&PodMeta>) -> PodRecord {
+        if let Some(m) = meta {
+            self.labels.extend(m.labels.clone());
+            self.annotations.extend(m.annotations.clone());
+            if !m.ports.is_empty() {
+                self.ports = m.ports.clone();
+            }
+        }
+        self
+    }
+}
+
+/// `/twill/podmeta/NS/NAME`: what the operator says about a pod — its labels, annotations
+/// and named container ports, as the metadata and spec of a Kubernetes Pod say them. Written
+/// by `twill cluster apply|label`; it may exist before the pod is attached and outlives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodMeta {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<NamedPort>,
 }
 
@@ -158,6 +213,8 @@ mod tests {
             vtep_mac: Some("0a:58:0a:f4:01:00".into()),
             backend: BackendKind::Vxlan,
             expires: 1_700_000_030,
+            heartbeat: 0,
+            health: String::new(),
         }
     }
 
