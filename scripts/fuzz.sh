@@ -15,7 +15,10 @@
 # leaves the input in fuzz/artifacts/TARGET/ (replay: cargo +nightly fuzz run TARGET FILE).
 # Ends with one line per target: executions, seconds, corpus size.
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+cd "$(dirname "$0")/.."
+. scripts/toolchain.sh
+twill_find_cargo
+cd fuzz
 seconds=${1:-10}
 shift $(( $# > 0 ? 1 : 0 ))
 jobs=${FUZZ_JOBS:-1}
