@@ -12,7 +12,7 @@
 #                 60 s; release (optimised, debug assertions and overflow checks kept) above
 #   FUZZ_TARGET_DIR=DIR     build there instead of fuzz/target
 # A crash, a timeout, an out-of-memory or a failed invariant fails the script; libFuzzer
-# leaves the input in fuzz/artifacts/TARGET/ (replay: cargo +nightly fuzz run TARGET FILE).
+# leaves the input in fuzz/artifacts/TARGET/ (replay: cargo +nightly fuzz run -s none TARGET FILE).
 # Ends with one line per target: executions, seconds, corpus size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,9 @@ case $build in
 esac
 [ -n "${FUZZ_TARGET_DIR:-}" ] && flags+=(--target-dir "$FUZZ_TARGET_DIR")
 nice -n 10 cargo +nightly fuzz build "${flags[@]}"
+# The targets run from this one build: editing the sources during a long run changes nothing.
+triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
+bins=$(realpath "${FUZZ_TARGET_DIR:-target}")/$triple/$([ "$build" = dev ] && echo debug || echo release)
 # File-backed targets work in $TMPDIR; give them one of their own, on tmpfs when there is one.
 scratch_root=/dev/shm
 [ -d "$scratch_root" ] && [ -w "$scratch_root" ] || scratch_root=${TMPDIR:-/tmp}
@@ -54,8 +57,8 @@ run_one() {
   local extra=(-max_total_time="$seconds" -timeout=10 -print_final_stats=1)
   [ -n "${FUZZ_RUNS:-}" ] && extra+=(-runs="$FUZZ_RUNS")
   [ -f "dicts/$t.dict" ] && extra+=(-dict="dicts/$t.dict")
-  if TMPDIR=$scratch nice -n 10 cargo +nightly fuzz run "${flags[@]}" "$t" "corpus/$t" "seeds/$t" \
-      -- "${extra[@]}" -artifact_prefix="artifacts/$t/" >"$logs/$t.log" 2>&1; then
+  if TMPDIR=$scratch nice -n 10 "$bins/$t" "${extra[@]}" -artifact_prefix="artifacts/$t/" \
+      "corpus/$t" "seeds/$t" >"$logs/$t.log" 2>&1; then
     echo ok >"$logs/$t.status"
   else
     echo failed >"$logs/$t.status"
