@@ -7,6 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 packages=(
   iproute2                       # ip/tc for tests and the demo's inspection output
+  kmod                           # modprobe br_netfilter where it is a module (policy tests)
   nftables iptables conntrack    # iptables backend; nft/conntrack only to inspect state in tests
   strace                         # tests prove the CNI path starts no helper process
   containernetworking-plugins    # the reference Go plugins, for side-by-side tests and bench/

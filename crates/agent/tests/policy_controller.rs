@@ -52,6 +52,8 @@ struct Node {
 impl Node {
     fn new(tag: &str) -> Node {
         testkit::require_privileges();
+        // Isolating a pod turns on br_netfilter's switches in the node's namespace.
+        testkit::require_br_netfilter();
         let dir = TempDir::new(tag);
         let store = FileStore::open(dir.path()).unwrap();
         let captured = Captured::default();

@@ -246,3 +246,34 @@ fn legacy_version_refuses_two_addresses_per_family() {
     assert!(veths_settle(&world, 0));
     assert!(data_dir(&world).is_empty(), "nothing written");
 }
+
+/// STATUS (1.1.0) says whether ADD can be served: while the range is exhausted host-local
+/// answers code 50, and bridge and ptp pass it through, whether host-local runs in-process
+/// (same binary) or as a process of its own; a DEL makes the network available again.
+#[test]
+fn status_is_not_available_while_the_range_is_exhausted() {
+    let world = World::new("hlstat", &["bridge", "host-local", "ptp"], &[]);
+    let one = json!({"type": "host-local", "subnet": "10.78.0.0/24", "rangeStart": "10.78.0.10",
+                     "rangeEnd": "10.78.0.10", "dataDir": "{dir}/ipam"});
+    let bridge = bridge_list(&world, "1.1.0", "twhl6", one.clone());
+    let ptp =
+        world.list(json!({"cniVersion": "1.1.0", "name": NET, "plugins": [{"type": "ptp", "ipam": one}]}));
+    assert!(world.runtime.status(&bridge).unwrap());
+    let pod = TestNs::new("hlstatp");
+    let rt = world.rt("a", &pod);
+    world.add(&bridge, &rt);
+    let not_available = |net: &LoadedList, how: &str| {
+        let err = world.runtime.status(net).unwrap_err();
+        assert_eq!(err.to_cni().code.code(), 50, "{how}: {err}");
+        assert!(err.to_string().contains("no IP addresses available in range set"), "{how}: {err}");
+    };
+    not_available(&bridge, "bridge, host-local in-process");
+    not_available(&ptp, "ptp, host-local in-process");
+    let own = world.dir.join("bin").join("host-local");
+    std::fs::remove_file(&own).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_twill-cni"), &own).unwrap();
+    not_available(&bridge, "bridge, host-local executed");
+    world.runtime.del(&bridge, &rt).unwrap();
+    assert!(world.runtime.status(&bridge).unwrap(), "available again after DEL");
+    assert!(world.runtime.status(&ptp).unwrap());
+}

@@ -142,7 +142,7 @@ fn sctp(r: &mut Runner) {
     let expected = r.model.expected(80, Sctp, false);
     assert_eq!(expected, harness::table(ALL_OPEN), "SCTP/80 is allowed from everywhere");
     assert_eq!(r.model.expected(81, policy::Protocol::Udp, false), harness::table(INTO_XA_DENIED));
-    let has_sctp = std::path::Path::new("/proc/net/sctp").exists();
+    let has_sctp = testkit::kernel_has_sctp();
     let out = r.lab.ok(&["lab", "matrix", "--json", "--protocol", "sctp"]);
     let json: Value = serde_json::from_str(&out).unwrap();
     let cells: Vec<&Value> =

@@ -1,7 +1,7 @@
 //! podman (Debian 4.3) as a real runtime driving twill's plugins through its CNI backend,
 //! exactly as a podman user would: `podman network create`, `podman run`, `-p`, `--ip`,
 //! `podman rm`, `podman network rm`. podman runs in the real root namespace, so every test
-//! uses its own 10.233.x.0/24 network and checks that the bridge, veths, namespaces,
+//! uses its own 10.X.N.0/24 network (X picked so that no host network is touched) and checks that the bridge, veths, namespaces,
 //! reservations, cached results and firewall entries it made are gone afterwards; the
 //! fixture removes anything left (also on failure) and touches nothing else. Without podman,
 //! runc or busybox-static the tests fail and say to run scripts/install-deps.sh.
@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use host_trace::{TestNet, reservations};
-use podman_host::{PODMAN_PLUGINS, Podman, Source};
+use podman_host::{PODMAN_PLUGINS, Podman, Source, ip4, net4, net6};
 
 /// A server in a container answering every TCP connection on `port` with `reply`.
 fn server_cmd<'a>(port: &'a str, reply: &'a str) -> [&'a str; 7] {
@@ -90,7 +90,7 @@ fn plugins_come_from_twill_where_it_has_them() {
 #[test]
 fn network_create_plain_and_dual_stack() {
     let pm = Podman::new("create");
-    let plain = pm.network_create("twill-plain", &["10.233.101.0/24"], false);
+    let plain = pm.network_create("twill-plain", &[&net4(101)], false);
     let conf = pm.conflist(&plain);
     let types: Vec<&str> =
         conf["plugins"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
@@ -98,15 +98,18 @@ fn network_create_plain_and_dual_stack() {
     assert_eq!(conf["plugins"][0]["bridge"], plain.bridge.as_str());
     assert_eq!(conf["plugins"][0]["ipam"]["type"], "host-local");
 
-    let dual = pm.network_create("twill-dual", &["10.233.102.0/24", "fd00:233:102::/64"], true);
+    let dual = pm.network_create("twill-dual", &[&net4(102), &net6(102)], true);
     let inspect: serde_json::Value =
         serde_json::from_str(&pm.ok(&["network", "inspect", &dual.name])).unwrap();
     assert_eq!(inspect[0]["ipv6_enabled"], true);
-    let script = "ip -o addr show dev eth0; ping -c1 -W2 10.233.102.1 && ping -c1 -W2 fd00:233:102::1";
-    let out = pm.run(&dual, &[], &["sh", "-c", script]);
+    let (gw4, gw6) = (gateway(&dual, false), gateway(&dual, true));
+    let script = format!("ip -o addr show dev eth0; ping -c1 -W2 {gw4} && ping -c1 -W2 {gw6}");
+    let out = pm.run(&dual, &[], &["sh", "-c", &script]);
     let text = out_text(&out);
     assert!(out.status.success(), "dual-stack container reaches both gateways: {text}");
-    assert!(text.contains("inet 10.233.102.") && text.contains("inet6 fd00:233:102::"), "{text}");
+    let addrs: Vec<IpAddr> =
+        text.split_whitespace().filter_map(|w| w.split('/').next()?.parse().ok()).collect();
+    assert!(dual.subnets.iter().all(|net| addrs.iter().any(|a| net.contains(a))), "{text}");
     pm.assert_clean(&dual, false, "after podman run --rm");
 
     pm.network_rm(&plain);
@@ -119,7 +122,7 @@ fn network_create_plain_and_dual_stack() {
 #[test]
 fn containers_reach_gateway_and_each_other() {
     let pm = Podman::new("reach");
-    let net = pm.network_create("twill-reach", &["10.233.103.0/24"], false);
+    let net = pm.network_create("twill-reach", &[&net4(103)], false);
     pm.run_detached(&net, "srv", &[], &server_cmd("8080", "twill-hello"));
     let srv = pm.addresses("srv")[0];
     assert!(net.subnets[0].contains(&srv), "{srv} in {}", net.subnets[0]);
@@ -142,7 +145,7 @@ fn containers_reach_gateway_and_each_other() {
 #[test]
 fn published_ports_from_host_and_from_another_container() {
     let pm = Podman::new("ports");
-    let net = pm.network_create("twill-ports", &["10.233.104.0/24"], false);
+    let net = pm.network_create("twill-ports", &[&net4(104)], false);
     let port = free_port();
     let publish = format!("{port}:8080");
     pm.run_detached(&net, "web", &["-p", &publish], &server_cmd("8080", "twill-published"));
@@ -167,35 +170,37 @@ fn published_ports_from_host_and_from_another_container() {
 #[test]
 fn static_ip_and_a_duplicate_that_fails_cleanly() {
     let pm = Podman::new("static");
-    let net = pm.network_create("twill-static", &["10.233.105.0/24"], false);
-    pm.run_detached(&net, "first", &["--ip", "10.233.105.50"], &["sleep", "300"]);
-    assert_eq!(pm.addresses("first"), [IpAddr::from([10, 233, 105, 50])]);
-    assert_eq!(reservations(&net.name), ["10.233.105.50"]);
+    let net = pm.network_create("twill-static", &[&net4(105)], false);
+    let fixed = ip4(105, 50);
+    let fixed_ip: IpAddr = fixed.parse().unwrap();
+    pm.run_detached(&net, "first", &["--ip", &fixed], &["sleep", "300"]);
+    assert_eq!(pm.addresses("first"), [fixed_ip]);
+    assert_eq!(reservations(&net.name), [fixed.as_str()]);
     let tags_before = owner_tags(&net);
 
-    let args = ["run", "-d", "--name", "second", "--network", &net.name, "--ip", "10.233.105.50", "--rootfs"];
+    let args = ["run", "-d", "--name", "second", "--network", &net.name, "--ip", &fixed, "--rootfs"];
     let rootfs = pm.dir.join("rootfs").display().to_string();
     let err = pm.fails(&[&args[..], &[&rootfs, "sleep", "300"]].concat());
-    assert!(err.contains("10.233.105.50") && err.contains("not available"), "clean error: {err}");
-    assert_eq!(reservations(&net.name), ["10.233.105.50"], "nothing reserved for the failed container");
+    assert!(err.contains(&fixed) && err.contains("not available"), "clean error: {err}");
+    assert_eq!(reservations(&net.name), [fixed.as_str()], "nothing reserved for the failed container");
     assert_eq!(owner_tags(&net), tags_before, "no firewall entry for the failed container");
     let veths_on_bridge = std::fs::read_dir(format!("/sys/class/net/{}/brif", net.bridge)).unwrap().count();
     assert_eq!(veths_on_bridge, 1, "only the first container's veth on {}", net.bridge);
 
     pm.rm(&["first", "second"]);
     pm.assert_clean(&net, false, "after podman rm");
-    pm.run_detached(&net, "again", &["--ip", "10.233.105.50"], &["sleep", "300"]);
-    assert_eq!(pm.addresses("again"), [IpAddr::from([10, 233, 105, 50])], "the address is free again");
+    pm.run_detached(&net, "again", &["--ip", &fixed], &["sleep", "300"]);
+    assert_eq!(pm.addresses("again"), [fixed_ip], "the address is free again");
     pm.rm(&["again"]);
     pm.assert_clean(&net, false, "after podman rm");
 
     // The leak check sees a reservation nobody released.
     let planted =
-        std::path::Path::new(host_trace::CNI_STATE).join("networks").join(&net.name).join("10.233.105.99");
+        std::path::Path::new(host_trace::CNI_STATE).join("networks").join(&net.name).join(ip4(105, 99));
     std::fs::write(&planted, "lost\r\neth0").unwrap();
     let seen = pm.host.leftovers(&net, false);
     std::fs::remove_file(&planted).unwrap();
-    assert_eq!(seen, ["reservation 10.233.105.99"]);
+    assert_eq!(seen, [format!("reservation {}", ip4(105, 99))]);
     pm.network_rm(&net);
     pm.assert_clean(&net, true, "after podman network rm");
 }
@@ -204,7 +209,7 @@ fn static_ip_and_a_duplicate_that_fails_cleanly() {
 fn thirty_containers_of_churn_leave_nothing() {
     const CONTAINERS: usize = 30;
     let pm = Podman::new("churn");
-    let net = pm.network_create("twill-churn", &["10.233.106.0/24"], false);
+    let net = pm.network_create("twill-churn", &[&net4(106)], false);
     let names: Vec<String> = (0..CONTAINERS).map(|i| format!("churn{i}")).collect();
     let mut live = HashMap::new();
     for (i, name) in names.iter().enumerate() {

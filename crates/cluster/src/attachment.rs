@@ -127,18 +127,26 @@ impl Journal {
     }
 
     /// Every recorded attachment (files that do not decode are skipped: a half-written one
-    /// cannot exist, a foreign one is not ours).
+    /// cannot exist, a foreign one is not ours). So is a record under another attachment's
+    /// file name (copied or renamed by hand): a DEL of its attachment could never remove it,
+    /// and the node would publish the pod forever.
     pub fn list(&self) -> Result<Vec<Attachment>, JournalError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err("list", &self.dir)(e)),
         };
+        let own_file = |a: &Attachment, path: &Path| {
+            let (network, id, ifname) = a.key();
+            self.path(network, id, ifname) == path
+        };
         let mut out: Vec<Attachment> = entries
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| Some((serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?, p)))
+            .filter(|(a, p)| own_file(a, p))
+            .map(|(a, _)| a)
             .collect();
         out.sort_by(|a: &Attachment, b| a.key().cmp(&b.key()));
         Ok(out)
@@ -186,6 +194,21 @@ mod tests {
         assert!(j.remove("twill", "../a b/é", "eth0").unwrap());
         assert!(!j.remove("twill", "../a b/é", "eth0").unwrap(), "removing twice is fine");
         assert_eq!(j.list().unwrap(), vec![attachment("c1")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// fuzz: journal. A record copied under another name lists nothing: its DEL removes the
+    /// file of its own name and would leave the copy published forever.
+    #[test]
+    fn a_record_under_another_name_is_not_listed() {
+        let dir = std::env::temp_dir().join(format!("twill-journal-copy-{}", std::process::id()));
+        let j = Journal::new(&dir);
+        j.write(&attachment("c1")).unwrap();
+        std::fs::copy(j.path("twill", "c1", "eth0"), dir.join("rwill@c1@eth0.json")).unwrap();
+        std::fs::copy(j.path("twill", "c1", "eth0"), dir.join("backup.json")).unwrap();
+        assert_eq!(j.list().unwrap(), vec![attachment("c1")]);
+        assert!(j.remove("twill", "c1", "eth0").unwrap());
+        assert_eq!(j.list().unwrap(), vec![], "nothing of c1 is left once its DEL ran");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

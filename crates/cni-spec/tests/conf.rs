@@ -176,3 +176,16 @@ fn set_prev_result_writes_the_config_version_shape() {
     let again = NetConf::parse(&conf.to_bytes()).unwrap();
     assert_eq!(again.prev_result().unwrap().unwrap().ips, result.ips);
 }
+
+/// fuzz: netconf. A number in a config must pass through unchanged: serde_json's default
+/// float parsing could be off by one unit in the last place (6.254555555555554e186 came back
+/// as ...555e186), changing what the next plugin of a chain is given.
+#[test]
+fn numbers_pass_through_exactly() {
+    let text =
+        br#"{"type":"x","a":6.254555555555554e+186,"b":0.1,"c":1e-300,"d":18446744073709551615,"e":-0.0}"#;
+    let conf = NetConf::parse(text).unwrap();
+    let again = NetConf::parse(&conf.to_bytes()).unwrap();
+    assert_eq!(again, conf);
+    assert_eq!(conf.raw["a"].as_f64(), Some(6.254555555555554e186));
+}

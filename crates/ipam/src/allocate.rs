@@ -89,6 +89,21 @@ pub fn allocate(
     Ok(done)
 }
 
+/// STATUS: whether ADD could be served now, reserving nothing. Every range set must have an
+/// address the round-robin walk would offer (its gateways are never offered) that nobody
+/// holds; otherwise the error ADD would report for the first full set (kind `Exhausted`).
+pub fn check_available(store: &dyn Store, conf: &IpamConfig) -> Result<(), Error> {
+    let taken: HashSet<IpAddr> = store.list()?.into_iter().map(|r| r.ip).collect();
+    for (index, set) in conf.range_sets.iter().enumerate() {
+        // Lazy: stops at the first free address, after at most one step per reservation.
+        if !Candidates::new(set, None).any(|(_, ip)| !taken.contains(&ip)) {
+            let full = Error::Exhausted { range_set: set.to_string() };
+            return Err(Error::RangeSet { index, source: Box::new(full) });
+        }
+    }
+    Ok(())
+}
+
 /// Release what this call reserved; the original error comes first so its kind is kept.
 fn rollback(store: &mut dyn Store, done: &[Allocation], index: usize, source: Error) -> Error {
     let failed = Error::RangeSet { index, source: Box::new(source) };

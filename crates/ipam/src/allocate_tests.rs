@@ -225,3 +225,30 @@ fn store_failure_leaves_nothing_behind() {
     assert!(err.to_string().contains("disk full"), "{err}");
     assert!(store.inner.is_empty());
 }
+
+#[test]
+fn available_until_every_address_of_a_set_is_taken() {
+    // 10.0.0.0/30 offers only 10.0.0.2 (.1 is the gateway, .3 the broadcast).
+    let c = conf(&[&["10.0.0.0/30"], &["2001:db8::/126"]]);
+    let mut store = MemoryStore::new();
+    check_available(&store, &c).unwrap();
+    allocate(&mut store, &c, "a", "eth0", &[]).unwrap();
+    let err = check_available(&store, &c).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Exhausted);
+    assert!(err.to_string().starts_with("failed to allocate for range 0: "), "{err}");
+    // It agrees with ADD, which fails the same way and leaves nothing behind.
+    let add = allocate(&mut store, &c, "b", "eth0", &[]).unwrap_err();
+    assert_eq!(add.to_string(), err.to_string());
+    crate::release(&mut store, "a", "eth0").unwrap();
+    check_available(&store, &c).unwrap();
+}
+
+#[test]
+fn availability_looks_at_every_set_and_ignores_foreign_reservations() {
+    let c = conf(&[&["10.0.0.0/30"], &["2001:db8::/126"]]);
+    let mut store = taken(&["2001:db8::2", "2001:db8::3", "10.9.9.9"]);
+    let err = check_available(&store, &c).unwrap_err();
+    assert!(err.to_string().starts_with("failed to allocate for range 1: "), "{err}");
+    store.release(ip("2001:db8::3")).unwrap();
+    check_available(&store, &c).unwrap();
+}

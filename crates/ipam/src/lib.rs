@@ -41,7 +41,7 @@ mod request;
 mod resolv;
 mod store;
 
-pub use allocate::{Allocation, allocate};
+pub use allocate::{Allocation, allocate, check_available};
 pub use config::{DEFAULT_DATA_DIR, IpamConfig, Route};
 pub use disk::{DiskStore, Warning};
 pub use error::{ConfigError, Error, ErrorKind};

@@ -29,6 +29,11 @@ impl Addr {
         self.flags & AddressFlags::Tentative.bits() != 0
     }
 
+    /// `IFA_F_DADFAILED`: another host on the link holds the address; it will never be used.
+    pub fn is_dad_failed(&self) -> bool {
+        self.flags & AddressFlags::Dadfailed.bits() != 0
+    }
+
     fn from_msg(m: &AddressMessage) -> Option<Addr> {
         let mut local = None;
         let mut address = None;

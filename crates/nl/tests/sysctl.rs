@@ -1,7 +1,8 @@
-//! Kernel tier: per-namespace sysctls.
+//! Kernel tier: per-namespace sysctls. Test namespaces start from the kernel's defaults
+//! (testkit resets what they inherit from the host), so these hold on any host.
 
 use testkit::{TestNs, require_privileges};
-use twill_nl::{sysctl_get, sysctl_set};
+use twill_nl::{reset_inherited, sysctl_get, sysctl_set};
 
 #[test]
 fn set_and_get_inside_the_namespace_only() {
@@ -28,4 +29,34 @@ fn set_and_get_inside_the_namespace_only() {
     assert_eq!(e.errno(), Some(libc::ENOENT));
     assert!(sysctl_set(a.ns(), "net/../kernel/hostname", "x").is_err());
     assert!(sysctl_set(a.ns(), "kernel/hostname", "x").is_err());
+}
+
+/// A namespace made on a host that forwards (or filters by reverse path) inherits that; the
+/// reset puts back what a freshly booted kernel has.
+#[test]
+fn reset_inherited_restores_the_kernel_defaults() {
+    require_privileges();
+    let a = TestNs::new("sysr");
+    for (key, value) in [
+        ("net/ipv4/ip_forward", "1"),
+        ("net/ipv4/conf/all/rp_filter", "2"),
+        ("net/ipv4/conf/default/rp_filter", "1"),
+        ("net/ipv4/conf/default/accept_source_route", "0"),
+        ("net/ipv4/conf/lo/route_localnet", "1"),
+        ("net/ipv6/conf/all/forwarding", "1"),
+    ] {
+        sysctl_set(a.ns(), key, value).unwrap();
+    }
+    reset_inherited(a.ns()).unwrap();
+    for (key, value) in [
+        ("net/ipv4/ip_forward", "0"),
+        ("net/ipv4/conf/all/forwarding", "0"),
+        ("net/ipv4/conf/all/rp_filter", "0"),
+        ("net/ipv4/conf/default/rp_filter", "0"),
+        ("net/ipv4/conf/default/accept_source_route", "1"),
+        ("net/ipv4/conf/lo/route_localnet", "0"),
+        ("net/ipv6/conf/all/forwarding", "0"),
+    ] {
+        assert_eq!(sysctl_get(a.ns(), key).unwrap(), value, "{key}");
+    }
 }

@@ -114,16 +114,13 @@ fn connects(pod: &TestNs, addr: SocketAddr) -> bool {
 
 /// A node namespace with bridge br0 and br_netfilter on, and pod namespaces on it.
 fn node_with_bridge() -> TestNs {
+    testkit::require_br_netfilter();
     let node = TestNs::new("pol");
     for (key, value) in
         [("net.bridge.bridge-nf-call-iptables", "1"), ("net.bridge.bridge-nf-call-ip6tables", "1")]
     {
         let out = node.exec(&["sysctl", "-w", &format!("{key}={value}")]);
-        assert!(
-            out.status.success(),
-            "policy on a bridge needs br_netfilter (modprobe br_netfilter): sysctl {key}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "sysctl {key}: {}", String::from_utf8_lossy(&out.stderr));
     }
     node.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"]);
     node.exec_ok(&["ip", "addr", "add", "10.244.1.1/24", "dev", "br0"]);

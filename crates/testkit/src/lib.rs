@@ -55,12 +55,51 @@ fn check_privileges() -> Result<(), String> {
     }
 }
 
+/// Makes sure br_netfilter is in the kernel, as NetworkPolicy on a bridge needs (docs/policy.md,
+/// "Hook placement"): where it is a module not loaded yet (Debian's kernels), loads it with
+/// `modprobe br_netfilter`, like a Kubernetes node's setup does; fails clearly when it
+/// cannot. The switches it brings (`net.bridge.bridge-nf-call-*`) are per namespace; tests
+/// and twilld set them in their own namespaces.
+pub fn require_br_netfilter() {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(msg) = CHECK.get_or_init(load_br_netfilter) {
+        panic!("test needs br_netfilter: {msg}");
+    }
+}
+
+fn load_br_netfilter() -> Result<(), String> {
+    let present = || std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists();
+    if present() {
+        return Ok(());
+    }
+    match Command::new("modprobe").arg("br_netfilter").output() {
+        Ok(o) if o.status.success() && present() => Ok(()),
+        Ok(o) => Err(format!("`modprobe br_netfilter` failed: {}", String::from_utf8_lossy(&o.stderr))),
+        Err(e) => Err(format!("cannot run modprobe (kmod) to load br_netfilter: {e}")),
+    }
+}
+
+/// Whether this kernel gives SCTP sockets. Asked the way a probe asks — by opening one, which
+/// also loads the sctp module where it is one — rather than by `/proc/net/sctp`, which shows
+/// only once the module is loaded.
+pub fn kernel_has_sctp() -> bool {
+    // SAFETY: socket(2) with constant arguments; the descriptor is closed right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd is a descriptor this function just opened and owns.
+    unsafe { libc::close(fd) };
+    true
+}
+
 fn unique_name(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{PREFIX}{tag}-{}-{n}", std::process::id())
 }
 
-/// A named network namespace (`/run/netns/twt-...`) with loopback up, deleted on drop.
+/// A named network namespace (`/run/netns/twt-...`) with loopback up and the kernel's default
+/// sysctls (whatever the host's are, see [`nl::reset_inherited`]), deleted on drop.
 #[derive(Debug)]
 pub struct TestNs {
     name: String,
@@ -73,6 +112,9 @@ impl TestNs {
         let name = unique_name(tag);
         let ns = netns::create_named(&name).unwrap_or_else(|e| panic!("create test netns {name}: {e}"));
         let t = TestNs { name, ns };
+        // A new namespace inherits the host's IPv4 settings (a host that forwards makes every
+        // namespace forward); tests start from a freshly booted kernel's instead.
+        nl::reset_inherited(&t.ns).unwrap_or_else(|e| panic!("reset inherited sysctls in {}: {e}", t.name));
         let h = t.handle();
         match h.link_get("lo") {
             Ok(Some(lo)) => {

@@ -26,6 +26,7 @@ mod pods;
 mod probe;
 mod probe_cmd;
 mod process;
+mod ready;
 mod registry;
 mod server;
 mod state;

@@ -6,18 +6,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use netns::NetNs;
 
 use super::attach::{self, container_id};
 use super::names::{Names, PodRef, check_dns_label};
-use super::probe::{self, Verdict};
 use super::process::{self, Proc};
 use super::state::{LabState, NodeState, PodState, StateDir};
-use super::wire::{PORTS, Protocol};
-use super::{layout, registry};
+use super::{layout, ready, registry};
 use cluster::manifest::Manifest;
 use cluster::{NamespaceRecord, Registry};
 
@@ -76,9 +74,10 @@ pub fn pod_add(
     registry::apply(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &labels))])?;
     let node = state.node(node.unwrap_or_else(|| least_loaded(&state)))?.clone();
     let netns_name = names.pod(pod, |n| state.netns.iter().any(|m| m == n) || netns::named_path(n).exists());
-    netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
+    let pod_ns = netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
     state.netns.push(netns_name.clone());
     sd.save(&state)?;
+    nl::reset_inherited(&pod_ns).with_context(|| format!("reset the sysctls {netns_name} inherited"))?;
     let mut record = PodState {
         ns: pod.ns.clone(),
         name: pod.name.clone(),
@@ -139,7 +138,8 @@ fn start_pod(
     let log = layout::pod_log(dir, &pod.pod_ref());
     pod.server = Some(start_server(&ns, &pod.pod_ref().to_string(), Some(&node.name), &log)?);
     record(pod)?;
-    wait_serving(&ns, pod)?;
+    let node_ns = NetNs::open(netns::named_path(&node.netns))?;
+    ready::pod(&node_ns, &ns, pod)?;
     registry::wait_published(dir, state, &pod.pod_ref(), true).map(drop)
 }
 
@@ -154,23 +154,6 @@ pub fn start_server(ns: &NetNs, who: &str, node: Option<&str>, log: &Path) -> Re
         args.extend(["--node".into(), node.into()]);
     }
     process::spawn_in(ns, &me, args, log)
-}
-
-/// Waits until the pod's server answers itself on its last port (it binds that one last).
-fn wait_serving(ns: &NetNs, pod: &PodState) -> Result<()> {
-    let ip = pod.ips.first().copied().context("the pod got no address")?;
-    let last = std::net::SocketAddr::new(ip, PORTS[PORTS.len() - 1]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let verdict = probe::probe(ns, last, Protocol::Tcp)?;
-        match verdict {
-            Verdict::Connected(_) => return Ok(()),
-            Verdict::Failed(why) if Instant::now() >= deadline => {
-                bail!("the server of pod {}/{} does not answer on {last}: {why}", pod.ns, pod.name)
-            }
-            Verdict::Failed(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
 }
 
 /// Stops the server, detaches and removes the namespace; best-effort, errors collected.

@@ -119,6 +119,9 @@ pub fn apply_topology(
 fn create_netns(name: &str, created: &mut dyn FnMut(&str) -> Result<()>) -> Result<NetNs> {
     let ns = netns::create_named(name).with_context(|| format!("create netns {name}"))?;
     created(name)?;
+    // Each namespace stands for a machine of its own: it starts with the kernel's defaults,
+    // not with whatever this host's IPv4 settings are.
+    nl::reset_inherited(&ns).with_context(|| format!("reset the sysctls {name} inherited"))?;
     let nl = nl::Handle::in_netns(&ns)?;
     let lo = nl.link_get("lo")?.with_context(|| format!("no lo in {name}"))?;
     nl.link_set_up(lo.index, true)?;
@@ -140,6 +143,11 @@ fn configure_host(host: &Host, ns: &NetNs) -> Result<()> {
     nl.addr_add(eth0.index, IpNet::new(host.ip.into(), UNDERLAY_PREFIX4)?, true)?;
     if let Some(ip6) = host.ip6 {
         nl.addr_add(eth0.index, IpNet::new(ip6.into(), UNDERLAY_PREFIX6)?, true)?;
+        // The link-local address made when eth0 comes up would stay tentative for DAD's
+        // second or two, and until then the kernel sends no neighbour solicitation for a
+        // forwarded packet (it has no usable source): pod traffic to another node would be
+        // lost. Nothing else can hold these addresses, so there is nothing to detect.
+        nl::sysctl_set(ns, &format!("net/ipv6/conf/{UPLINK}/accept_dad"), "0")?;
     }
     nl.link_set_up(eth0.index, true)?;
     if !host.is_node() {

@@ -140,6 +140,7 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
     let outside = NetNs::open(netns::named_path(&names.outside()))?;
     state.outside_server = Some(pods::start_server(&outside, "outside", None, &dir.join("outside.log"))?);
     sd.save(&state)?;
+    super::ready::underlay(&state)?;
     Ok(state)
 }
 

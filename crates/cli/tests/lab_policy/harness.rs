@@ -25,6 +25,8 @@ pub struct Lab {
 impl Lab {
     pub fn up(args: &[&str]) -> Lab {
         testkit::require_privileges();
+        // Same-node pods are isolated through br_netfilter, which twilld turns on per node.
+        testkit::require_br_netfilter();
         ensure_twilld(TWILL);
         let lab = Lab { prefix: format!("tpol{}", std::process::id()) };
         let mut all = vec!["lab", "up"];

@@ -286,6 +286,41 @@ fn build_rootfs(rootfs: &Path) -> PathBuf {
     rootfs.to_path_buf()
 }
 
+/// The third octets (`N`) of the tests' networks.
+const NETWORKS: std::ops::RangeInclusive<u8> = 101..=106;
+
+/// The second octet `X` of the tests' networks `10.X.N.0/24` and `fd00:X:N::/64`: the first
+/// of 233..=254 for which none of them is in use on this host, so the tests run beside
+/// whatever networks the host has (a kubespray node, say, routes 10.233.64.0/18).
+fn octet() -> u8 {
+    static OCTET: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *OCTET.get_or_init(|| {
+        let free = |x: u8| {
+            NETWORKS.into_iter().all(|n| {
+                let v4: IpNet = format!("10.{x}.{n}.0/24").parse().unwrap();
+                let v6: IpNet = format!("fd00:{x}:{n}::/64").parse().unwrap();
+                !host_uses(&v4) && !host_uses(&v6)
+            })
+        };
+        (233..=254).find(|x| free(*x)).expect("every 10.X.101-106.0/24 (X 233..254) is in use on this host")
+    })
+}
+
+/// `10.X.N.0/24`, a test network no host network overlaps.
+pub fn net4(n: u8) -> String {
+    format!("10.{}.{n}.0/24", octet())
+}
+
+/// `fd00:X:N::/64`, the IPv6 twin of [`net4`].
+pub fn net6(n: u8) -> String {
+    format!("fd00:{}:{n}::/64", octet())
+}
+
+/// Address `host` of [`net4`]`(n)`.
+pub fn ip4(n: u8, host: u8) -> String {
+    format!("10.{}.{n}.{host}", octet())
+}
+
 /// Whether any host address or route lies in `subnet` (the test must not touch it then).
 fn host_uses(subnet: &IpNet) -> bool {
     let family = if matches!(subnet, IpNet::V4(_)) { "-4" } else { "-6" };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file_lease::{LeaseRecord, LeaseTable, lease_path, now_ms};
-use super::file_record::{Record, decode_key, encode_key, read_json, remove, write_json};
+use super::file_record::{Record, decode_key, encode_key, read_json, read_record, remove, write_json};
 use super::file_watch::FileWatch;
 use super::{Compare, Datastore, Entry, LeaseId, Listing, Op, StoreError, Txn, Watch};
 
@@ -61,7 +61,7 @@ impl FileStore {
                 continue;
             }
             // A record deleted between listing and reading is simply gone.
-            if let Some(rec) = read_json::<Record>(&entry.path())? {
+            if let Some(rec) = read_record(&entry.path(), &key)? {
                 out.push(rec);
             }
         }
@@ -104,14 +104,15 @@ struct Locked<'a> {
 
 impl Locked<'_> {
     fn bump(&mut self) -> Result<u64, StoreError> {
-        self.revision += 1;
-        write_json(&self.store.dir.join("revision"), &self.revision)?;
+        let path = self.store.dir.join("revision");
+        self.revision = next(self.revision, &path, "the store revision")?;
+        write_json(&path, &self.revision)?;
         Ok(self.revision)
     }
 
     /// The live record of `key`.
     fn read(&self, key: &str) -> Result<Option<Record>, StoreError> {
-        let rec = read_json::<Record>(&self.store.key_path(key)?)?;
+        let rec = read_record(&self.store.key_path(key)?, key)?;
         Ok(rec.filter(|r| self.leases.keeps(r.lease_id(), self.now)))
     }
 
@@ -125,7 +126,10 @@ impl Locked<'_> {
     fn write(&self, key: &str, value: &[u8], lease: Option<LeaseId>, rev: u64) -> Result<(), StoreError> {
         let old = self.read(key)?;
         let mut rec = Record::new(key, value, lease);
-        rec.version = old.as_ref().map_or(1, |o| o.version + 1);
+        rec.version = match &old {
+            Some(o) => next(o.version, &self.store.key_path(key)?, "the key's version")?,
+            None => 1,
+        };
         rec.create_revision = old.as_ref().map_or(rev, |o| o.create_revision);
         rec.mod_revision = rev;
         write_json(&self.store.key_path(key)?, &rec)
@@ -182,6 +186,15 @@ impl Locked<'_> {
     }
 }
 
+/// `n + 1`; a counter read from disk at its largest value (only a hand-edited file gets
+/// there) is reported instead of wrapping around or panicking.
+fn next(n: u64, path: &Path, what: &str) -> Result<u64, StoreError> {
+    n.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("{what} is at its largest value ({n})"),
+    })
+}
+
 impl Datastore for FileStore {
     fn describe(&self) -> String {
         format!("file:{}", self.dir.display())
@@ -189,7 +202,7 @@ impl Datastore for FileStore {
 
     fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
         let path = self.key_path(key)?;
-        let Some(rec) = read_json::<Record>(&path)? else { return Ok(None) };
+        let Some(rec) = read_record(&path, key)? else { return Ok(None) };
         if rec.lease.is_some() && !LeaseTable::load(&self.dir)?.keeps(rec.lease_id(), now_ms()) {
             self.sweep()?;
             return Ok(None);

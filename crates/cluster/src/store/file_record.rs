@@ -118,6 +118,16 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Opt
     serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(path, e))
 }
 
+/// The record of `key` stored at `path`; `None` when there is none. A record naming another
+/// key (a file renamed or copied by hand) is corrupt, not trusted: a listing must never
+/// stray from its prefix, nor a get answer for another key.
+pub(crate) fn read_record(path: &Path, key: &str) -> Result<Option<Record>, StoreError> {
+    match read_json::<Record>(path)? {
+        Some(rec) if rec.key != key => Err(corrupt(path, format!("it holds key {:?}, not {key:?}", rec.key))),
+        other => Ok(other),
+    }
+}
+
 /// Writes `value` as JSON to a temporary file next to `path` and renames it over `path`.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| corrupt(path, e))?;

@@ -6,7 +6,7 @@
 //! | 4    | `CNI_ARGS` `IP=` is not an address; the container id or ifname cannot be stored |
 //! | 5    | the data dir or the `resolvConf` file cannot be read or written |
 //! | 7    | invalid `ipam` config; a requested address (`args`, `runtimeConfig`) is malformed or in no range set; GC without a valid-attachment list |
-//! | 50   | STATUS: the data dir is not usable |
+//! | 50   | STATUS: the data dir is not usable, or a range set is exhausted |
 //! | 100  | [`RANGE_EXHAUSTED`] |
 //! | 101  | [`ADDRESS_TAKEN`] |
 //! | 102  | [`NOT_RESERVED`] |

@@ -14,7 +14,7 @@ use cni_skel::{CmdArgs, Plugin};
 use cni_spec::{CniResult, Error, NetConf};
 
 use conf::{HostLocalConf, StoreConf};
-use store::{check_usable, has_reservations_dir, with_store};
+use store::{check_free, check_usable, has_reservations_dir, with_store};
 
 pub struct HostLocal;
 
@@ -75,9 +75,24 @@ impl Plugin for HostLocal {
         Ok(())
     }
 
-    fn status(&self, _args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
-        check_usable(&StoreConf::parse(conf)?)
+    /// ADD can be served when the config is valid, the data dir usable and every range set
+    /// has a free address (code 50 otherwise). Ranges that only the `ipRanges` capability
+    /// brings are known at ADD only.
+    fn status(&self, args: &CmdArgs, conf: &NetConf) -> Result<(), Error> {
+        let at = StoreConf::parse(conf)?;
+        check_usable(&at)?;
+        match HostLocalConf::parse(conf, args) {
+            Ok(hl) => check_free(&at, &hl.ipam),
+            Err(_) if ranges_come_with_add(conf) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// The config names no range of its own and takes them from the runtime at ADD.
+fn ranges_come_with_add(conf: &NetConf) -> bool {
+    let own = conf.ipam.as_ref().is_some_and(|i| i.contains_key("subnet") || i.contains_key("ranges"));
+    !own && conf.capabilities.get("ipRanges") == Some(&true)
 }
 
 #[cfg(test)]

@@ -201,10 +201,32 @@ fn del_and_gc_create_nothing() {
     ok("DEL", "c1", &conf);
     conf["cni.dev/valid-attachments"] = json!([]);
     ok("GC", "", &conf);
-    ok("STATUS", "", &conf);
     assert!(!dir.0.exists());
     let err = fails("ADD", "c1", "", &conf);
     assert_eq!(err, (7, "ipam: no IP ranges specified".into()));
+    // STATUS tells what ADD would: this config cannot serve one.
+    assert_eq!(fails("STATUS", "", "", &conf), err);
+    assert!(!dir.0.exists());
+    // Unless the runtime brings the ranges with each ADD.
+    conf["capabilities"] = json!({"ipRanges": true});
+    ok("STATUS", "", &conf);
+}
+
+#[test]
+fn status_is_not_available_while_a_range_set_is_exhausted() {
+    let dir = Dir::new("full");
+    // 10.8.0.0/30 has one address to hand out; the IPv6 set has plenty.
+    let conf =
+        conf("1.1.0", &dir.0, json!({"ranges": [[{"subnet": "10.8.0.0/30"}], [{"subnet": "fd00:8::/64"}]]}));
+    ok("STATUS", "", &conf);
+    assert!(!dir.0.exists(), "STATUS creates nothing");
+    ok("ADD", "c1", &conf);
+    let (code, msg) = fails("STATUS", "", "", &conf);
+    assert_eq!(code, 50);
+    assert!(msg.contains("network net: failed to allocate for range 0: no IP addresses available"), "{msg}");
+    assert_eq!(fails("ADD", "c2", "", &conf).0, u64::from(RANGE_EXHAUSTED));
+    ok("DEL", "c1", &conf);
+    ok("STATUS", "", &conf);
 }
 
 #[test]

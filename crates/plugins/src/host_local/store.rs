@@ -4,7 +4,7 @@ use std::io::ErrorKind as IoKind;
 use std::path::Path;
 
 use cni_spec::{Error, ErrorCode};
-use ipam::DiskStore;
+use ipam::{DiskStore, IpamConfig, MemoryStore};
 use nix::unistd::{AccessFlags, access};
 
 use super::conf::StoreConf;
@@ -25,6 +25,24 @@ pub fn with_store<T>(
         eprintln!("host-local: network {}: {warning}", at.network);
     }
     outcome.map_err(to_cni)
+}
+
+/// STATUS: every range set still has an address ADD could hand out; when one does not, the
+/// plugin "is not available" (code 50) until some DEL frees an address. A network without
+/// a directory has nothing reserved; nothing is created to find out.
+pub fn check_free(at: &StoreConf, conf: &IpamConfig) -> Result<(), Error> {
+    let outcome = if has_reservations_dir(at) {
+        with_store(at, |store| Ok(ipam::check_available(store, conf)))?
+    } else {
+        ipam::check_available(&MemoryStore::new(), conf)
+    };
+    outcome.map_err(|e| match e.kind() {
+        ipam::ErrorKind::Exhausted => {
+            Error::new(ErrorCode::NotAvailable, format!("host-local network {}: {e}", at.network))
+                .with_details("ADD cannot be served until an address is released")
+        }
+        _ => to_cni(e),
+    })
 }
 
 /// Whether the network has a directory yet; without one there is nothing to free.
