@@ -59,17 +59,20 @@ fn settle() -> Duration {
     TTL + RESYNC + Duration::from_secs(2)
 }
 
-fn etcd_frozen_longer_than_the_ttl(c: &mut Cluster) {
+/// etcd frozen (SIGSTOP) for `length`, longer than the TTL: when it is thawed every lease has
+/// expired, and every agent joins again.
+fn etcd_frozen(c: &mut Cluster, length: Duration) {
     let mut converge = Duration::ZERO;
     let (from, to) = window(settle(), || {
         c.lab.ok(&["etcd", "freeze"]);
-        std::thread::sleep(2 * TTL);
+        std::thread::sleep(length);
         let since = unix_now();
         c.lab.ok(&["etcd", "thaw"]);
         converge = c.converge(&NODES, &PODS, since, CONVERGE_LIMIT);
     });
     let tallies = c.prober.tally(from, to);
-    c.report.scenario("etcd frozen 2xTTL, thawed", &tallies, &[("converge after thaw", converge)]);
+    let name = format!("etcd frozen {}s, thawed", length.as_secs());
+    c.report.scenario(&name, &tallies, &[("converge after thaw", converge)]);
 }
 
 fn etcd_killed_and_restarted(c: &mut Cluster) {
@@ -109,9 +112,16 @@ fn etcd_outages_and_agent_crashes_lose_no_packets() {
     let _one = serial();
     let root = Root::now();
     let mut c = cluster("fo", "outages", &[]);
-    etcd_frozen_longer_than_the_ttl(&mut c);
+    let rejoins_before = c.log_count("lease had been lost; joined again");
+    for length in [TTL + Duration::from_secs(1), 2 * TTL, 3 * TTL] {
+        etcd_frozen(&mut c, length);
+    }
+    // The freezes did what they are for: every lease expired each time.
+    let rejoins = c.log_count("lease had been lost; joined again") - rejoins_before;
+    assert!(rejoins >= 3 * NODES.len(), "only {rejoins} rejoins after three freezes longer than the TTL");
     etcd_killed_and_restarted(&mut c);
     agents_killed_in_a_loop(&mut c);
+    c.report_flaps();
     let pids = lab_pids(&c.lab.status());
     c.lab.down();
     assert_nothing_left(&c, &pids, &root);
@@ -133,6 +143,7 @@ fn losing_one_member_of_three_loses_no_packets() {
         let tallies = c.prober.tally(from, to);
         c.report.scenario(&format!("etcd member {m} of 3 killed"), &tallies, &[]);
     }
+    c.report_flaps();
     let pids = lab_pids(&c.lab.status());
     c.lab.down();
     assert_nothing_left(&c, &pids, &root);

@@ -121,6 +121,30 @@ impl Cluster {
         start.elapsed()
     }
 
+    /// Lines of the agents' logs (all nodes) that contain `text`.
+    pub fn log_count(&self, text: &str) -> usize {
+        (1..=3)
+            .map(|i| self.lab.state_dir().join(format!("nodes/node-{i}/twilld.log")))
+            .map(|log| std::fs::read_to_string(log).unwrap_or_default())
+            .map(|t| t.lines().filter(|l| l.contains(text)).count())
+            .sum()
+    }
+
+    /// No agent withdrew a peer in a suite where no node died (whether a datagram happened to
+    /// cross the gap or not), and how often a vanished peer was held.
+    pub fn report_flaps(&mut self) {
+        let left = self.log_count("peer left");
+        let held = self.log_count("keeping its routes");
+        eprintln!("RESULT agents' logs: {left} peer withdrawals, {held} vanished peers held");
+        self.report.note("peers withdrawn", left);
+        self.report.note("vanished peers held", held);
+        if left > 0 {
+            self.report
+                .failures
+                .push(format!("agents withdrew a live peer {left} times (\"peer left\" in twilld.log)"));
+        }
+    }
+
     /// Pid of `node-I`'s twilld.
     pub fn agent_pid(&self, node: u8) -> i32 {
         let s = self.lab.status();
@@ -203,6 +227,11 @@ impl Report {
             .map(|t| json!({"pair": t.pair, "expect": format!("{:?}", t.expect), "sent": t.sent, "answered": t.answered, "wrong": t.wrong(), "loss_span_ms": ms(t.loss_span)}))
             .collect();
         self.rows.push(json!({"suite": self.suite, "scenario": name, "pairs": pairs, "ms": times}));
+    }
+
+    /// A count the suite found (in the agents' logs).
+    pub fn note(&mut self, what: &str, n: usize) {
+        self.rows.push(json!({"suite": self.suite, "note": what, "count": n}));
     }
 
     /// Writes the JSON lines, then fails the test with every broken promise.
