@@ -241,21 +241,17 @@ fn power_off(status: &serde_json::Value, i: u8) {
     }
 }
 
-/// `/twill/subnets/` keys, read with etcdctl from the etcd member's namespace.
+/// `/twill/subnets/` keys, read from inside the etcd member's namespace (the only place on
+/// the machine with a route to the lab's underlay).
 fn subnet_claims(c: &Cluster) -> usize {
     let s = c.lab.status();
-    let text = |k: &str| s[k].as_str().unwrap().to_string();
-    let endpoints = text("datastore").trim_start_matches("etcd:").to_string();
-    let out = Command::new("ip")
-        .args(["netns", "exec", s["etcd"][0]["netns"].as_str().unwrap(), "etcdctl"])
-        .args(["--endpoints", &endpoints, "--cacert", &text("etcd_cacert")])
-        .args(["--cert", &text("etcd_cert"), "--key", &text("etcd_key")])
-        .args(["get", "--prefix", "--keys-only", "/twill/subnets/"])
-        .env("ETCDCTL_API", "3")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+    let path = |k: &str| Some(std::path::PathBuf::from(s[k].as_str().unwrap()));
+    let tls =
+        cluster::EtcdTls { cacert: path("etcd_cacert"), cert: path("etcd_cert"), key: path("etcd_key") };
+    let conf = cluster::DatastoreConf::parse(s["datastore"].as_str().unwrap(), tls).unwrap();
+    let ns = netns::NetNs::open(format!("/run/netns/{}", s["etcd"][0]["netns"].as_str().unwrap())).unwrap();
+    let listing = ns.run(|| conf.open().and_then(|store| store.list(cluster::layout::SUBNETS))).unwrap();
+    listing.unwrap().entries.len()
 }
 
 /// What the root namespace holds that a lab could leak: links named like the lab's and the
