@@ -52,10 +52,10 @@ run_suite() {
 # table LABEL: one row per scenario.
 table() {
   local f=$WORK/$1.jsonl
-  echo "| scenario | datagrams between running pods | lost | longest loss (first to last lost), ms | blocked datagrams answered | timings, ms |"
-  echo "|---|---|---|---|---|---|"
+  echo "| suite | scenario | datagrams between running pods | lost | longest loss (first to last lost), ms | blocked datagrams answered | timings, ms |"
+  echo "|---|---|---|---|---|---|---|"
   jq -r 'select(.scenario) |
-    [ .scenario,
+    [ .suite, .scenario,
       ([.pairs[] | select(.expect == "Reach") | .sent] | add | tostring),
       ([.pairs[] | select(.expect == "Reach") | .wrong] | add | tostring),
       ([.pairs[] | select(.expect == "Reach") | .loss_span_ms] | max | tostring),
@@ -77,7 +77,7 @@ write_section() {
   echo "Produced by \`$COMMAND_LINE\` (as root) on $(date -u '+%Y-%m-%d %H:%M UTC'), git $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (work tree modified)'),"
   echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end, $(nproc) CPUs. Re-running the script replaces this section."
   echo
-  echo "The suite \`crates/cli/tests/lab_failures.rs\` (debug build): 3 nodes, vxlan, etcd over TLS,"
+  echo "The suite \`crates/cli/tests/lab_failures.rs\` (debug build): 3 nodes, vxlan (host-gw in the suite so named), etcd over TLS,"
   echo "\`--lease-ttl 6\`, resync 2 s; pods x/a, x/b, x/c on nodes 1–3 and x/intruder on node 1 under a"
   echo "NetworkPolicy admitting only member=yes pods. One UDP datagram every 50 ms on each of four"
   echo "allowed cross-node pairs (a→b, b→c, c→a, b→a) and two blocked ones (intruder→b, →c); a datagram"

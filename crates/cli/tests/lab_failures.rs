@@ -1,6 +1,7 @@
-//! Datastore and node failures, survived with traffic flowing: a 3-node vxlan lab on a TLS
-//! etcd (lease TTL 6 s), pods on every node under a NetworkPolicy, and a prober sending a UDP
-//! datagram every 50 ms between pods on different nodes the whole time (support/prober.rs).
+//! Datastore and node failures, survived with traffic flowing: a 3-node vxlan lab (host-gw
+//! for one freeze) on a TLS etcd (lease TTL 6 s), pods on every node under a NetworkPolicy,
+//! and a prober sending a UDP datagram every 50 ms between pods on different nodes the whole
+//! time (support/prober.rs).
 //!
 //! Promises checked, scenario by scenario:
 //! - etcd frozen for twice the lease TTL and thawed, etcd killed and restarted with its data,
@@ -111,7 +112,7 @@ fn agents_killed_in_a_loop(c: &mut Cluster) {
 fn etcd_outages_and_agent_crashes_lose_no_packets() {
     let _one = serial();
     let root = Root::now();
-    let mut c = cluster("fo", "outages", &[]);
+    let mut c = cluster("fo", "outages", "vxlan", &[]);
     let rejoins_before = c.log_count("lease had been lost; joined again");
     for length in [TTL + Duration::from_secs(1), 2 * TTL, 3 * TTL] {
         etcd_frozen(&mut c, length);
@@ -128,11 +129,28 @@ fn etcd_outages_and_agent_crashes_lose_no_packets() {
     c.report.finish();
 }
 
+/// The same mass expiry with plain routes instead of vxlan entries.
+#[test]
+fn host_gw_survives_an_etcd_freeze() {
+    let _one = serial();
+    let root = Root::now();
+    let mut c = cluster("fh", "host-gw", "host-gw", &[]);
+    let rejoins_before = c.log_count("lease had been lost; joined again");
+    etcd_frozen(&mut c, 2 * TTL);
+    let rejoins = c.log_count("lease had been lost; joined again") - rejoins_before;
+    assert!(rejoins >= NODES.len(), "only {rejoins} rejoins after a freeze longer than the TTL");
+    c.report_flaps();
+    let pids = lab_pids(&c.lab.status());
+    c.lab.down();
+    assert_nothing_left(&c, &pids, &root);
+    c.report.finish();
+}
+
 #[test]
 fn losing_one_member_of_three_loses_no_packets() {
     let _one = serial();
     let root = Root::now();
-    let mut c = cluster("fm", "member-loss", &["--etcd-members", "3"]);
+    let mut c = cluster("fm", "member-loss", "vxlan", &["--etcd-members", "3"]);
     for m in ["1", "2", "3"] {
         let (from, to) = window(settle(), || {
             c.lab.ok(&["etcd", "kill", "--member", m]);
@@ -154,7 +172,7 @@ fn losing_one_member_of_three_loses_no_packets() {
 fn a_powered_off_node_is_withdrawn_and_nothing_leaks() {
     let _one = serial();
     let root = Root::now();
-    let mut c = cluster("fp", "power-off", &[]);
+    let mut c = cluster("fp", "power-off", "vxlan", &[]);
     let status = c.lab.status();
     let pids = lab_pids(&status);
     let node3 = status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "node-3").unwrap().clone();

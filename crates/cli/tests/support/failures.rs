@@ -1,4 +1,4 @@
-//! The failure suites' cluster: a 3-node vxlan lab on a TLS etcd with a short lease TTL,
+//! The failure suites' cluster: a 3-node lab (vxlan or host-gw) on a TLS etcd with a short lease TTL,
 //! four pods under a NetworkPolicy and a [`Prober`] running between them from the start, plus
 //! what the scenarios read from the nodes (routes, FDB and neighbour entries, node and pod
 //! records) and the report they print.
@@ -45,9 +45,9 @@ pub struct Cluster {
 /// Builds the lab (`extra`: more `lab up` arguments), its pods and policy, starts the prober
 /// and checks a quiet baseline: before any failure every allowed datagram is answered and
 /// every other one dropped, or the suite could not tell a failure's losses from the lab's.
-pub fn cluster(tag: &str, suite: &str, extra: &[&str]) -> Cluster {
+pub fn cluster(tag: &str, suite: &str, backend: &str, extra: &[&str]) -> Cluster {
     let ttl = TTL.as_secs().to_string();
-    let mut args = vec!["--nodes", "3", "--backend", "vxlan", "--datastore", "etcd", "--lease-ttl", &ttl];
+    let mut args = vec!["--nodes", "3", "--backend", backend, "--datastore", "etcd", "--lease-ttl", &ttl];
     args.extend_from_slice(extra);
     let lab = Lab::up(tag, &args);
     for (name, node, member) in PODS {
