@@ -427,6 +427,8 @@ write_report() {
     echo '```'
     echo
     echo "</details>"
+    # bench/lab-failures.sh's section is its own: carried over as it is.
+    if [ -n "$KEPT" ]; then printf '\n%s\n' "$KEPT"; fi
   } >"$OUT"
 }
 
@@ -442,5 +444,6 @@ floor_up
 for backend in $BACKENDS; do
   backend_run "$backend"
 done
+KEPT=$(sed -n '/^<!-- lab-failures:begin/,/^<!-- lab-failures:end -->$/p' "$OUT" 2>/dev/null || true)
 write_report
 log "wrote $OUT"

@@ -4,6 +4,7 @@
 //! resync keeps repairing them from the last known peers, and the watcher and the renewal
 //! reconnect and catch up on their own.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use netns::NetNs;
 
+use crate::absence::DatastoreHealth;
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
 use crate::conf::AgentConf;
 use crate::layout;
@@ -54,8 +56,14 @@ pub struct Agent {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) member: MemberConf,
     pub(crate) membership: Membership,
-    /// The peers of the last successful datastore read.
+    /// The peers of the last successful datastore read, and those held (crate::absence).
     pub(crate) peers: Vec<Peer>,
+    /// Peers among `peers` whose record vanished while the datastore was not healthy.
+    pub(crate) held: BTreeSet<String>,
+    /// The node records were read once: until then the kernel's peer entries are left alone.
+    pub(crate) peers_read: bool,
+    /// How the datastore answered lately: when a vanished record may be believed.
+    pub(crate) datastore: DatastoreHealth,
     /// The last renewal failed (to log the recovery once).
     pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
@@ -79,6 +87,7 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     };
     let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
     let peers = Vec::new();
+    let ttl = conf.ttl;
     let policy = PolicyController::new(&conf.node);
     let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
     let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
@@ -94,6 +103,9 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
         member,
         membership,
         peers,
+        held: BTreeSet::new(),
+        peers_read: false,
+        datastore: DatastoreHealth::new(ttl, Instant::now()),
         renew_failing: false,
         netns,
         policy,
@@ -268,7 +280,14 @@ impl Agent {
 
     /// Renews the lease; false when the datastore could not be reached.
     fn renew(&mut self) -> bool {
-        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership, &self.health) {
+        let renewed =
+            membership::renew(self.store.as_ref(), &self.member, &mut self.membership, &self.health);
+        match &renewed {
+            Err(MemberError::Store(_)) => self.datastore.failed(),
+            // A refused claim is an answer too.
+            _ => self.datastore.answered(Instant::now()),
+        }
+        match renewed {
             Ok(r) => {
                 self.metrics.add(Counter::LeaseRenewal, 1);
                 if std::mem::take(&mut self.renew_failing) {

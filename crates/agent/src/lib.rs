@@ -13,6 +13,7 @@
 //! The datastore, its layout and its records come from `twill-cluster`, shared with
 //! `twill cluster`, `twill lab` and the plugins.
 
+pub mod absence;
 pub mod agent;
 pub mod backend;
 pub mod cniconf;

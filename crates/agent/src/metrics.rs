@@ -24,6 +24,7 @@ pub struct Metrics {
     registry: Registry,
     ready: Gauge,
     peers: Gauge,
+    held: Gauge,
     counters: [counter::Counter; 5],
     lease: Family<LeaseLabels, Gauge>,
     /// The NetworkPolicy controller's own metrics.
@@ -65,6 +66,7 @@ impl Default for Metrics {
             registry: Registry::default(),
             ready: Gauge::default(),
             peers: Gauge::default(),
+            held: Gauge::default(),
             counters: Default::default(),
             lease: Family::default(),
             policy: PolicyMetrics::default(),
@@ -73,6 +75,11 @@ impl Default for Metrics {
         r.register("twill_lease_info", "The pod subnets this node holds (value always 1)", m.lease.clone());
         r.register("twill_ready", "1 once the subnet is leased and the CNI config written", m.ready.clone());
         r.register("twill_peers", "Other nodes this node currently routes to", m.peers.clone());
+        r.register(
+            "twill_peers_held",
+            "Peers still routed to although their record vanished, until the datastore has been healthy for a TTL",
+            m.held.clone(),
+        );
         for ((name, help), c) in COUNTERS.iter().zip(&m.counters) {
             r.register(*name, *help, c.clone());
         }
@@ -113,8 +120,10 @@ impl Metrics {
         self.ready.get() == 1
     }
 
-    pub fn set_peers(&self, n: usize) {
+    /// `n` peers routed to, `held` of them without a record (crate::absence).
+    pub fn set_peers(&self, n: usize, held: usize) {
         self.peers.set(gauge_value(n));
+        self.held.set(gauge_value(held));
     }
 
     /// The node's leased subnets; `None` once it left.
@@ -148,7 +157,7 @@ mod tests {
             "node-1".into(),
             vec!["10.244.1.0/24".parse().unwrap(), "fd00:10:244:1::/64".parse().unwrap()],
         )));
-        m.set_peers(2);
+        m.set_peers(2, 1);
         m.set_ready(true);
         m.add(Counter::Reconcile, 3);
         m.add(Counter::DatastoreError, 1);
@@ -160,6 +169,7 @@ mod tests {
             "# TYPE twill_ready gauge",
             "twill_ready 1",
             "twill_peers 2",
+            "twill_peers_held 1",
             "# TYPE twill_reconcile counter",
             "twill_reconcile_total 3",
             "twill_reconcile_errors_total 0",

@@ -5,7 +5,9 @@
 //!   networks) are one record with all their addresses;
 //! - this node's records without a live entry are deleted;
 //! - records of nodes that have been absent from the cluster longer than a grace period are
-//!   deleted by whichever node notices (a node that comes back publishes its pods again).
+//!   deleted by whichever node notices (a node that comes back publishes its pods again) —
+//!   but only while the datastore has been healthy for a TTL: after an outage every node
+//!   record may vanish at once, and the nodes' pods are not gone (crate::absence).
 //!
 //! Every write is compare-and-swap on the record's revision, so two writers never clobber
 //! each other; a record held by another live node is left alone and reported.
@@ -122,8 +124,8 @@ impl PodPublisher {
         }
     }
 
-    /// One pass against `store`.
-    pub fn publish(&mut self, store: &dyn Datastore) -> Result<Published, PodsError> {
+    /// One pass against `store`; `believe_absence`: absent nodes may be taken for gone.
+    pub fn publish(&mut self, store: &dyn Datastore, believe_absence: bool) -> Result<Published, PodsError> {
         let (want, skipped) = plan(&self.node, &self.journal.list()?, netns_alive);
         let listing = store.list(layout::PODS)?;
         let nodes: BTreeSet<String> = store
@@ -138,7 +140,7 @@ impl PodPublisher {
             let key = layout::pod_key(ns, name);
             self.put(store, &key, rec, existing.get(key.as_str()).copied(), &nodes, &mut out)?;
         }
-        self.delete_stale(store, &listing.entries, &want, &nodes, &mut out)?;
+        self.delete_stale(store, &listing.entries, &want, &nodes, believe_absence, &mut out)?;
         Ok(out)
     }
 
@@ -176,6 +178,7 @@ impl PodPublisher {
         entries: &[Entry],
         want: &BTreeMap<(String, String), PodRecord>,
         nodes: &BTreeSet<String>,
+        believe_absence: bool,
         out: &mut Published,
     ) -> Result<(), PodsError> {
         let now = Instant::now();
@@ -188,7 +191,7 @@ impl PodPublisher {
                 false
             } else {
                 let since = *self.absent_since.entry(rec.node.clone()).or_insert(now);
-                now.duration_since(since) >= self.grace
+                believe_absence && now.duration_since(since) >= self.grace
             };
             if gone {
                 out.deleted += usize::from(store.txn(&Txn::delete(&e.key, e.mod_revision))?);

@@ -3,6 +3,11 @@
 //! table, network list — and follows whatever changed in the cluster (peers joining, leaving
 //! or expiring; pods, namespaces and NetworkPolicies). The node is ready once its subnet is leased and the network list written.
 
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::absence::{PeerPlan, plan_peers};
 use crate::agent::Agent;
 use crate::backend::{Applied, Local, Peer};
 use crate::cniconf::{CniConf, ensure_conflists};
@@ -83,7 +88,8 @@ impl Agent {
 
     /// Publishes the pods of the node's attachment journal.
     fn ensure_pods(&mut self) -> bool {
-        match self.pods.publish(self.store.as_ref()) {
+        let believe = self.datastore.healthy_for(Instant::now()) >= self.conf.ttl;
+        match self.pods.publish(self.store.as_ref(), believe) {
             Ok(p) => {
                 if p.written + p.deleted > 0 {
                     tracing::info!(written = p.written, deleted = p.deleted, pods = p.pods, "published pods");
@@ -134,13 +140,18 @@ impl Agent {
         }
     }
 
-    /// This node's devices, then exactly the current peers' entries.
+    /// This node's devices, then exactly the current peers' entries. Until the node records
+    /// could be read once, the kernel's peer entries (a previous run's) are left alone: an
+    /// empty list would withdraw them all.
     fn ensure_backend(&mut self) -> bool {
         let local = self.local();
         let result = self.backend.ensure_local(&local);
         let mut ok = self.report("local devices", result);
         ok &= self.refresh_peers();
-        self.metrics.set_peers(self.peers.len());
+        self.metrics.set_peers(self.peers.len(), self.held.len());
+        if !self.peers_read {
+            return false;
+        }
         let result = self.backend.sync(&self.peers);
         ok & self.report("peer routes", result)
     }
@@ -166,45 +177,69 @@ impl Agent {
         }
     }
 
-    /// Reads the peers from the datastore; on failure the last known ones stay in use.
+    /// Reads the peers from the datastore; on failure the last known ones stay in use. Peers
+    /// whose record vanished are held while the datastore has not been healthy for a whole
+    /// TTL (crate::absence).
     fn refresh_peers(&mut self) -> bool {
         let records = match Registry::new(self.store.as_ref()).nodes() {
             Ok(r) => r,
             Err(e) => {
+                self.datastore.failed();
                 self.metrics.add(Counter::DatastoreError, 1);
                 tracing::warn!(error = %e, "cannot read node records; keeping the last known peers");
                 return false;
             }
         };
+        let now = Instant::now();
+        self.datastore.answered(now);
         for e in &records.errors {
             tracing::warn!(error = %e, "ignoring unreadable node record");
         }
-        let mine = [Some(self.membership.subnet), self.membership.subnet6];
+        let mine: Vec<IpNet> =
+            [Some(self.membership.subnet), self.membership.subnet6].into_iter().flatten().collect();
         let clashes = |p: &Peer| {
             let theirs = [Some(p.subnet), p.subnet6];
-            mine.iter().flatten().any(|m| theirs.iter().flatten().any(|t| overlaps(m, t)))
+            mine.iter().any(|m| theirs.iter().flatten().any(|t| overlaps(m, t)))
         };
-        let mut peers = Vec::new();
+        let mut fresh = Vec::new();
         for r in records.items.iter().filter(|r| r.name != self.conf.node) {
             match Peer::from_record(r) {
                 // Routing one's own subnet to a peer would cut the node's pods off.
                 Ok(p) if clashes(&p) => {
                     tracing::warn!(peer = %p.name, subnet = %p.subnet, "ignoring peer claiming this node's subnet");
                 }
-                Ok(p) => peers.push(p),
+                Ok(p) => fresh.push(p),
                 Err(e) => tracing::warn!(error = %e, "ignoring node record"),
             }
         }
-        self.log_membership_changes(&peers);
-        self.peers = peers;
+        let believe = self.datastore.healthy_for(now) >= self.conf.ttl;
+        let plan = plan_peers(fresh, &self.peers, &mine, believe);
+        self.log_membership_changes(&plan);
+        self.peers = plan.peers;
+        self.held = plan.held.into_iter().collect();
+        self.peers_read = true;
         true
     }
 
-    fn log_membership_changes(&self, peers: &[Peer]) {
-        for p in peers.iter().filter(|p| !self.peers.iter().any(|q| q.name == p.name)) {
+    fn log_membership_changes(&self, plan: &PeerPlan) {
+        let known = |name: &str| self.peers.iter().any(|q| q.name == name);
+        for p in plan.peers.iter().filter(|p| !known(&p.name)) {
             tracing::info!(peer = %p.name, subnet = %p.subnet, node_ip = %p.node_ip, "peer joined");
         }
-        for q in self.peers.iter().filter(|q| !peers.iter().any(|p| p.name == q.name)) {
+        for name in plan.held.iter().filter(|n| !self.held.contains(*n)) {
+            let hold = format!("{}s", self.conf.ttl.as_secs());
+            tracing::warn!(
+                peer = %name,
+                %hold,
+                "peer's record vanished while the datastore was not healthy; keeping its routes until it has been for the hold"
+            );
+        }
+        for name in self.held.iter().filter(|n| !plan.held.contains(*n)) {
+            if plan.peers.iter().any(|p| &p.name == name) {
+                tracing::info!(peer = %name, "held peer is back; its routes never left");
+            }
+        }
+        for q in &plan.gone {
             tracing::info!(peer = %q.name, subnet = %q.subnet, "peer left");
         }
     }

@@ -195,11 +195,17 @@ pub fn pod_del(names: &Names, pod: &PodRef) -> Result<()> {
     }
 }
 
-/// Best-effort removal of every pod's attachment, for teardown.
+/// Best-effort removal of every pod's attachment, for teardown. A pod whose node's namespace
+/// is gone (the machine was "powered off": its namespace deleted) has nothing left to free:
+/// its host-side veth went with that namespace, and its address reservation lives in the
+/// node's agent state directory, which teardown removes with the rest of the lab's state.
 pub fn detach_all(dir: &Path, state: &LabState) -> Vec<anyhow::Error> {
     let mut errors = Vec::new();
     for pod in state.pods.values() {
         match state.node(pod.node) {
+            Ok(node) if !netns::named_path(&node.netns).exists() => {
+                println!("pod {}: its node {} is gone; nothing to detach", pod.pod_ref(), node.name);
+            }
             Ok(node) => {
                 errors.extend(attach::detach(dir, node, &attach::runtime_conf(&pod.pod_ref(), &pod.netns)))
             }
