@@ -131,8 +131,9 @@ fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
         node_ip: conf.node_ip,
         underlay: conf.underlay.clone(),
         state_dir: conf.state_dir.clone(),
+        bgp: conf.bgp.clone(),
     };
-    let backend = backend::build(conf.backend, &backend_conf)?;
+    let backend = backend::build(conf.backend, &backend_conf, log.clone())?;
     Ok(Prepared { store, backend, netns })
 }
 
@@ -279,6 +280,9 @@ impl Agent {
     /// restarted agent adopts it.
     fn leave(&mut self) {
         self.metrics.set_ready(false);
+        // BIRD first: its sessions close with a Cease, so the peers withdraw this node's
+        // routes at once rather than when the datastore tells them.
+        self.backend.shutdown();
         for e in membership::leave(self.store.as_ref(), &self.member, &self.membership) {
             self.metrics.add(Counter::DatastoreError, 1);
             self.log.warn("leaving the cluster: step failed", &[("error", &e)]);

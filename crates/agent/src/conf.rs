@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::Parser;
 use ipnet::IpNet;
 
+use crate::bgp::BgpConf;
+use crate::bgp::peer::check_asn;
 use crate::layout::check_name;
 use crate::log::LogFormat;
 use crate::record::{BackendKind, RecordError};
@@ -32,9 +34,11 @@ pub struct Args {
     /// `file:DIR` or `etcd:http://HOST:PORT`.
     #[arg(long)]
     pub datastore: String,
-    /// host-gw, vxlan (bgp is reserved and not implemented yet).
+    /// host-gw, vxlan or bgp.
     #[arg(long, default_value = "vxlan")]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub bgp: BgpArgs,
     #[arg(long)]
     pub cluster_cidr: IpNet,
     #[arg(long)]
@@ -62,6 +66,36 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
+/// The BGP backend's flags (ignored by the others).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BgpArgs {
+    /// The cluster's AS number.
+    #[arg(long, default_value_t = 64512)]
+    pub bgp_as: u32,
+    /// This node's own AS number (default: the cluster's).
+    #[arg(long)]
+    pub bgp_node_as: Option<u32>,
+    /// Make this node a route reflector (so does the node label twill.dev/route-reflector=true).
+    #[arg(long)]
+    pub bgp_route_reflector: bool,
+    /// Full iBGP mesh between the nodes when no node is a route reflector.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub bgp_mesh: bool,
+    /// BGP hold time.
+    #[arg(long, default_value_t = 90)]
+    pub bgp_hold_seconds: u32,
+    /// How long peers keep this node's routes while its BIRD restarts.
+    #[arg(long, default_value_t = 120)]
+    pub bgp_graceful_restart_seconds: u32,
+    /// Reach nodes on another underlay network through vxlan, the others by BGP routes
+    /// (Calico's CrossSubnet).
+    #[arg(long)]
+    pub bgp_cross_subnet_vxlan: bool,
+    /// The BIRD 2 daemon (Debian package bird2).
+    #[arg(long, default_value = "bird")]
+    pub bird: PathBuf,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConf {
@@ -79,6 +113,7 @@ pub struct AgentConf {
     pub resync: Duration,
     pub ttl: Duration,
     pub log_format: LogFormat,
+    pub bgp: Option<BgpConf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +126,8 @@ pub enum ConfError {
     Subnet { flag: &'static str, source: SubnetError },
     #[error("--{flag} {value}: {reason}")]
     Invalid { flag: &'static str, value: String, reason: &'static str },
-    #[error("--backend bgp is not implemented yet (it will render BIRD configuration); use host-gw or vxlan")]
-    BgpNotImplemented,
+    #[error("--backend bgp: {0}")]
+    Bgp(String),
 }
 
 fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> ConfError {
@@ -103,9 +138,6 @@ impl Args {
     /// Checks the flags and their combinations.
     pub fn validate(&self) -> Result<AgentConf, ConfError> {
         check_name("node", &self.node)?;
-        if self.backend == BackendKind::Bgp {
-            return Err(ConfError::BgpNotImplemented);
-        }
         if self.node_ip.is_unspecified() || self.node_ip.is_loopback() || self.node_ip.is_multicast() {
             return Err(invalid("node-ip", self.node_ip, "must be a unicast address of the underlay"));
         }
@@ -144,7 +176,45 @@ impl Args {
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
             log_format: self.log_format,
+            bgp: self.bgp_conf()?,
         })
+    }
+
+    /// The BGP settings, with the bgp backend only.
+    fn bgp_conf(&self) -> Result<Option<BgpConf>, ConfError> {
+        if self.backend != BackendKind::Bgp {
+            return Ok(None);
+        }
+        let b = &self.bgp;
+        for (flag, asn) in [("bgp-as", Some(b.bgp_as)), ("bgp-node-as", b.bgp_node_as)] {
+            if let Some(asn) = asn {
+                check_asn(asn).map_err(|reason| ConfError::Bgp(format!("--{flag} {reason}")))?;
+            }
+        }
+        // BIRD refuses hold times of 1 and 2 s (RFC 4271: 0 or at least 3).
+        if b.bgp_hold_seconds < 3 || b.bgp_hold_seconds > 65535 {
+            return Err(ConfError::Bgp(format!("--bgp-hold-seconds {} must be 3 to 65535", b.bgp_hold_seconds)));
+        }
+        if b.bgp_graceful_restart_seconds == 0 || b.bgp_graceful_restart_seconds > 4095 {
+            let s = b.bgp_graceful_restart_seconds;
+            return Err(ConfError::Bgp(format!("--bgp-graceful-restart-seconds {s} must be 1 to 4095 (RFC 4724)")));
+        }
+        if self.cluster_cidr.addr().is_ipv4() && !self.node_ip.is_ipv4() {
+            return Err(ConfError::Bgp(
+                "IPv4 pod subnets are announced over IPv4 sessions: --node-ip must be IPv4".into(),
+            ));
+        }
+        Ok(Some(BgpConf {
+            cluster_as: b.bgp_as,
+            node_as: b.bgp_node_as,
+            route_reflector: b.bgp_route_reflector,
+            mesh: b.bgp_mesh,
+            hold_seconds: b.bgp_hold_seconds,
+            graceful_restart_seconds: b.bgp_graceful_restart_seconds,
+            cross_subnet_vxlan: b.bgp_cross_subnet_vxlan,
+            bird: b.bird.clone(),
+            scan_seconds: u32::try_from(self.resync_seconds).unwrap_or(u32::MAX),
+        }))
     }
 
     fn pool6(&self) -> Result<Option<SubnetPool>, ConfError> {
@@ -229,10 +299,52 @@ mod tests {
     }
 
     #[test]
-    fn bgp_is_a_clear_not_implemented() {
-        let e = args(&["--backend", "bgp"]).unwrap().validate().unwrap_err();
-        assert!(e.to_string().contains("not implemented"), "{e}");
+    fn bgp_settings_with_defaults_and_overrides() {
+        let c = args(&["--backend", "bgp"]).unwrap().validate().unwrap();
+        let b = c.bgp.unwrap();
+        assert_eq!((b.asn(), b.mesh, b.route_reflector, b.cross_subnet_vxlan), (64512, true, false, false));
+        assert_eq!((b.hold_seconds, b.graceful_restart_seconds, b.scan_seconds), (90, 120, 2));
+        assert_eq!(b.bird, PathBuf::from("bird"));
+        let c = args(&[
+            "--backend",
+            "bgp",
+            "--bgp-as",
+            "65000",
+            "--bgp-node-as",
+            "65001",
+            "--bgp-route-reflector",
+            "--bgp-mesh",
+            "false",
+            "--bgp-hold-seconds",
+            "9",
+            "--bgp-cross-subnet-vxlan",
+            "--bird",
+            "/usr/sbin/bird",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        let b = c.bgp.unwrap();
+        assert_eq!((b.cluster_as, b.asn(), b.mesh, b.route_reflector), (65000, 65001, false, true));
+        assert_eq!((b.hold_seconds, b.cross_subnet_vxlan), (9, true));
+        assert!(args(&["--backend", "vxlan"]).unwrap().validate().unwrap().bgp.is_none());
         assert!(args(&["--backend", "udp"]).is_err());
+    }
+
+    #[test]
+    fn bad_bgp_settings_are_rejected() {
+        for extra in [
+            &["--bgp-as", "0"][..],
+            &["--bgp-node-as", "23456"],
+            &["--bgp-hold-seconds", "2"],
+            &["--bgp-graceful-restart-seconds", "0"],
+            &["--node-ip", "fd00::11"],
+        ] {
+            let mut all = vec!["--backend", "bgp"];
+            all.extend_from_slice(extra);
+            let e = args(&all).unwrap().validate().unwrap_err();
+            assert!(e.to_string().starts_with("--backend bgp: "), "{extra:?}: {e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A tiny HTTP/1.1 server on a std `TcpListener`: `GET /readyz` (200 once the node is
-//! ready, 503 before), `GET /healthz` (200 while the process serves) and `GET /metrics`.
+//! ready, 503 before), `GET /healthz` (200 while the process serves), `GET /metrics` and,
+//! with the BGP backend, `GET /bgp` (BIRD's sessions as JSON).
 //! One request per connection, answered and closed; requests are served one at a time,
 //! which is plenty for a kubelet probe and a scraper.
 
@@ -34,6 +35,14 @@ pub fn answer(method: &str, path: &str, metrics: &Metrics) -> Answer {
         "/readyz" if metrics.is_ready() => text(200, "ok\n"),
         "/readyz" => text(503, "not ready\n"),
         "/healthz" | "/livez" => text(200, "ok\n"),
+        "/bgp" => match metrics.bgp() {
+            Some(status) => Answer {
+                status: 200,
+                content_type: "application/json",
+                body: serde_json::to_string(&status).unwrap_or_default() + "\n",
+            },
+            None => text(404, "this node does not run the bgp backend\n"),
+        },
         "/metrics" => Answer {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",

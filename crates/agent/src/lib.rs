@@ -16,6 +16,8 @@
 
 pub mod agent;
 pub mod backend;
+pub mod bgp;
+pub mod bird;
 pub mod cniconf;
 pub mod conf;
 pub mod health;

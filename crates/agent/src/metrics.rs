@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ipnet::IpNet;
 
+use crate::bgp::status::BgpStatus;
 use crate::policy::metrics::PolicyMetrics;
 
 /// Shared between the reconciler (writes) and the health server (reads).
@@ -23,6 +24,8 @@ pub struct Metrics {
     repairs_total: AtomicU64,
     lease_renewals_total: AtomicU64,
     lease: Mutex<Option<(String, Vec<IpNet>)>>,
+    /// The BGP backend's sessions and routes.
+    bgp: Mutex<Option<BgpStatus>>,
     /// The NetworkPolicy controller's own metrics.
     pub policy: PolicyMetrics,
 }
@@ -74,6 +77,15 @@ impl Metrics {
         *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = lease;
     }
 
+    /// The BGP backend's state (`None` with other backends).
+    pub fn set_bgp(&self, status: Option<BgpStatus>) {
+        *self.bgp.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    pub fn bgp(&self) -> Option<BgpStatus> {
+        self.bgp.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The Prometheus exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -108,6 +120,9 @@ impl Metrics {
             let _ = writeln!(out, "{name} {}", self.get(c));
         }
         self.policy.render(&mut out);
+        if let Some(bgp) = self.bgp() {
+            bgp.render_metrics(&mut out);
+        }
         out
     }
 }

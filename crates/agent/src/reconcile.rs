@@ -101,6 +101,7 @@ impl Agent {
         ok &= self.refresh_peers();
         self.metrics.set_peers(self.peers.len());
         let result = self.backend.sync(&self.peers);
+        self.metrics.set_bgp(self.backend.bgp_status());
         ok & self.report("peer routes", result)
     }
 
