@@ -14,6 +14,7 @@ packages=(
   iputils-ping netcat-openbsd    # connectivity checks in tests
   podman runc busybox-static     # podman (CNI backend, runc; busybox rootfs) as a real runtime in tests
   etcd-server                    # the etcd datastore (agent tests, `twill lab up --datastore etcd`)
+  bird2                          # BIRD 2 (bird, birdc): the bgp backend's BGP speaker, the lab's router
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,6 +23,11 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# twill runs its own BIRDs, each inside a lab or test namespace with its files in the lab's
+# state dir; the package's system-wide service (host namespace, /etc/bird) is not wanted.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet bird.service 2>/dev/null; then
+  systemctl disable --now bird.service
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo (Rust 1.95+) is required and was not found on PATH" >&2
