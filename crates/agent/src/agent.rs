@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use netns::NetNs;
 
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
+use crate::bgp::peer::{BGPPEERS, BgpPeers};
 use crate::conf::AgentConf;
 use crate::layout;
 use crate::log::{Field, Logger};
@@ -20,6 +21,7 @@ use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
 use crate::policy::PolicyController;
+use crate::record::NodeBgp;
 use crate::store::{self, Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
 use crate::{health, state};
@@ -61,6 +63,8 @@ pub struct Agent {
     pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
     pub(crate) policy: PolicyController,
+    /// The BGPPeers of the last successful read (bgp backend).
+    pub(crate) bgp_peers: BgpPeers,
 }
 
 /// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
@@ -91,6 +95,7 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         renew_failing: false,
         netns,
         policy,
+        bgp_peers: BgpPeers::default(),
     };
     agent.joined();
     let stop = agent.spawn_watcher(tx)?;
@@ -150,6 +155,10 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
         pool6: conf.pool6,
         backend: conf.backend,
         vtep_mac: backend.vtep_mac(),
+        bgp: conf
+            .bgp
+            .as_ref()
+            .map(|b| NodeBgp { asn: b.asn(), route_reflector: b.is_route_reflector(&conf.labels) }),
         ttl: conf.ttl,
     }
 }
@@ -190,7 +199,7 @@ impl Agent {
     /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        for prefix in [layout::NODES, layout::PODS, layout::NAMESPACES, layout::POLICIES] {
+        for prefix in [layout::NODES, layout::PODS, layout::NAMESPACES, layout::POLICIES, BGPPEERS] {
             let watcher = Watcher {
                 prefix,
                 store: self.store.clone(),

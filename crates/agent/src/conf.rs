@@ -16,6 +16,7 @@ use crate::log::LogFormat;
 use crate::record::{BackendKind, RecordError};
 use crate::store::{Endpoint, StoreError};
 use crate::subnet::{SubnetError, SubnetPool};
+use policy::Labels;
 
 /// twill node agent: leases this node's pod subnet, writes its CNI config, routes to the
 /// other nodes' pods, masquerades traffic leaving the cluster.
@@ -64,6 +65,10 @@ pub struct Args {
     pub lease_ttl_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// This node's labels, k=v,k2=v2 (BGPPeer node selectors match them; the label
+    /// twill.dev/route-reflector=true makes the node a route reflector).
+    #[arg(long, default_value = "")]
+    pub node_labels: String,
 }
 
 /// The BGP backend's flags (ignored by the others).
@@ -113,6 +118,7 @@ pub struct AgentConf {
     pub resync: Duration,
     pub ttl: Duration,
     pub log_format: LogFormat,
+    pub labels: Labels,
     pub bgp: Option<BgpConf>,
 }
 
@@ -128,6 +134,8 @@ pub enum ConfError {
     Invalid { flag: &'static str, value: String, reason: &'static str },
     #[error("--backend bgp: {0}")]
     Bgp(String),
+    #[error("--node-labels: {0}")]
+    Labels(String),
 }
 
 fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> ConfError {
@@ -176,6 +184,7 @@ impl Args {
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
             log_format: self.log_format,
+            labels: parse_labels(&self.node_labels)?,
             bgp: self.bgp_conf()?,
         })
     }
@@ -193,11 +202,16 @@ impl Args {
         }
         // BIRD refuses hold times of 1 and 2 s (RFC 4271: 0 or at least 3).
         if b.bgp_hold_seconds < 3 || b.bgp_hold_seconds > 65535 {
-            return Err(ConfError::Bgp(format!("--bgp-hold-seconds {} must be 3 to 65535", b.bgp_hold_seconds)));
+            return Err(ConfError::Bgp(format!(
+                "--bgp-hold-seconds {} must be 3 to 65535",
+                b.bgp_hold_seconds
+            )));
         }
         if b.bgp_graceful_restart_seconds == 0 || b.bgp_graceful_restart_seconds > 4095 {
             let s = b.bgp_graceful_restart_seconds;
-            return Err(ConfError::Bgp(format!("--bgp-graceful-restart-seconds {s} must be 1 to 4095 (RFC 4724)")));
+            return Err(ConfError::Bgp(format!(
+                "--bgp-graceful-restart-seconds {s} must be 1 to 4095 (RFC 4724)"
+            )));
         }
         if self.cluster_cidr.addr().is_ipv4() && !self.node_ip.is_ipv4() {
             return Err(ConfError::Bgp(
@@ -226,6 +240,19 @@ impl Args {
             .map(Some)
             .map_err(|source| ConfError::Subnet { flag: "cluster-cidr6", source })
     }
+}
+
+/// `k=v,k2=v2` as labels, keys and values checked like Kubernetes checks them.
+fn parse_labels(text: &str) -> Result<Labels, ConfError> {
+    let mut labels = Labels::new();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let bad = |reason| invalid("node-labels", pair, reason);
+        let (k, v) = pair.split_once('=').ok_or_else(|| bad("not key=value"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let selector = policy::LabelSelector { match_labels: labels.clone(), match_expressions: Vec::new() };
+    selector.validate().map_err(|e| ConfError::Labels(e.to_string()))?;
+    Ok(labels)
 }
 
 #[cfg(test)]
@@ -296,6 +323,9 @@ mod tests {
         assert_eq!(c.pool.size(), 25);
         assert_eq!(c.endpoint, Endpoint::Etcd("127.0.0.1:2379".into()));
         assert_eq!(c.log_format, LogFormat::Json);
+        let c = args(&["--node-labels", "twill.dev/rack=rack1,role="]).unwrap().validate().unwrap();
+        assert_eq!(c.labels.get("twill.dev/rack").map(String::as_str), Some("rack1"));
+        assert_eq!(c.labels.get("role").map(String::as_str), Some(""));
     }
 
     #[test]
@@ -359,6 +389,9 @@ mod tests {
             &["--lease-ttl-seconds", "1"],
             &["--datastore", "zk:x"],
             &["--underlay-iface", "a-very-long-interface-name"],
+            &["--node-labels", "a"],
+            &["--node-labels", "a b=c"],
+            &["--node-labels", "a=b c"],
         ] {
             assert!(args(extra).unwrap().validate().is_err(), "{extra:?}");
         }

@@ -5,8 +5,10 @@
 
 use crate::agent::Agent;
 use crate::backend::{Applied, Local, Peer};
+use crate::bgp::peer::{BGPPEERS, BgpPeerRecord, BgpPeers};
 use crate::cniconf::{CniConf, ensure_conflists};
 use crate::metrics::Counter;
+use crate::record::BackendKind;
 use crate::registry::Registry;
 use crate::subnet::overlaps;
 use crate::{node, state};
@@ -100,6 +102,10 @@ impl Agent {
         let mut ok = self.report("local devices", result);
         ok &= self.refresh_peers();
         self.metrics.set_peers(self.peers.len());
+        if self.conf.backend == BackendKind::Bgp {
+            ok &= self.refresh_bgp_peers();
+            self.backend.set_bgp_inputs(&self.conf.labels, &self.bgp_peers.peers);
+        }
         let result = self.backend.sync(&self.peers);
         self.metrics.set_bgp(self.backend.bgp_status());
         ok & self.report("peer routes", result)
@@ -158,6 +164,34 @@ impl Agent {
         }
         self.log_membership_changes(&peers);
         self.peers = peers;
+        true
+    }
+
+    /// Reads the BGPPeers; on failure the last known ones stay in use. Invalid ones are left
+    /// out and logged when the set of problems changes.
+    fn refresh_bgp_peers(&mut self) -> bool {
+        let records = match Registry::new(self.store.as_ref()).list::<BgpPeerRecord>(BGPPEERS) {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                self.log.warn("cannot read BGPPeers; keeping the last known ones", &[("error", &e)]);
+                return false;
+            }
+        };
+        let mut problems: Vec<String> = records.errors.iter().map(ToString::to_string).collect();
+        let mut peers = Vec::new();
+        for r in &records.items {
+            match r.validate() {
+                Ok(p) => peers.push(p),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        if problems != self.bgp_peers.problems {
+            for p in &problems {
+                self.log.warn("ignoring BGPPeer", &[("error", p)]);
+            }
+        }
+        self.bgp_peers = BgpPeers { peers, problems };
         true
     }
 

@@ -19,7 +19,7 @@ pub enum BackendKind {
     HostGw,
     /// A vxlan device with per-peer FDB, neighbour and route entries.
     Vxlan,
-    /// Routes exchanged by a BGP daemon (BIRD); reserved, not implemented yet.
+    /// Routes exchanged by BIRD, the BGP daemon twilld runs.
     Bgp,
 }
 
@@ -72,6 +72,21 @@ pub struct NodeRecord {
     /// datastore lease is what removes the record of a node that went away.
     #[serde(default)]
     pub expires: u64,
+    /// The node's BGP AS and role, with the bgp backend: its peers need them to set up
+    /// their sessions to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<NodeBgp>,
+}
+
+/// The BGP side of a node record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeBgp {
+    /// The node's AS number (the cluster's, or its own override).
+    #[serde(rename = "as")]
+    pub asn: u32,
+    /// The node is a route reflector: the other nodes peer with it instead of a full mesh.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub route_reflector: bool,
 }
 
 /// `/twill/subnets/CIDR`: who holds a pod subnet.
@@ -158,6 +173,7 @@ mod tests {
             vtep_mac: Some("0a:58:0a:f4:01:00".into()),
             backend: BackendKind::Vxlan,
             expires: 1_700_000_030,
+            bgp: None,
         }
     }
 

@@ -119,14 +119,18 @@ impl Node {
     /// The pod subnets twill's BIRD routed in this node's kernel, with their gateways.
     fn bgp_routes(&self) -> Vec<(String, Option<IpAddr>)> {
         let routes = self.ns.handle().route_list(None, Some(254)).unwrap();
-        let mut out: Vec<_> = routes.iter().filter(|r| is_twill_bgp_route(r)).map(|r| (r.dst.to_string(), r.gw)).collect();
+        let mut out: Vec<_> =
+            routes.iter().filter(|r| is_twill_bgp_route(r)).map(|r| (r.dst.to_string(), r.gw)).collect();
         out.sort();
         out
     }
 
     fn routed(&self, peers: &[u8]) -> bool {
-        let want: Vec<(String, Option<IpAddr>)> =
-            peers.iter().filter(|p| **p != self.index).map(|p| (subnet(*p).to_string(), Some(node_ip(*p)))).collect();
+        let want: Vec<(String, Option<IpAddr>)> = peers
+            .iter()
+            .filter(|p| **p != self.index)
+            .map(|p| (subnet(*p).to_string(), Some(node_ip(*p))))
+            .collect();
         self.bgp_routes() == want
     }
 
@@ -169,11 +173,19 @@ fn mesh_routes_restarts_and_leaving() {
     converge(&mut nodes, &all, "full mesh");
     for n in &nodes {
         let pid = n.bird_pid().expect("BIRD runs");
-        assert_eq!(netns_of(pid), n.ns.ns().identity().unwrap(), "BIRD of node-{} runs outside its namespace", n.index);
+        assert_eq!(
+            netns_of(pid),
+            n.ns.ns().identity().unwrap(),
+            "BIRD of node-{} runs outside its namespace",
+            n.index
+        );
         let status = n.backend.bgp_status().unwrap();
         assert!(status.error.is_none(), "{status:?}");
         assert_eq!(status.summary(), "2/2 up", "{status:?}");
-        assert!(status.sessions.iter().all(|s| s.routes_learned == 1 && s.routes_announced == 1), "{status:?}");
+        assert!(
+            status.sessions.iter().all(|s| s.routes_learned == 1 && s.routes_announced == 1),
+            "{status:?}"
+        );
     }
 
     // node-3 leaves the cluster: the others drop its session by `configure`, not a restart.
@@ -199,7 +211,12 @@ fn bird_killed_keeps_every_route(nodes: &mut [Node]) {
     loop {
         sync_all(nodes, &all);
         for n in nodes.iter() {
-            assert!(n.routed(&all), "node-{} lost a route while node-2's BIRD restarted: {:?}", n.index, n.bgp_routes());
+            assert!(
+                n.routed(&all),
+                "node-{} lost a route while node-2's BIRD restarted: {:?}",
+                n.index,
+                n.bgp_routes()
+            );
         }
         polls += 1;
         let s = nodes[1].backend.bgp_status().unwrap();
@@ -220,7 +237,9 @@ fn leaving_withdraws_at_once(nodes: &mut [Node]) {
     let pid = nodes[0].bird_pid().unwrap();
     nodes[0].backend.shutdown();
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "BIRD still runs after shutdown");
-    let withdrawn = wait_until(Duration::from_secs(3), || nodes[1..].iter().all(|n| !n.bgp_routes().iter().any(|(d, _)| *d == subnet(1).to_string())));
+    let withdrawn = wait_until(Duration::from_secs(3), || {
+        nodes[1..].iter().all(|n| !n.bgp_routes().iter().any(|(d, _)| *d == subnet(1).to_string()))
+    });
     assert!(withdrawn, "peers kept node-1's subnet: {:?}", nodes[1].bgp_routes());
     assert!(nodes[0].routed(&[1, 2, 3]), "node-1 lost its routes when it left: {:?}", nodes[0].bgp_routes());
 }

@@ -62,7 +62,7 @@ impl Peer {
             subnet: r.subnet,
             subnet6: r.subnet6,
             vtep_mac,
-            bgp: None,
+            bgp: r.bgp.map(|b| PeerBgp { asn: b.asn, route_reflector: b.route_reflector }),
         })
     }
 }

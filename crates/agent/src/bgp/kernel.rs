@@ -12,7 +12,9 @@ pub const PROTO_BIRD: u8 = 12;
 
 /// True for a route twill's BIRD installed.
 pub fn is_twill_bgp_route(r: &Route) -> bool {
-    r.protocol == Some(PROTO_BIRD) && r.metric == Some(ROUTE_METRIC) && r.table.is_none_or(|t| t == TABLE_MAIN)
+    r.protocol == Some(PROTO_BIRD)
+        && r.metric == Some(ROUTE_METRIC)
+        && r.table.is_none_or(|t| t == TABLE_MAIN)
 }
 
 /// The routes twill's BIRD installed in the main table (`ip route show proto bird metric 116`,

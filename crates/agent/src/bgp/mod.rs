@@ -72,6 +72,11 @@ impl BgpConf {
     pub fn asn(&self) -> u32 {
         self.node_as.unwrap_or(self.cluster_as)
     }
+
+    /// A node reflects when its setting or its label ([`ROUTE_REFLECTOR_LABEL`]) says so.
+    pub fn is_route_reflector(&self, labels: &Labels) -> bool {
+        self.route_reflector || labels.get(ROUTE_REFLECTOR_LABEL).is_some_and(|v| v == "true")
+    }
 }
 
 /// The BGP side of another node, as its node record publishes it.
@@ -140,7 +145,9 @@ impl Bgp {
 
     fn refresh_underlay(&mut self) -> Result<(), BackendError> {
         let h = self.dp.handle();
-        let link = h.link_get(&self.underlay)?.ok_or_else(|| BackendError::NoUnderlay { name: self.underlay.clone() })?;
+        let link = h
+            .link_get(&self.underlay)?
+            .ok_or_else(|| BackendError::NoUnderlay { name: self.underlay.clone() })?;
         self.underlay_mtu = link.mtu;
         self.underlay_addrs = kernel::addresses(h, &self.underlay)?;
         let mut nets: Vec<IpNet> = self.underlay_addrs.iter().map(IpNet::trunc).collect();
@@ -175,13 +182,17 @@ impl Bgp {
         }
     }
 
-    /// This node reflects when told to by its setting or its label.
-    pub fn is_route_reflector(&self) -> bool {
-        self.conf.route_reflector || self.labels.get(ROUTE_REFLECTOR_LABEL).is_some_and(|v| v == "true")
+    fn is_route_reflector(&self) -> bool {
+        self.conf.is_route_reflector(&self.labels)
     }
 
     fn inputs(&self, local: &Local) -> NodeInputs {
-        let vxlan_subnets = self.across_subnets(&self.peers).iter().flat_map(|p| [Some(p.subnet), p.subnet6]).flatten().collect();
+        let vxlan_subnets = self
+            .across_subnets(&self.peers)
+            .iter()
+            .flat_map(|p| [Some(p.subnet), p.subnet6])
+            .flatten()
+            .collect();
         NodeInputs {
             local: BgpNode {
                 name: local.node.clone(),
@@ -230,7 +241,10 @@ impl Bgp {
             .map_err(|e| BackendError::Bird(e.to_string()))?;
         if changed {
             let sessions = plan.config.sessions.len();
-            self.log.info("BIRD configuration applied", &[("sessions", &sessions), ("file", &self.files().config().display())]);
+            self.log.info(
+                "BIRD configuration applied",
+                &[("sessions", &sessions), ("file", &self.files().config().display())],
+            );
         }
         Ok(())
     }
@@ -250,7 +264,13 @@ impl Bgp {
             ..BgpStatus::default()
         };
         match self.speaker.protocols() {
-            Ok(ps) => status.sessions = ps.iter().filter(|p| p.is_bgp() && !p.is_dynamic_template()).map(Session::from_protocol).collect(),
+            Ok(ps) => {
+                status.sessions = ps
+                    .iter()
+                    .filter(|p| p.is_bgp() && !p.is_dynamic_template())
+                    .map(Session::from_protocol)
+                    .collect()
+            }
             Err(e) => status.error = Some(e.to_string()),
         }
         self.status = status;

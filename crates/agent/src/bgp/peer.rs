@@ -86,6 +86,13 @@ pub struct BgpPeer {
     pub password: Option<String>,
 }
 
+/// The cluster's valid BGPPeers and what was wrong with the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BgpPeers {
+    pub peers: Vec<BgpPeer>,
+    pub problems: Vec<String>,
+}
+
 /// Why a BGPPeer is invalid: the field (from `spec`) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("BGPPeer {name}: {field}: {message}")]
@@ -99,7 +106,9 @@ pub struct BgpPeerError {
 /// 16-bit and 32-bit numbers (reserved, RFC 7300).
 pub fn check_asn(asn: u32) -> Result<(), String> {
     match asn {
-        0 | 23456 | 65535 | u32::MAX => Err(format!("{asn} is reserved (0, 23456, 65535 and 4294967295 are)")),
+        0 | 23456 | 65535 | u32::MAX => {
+            Err(format!("{asn} is reserved (0, 23456, 65535 and 4294967295 are)"))
+        }
         _ => Ok(()),
     }
 }
@@ -107,7 +116,11 @@ pub fn check_asn(asn: u32) -> Result<(), String> {
 impl BgpPeerRecord {
     /// Checks the record and turns it into a [`BgpPeer`].
     pub fn validate(&self) -> Result<BgpPeer, BgpPeerError> {
-        let err = |field: &str, message: String| BgpPeerError { name: self.name.clone(), field: field.into(), message };
+        let err = |field: &str, message: String| BgpPeerError {
+            name: self.name.clone(),
+            field: field.into(),
+            message,
+        };
         crate::layout::check_name("BGPPeer", &self.name).map_err(|e| err("metadata.name", e.to_string()))?;
         let s = &self.spec;
         check_asn(s.as_number).map_err(|m| err("spec.asNumber", m))?;
@@ -151,7 +164,10 @@ impl SelectorSpec {
             let operator = Operator::parse(&e.operator).ok_or_else(|| {
                 (
                     format!("matchExpressions[{i}].operator"),
-                    format!("unsupported value {:?}: supported values: In, NotIn, Exists, DoesNotExist", e.operator),
+                    format!(
+                        "unsupported value {:?}: supported values: In, NotIn, Exists, DoesNotExist",
+                        e.operator
+                    ),
                 )
             })?;
             match_expressions.push(Requirement { key: e.key.clone(), operator, values: e.values.clone() });
@@ -172,7 +188,8 @@ impl BgpPeer {
 /// One manifest object (`kind: BGPPeer`) as the record to store; errors name the field.
 pub fn from_manifest(doc: &Value) -> Result<BgpPeerRecord, BgpPeerError> {
     let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let err = |field: &str, message: String| BgpPeerError { name: name.clone(), field: field.into(), message };
+    let err =
+        |field: &str, message: String| BgpPeerError { name: name.clone(), field: field.into(), message };
     let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     if api != API_VERSION {
         return Err(err("apiVersion", format!("{api:?} is not supported: use {API_VERSION}")));
@@ -238,8 +255,14 @@ mod tests {
             (json!({"peerIP": "10.0.0.300", "asNumber": 1}), "spec: invalid IP address syntax"),
             (json!({"peerIP": "0.0.0.0", "asNumber": 1}), "spec.peerIP: 0.0.0.0 is not a unicast"),
             (json!({"peerIP": "10.0.0.1", "asNumber": 1, "peerIp": "x"}), "spec: unknown field `peerIp`"),
-            (json!({"peerIP": "10.0.0.1", "asNumber": 1, "password": "a\"b"}), "spec.password: may contain only"),
-            (json!({"peerIP": "10.0.0.1", "asNumber": 1, "password": "x".repeat(81)}), "spec.password: must be 1 to 80"),
+            (
+                json!({"peerIP": "10.0.0.1", "asNumber": 1, "password": "a\"b"}),
+                "spec.password: may contain only",
+            ),
+            (
+                json!({"peerIP": "10.0.0.1", "asNumber": 1, "password": "x".repeat(81)}),
+                "spec.password: must be 1 to 80",
+            ),
             (
                 json!({"peerIP": "10.0.0.1", "asNumber": 1, "nodeSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}}),
                 "spec.nodeSelector.matchExpressions[0].operator: unsupported value \"Is\"",
@@ -248,7 +271,10 @@ mod tests {
                 json!({"peerIP": "10.0.0.1", "asNumber": 1, "nodeSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}),
                 "spec.nodeSelector.matchExpressions[0].values: must be specified",
             ),
-            (json!({"peerIP": "10.0.0.1", "asNumber": 1, "nodeSelector": {"matchLabels": {"a b": "c"}}}), "spec.nodeSelector.matchLabels.a b"),
+            (
+                json!({"peerIP": "10.0.0.1", "asNumber": 1, "nodeSelector": {"matchLabels": {"a b": "c"}}}),
+                "spec.nodeSelector.matchLabels.a b",
+            ),
         ];
         for (spec, want) in cases {
             let e = from_manifest(&manifest(spec.clone())).unwrap_err().to_string();

@@ -20,8 +20,8 @@ use policy::Labels;
 
 use super::peer::BgpPeer;
 use crate::bird::config::{
-    BgpSession, BgpTemplate, BirdConfig, Channel, Export, Family, Filter, Hop, Kernel, Neighbor, Rule, Static,
-    session_name,
+    BgpSession, BgpTemplate, BirdConfig, Channel, Export, Family, Filter, Hop, Kernel, Neighbor, Rule,
+    Static, session_name,
 };
 
 /// The metric of the routes BIRD puts into the kernel: with protocol `bird` (12), this is
@@ -226,7 +226,11 @@ fn mesh_sessions(inputs: &NodeInputs, families: &[Family]) -> Vec<BgpSession> {
                 rr_client,
                 passive: false,
                 password: None,
-                channels: vec![Channel { family: *f, import: Export::All, export: export_for(inputs, peer.asn) }],
+                channels: vec![Channel {
+                    family: *f,
+                    import: Export::All,
+                    export: export_for(inputs, peer.asn),
+                }],
             });
         }
     }
@@ -264,7 +268,11 @@ fn peer_sessions(inputs: &NodeInputs, families: &[Family], skipped: &mut Vec<Str
             rr_client: false,
             passive: false,
             password: p.password.clone(),
-            channels: vec![Channel { family: f, import: Export::All, export: Export::Filter(FILTER_ANNOUNCE.into()) }],
+            channels: vec![Channel {
+                family: f,
+                import: Export::All,
+                export: Export::Filter(FILTER_ANNOUNCE.into()),
+            }],
         });
     }
     out

@@ -27,7 +27,13 @@ fn node(n: u8, rack: u8, v6: bool) -> BgpNode {
     }
 }
 
-fn bgp_peer(name: &str, ip: &str, asn: u32, selector: Option<(&str, &str)>, password: Option<&str>) -> BgpPeer {
+fn bgp_peer(
+    name: &str,
+    ip: &str,
+    asn: u32,
+    selector: Option<(&str, &str)>,
+    password: Option<&str>,
+) -> BgpPeer {
     BgpPeer {
         name: name.into(),
         peer_ip: ip.parse().unwrap(),
@@ -171,7 +177,11 @@ fn full_mesh_one_session_per_family_and_selected_peers() {
     ];
     assert_eq!(n, want.map(|(a, b)| (a.to_string(), b.to_string())));
     assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
-    assert!(p.skipped[0].starts_with("BGPPeer node-2-again (10.100.0.12): its peerIP is a node"), "{:?}", p.skipped);
+    assert!(
+        p.skipped[0].starts_with("BGPPeer node-2-again (10.100.0.12): its peerIP is a node"),
+        "{:?}",
+        p.skipped
+    );
 }
 
 #[test]
@@ -196,7 +206,8 @@ fn no_mesh_leaves_only_bgp_peers_and_hops_follow_the_underlay() {
     let p = plan_node(&as_per_rack_no_mesh());
     assert_eq!(neighbours(&p), [("BGPPeer tor".to_string(), "10.100.1.1".to_string(), false)]);
     let racks = plan_node(&racks_cross_subnet());
-    let hops: Vec<(String, Hop)> = racks.config.sessions.iter().map(|s| (s.description.clone(), s.hop)).collect();
+    let hops: Vec<(String, Hop)> =
+        racks.config.sessions.iter().map(|s| (s.description.clone(), s.hop)).collect();
     assert_eq!(
         hops,
         [

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use netns::NetNs;
 
-use crate::bird::{BirdFiles, Control, ControlError, ProtocolStatus, Supervisor, SupervisorError, parse_protocols};
+use crate::bird::{
+    BirdFiles, Control, ControlError, ProtocolStatus, Supervisor, SupervisorError, parse_protocols,
+};
 use crate::log::Logger;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,10 @@ impl Speaker {
             let netns = self.netns.take().ok_or(SpeakerError::NotStarted)?;
             let recover = recover();
             let sup = Supervisor::start(&self.binary, self.files.clone(), netns, recover, self.log.clone())?;
-            self.log.info("BIRD started", &[("dir", &self.files.dir.display()), ("graceful_restart_recovery", &recover)]);
+            self.log.info(
+                "BIRD started",
+                &[("dir", &self.files.dir.display()), ("graceful_restart_recovery", &recover)],
+            );
             self.bird = Some(sup);
             // The first start reads the file itself.
             self.applied = Some((text.to_string(), 1));
@@ -148,7 +153,13 @@ fn write_private(path: &Path, text: &str) -> Result<(), SpeakerError> {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::options().create(true).write(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+    let mut f = std::fs::File::options()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
     f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }

@@ -83,25 +83,47 @@ impl BgpStatus {
             ("twill_bird_up", "1 while BIRD runs.", u64::from(self.bird_pid.is_some())),
             ("twill_bgp_sessions", "BGP sessions configured.", count(self.sessions.len())),
             ("twill_bgp_sessions_up", "BGP sessions established.", count(self.sessions_up())),
-            ("twill_bgp_routes_learned", "Routes learned from all BGP neighbours.", self.sessions.iter().map(|s| s.routes_learned).sum()),
-            ("twill_bgp_routes_announced", "Routes announced to all BGP neighbours.", self.sessions.iter().map(|s| s.routes_announced).sum()),
-            ("twill_bgp_kernel_routes", "Routes BIRD put into the kernel (proto bird, twill's metric).", count(self.kernel_routes)),
+            (
+                "twill_bgp_routes_learned",
+                "Routes learned from all BGP neighbours.",
+                self.sessions.iter().map(|s| s.routes_learned).sum(),
+            ),
+            (
+                "twill_bgp_routes_announced",
+                "Routes announced to all BGP neighbours.",
+                self.sessions.iter().map(|s| s.routes_announced).sum(),
+            ),
+            (
+                "twill_bgp_kernel_routes",
+                "Routes BIRD put into the kernel (proto bird, twill's metric).",
+                count(self.kernel_routes),
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         let counters = [
             ("twill_bird_restarts_total", "Times BIRD died and was started again.", self.bird_restarts),
-            ("twill_bird_reconfigurations_total", "Configurations applied with `configure`.", self.reconfigurations),
-            ("twill_bird_reconfiguration_errors_total", "Configurations BIRD refused or that could not be applied.", self.reconfiguration_errors),
+            (
+                "twill_bird_reconfigurations_total",
+                "Configurations applied with `configure`.",
+                self.reconfigurations,
+            ),
+            (
+                "twill_bird_reconfiguration_errors_total",
+                "Configurations BIRD refused or that could not be applied.",
+                self.reconfiguration_errors,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
-        let per_session: [(&str, &str, fn(&Session) -> u64); 3] = [
+        let per_session: [(&str, &str, SessionValue); 3] = [
             ("twill_bgp_session_up", "1 while the BGP session is established.", |s| u64::from(s.established)),
             ("twill_bgp_session_routes_learned", "Routes learned from this neighbour.", |s| s.routes_learned),
-            ("twill_bgp_session_routes_announced", "Routes announced to this neighbour.", |s| s.routes_announced),
+            ("twill_bgp_session_routes_announced", "Routes announced to this neighbour.", |s| {
+                s.routes_announced
+            }),
         ];
         for (name, help, value) in per_session {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
@@ -118,6 +140,9 @@ impl BgpStatus {
         }
     }
 }
+
+/// One per-session sample's value.
+type SessionValue = fn(&Session) -> u64;
 
 fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
@@ -151,7 +176,12 @@ mod tests {
                     routes_announced: 1,
                     ..Session::default()
                 },
-                Session { name: "peer4_10_100_0_254".into(), peer: "BGPPeer \"x\"".into(), state: "Active".into(), ..Session::default() },
+                Session {
+                    name: "peer4_10_100_0_254".into(),
+                    peer: "BGPPeer \"x\"".into(),
+                    state: "Active".into(),
+                    ..Session::default()
+                },
             ],
             ..BgpStatus::default()
         }

@@ -199,7 +199,8 @@ pub const TEMPLATE: &str = "twill_bgp";
 /// `"s"` as BIRD reads it: `"` and `\` (which BIRD cannot escape) and control characters
 /// become `_`.
 pub fn quote(s: &str) -> String {
-    let clean: String = s.chars().map(|c| if c == '"' || c == '\\' || c.is_control() { '_' } else { c }).collect();
+    let clean: String =
+        s.chars().map(|c| if c == '"' || c == '\\' || c.is_control() { '_' } else { c }).collect();
     format!("\"{clean}\"")
 }
 
@@ -246,7 +247,8 @@ impl BirdConfig {
     }
 
     fn render_direct(&self, out: &mut String) {
-        let families: Vec<Family> = self.kernel.as_ref().map(|k| k.families.clone()).unwrap_or(vec![Family::V4]);
+        let families: Vec<Family> =
+            self.kernel.as_ref().map(|k| k.families.clone()).unwrap_or(vec![Family::V4]);
         out.push_str("\nprotocol direct {\n");
         for f in families {
             let _ = writeln!(out, "  {};", f.channel());
@@ -260,11 +262,18 @@ impl Kernel {
     fn render(&self, out: &mut String) {
         for f in &self.families {
             let _ = writeln!(out, "\nprotocol kernel twill_kernel{} {{", f.digit());
-            let _ = writeln!(out, "  {} {{\n    import all;\n    export {};\n  }};", f.channel(), self.export.render());
+            let _ = writeln!(
+                out,
+                "  {} {{\n    import all;\n    export {};\n  }};",
+                f.channel(),
+                self.export.render()
+            );
             let _ = writeln!(out, "  metric {};", self.metric);
-            for (on, word) in
-                [(self.learn, "learn"), (self.persist, "persist"), (self.graceful_restart, "graceful restart")]
-            {
+            for (on, word) in [
+                (self.learn, "learn"),
+                (self.persist, "persist"),
+                (self.graceful_restart, "graceful restart"),
+            ] {
                 if on {
                     let _ = writeln!(out, "  {word};");
                 }
@@ -322,7 +331,8 @@ impl BgpTemplate {
         let _ = writeln!(out, "  hold time {};", self.hold_seconds);
         let _ = writeln!(out, "  connect delay time {};", self.connect_delay_seconds);
         let _ = writeln!(out, "  connect retry time {};", self.connect_retry_seconds);
-        let _ = writeln!(out, "  error wait time {}, {};", self.error_wait_seconds.0, self.error_wait_seconds.1);
+        let _ =
+            writeln!(out, "  error wait time {}, {};", self.error_wait_seconds.0, self.error_wait_seconds.1);
         match self.graceful_restart_seconds {
             Some(t) => {
                 let _ = writeln!(out, "  graceful restart on;\n  graceful restart time {t};");
@@ -345,7 +355,11 @@ impl BgpSession {
                 let _ = writeln!(out, "  neighbor {ip} as {asn};");
             }
             Neighbor::Range { net, asn, dynamic_name } => {
-                let _ = writeln!(out, "  neighbor range {net} as {asn};\n  dynamic name {};", quote(dynamic_name));
+                let _ = writeln!(
+                    out,
+                    "  neighbor range {net} as {asn};\n  dynamic name {};",
+                    quote(dynamic_name)
+                );
             }
         }
         out.push_str(match self.hop {
@@ -378,7 +392,8 @@ impl BgpSession {
 /// names are letters, digits and `_`; addresses are unique per session where node and peer
 /// names (with `-` and `.`) would not map one-to-one.
 pub fn session_name(prefix: &str, ip: IpAddr) -> String {
-    let spelled: String = ip.to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let spelled: String =
+        ip.to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     format!("{prefix}{}_{spelled}", Family::of(ip).digit())
 }
 

@@ -67,12 +67,18 @@ impl Control {
         stream.set_read_timeout(Some(TIMEOUT)).map_err(connect)?;
         stream.set_write_timeout(Some(TIMEOUT)).map_err(connect)?;
         let writer = stream.try_clone().map_err(connect)?;
-        let mut c = Control { path: path.to_path_buf(), reader: BufReader::new(stream), writer, version: String::new() };
+        let mut c = Control {
+            path: path.to_path_buf(),
+            reader: BufReader::new(stream),
+            writer,
+            version: String::new(),
+        };
         let hello = c.read_reply()?;
         if hello.code != 1 {
             return Err(c.garbled(hello.text()));
         }
-        c.version = hello.lines.first().map(|(_, t)| t.trim_end_matches(" ready.").to_string()).unwrap_or_default();
+        c.version =
+            hello.lines.first().map(|(_, t)| t.trim_end_matches(" ready.").to_string()).unwrap_or_default();
         Ok(c)
     }
 
@@ -113,9 +119,13 @@ impl Control {
         let mut code = 0;
         loop {
             let mut line = String::new();
-            let n = self.reader.read_line(&mut line).map_err(|source| ControlError::Io { path: self.path.clone(), source })?;
+            let n = self
+                .reader
+                .read_line(&mut line)
+                .map_err(|source| ControlError::Io { path: self.path.clone(), source })?;
             if n == 0 {
-                let source = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "BIRD closed the connection");
+                let source =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "BIRD closed the connection");
                 return Err(ControlError::Io { path: self.path.clone(), source });
             }
             let line = line.trim_end_matches('\n');
@@ -178,7 +188,11 @@ mod tests {
     /// A fake BIRD on a socket in a temporary directory: greets, then answers each command
     /// line with the canned reply for it.
     fn fake_bird(answers: &'static [(&'static str, &'static str)]) -> (PathBuf, std::thread::JoinHandle<()>) {
-        let dir = std::env::temp_dir().join(format!("twill-bird-ctl-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "twill-bird-ctl-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("bird.ctl");
@@ -189,7 +203,11 @@ mod tests {
             w.write_all(b"0001 BIRD 2.0.12 ready.\n").unwrap();
             for line in BufReader::new(conn).lines() {
                 let line = line.unwrap();
-                let reply = answers.iter().find(|(c, _)| *c == line).map(|(_, r)| *r).unwrap_or("9001 syntax error\n");
+                let reply = answers
+                    .iter()
+                    .find(|(c, _)| *c == line)
+                    .map(|(_, r)| *r)
+                    .unwrap_or("9001 syntax error\n");
                 w.write_all(reply.as_bytes()).unwrap();
             }
         });
@@ -199,9 +217,18 @@ mod tests {
     #[test]
     fn commands_and_errors_over_a_socket() {
         let (path, handle) = fake_bird(&[
-            ("show status", "1000-BIRD 2.0.12\n1011-Router ID is 10.0.0.1\n Hostname is x\n0013 Daemon is up and running\n"),
-            ("configure \"/x/bird.conf\"", "0002-Reading configuration from /x/bird.conf\n0003 Reconfigured\n"),
-            ("configure check \"/x/bad.conf\"", "0002-Reading configuration from /x/bad.conf\n8002 /x/bad.conf:3:1 syntax error\n"),
+            (
+                "show status",
+                "1000-BIRD 2.0.12\n1011-Router ID is 10.0.0.1\n Hostname is x\n0013 Daemon is up and running\n",
+            ),
+            (
+                "configure \"/x/bird.conf\"",
+                "0002-Reading configuration from /x/bird.conf\n0003 Reconfigured\n",
+            ),
+            (
+                "configure check \"/x/bad.conf\"",
+                "0002-Reading configuration from /x/bad.conf\n8002 /x/bad.conf:3:1 syntax error\n",
+            ),
         ]);
         let mut c = Control::connect(&path).unwrap();
         assert_eq!(c.version, "BIRD 2.0.12");
@@ -210,7 +237,10 @@ mod tests {
         assert_eq!(r.lines[2], (1011, "Hostname is x".to_string()));
         assert_eq!(c.configure(Path::new("/x/bird.conf")).unwrap().code, 3);
         let e = c.configure_check(Path::new("/x/bad.conf")).unwrap_err();
-        assert_eq!(e.to_string(), "BIRD refused `configure check \"/x/bad.conf\"`: 8002 /x/bad.conf:3:1 syntax error");
+        assert_eq!(
+            e.to_string(),
+            "BIRD refused `configure check \"/x/bad.conf\"`: 8002 /x/bad.conf:3:1 syntax error"
+        );
         let e = c.ok("bogus").unwrap_err();
         assert!(matches!(e, ControlError::Refused { code: 9001, .. }), "{e}");
         drop(c);
@@ -221,6 +251,9 @@ mod tests {
     #[test]
     fn a_missing_socket_is_a_clear_error() {
         let e = Control::connect(Path::new("/nonexistent/twill/bird.ctl")).unwrap_err();
-        assert!(e.to_string().starts_with("connect to BIRD's control socket /nonexistent/twill/bird.ctl: "), "{e}");
+        assert!(
+            e.to_string().starts_with("connect to BIRD's control socket /nonexistent/twill/bird.ctl: "),
+            "{e}"
+        );
     }
 }

@@ -75,7 +75,9 @@ impl ProtocolStatus {
     /// The configured template of dynamic sessions (`neighbor range`), which never
     /// connects itself.
     pub fn is_dynamic_template(&self) -> bool {
-        self.is_bgp() && self.bgp.as_ref().is_some_and(|b| b.neighbor.is_none()) && self.info.starts_with("Passive")
+        self.is_bgp()
+            && self.bgp.as_ref().is_some_and(|b| b.neighbor.is_none())
+            && self.info.starts_with("Passive")
     }
 }
 
@@ -228,14 +230,20 @@ mod tests {
         assert_eq!(mesh.since, "2026-12-07 04:44:24");
         assert_eq!(mesh.description.as_deref(), Some("node node-2"));
         let b = mesh.bgp.as_ref().unwrap();
-        assert_eq!((b.neighbor, b.neighbor_as, b.local_as), (Some("10.100.0.12".parse().unwrap()), Some(64512), Some(64512)));
+        assert_eq!(
+            (b.neighbor, b.neighbor_as, b.local_as),
+            (Some("10.100.0.12".parse().unwrap()), Some(64512), Some(64512))
+        );
         assert_eq!((mesh.imported(), mesh.exported()), (3, 2));
         assert_eq!(mesh.channels[1].preferred, 2);
         let peer = &ps[3];
         assert!(!peer.established());
         assert_eq!(peer.since, "04:44:39.001");
         assert_eq!(peer.info, "Active Received: Administrative shutdown");
-        assert_eq!(peer.bgp.as_ref().unwrap().last_error.as_deref(), Some("Received: Administrative shutdown"));
+        assert_eq!(
+            peer.bgp.as_ref().unwrap().last_error.as_deref(),
+            Some("Received: Administrative shutdown")
+        );
         assert_eq!(peer.channels[0].state, "DOWN");
         assert_eq!(ps[1].channels[0].imported, 1);
         assert!(!ps[1].is_bgp() && ps[1].bgp.is_none());

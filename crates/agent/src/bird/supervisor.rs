@@ -20,9 +20,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use netns::NetNs;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
-use netns::NetNs;
 use nix::unistd::Pid;
 
 use crate::log::Logger;
@@ -148,7 +148,8 @@ impl Supervisor {
         recover: bool,
         log: Logger,
     ) -> Result<Supervisor, SupervisorError> {
-        std::fs::create_dir_all(&files.dir).map_err(|source| SupervisorError::Dir { path: files.dir.clone(), source })?;
+        std::fs::create_dir_all(&files.dir)
+            .map_err(|source| SupervisorError::Dir { path: files.dir.clone(), source })?;
         let socket = files.socket();
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(SupervisorError::SocketPath { path: socket });
@@ -251,7 +252,8 @@ fn supervise(shared: &Shared, mut launch: Launch) {
             }
         }
         let s = shared.lock();
-        let (mut s, _) = shared.wake.wait_timeout_while(s, backoff, |s| !s.stopping).unwrap_or_else(|p| p.into_inner());
+        let (mut s, _) =
+            shared.wake.wait_timeout_while(s, backoff, |s| !s.stopping).unwrap_or_else(|p| p.into_inner());
         if s.stopping {
             return;
         }
@@ -337,7 +339,10 @@ mod tests {
     fn command_line_names_the_directorys_files() {
         let f = BirdFiles::new("/run/x/bird");
         let a: Vec<String> = f.args(false).into_iter().map(|s| s.into_string().unwrap()).collect();
-        assert_eq!(a.join(" "), "-f -c /run/x/bird/bird.conf -s /run/x/bird/bird.ctl -P /run/x/bird/bird.pid");
+        assert_eq!(
+            a.join(" "),
+            "-f -c /run/x/bird/bird.conf -s /run/x/bird/bird.ctl -P /run/x/bird/bird.pid"
+        );
         assert_eq!(f.args(true).last().unwrap(), "-R");
     }
 

@@ -124,6 +124,7 @@ mod tests {
                 vtep_mac: None,
                 backend: BackendKind::HostGw,
                 expires: 0,
+                bgp: None,
             }],
         }
     }
