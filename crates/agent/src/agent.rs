@@ -79,7 +79,10 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         log.info("stopped before joining", &[]);
         return Ok(());
     };
-    let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
+    let masq = match conf.masquerade {
+        true => Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster())),
+        false => Masquerade::disabled(),
+    };
     let peers = Vec::new();
     let policy = PolicyController::new(&conf.node);
     let mut agent = Agent {

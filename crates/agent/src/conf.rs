@@ -65,6 +65,10 @@ pub struct Args {
     pub lease_ttl_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Masquerade pod traffic leaving the cluster; off when the network itself routes the pod
+    /// subnets (BGP peering with the routers).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub masquerade: bool,
     /// This node's labels, k=v,k2=v2 (BGPPeer node selectors match them; the label
     /// twill.dev/route-reflector=true makes the node a route reflector).
     #[arg(long, default_value = "")]
@@ -118,6 +122,7 @@ pub struct AgentConf {
     pub resync: Duration,
     pub ttl: Duration,
     pub log_format: LogFormat,
+    pub masquerade: bool,
     pub labels: Labels,
     pub bgp: Option<BgpConf>,
 }
@@ -184,6 +189,7 @@ impl Args {
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
             log_format: self.log_format,
+            masquerade: self.masquerade,
             labels: parse_labels(&self.node_labels)?,
             bgp: self.bgp_conf()?,
         })

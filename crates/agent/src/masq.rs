@@ -33,23 +33,35 @@ pub fn build_masquerade(cluster: IpNet, cluster6: Option<IpNet>) -> Batch {
 /// The masquerade table of this node, and what it looked like when last applied.
 #[derive(Debug)]
 pub struct Masquerade {
-    batch: Batch,
+    /// `None`: no masquerade (`--masquerade false`, the network routes the pod subnets).
+    batch: Option<Batch>,
     applied: Option<serde_json::Value>,
 }
 
 impl Masquerade {
     pub fn new(cluster: IpNet, cluster6: Option<IpNet>) -> Masquerade {
-        Masquerade { batch: build_masquerade(cluster, cluster6), applied: None }
+        Masquerade { batch: Some(build_masquerade(cluster, cluster6)), applied: None }
+    }
+
+    /// A node that does not masquerade: `ensure` removes a table left by an earlier run.
+    pub fn disabled() -> Masquerade {
+        Masquerade { batch: None, applied: None }
     }
 
     /// Applies the table unless it is exactly as this process left it; true when it was
-    /// (re)applied.
+    /// (re)applied (or, disabled, removed).
     pub fn ensure(&mut self) -> Result<bool, Error> {
         let now = list_json(&["table", FAMILY, TABLE]).ok();
+        let Some(batch) = &self.batch else {
+            if now.is_some() {
+                Masquerade::remove()?;
+            }
+            return Ok(now.is_some());
+        };
         if now.is_some() && now == self.applied {
             return Ok(false);
         }
-        apply(&self.batch)?;
+        apply(batch)?;
         self.applied = Some(list_json(&["table", FAMILY, TABLE])?);
         Ok(true)
     }

@@ -83,8 +83,13 @@ impl Agent {
     fn ensure_masquerade(&mut self) -> bool {
         match self.masq.ensure() {
             Ok(applied) => {
-                if applied {
+                if applied && self.conf.masquerade {
                     self.log.info("masquerade table applied", &[("table", &"inet twill_agent")]);
+                } else if applied {
+                    self.log.info(
+                        "masquerade table removed (--masquerade false)",
+                        &[("table", &"inet twill_agent")],
+                    );
                 }
                 true
             }

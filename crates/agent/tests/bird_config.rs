@@ -1,5 +1,6 @@
 //! BIRD itself reads every configuration twill's planners produce: each golden file of the
-//! node planner (`src/bgp/testdata/*.conf`) goes through `bird -p` (parse only; nothing is
+//! node planner (`src/bgp/testdata/*.conf`) and of the lab's router and outside host
+//! (`crates/cli/src/lab/testdata/*.conf`) goes through `bird -p` (parse only; nothing is
 //! started, no socket or route is touched). A renderer change BIRD cannot parse fails here,
 //! not on a node.
 
@@ -19,14 +20,19 @@ fn bird_binary() -> PathBuf {
 
 #[test]
 fn bird_parses_every_golden_configuration() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/bgp/testdata");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [here.join("src/bgp/testdata"), here.join("../cli/src/lab/testdata")];
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &dirs {
+        let found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+            .collect();
+        assert!(found.len() >= 4, "golden files missing in {}", dir.display());
+        files.extend(found);
+    }
     files.sort();
-    assert!(files.len() >= 5, "golden files missing in {}", dir.display());
     for f in files {
         let out = Command::new(bird_binary()).arg("-p").arg("-c").arg(&f).output().unwrap();
         assert!(

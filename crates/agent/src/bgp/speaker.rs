@@ -139,7 +139,8 @@ impl Speaker {
     /// Stops BIRD (SIGTERM: its sessions close with a Cease, the peers withdraw its routes).
     pub fn stop(&mut self) -> Result<(), SpeakerError> {
         match self.bird.take() {
-            Some(mut b) => Ok(b.stop(Duration::from_secs(10))?),
+            // Well within the grace a supervisor gives the agent to leave (the lab's is 10 s).
+            Some(mut b) => Ok(b.stop(Duration::from_secs(5))?),
             None => Ok(()),
         }
     }

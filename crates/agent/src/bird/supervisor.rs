@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netns::NetNs;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
@@ -270,10 +270,16 @@ fn spawn(launch: &Launch) -> std::io::Result<(Child, i32)> {
     // would withdraw the node's routes); the agent decides.
     cmd.process_group(0);
     launch.netns.spawn_inside(&mut cmd);
-    // SAFETY: between fork and exec only async-signal-safe calls are allowed; prctl(2) is a
-    // plain system call and allocates nothing.
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed; prctl(2) and
+    // sigprocmask(2) are plain system calls and allocate nothing.
     unsafe {
-        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The agent blocks SIGTERM and SIGINT in every thread (one thread takes them with
+            // sigwait); a blocked mask survives exec, and BIRD would never see its SIGTERM.
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            Ok(())
+        });
     }
     let child = cmd.spawn()?;
     let pid = i32::try_from(child.id()).map_err(std::io::Error::other)?;

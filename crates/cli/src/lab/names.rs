@@ -73,6 +73,10 @@ impl Names {
         format!("{}-etcd", self.prefix)
     }
 
+    pub fn router(&self) -> String {
+        format!("{}-router", self.prefix)
+    }
+
     pub fn node(&self, index: u8) -> String {
         format!("{}-node-{index}", self.prefix)
     }

@@ -20,6 +20,7 @@ use super::process::Proc;
 pub enum Backend {
     HostGw,
     Vxlan,
+    Bgp,
 }
 
 impl Backend {
@@ -27,6 +28,7 @@ impl Backend {
         match self {
             Backend::HostGw => "host-gw",
             Backend::Vxlan => "vxlan",
+            Backend::Bgp => "bgp",
         }
     }
 }
@@ -46,6 +48,44 @@ pub struct LabOptions {
     pub backend: Backend,
     pub datastore: DatastoreKind,
     pub ipv6: bool,
+    /// Underlay segments joined by a router; 0: one flat segment.
+    #[serde(default)]
+    pub racks: u8,
+    /// The outside host peers with the cluster (bgp): it learns the pod subnets, and the
+    /// nodes do not masquerade.
+    #[serde(default)]
+    pub outside_bgp: bool,
+    /// Nodes 1..=K are route reflectors (bgp).
+    #[serde(default)]
+    pub route_reflectors: u8,
+    /// vxlan between racks, routes inside a rack (bgp, Calico's CrossSubnet).
+    #[serde(default)]
+    pub cross_subnet: bool,
+}
+
+impl LabOptions {
+    /// A lab of `nodes` on one flat segment, without BGP options.
+    pub fn flat(nodes: u8, backend: Backend, datastore: DatastoreKind, ipv6: bool) -> LabOptions {
+        LabOptions {
+            nodes,
+            backend,
+            datastore,
+            ipv6,
+            racks: 0,
+            outside_bgp: false,
+            route_reflectors: 0,
+            cross_subnet: false,
+        }
+    }
+
+    pub fn shape(&self) -> super::topology::Shape {
+        super::topology::Shape {
+            nodes: self.nodes,
+            racks: self.racks,
+            ipv6: self.ipv6,
+            etcd: self.datastore == DatastoreKind::Etcd,
+        }
+    }
 }
 
 /// One node: a namespace running twilld.
@@ -57,6 +97,9 @@ pub struct NodeState {
     pub netns: String,
     pub ip: Ipv4Addr,
     pub ip6: Option<Ipv6Addr>,
+    /// Its rack, in a lab with racks.
+    #[serde(default)]
+    pub rack: Option<u8>,
     /// twilld's `--cni-conf-dir`, where it writes the node's network lists.
     pub conf_dir: PathBuf,
     /// twilld's `--state-dir`.
@@ -97,6 +140,17 @@ pub struct EtcdState {
     pub proc: Option<Proc>,
 }
 
+/// A BIRD the lab runs itself: the router's, the outside host's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BirdState {
+    /// `router` or `outside`.
+    pub place: String,
+    pub netns: String,
+    /// Its configuration, control socket, pid file and log.
+    pub dir: PathBuf,
+    pub proc: Option<Proc>,
+}
+
 /// Everything a later invocation needs to find, use and tear down the lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabState {
@@ -108,6 +162,9 @@ pub struct LabState {
     pub etcd: Option<EtcdState>,
     /// The server in the outside namespace.
     pub outside_server: Option<Proc>,
+    /// BIRDs of the router and the outside host (bgp).
+    #[serde(default)]
+    pub birds: Vec<BirdState>,
     /// Namespace name → labels.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// `NS/NAME` → pod.
@@ -131,7 +188,8 @@ impl LabState {
         let agents = self.nodes.iter().filter_map(|n| n.agent.as_ref());
         let servers = self.pods.values().filter_map(|p| p.server.as_ref());
         let etcd = self.etcd.iter().filter_map(|e| e.proc.as_ref());
-        agents.chain(servers).chain(self.outside_server.iter()).chain(etcd).collect()
+        let birds = self.birds.iter().filter_map(|b| b.proc.as_ref());
+        agents.chain(servers).chain(self.outside_server.iter()).chain(etcd).chain(birds).collect()
     }
 }
 

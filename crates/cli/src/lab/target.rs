@@ -1,5 +1,6 @@
 //! Places in a lab a command can run in or connect to: a pod (`NS/NAME`), a node (`node-N`),
-//! the outside host (`outside`), the underlay switch (`underlay`) or the etcd host (`etcd`).
+//! the outside host (`outside`), the underlay switch (`underlay`), the etcd host (`etcd`) or
+//! the router between racks (`router`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -9,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use super::names::{Names, PodRef};
 use super::state::LabState;
-use super::topology::{ETCD_IP, OUTSIDE_IP, OUTSIDE_IP6};
+use super::topology::{ETCD_IP, OUTSIDE_IP, OUTSIDE_IP6, ROUTER_IP, ROUTER_IP6};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -18,6 +19,7 @@ pub enum Target {
     Outside,
     Underlay,
     Etcd,
+    Router,
 }
 
 impl FromStr for Target {
@@ -30,9 +32,12 @@ impl FromStr for Target {
             "outside" => Target::Outside,
             "underlay" => Target::Underlay,
             "etcd" => Target::Etcd,
+            "router" => Target::Router,
             _ => match s.strip_prefix("node-").and_then(|n| n.parse().ok()) {
                 Some(i) => Target::Node(i),
-                None => bail!("{s:?} is not a lab place: NS/NAME (a pod), node-N, outside, underlay or etcd"),
+                None => bail!(
+                    "{s:?} is not a lab place: NS/NAME (a pod), node-N, outside, underlay, etcd or router"
+                ),
             },
         })
     }
@@ -46,6 +51,7 @@ impl fmt::Display for Target {
             Target::Outside => f.write_str("outside"),
             Target::Underlay => f.write_str("underlay"),
             Target::Etcd => f.write_str("etcd"),
+            Target::Router => f.write_str("router"),
         }
     }
 }
@@ -59,6 +65,8 @@ impl Target {
             Target::Outside => names.outside(),
             Target::Underlay => names.underlay(),
             Target::Etcd => state.etcd.as_ref().context("this lab has no etcd host")?.netns.clone(),
+            Target::Router if state.options.racks > 0 => names.router(),
+            Target::Router => bail!("this lab has no router (start it with --racks N)"),
         })
     }
 
@@ -76,6 +84,8 @@ impl Target {
             Target::Outside if v6 && state.options.ipv6 => Ok(OUTSIDE_IP6.into()),
             Target::Outside if !v6 => Ok(OUTSIDE_IP.into()),
             Target::Etcd if !v6 && state.etcd.is_some() => Ok(ETCD_IP.into()),
+            Target::Router if state.options.racks > 0 && !v6 => Ok(ROUTER_IP.into()),
+            Target::Router if state.options.racks > 0 && state.options.ipv6 => Ok(ROUTER_IP6.into()),
             _ => bail!(missing()),
         }
     }
@@ -87,7 +97,7 @@ mod tests {
 
     #[test]
     fn places_parse_and_print() {
-        for s in ["a/p1", "node-3", "outside", "underlay", "etcd"] {
+        for s in ["a/p1", "node-3", "outside", "underlay", "etcd", "router"] {
             assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
         }
         for bad in ["node-", "node-x", "node-300", "pod", "A/b"] {
