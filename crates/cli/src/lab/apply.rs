@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use agent::bgp::peer::{BgpPeerRecord, bgppeer_key};
 use agent::layout::policy_key;
 use agent::{NamespaceRecord, PolicyRecord};
 use anyhow::{Result, bail};
@@ -25,6 +26,7 @@ pub fn apply_file(names: &Names, path: &str, wait: bool) -> Result<()> {
         let verb = match m {
             Manifest::Namespace(ns) => apply_namespace(&sd, &mut state, ns)?,
             Manifest::Policy(p) => apply_policy(&sd.dir, &state, p)?,
+            Manifest::BgpPeer(p) => apply_bgp_peer(&sd.dir, &state, p)?,
         };
         println!("{} {verb}", m.describe());
     }
@@ -56,6 +58,24 @@ fn apply_policy(dir: &Path, state: &LabState, p: &PolicyRecord) -> Result<&'stat
     })
 }
 
+fn apply_bgp_peer(dir: &Path, state: &LabState, p: &BgpPeerRecord) -> Result<&'static str> {
+    with_registry(dir, state, |r| {
+        let key = bgppeer_key(&p.name);
+        let verb = match r.get::<BgpPeerRecord>(&key)? {
+            None => "created",
+            Some(old) if old == *p => return Ok("unchanged"),
+            Some(_) => "configured",
+        };
+        r.put(&key, p)?;
+        Ok(verb)
+    })
+}
+
+fn delete_bgp_peer(dir: &Path, state: &LabState, name: &str) -> Result<Option<&'static str>> {
+    let existed = with_registry(dir, state, |r| Ok(r.delete(&bgppeer_key(name))?))?;
+    Ok(existed.then_some("deleted"))
+}
+
 /// `delete -f`: the file's policies, and its namespaces that have no pods left (the lab does
 /// not delete pods behind the user's back).
 pub fn delete_file(names: &Names, path: &str, wait: bool) -> Result<()> {
@@ -67,6 +87,7 @@ pub fn delete_file(names: &Names, path: &str, wait: bool) -> Result<()> {
         let outcome = match m {
             Manifest::Policy(p) => delete_policy(&sd.dir, &state, &p.namespace, &p.name)?,
             Manifest::Namespace(ns) => delete_namespace(&sd, &mut state, &ns.name)?,
+            Manifest::BgpPeer(p) => delete_bgp_peer(&sd.dir, &state, &p.name)?,
         };
         match outcome {
             Some(verb) => println!("{} {verb}", m.describe()),

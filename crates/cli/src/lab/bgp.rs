@@ -284,6 +284,61 @@ pub fn sessions(dir: &Path) -> Result<Vec<Session>> {
     Ok(ps.iter().filter(|p| p.is_bgp() && !p.is_dynamic_template()).map(Session::from_protocol).collect())
 }
 
+/// How long `twill lab up` waits for the BGP sessions.
+const CONVERGE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits until every node's BGP sessions are established and its BIRD routed the other
+/// nodes' pod subnets, and every session of the router and outside host is up; returns how
+/// long that took.
+pub fn wait_converged(state: &LabState) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let lagging = lagging(state);
+        if lagging.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= CONVERGE_LIMIT {
+            bail!("BGP did not converge within {}s: {}", CONVERGE_LIMIT.as_secs(), lagging.join("; "));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What is not up yet.
+fn lagging(state: &LabState) -> Vec<String> {
+    let o = &state.options;
+    let families = if o.ipv6 { 2 } else { 1 };
+    // Cross-subnet: the other rack's subnets go through vxlan, not BIRD.
+    let want_routes = if o.cross_subnet { 0 } else { usize::from(o.nodes.saturating_sub(1)) * families };
+    let mut out = Vec::new();
+    for n in &state.nodes {
+        let status = super::agent::bgp_status(n);
+        let sessions = status["sessions"].as_array().cloned().unwrap_or_default();
+        let up = sessions.iter().filter(|s| s["established"] == true).count();
+        let routes = status["kernel_routes"].as_u64().unwrap_or(0);
+        if sessions.is_empty() || up < sessions.len() || routes < want_routes as u64 {
+            out.push(format!(
+                "{}: {up}/{} sessions up, {routes}/{want_routes} routes",
+                n.name,
+                sessions.len()
+            ));
+        }
+    }
+    for b in &state.birds {
+        match sessions(&b.dir) {
+            Ok(s) if s.iter().all(|s| s.established) => {}
+            Ok(s) => out.push(format!(
+                "{}: {}/{} sessions up",
+                b.place,
+                s.iter().filter(|s| s.established).count(),
+                s.len()
+            )),
+            Err(e) => out.push(format!("{}: {e:#}", b.place)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[path = "bgp_tests.rs"]
 mod tests;

@@ -1,12 +1,14 @@
 //! Kubernetes manifests for `twill lab apply|delete -f`: one or many YAML documents of
-//! NetworkPolicy and Namespace objects (and `List`s of them). Everything is validated by
-//! `twill_policy::parse_yaml` first, all or nothing, with errors naming document, object and
+//! NetworkPolicy, Namespace and BGPPeer objects (and `List`s of them). Everything is
+//! validated first — policies and namespaces by `twill_policy`, BGPPeers by
+//! `twill_agent::bgp::peer` — all or nothing, with errors naming document, object and
 //! field; a policy is then stored with its `spec` as written (the agents validate it again
-//! when they read it), a namespace with its labels.
+//! when they read it), a namespace with its labels, a BGPPeer as its record.
 
+use agent::bgp::peer::{self as bgppeer, BgpPeerRecord};
 use agent::{NamespaceRecord, PolicyRecord};
-use anyhow::{Context, Result, bail};
-use policy::{Object, parse_yaml};
+use anyhow::{Context, Result, anyhow};
+use policy::{Object, ParseError, parse_value};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,6 +17,7 @@ use serde_json::Value;
 pub enum Manifest {
     Policy(PolicyRecord),
     Namespace(NamespaceRecord),
+    BgpPeer(BgpPeerRecord),
 }
 
 impl Manifest {
@@ -23,18 +26,37 @@ impl Manifest {
         match self {
             Manifest::Policy(p) => format!("networkpolicy {}/{}", p.namespace, p.name),
             Manifest::Namespace(ns) => format!("namespace {}", ns.name),
+            Manifest::BgpPeer(p) => format!("bgppeer {}", p.name),
         }
     }
 }
 
 /// The objects of a YAML stream, in order.
 pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>> {
-    let objects = parse_yaml(text)?;
-    let raw = raw_objects(text)?;
-    if raw.len() != objects.len() {
-        bail!("manifest read as {} objects, validated as {}", raw.len(), objects.len());
+    raw_objects(text)?.iter().map(|(document, value)| decode(*document, value)).collect()
+}
+
+/// One object of document `document`.
+fn decode(document: usize, value: &Value) -> Result<Manifest> {
+    if value.get("kind").and_then(Value::as_str) == Some(bgppeer::KIND) {
+        let record = bgppeer::from_manifest(value).map_err(|e| anyhow!("document {document}: {e}"))?;
+        return Ok(Manifest::BgpPeer(record));
     }
-    Ok(objects.into_iter().zip(raw).map(|(object, raw)| record(object, &raw)).collect())
+    let object = parse_value(value).map_err(|e| numbered(e, document))?.into_iter().next();
+    object.map(|o| record(o, value)).with_context(|| format!("document {document}: no object"))
+}
+
+/// A validation error of one object, with the number of the document it came from.
+fn numbered(e: ParseError, document: usize) -> anyhow::Error {
+    match e {
+        ParseError::Invalid { object, field, message, .. } => {
+            anyhow!("document {document}: {object}: {field}: {message}")
+        }
+        ParseError::UnsupportedKind { kind, .. } => anyhow!(
+            "document {document}: unsupported kind {kind:?}: twill lab apply reads NetworkPolicy, Namespace and BGPPeer"
+        ),
+        ParseError::Yaml { source, .. } => anyhow!("document {document}: invalid YAML: {source}"),
+    }
 }
 
 fn record(object: Object, raw: &Value) -> Manifest {
@@ -49,25 +71,26 @@ fn record(object: Object, raw: &Value) -> Manifest {
     }
 }
 
-/// Every non-empty document, `List`s flattened, in the order `parse_yaml` decodes them.
-fn raw_objects(text: &str) -> Result<Vec<Value>> {
+/// Every object of every non-empty document with the document's number (from 1), `List`s
+/// flattened.
+fn raw_objects(text: &str) -> Result<Vec<(usize, Value)>> {
     let mut out = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(doc).with_context(|| format!("document {}", i + 1))?;
-        flatten(value, &mut out);
+        let value = Value::deserialize(doc).with_context(|| format!("document {}: invalid YAML", i + 1))?;
+        flatten(i + 1, value, &mut out);
     }
     Ok(out)
 }
 
-fn flatten(value: Value, out: &mut Vec<Value>) {
+fn flatten(document: usize, value: Value, out: &mut Vec<(usize, Value)>) {
     match value {
         Value::Null => {}
         Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
             if let Some(Value::Array(items)) = map.remove("items") {
-                items.into_iter().for_each(|item| flatten(item, out));
+                items.into_iter().for_each(|item| flatten(document, item, out));
             }
         }
-        other => out.push(other),
+        other => out.push((document, other)),
     }
 }
 
@@ -128,5 +151,17 @@ items:
         assert!(e.contains("document 2: NetworkPolicy x/p: spec.ingress[0].ports[0].endPort"), "{e}");
         let e = format!("{:#}", parse_manifests("apiVersion: apps/v1\nkind: Deployment\n").unwrap_err());
         assert!(e.contains("unsupported kind \"Deployment\""), "{e}");
+    }
+
+    #[test]
+    fn bgp_peers_are_read_beside_policies() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: twill.dev/v1alpha1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.100.1.1, asNumber: 65000, nodeSelector: {matchLabels: {twill.dev/rack: rack1}}}\n";
+        let m = parse_manifests(text).unwrap();
+        assert_eq!(m.iter().map(Manifest::describe).collect::<Vec<_>>(), ["namespace a", "bgppeer tor"]);
+        let Manifest::BgpPeer(p) = &m[1] else { panic!() };
+        assert_eq!(p.spec.as_number, 65000);
+        let bad = text.replace("65000", "0");
+        let e = format!("{:#}", parse_manifests(&bad).unwrap_err());
+        assert!(e.contains("document 2: BGPPeer tor: spec.asNumber: 0 is reserved"), "{e}");
     }
 }

@@ -183,6 +183,10 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         start_bgp(names, sd, &mut state)?;
     }
     start_agents(sd, &mut state)?;
+    if state.options.backend == Backend::Bgp {
+        let took = bgp::wait_converged(&state)?;
+        println!("BGP converged after {:.2}s", took.as_secs_f64());
+    }
     let outside = NetNs::open(netns::named_path(&names.outside()))?;
     state.outside_server = Some(pods::start_server(&outside, "outside", None, &dir.join("outside.log"))?);
     sd.save(&state)?;

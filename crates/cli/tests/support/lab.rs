@@ -1,0 +1,152 @@
+//! A `twill lab` driven as a user drives it: the real `twill` binary under a prefix of its
+//! own (`TWILL_LAB_PREFIX=tlab<tag><pid>`), so tests never meet a developer's lab or each
+//! other; `lab down` on drop, also when the test fails.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const TWILL: &str = env!("CARGO_BIN_EXE_twill");
+
+pub struct Lab {
+    pub prefix: String,
+    pub down: bool,
+}
+
+impl Lab {
+    /// `twill lab up ARGS`; panics with the output when it fails.
+    pub fn up(tag: &str, args: &[&str]) -> Lab {
+        testkit::require_privileges();
+        super::twilld::ensure_twilld(TWILL);
+        let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()), down: false };
+        let mut all = vec!["up"];
+        all.extend_from_slice(args);
+        lab.ok(&all);
+        lab
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(TWILL);
+        cmd.arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix);
+        cmd
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "twill lab {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    /// `N/M connected` of `twill lab matrix`, and the table.
+    pub fn matrix(&self, args: &[&str]) -> (usize, usize, String) {
+        let mut all = vec!["matrix"];
+        all.extend_from_slice(args);
+        let text = self.ok(&all);
+        let summary = text.lines().find(|l| l.ends_with(" connected")).unwrap_or_else(|| panic!("{text}"));
+        let (n, m) = summary.trim_end_matches(" connected").split_once('/').unwrap();
+        (n.parse().unwrap(), m.parse().unwrap(), text)
+    }
+
+    /// The client address the server at `to` saw, when the probe connects.
+    pub fn probe(&self, from: &str, to: &str, options: &[&str]) -> Option<String> {
+        let mut all = vec!["probe", from, to];
+        all.extend_from_slice(options);
+        let out = self.run(&all);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        match out.status.code() {
+            Some(0) => {
+                let answer = text.lines().find_map(|l| l.trim().strip_prefix("answer: ")).unwrap();
+                let client = answer.split_whitespace().find_map(|w| w.strip_prefix("client=")).unwrap();
+                let addr: std::net::SocketAddr = client.parse().unwrap();
+                Some(addr.ip().to_string())
+            }
+            Some(1) => None,
+            other => {
+                panic!("probe {from} {to}: exit {other:?}: {text}{}", String::from_utf8_lossy(&out.stderr))
+            }
+        }
+    }
+
+    /// `ip -j ARGS` inside a lab place, parsed.
+    pub fn ip_json(&self, place: &str, args: &[&str]) -> Value {
+        let mut all = vec!["exec", place, "--", "ip", "-j"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        if out.trim().is_empty() { Value::Array(Vec::new()) } else { serde_json::from_str(&out).unwrap() }
+    }
+
+    pub fn pod_ip(&self, pod: &str) -> String {
+        let status = self.status();
+        let p = status["pods"].as_array().unwrap().iter().find(|p| p["pod"] == pod).unwrap().clone();
+        p["ips"][0].as_str().unwrap().to_string()
+    }
+
+    pub fn netns_names(&self) -> Vec<String> {
+        let owned = format!("{}-", self.prefix);
+        std::fs::read_dir("/run/netns")
+            .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .unwrap_or_else(|_| Vec::new())
+            .into_iter()
+            .filter(|n: &String| n.starts_with(&owned))
+            .collect()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/twill-lab-{}", self.prefix))
+    }
+
+    pub fn down(&mut self) -> String {
+        self.down = true;
+        self.ok(&["down"])
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.down {
+            let out = self.run(&["down"]);
+            eprintln!(
+                "cleanup: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Polls `f` every 100 ms; panics naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+}
+
+pub fn node_field(status: &Value, node: &str, field: &str) -> Value {
+    status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap()[field].clone()
+}
