@@ -14,6 +14,7 @@ packages=(
   iputils-ping netcat-openbsd    # connectivity checks in tests
   podman runc busybox-static     # podman (CNI backend, runc; busybox rootfs) as a real runtime in tests
   etcd-server                    # the etcd datastore (agent tests, `twill lab up --datastore etcd`)
+  protobuf-compiler libprotobuf-dev  # protoc and its well-known .proto files, for etcd-client's gRPC code
   bird2                          # BIRD 2 (bird, birdc): the bgp backend's BGP speaker, the lab's router
 )
 missing=()

@@ -22,7 +22,7 @@ use crate::metrics::{Counter, Metrics};
 use crate::node;
 use crate::policy::PolicyController;
 use crate::record::NodeBgp;
-use crate::store::{self, Datastore, StoreError};
+use crate::store::{Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
 use crate::{health, state};
 
@@ -117,7 +117,8 @@ struct Prepared {
 
 /// The datastore client, forwarding and the backend.
 fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
-    let store = store::open(&conf.endpoint)?;
+    let store = conf.datastore.open()?;
+    check_datastore(store.as_ref(), log)?;
     let node_ip = conf.node_ip.to_string();
     let datastore = store.describe();
     let fields: [Field<'_>; 4] =
@@ -143,6 +144,23 @@ fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
     };
     let backend = backend::build(conf.backend, &backend_conf, log.clone())?;
     Ok(Prepared { store, backend, netns })
+}
+
+/// Refuses to start with TLS settings the datastore rejects (a wrong CA, a missing or
+/// refused client certificate); a datastore that is merely away is waited for while joining.
+fn check_datastore(store: &dyn Datastore, log: &Logger) -> Result<(), AgentError> {
+    match store.check() {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_unavailable() => {
+            let (datastore, error) = (store.describe(), e.to_string());
+            log.warn(
+                "datastore not reachable yet; joining will retry",
+                &[("datastore", &datastore), ("error", &error)],
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {

@@ -14,7 +14,7 @@ use crate::bgp::peer::check_asn;
 use crate::layout::check_name;
 use crate::log::LogFormat;
 use crate::record::{BackendKind, RecordError};
-use crate::store::{Endpoint, StoreError};
+use crate::store::{DatastoreConf, EtcdTls, StoreError};
 use crate::subnet::{SubnetError, SubnetPool};
 use policy::Labels;
 
@@ -32,9 +32,18 @@ pub struct Args {
     /// The interface that carries node-to-node traffic.
     #[arg(long)]
     pub underlay_iface: String,
-    /// `file:DIR` or `etcd:http://HOST:PORT`.
+    /// `file:DIR` or `etcd:http[s]://HOST:PORT[,http[s]://HOST2:PORT...]`.
     #[arg(long)]
     pub datastore: String,
+    /// CA certificate (PEM) of the etcd members, for https:// endpoints.
+    #[arg(long)]
+    pub etcd_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to etcd.
+    #[arg(long)]
+    pub etcd_cert: Option<PathBuf>,
+    /// Key of the client certificate (PEM).
+    #[arg(long)]
+    pub etcd_key: Option<PathBuf>,
     /// host-gw, vxlan or bgp.
     #[arg(long, default_value = "vxlan")]
     pub backend: BackendKind,
@@ -111,7 +120,7 @@ pub struct AgentConf {
     pub node: String,
     pub node_ip: IpAddr,
     pub underlay: String,
-    pub endpoint: Endpoint,
+    pub datastore: DatastoreConf,
     pub backend: BackendKind,
     pub pool: SubnetPool,
     pub pool6: Option<SubnetPool>,
@@ -178,7 +187,7 @@ impl Args {
             node: self.node.clone(),
             node_ip: self.node_ip,
             underlay: self.underlay_iface.clone(),
-            endpoint: self.datastore.parse()?,
+            datastore: DatastoreConf::parse(&self.datastore, self.etcd_tls())?,
             backend: self.backend,
             pool,
             pool6,
@@ -193,6 +202,10 @@ impl Args {
             labels: parse_labels(&self.node_labels)?,
             bgp: self.bgp_conf()?,
         })
+    }
+
+    fn etcd_tls(&self) -> EtcdTls {
+        EtcdTls { cacert: self.etcd_cacert.clone(), cert: self.etcd_cert.clone(), key: self.etcd_key.clone() }
     }
 
     /// The BGP settings, with the bgp backend only.
@@ -264,6 +277,7 @@ fn parse_labels(text: &str) -> Result<Labels, ConfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Endpoint;
 
     fn args(extra: &[&str]) -> Result<Args, clap::Error> {
         let base = [
@@ -294,7 +308,7 @@ mod tests {
     fn contract_command_line_parses_with_defaults() {
         let c = args(&[]).unwrap().validate().unwrap();
         assert_eq!(c.node, "node-1");
-        assert_eq!(c.endpoint, Endpoint::File("/run/x".into()));
+        assert_eq!(c.datastore.endpoint, Endpoint::File("/run/x".into()));
         assert_eq!(c.pool.size(), 24);
         assert_eq!(c.pool6, None);
         assert_eq!(c.health_listen, "127.0.0.1:9099".parse().unwrap());
@@ -327,7 +341,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.pool6.unwrap().size(), 80);
         assert_eq!(c.pool.size(), 25);
-        assert_eq!(c.endpoint, Endpoint::Etcd("127.0.0.1:2379".into()));
+        assert_eq!(c.datastore.endpoint, Endpoint::Etcd(vec!["http://127.0.0.1:2379".into()]));
         assert_eq!(c.log_format, LogFormat::Json);
         let c = args(&["--node-labels", "twill.dev/rack=rack1,role="]).unwrap().validate().unwrap();
         assert_eq!(c.labels.get("twill.dev/rack").map(String::as_str), Some("rack1"));
@@ -394,6 +408,8 @@ mod tests {
             &["--resync-seconds", "0"],
             &["--lease-ttl-seconds", "1"],
             &["--datastore", "zk:x"],
+            &["--datastore", "etcd:https://10.0.0.1:2379"],
+            &["--etcd-cacert", "/ca.pem"],
             &["--underlay-iface", "a-very-long-interface-name"],
             &["--node-labels", "a"],
             &["--node-labels", "a b=c"],

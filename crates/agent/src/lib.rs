@@ -10,9 +10,8 @@
 //! idempotent, so drift (a deleted route, FDB entry, device, table or file) is repaired
 //! within one resync period.
 //!
-//! The datastore layout ([`layout`]) and record types ([`record`], [`registry`]) are public:
-//! `twill lab` writes pods, namespaces and policies through them. Everything here is
-//! synchronous: std threads, std sockets, no async runtime.
+//! The datastore, its layout and its records come from `twill-cluster`, shared with
+//! `twill cluster`, `twill lab` and the plugins.
 
 pub mod agent;
 pub mod backend;
@@ -21,7 +20,6 @@ pub mod bird;
 pub mod cniconf;
 pub mod conf;
 pub mod health;
-pub mod layout;
 pub mod log;
 pub mod masq;
 pub mod membership;
@@ -29,15 +27,13 @@ pub mod metrics;
 pub mod node;
 pub mod policy;
 mod reconcile;
-pub mod record;
-pub mod registry;
 pub mod state;
-pub mod store;
 pub mod subnet;
 pub mod watcher;
 
 pub use agent::{AgentError, run};
 pub use conf::{AgentConf, Args};
-pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, SubnetOwner};
-pub use registry::Registry;
-pub use store::{Datastore, Endpoint};
+// The datastore and its records live in twill-cluster; the agent's modules use them as their own.
+pub use cluster::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, Registry, SubnetOwner};
+pub use cluster::{Datastore, DatastoreConf, Endpoint};
+pub use cluster::{layout, record, registry, store};

@@ -106,12 +106,12 @@ fn vxlan_cluster_on_etcd() {
 
     // etcd outage: routes stay, the node stays ready; afterwards the agents catch up.
     let (before, target) = (vxlan_entries(&c, 0), vtep_ip(&c, 1));
-    c.etcd.as_mut().unwrap().kill();
+    c.etcd.as_mut().unwrap().kill(0);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(vxlan_entries(&c, 0), before, "entries stay while the datastore is away");
     assert_eq!(c.http_get(0, "/readyz").map(|r| r.0), Some(200));
     assert!(ping(&c.nodes[0].ns, &target), "datapath during the outage");
-    c.etcd.as_mut().unwrap().restart();
+    c.etcd.as_mut().unwrap().restart(0);
     let subnet2 = c.record(2).subnet;
     c.stop(2);
     wait_entries(&c, 0, &[0, 1]);

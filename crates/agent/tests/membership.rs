@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use support::{Etcd, TempDir};
+use support::{EtcdCluster, TempDir, etcd_store};
 use twill_agent::layout::{self, subnet_key};
 use twill_agent::membership::{self, MemberConf, MemberError, Subnets};
 use twill_agent::record::BackendKind;
@@ -146,6 +146,6 @@ fn file_store_membership() {
 
 #[test]
 fn etcd_membership() {
-    let etcd = Etcd::start();
-    suite(Arc::new(etcd.with(|s| s.clone())));
+    let etcd = EtcdCluster::start();
+    suite(etcd_store(&etcd, None));
 }

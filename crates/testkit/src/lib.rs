@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 use netns::NetNs;
 use nl::Handle;
 
+pub mod etcd;
+mod tempdir;
+
+pub use etcd::{EtcdCluster, EtcdOpts, ServerTls};
+pub use tempdir::TempDir;
+
 /// Prefix of every namespace created by tests.
 pub const PREFIX: &str = "twt-";
 

@@ -15,10 +15,9 @@ use twill_agent::record::NodeRecord;
 use twill_agent::registry::Registry;
 use twill_agent::store::{Datastore, FileStore};
 
-use super::{Etcd, TempDir};
+use super::{EtcdCluster, EtcdOpts, TempDir, etcd_store};
 
 pub const UNDERLAY_IP: &str = "10.99.0.1";
-pub const ETCD_ADDR: &str = "10.99.0.1:2379";
 /// Generous: the kernel work of other tests running at the same time (RTNL is one lock for
 /// every namespace) can slow everything down.
 const WAIT: Duration = Duration::from_secs(30);
@@ -62,7 +61,7 @@ pub struct Node {
 
 pub struct Cluster {
     pub nodes: Vec<Node>,
-    pub etcd: Option<Etcd>,
+    pub etcd: Option<EtcdCluster>,
     pub store_dir: TempDir,
     pub underlay: TestNs,
     pub backend: &'static str,
@@ -91,7 +90,8 @@ impl Cluster {
             c.add_node(&format!("{tag}n{i}"), i);
         }
         if store == Store::Etcd {
-            c.etcd = Some(Etcd::start_in(c.underlay.ns(), ETCD_ADDR, 2380));
+            let opts = EtcdOpts { members: 1, hosts: Some(vec![(UNDERLAY_IP.to_string(), 2379)]), tls: None };
+            c.etcd = Some(EtcdCluster::start_with(opts, Some(c.underlay.ns())));
         }
         c
     }
@@ -116,7 +116,7 @@ impl Cluster {
 
     pub fn datastore(&self) -> String {
         match &self.etcd {
-            Some(e) => format!("etcd:http://{}", e.addr),
+            Some(e) => e.endpoint(),
             None => format!("file:{}", self.store_dir.path().display()),
         }
     }
@@ -203,7 +203,7 @@ impl Cluster {
     pub fn records(&self) -> Vec<NodeRecord> {
         let read = |s: &dyn Datastore| Registry::new(s).nodes().expect("read node records").items;
         match &self.etcd {
-            Some(e) => e.with(|s| read(s)),
+            Some(e) => read(etcd_store(e, Some(self.underlay.ns())).as_ref()),
             None => read(&FileStore::open(self.store_dir.path()).expect("open file store")),
         }
     }

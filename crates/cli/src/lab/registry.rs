@@ -58,9 +58,9 @@ pub fn with_registry<T: Send>(
     f: impl FnOnce(Registry<'_>) -> Result<T> + Send,
 ) -> Result<T> {
     let url = datastore_url(dir, &state.options);
-    let endpoint: agent::Endpoint = url.parse()?;
+    let conf = agent::DatastoreConf::parse(&url, agent::store::EtcdTls::default())?;
     let work = || -> Result<T> {
-        let store = agent::store::open(&endpoint).with_context(|| format!("open datastore {url}"))?;
+        let store = conf.open().with_context(|| format!("open datastore {url}"))?;
         f(Registry::new(store.as_ref())).with_context(|| format!("datastore {url}"))
     };
     match &state.etcd {

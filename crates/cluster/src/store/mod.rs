@@ -7,22 +7,21 @@
 //! changes under a prefix. [`file::FileStore`] and [`etcd::EtcdStore`] pass the same
 //! conformance tests (`tests/datastore.rs`).
 
+mod endpoint;
 pub mod etcd;
+mod etcd_tls;
 mod etcd_watch;
-mod etcd_wire;
 pub mod file;
 mod file_lease;
 mod file_record;
 mod file_watch;
-mod http;
 
 use std::path::PathBuf;
-use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use endpoint::{DatastoreConf, Endpoint, EtcdTls};
 pub use etcd::EtcdStore;
 pub use file::FileStore;
 
@@ -138,8 +137,12 @@ pub trait Watch: Send {
 /// What twill needs from a datastore. Implementations are cheap to call from several
 /// threads; every call is one round trip (or one locked file operation).
 pub trait Datastore: Send + Sync {
-    /// `file:DIR` or `etcd:http://HOST:PORT`, for logs.
+    /// `file:DIR` or `etcd:https://HOST:PORT,...`, for logs.
     fn describe(&self) -> String;
+    /// One round trip that proves the datastore can be used (reachable, TLS accepted).
+    fn check(&self) -> Result<(), StoreError> {
+        self.get("/twill/").map(drop)
+    }
     fn get(&self, key: &str) -> Result<Option<Entry>, StoreError>;
     /// Every entry whose key starts with `prefix`, sorted by key.
     fn list(&self, prefix: &str) -> Result<Listing, StoreError>;
@@ -155,54 +158,6 @@ pub trait Datastore: Send + Sync {
     fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError>;
     /// Changes under `prefix` after `after_revision` (a [`Listing::revision`]).
     fn watch(&self, prefix: &str, after_revision: u64) -> Result<Box<dyn Watch>, StoreError>;
-}
-
-/// Where the datastore is: `file:DIR` or `etcd:http://HOST:PORT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    File(PathBuf),
-    /// `HOST:PORT` of the etcd client URL.
-    Etcd(String),
-}
-
-impl FromStr for Endpoint {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Endpoint, StoreError> {
-        let bad = |reason: &'static str| StoreError::InvalidEndpoint { value: s.to_string(), reason };
-        if let Some(dir) = s.strip_prefix("file:") {
-            if dir.is_empty() {
-                return Err(bad("file: needs a directory"));
-            }
-            return Ok(Endpoint::File(PathBuf::from(dir)));
-        }
-        if let Some(url) = s.strip_prefix("etcd:") {
-            let rest = url.strip_prefix("http://").ok_or_else(|| bad("etcd: needs an http:// URL"))?;
-            let host_port = rest.trim_end_matches('/');
-            if host_port.is_empty() || host_port.contains('/') || !host_port.contains(':') {
-                return Err(bad("etcd URL must be http://HOST:PORT"));
-            }
-            return Ok(Endpoint::Etcd(host_port.to_string()));
-        }
-        Err(bad("must start with file: or etcd:"))
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Endpoint::File(dir) => write!(f, "file:{}", dir.display()),
-            Endpoint::Etcd(addr) => write!(f, "etcd:http://{addr}"),
-        }
-    }
-}
-
-/// Opens the datastore at `endpoint` (creating the directory of a file store).
-pub fn open(endpoint: &Endpoint) -> Result<Arc<dyn Datastore>, StoreError> {
-    match endpoint {
-        Endpoint::File(dir) => Ok(Arc::new(FileStore::open(dir)?)),
-        Endpoint::Etcd(addr) => Ok(Arc::new(EtcdStore::new(addr))),
-    }
 }
 
 /// Rejects keys neither store can hold the same way.
@@ -232,10 +187,14 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("lease {0} not found (expired or revoked)")]
     LeaseNotFound(LeaseId),
-    #[error("etcd {addr}{path}: {reason}")]
-    Http { addr: String, path: &'static str, reason: String },
-    #[error("etcd {addr}{path}: server error (code {code}): {message}")]
-    Server { addr: String, path: &'static str, code: i64, message: String },
+    #[error("etcd {endpoints}: {op}: {reason}")]
+    Unavailable { endpoints: String, op: &'static str, reason: String },
+    #[error("etcd {endpoints}: {op}: {reason}")]
+    Server { endpoints: String, op: &'static str, reason: String },
+    #[error("etcd {endpoints}: TLS: {reason}")]
+    Tls { endpoints: String, reason: String },
+    #[error("{what} {}: {source}", .path.display())]
+    TlsFile { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("watch of {prefix:?} ended: {reason}")]
     WatchEnded { prefix: String, reason: String },
 }
@@ -243,29 +202,13 @@ pub enum StoreError {
 impl StoreError {
     /// The datastore could not be reached or answered garbage: retrying later may work.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Http { .. } | StoreError::WatchEnded { .. })
+        matches!(self, StoreError::Unavailable { .. } | StoreError::WatchEnded { .. })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints_parse() {
-        assert_eq!("file:/tmp/x".parse::<Endpoint>().unwrap(), Endpoint::File("/tmp/x".into()));
-        assert_eq!(
-            "etcd:http://127.0.0.1:2379".parse::<Endpoint>().unwrap(),
-            Endpoint::Etcd("127.0.0.1:2379".into())
-        );
-        assert_eq!(
-            "etcd:http://127.0.0.1:2379/".parse::<Endpoint>().unwrap().to_string(),
-            "etcd:http://127.0.0.1:2379"
-        );
-        for bad in ["", "file:", "etcd:127.0.0.1:2379", "etcd:http://", "etcd:http://a/b:1", "zk:x"] {
-            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn keys_are_checked() {

@@ -1,13 +1,15 @@
 //! Datastore conformance: the same suite against the file store and a real etcd 3.4
-//! (started on 127.0.0.1 with a random port and a temporary data dir, killed at the end).
-
-mod support;
+//! (started on 127.0.0.1 with random ports and a temporary data dir, killed at the end), plain
+//! and with TLS and client certificates; TLS mistakes; a three-member cluster losing members.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Etcd, TempDir};
-use twill_agent::store::{Compare, Datastore, Event, FileStore, LeaseId, Op, StoreError, Txn};
+use testkit::{EtcdCluster, EtcdOpts, ServerTls, TempDir};
+use twill_cluster::pki::{self, Pki};
+use twill_cluster::store::{
+    Compare, Datastore, DatastoreConf, EtcdTls, Event, FileStore, LeaseId, Op, StoreError, Txn, Watch,
+};
 
 fn file_store(dir: &TempDir) -> FileStore {
     FileStore::open(dir.path()).unwrap()
@@ -119,7 +121,7 @@ fn leases_attach_and_revoke(s: &dyn Datastore) {
 }
 
 /// Collects events from `watch` until `want` of them arrived or 10 s passed.
-fn collect(watch: &mut dyn twill_agent::store::Watch, want: usize) -> Vec<Event> {
+fn collect(watch: &mut dyn Watch, want: usize) -> Vec<Event> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut events = Vec::new();
     while events.len() < want && Instant::now() < deadline {
@@ -204,25 +206,127 @@ fn file_store_is_shared_between_handles() {
     assert_eq!(a.get("/s/k").unwrap(), None);
 }
 
+fn etcd_store(etcd: &EtcdCluster, tls: EtcdTls) -> Arc<dyn Datastore> {
+    DatastoreConf::parse(&etcd.endpoint(), tls).unwrap().open().unwrap()
+}
+
+/// A CA, server and client certificates for 127.0.0.1, and a cluster that demands both.
+fn tls_cluster(dir: &TempDir, members: usize) -> (EtcdCluster, Pki) {
+    let pki = pki::generate(&dir.path().join("pki"), &["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let tls = ServerTls {
+        ca: pki.ca.clone(),
+        cert: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+        client_auth: true,
+    };
+    (EtcdCluster::start_with(EtcdOpts { members, hosts: None, tls: Some(tls) }, None), pki)
+}
+
+fn client_tls(pki: &Pki) -> EtcdTls {
+    EtcdTls {
+        cacert: Some(pki.ca.clone()),
+        cert: Some(pki.client_cert.clone()),
+        key: Some(pki.client_key.clone()),
+    }
+}
+
 #[test]
 fn etcd_conforms() {
-    let etcd = Etcd::start();
-    conformance(Arc::new(etcd.with(|s| s.clone())));
+    let etcd = EtcdCluster::start();
+    conformance(etcd_store(&etcd, EtcdTls::default()));
+}
+
+#[test]
+fn etcd_with_tls_and_client_certificates_conforms() {
+    let dir = TempDir::new("etcd-tls");
+    let (etcd, pki) = tls_cluster(&dir, 1);
+    conformance(etcd_store(&etcd, client_tls(&pki)));
+}
+
+#[test]
+fn etcd_tls_mistakes_are_clear_errors() {
+    let dir = TempDir::new("etcd-tls-bad");
+    let (etcd, pki) = tls_cluster(&dir, 1);
+    let other = pki::generate(&dir.path().join("other"), &["127.0.0.1".into()]).unwrap();
+    let wrong_ca = EtcdTls { cacert: Some(other.ca.clone()), ..client_tls(&pki) };
+    let err = etcd_store(&etcd, wrong_ca).check().unwrap_err();
+    assert!(matches!(err, StoreError::Tls { .. }), "wrong CA: {err}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    let no_client_cert = EtcdTls { cacert: Some(pki.ca.clone()), cert: None, key: None };
+    let err = etcd_store(&etcd, no_client_cert).check().unwrap_err();
+    assert!(matches!(err, StoreError::Tls { .. }), "missing client certificate: {err}");
+    let missing = EtcdTls { cacert: Some(dir.path().join("nope.pem")), ..client_tls(&pki) };
+    let Err(err) = DatastoreConf::parse(&etcd.endpoint(), missing).unwrap().open() else {
+        panic!("opened without its CA")
+    };
+    assert!(err.to_string().contains("--etcd-cacert") && err.to_string().contains("nope.pem"), "{err}");
+    etcd_store(&etcd, client_tls(&pki)).check().unwrap();
+}
+
+/// `f` until it succeeds; only "unavailable" errors are tolerated, for at most 15 s. A write
+/// in flight when the leader dies times out with its outcome unknown (etcd's own clients
+/// behave the same), so callers retry idempotent writes.
+fn until_ok<T>(what: &str, mut f: impl FnMut() -> Result<T, StoreError>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if e.is_unavailable() && Instant::now() < deadline => {}
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn etcd_cluster_survives_losing_a_member() {
+    let dir = TempDir::new("etcd-3");
+    let (mut etcd, pki) = tls_cluster(&dir, 3);
+    let store = etcd_store(&etcd, client_tls(&pki));
+    store.put("/m/before", b"1", None).unwrap();
+    let rev = store.list("/m/").unwrap().revision;
+    let mut w = store.watch("/m/", rev).unwrap();
+    // Each member in turn, the leader among them: the others carry on.
+    for victim in 0..3 {
+        etcd.kill(victim);
+        for i in 0..10 {
+            let key = format!("/m/{victim}-{i}");
+            until_ok(&key, || store.put(&key, b"x", None));
+            assert_eq!(until_ok(&key, || store.get(&key)).unwrap().value, b"x");
+        }
+        let lease = until_ok("grant", || store.lease_grant(Duration::from_secs(10)));
+        assert!(until_ok("keepalive", || store.lease_keepalive(lease)));
+        etcd.restart(victim);
+    }
+    assert_eq!(store.list("/m/").unwrap().entries.len(), 31);
+    // The watch was on a member that died at some point: it ends, and a new one catches up.
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen < 30 && Instant::now() < deadline {
+        match w.next() {
+            Ok(events) => seen += events.len(),
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e}");
+                w = until_ok("rewatch", || store.watch("/m/", rev));
+                seen = 0;
+            }
+        }
+    }
+    assert_eq!(seen, 30, "every write after the first is seen by the watch");
 }
 
 #[test]
 fn etcd_leases_expire() {
-    let etcd = Etcd::start();
-    etcd.with(|s| leases_expire(s));
+    let etcd = EtcdCluster::start();
+    leases_expire(etcd_store(&etcd, EtcdTls::default()).as_ref());
 }
 
 #[test]
 fn etcd_outage_is_an_unavailable_error_and_watches_end() {
-    let mut etcd = Etcd::start();
-    let store = etcd.with(|s| s.clone());
+    let mut etcd = EtcdCluster::start();
+    let store = etcd_store(&etcd, EtcdTls::default());
     let rev = store.list("/").unwrap().revision;
     let mut w = store.watch("/o/", rev).unwrap();
-    etcd.kill();
+    etcd.kill(0);
     let deadline = Instant::now() + Duration::from_secs(10);
     let err = loop {
         match w.next() {
@@ -233,7 +337,7 @@ fn etcd_outage_is_an_unavailable_error_and_watches_end() {
     assert!(err.is_unavailable(), "{err}");
     let err = store.put("/o/k", b"", None).unwrap_err();
     assert!(err.is_unavailable(), "{err}");
-    etcd.restart();
+    etcd.restart(0);
     store.put("/o/k", b"back", None).unwrap();
     assert_eq!(store.get("/o/k").unwrap().unwrap().value, b"back");
 }

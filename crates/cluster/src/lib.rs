@@ -1,0 +1,19 @@
+//! The twill cluster: its objects and the datastore that holds them.
+//!
+//! One crate for every program that reads or writes cluster state — twilld, `twill cluster`,
+//! `twill lab`, and the plugins that register pods or allocate cluster-wide addresses — so
+//! there is one path to the datastore and one definition of each record:
+//! - [`store`]: the key-value model and its two implementations, a shared directory
+//!   (`file:DIR`) and etcd (`etcd:https://...`, TLS, several members);
+//! - [`layout`]: where each kind of record lives; [`record`]: the records (JSON);
+//! - [`registry`]: typed access to the records over any datastore.
+
+pub mod layout;
+pub mod pki;
+pub mod record;
+pub mod registry;
+pub mod store;
+
+pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, SubnetOwner};
+pub use registry::Registry;
+pub use store::{Datastore, DatastoreConf, Endpoint, EtcdTls};
