@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use netns::NetNs;
 
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
-use crate::bgp::peer::{BGPPEERS, BgpPeers};
+use crate::bgppeer::{BGPPEERS, BgpPeers};
 use crate::conf::AgentConf;
 use crate::layout;
 use crate::log::{Field, Logger};

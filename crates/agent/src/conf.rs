@@ -10,7 +10,7 @@ use clap::Parser;
 use ipnet::IpNet;
 
 use crate::bgp::BgpConf;
-use crate::bgp::peer::check_asn;
+use crate::bgppeer::check_asn;
 use crate::layout::check_name;
 use crate::log::LogFormat;
 use crate::record::{BackendKind, RecordError};

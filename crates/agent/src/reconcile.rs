@@ -5,7 +5,7 @@
 
 use crate::agent::Agent;
 use crate::backend::{Applied, Local, Peer};
-use crate::bgp::peer::{BGPPEERS, BgpPeerRecord, BgpPeers};
+use crate::bgppeer::{BGPPEERS, BgpPeerRecord, BgpPeers};
 use crate::cniconf::{CniConf, ensure_conflists};
 use crate::metrics::Counter;
 use crate::record::BackendKind;

@@ -7,6 +7,7 @@
 //! /twill/pods/NS/NAME        PodRecord        (written by `twill lab`)
 //! /twill/namespaces/NAME     NamespaceRecord  (written by `twill lab`)
 //! /twill/policies/NS/NAME    PolicyRecord     (written by `twill lab`)
+//! /twill/bgppeers/NAME       BgpPeerRecord    (written by `twill lab apply` and the lab)
 //! ```
 
 use ipnet::IpNet;
@@ -19,6 +20,7 @@ pub const SUBNETS: &str = "/twill/subnets/";
 pub const PODS: &str = "/twill/pods/";
 pub const NAMESPACES: &str = "/twill/namespaces/";
 pub const POLICIES: &str = "/twill/policies/";
+pub const BGPPEERS: &str = "/twill/bgppeers/";
 
 /// Names (nodes, namespaces, pods, policies) are Kubernetes-style: 1–253 bytes of lower-case
 /// letters, digits, `-` and `.`, starting and ending with a letter or digit. That keeps them
@@ -64,6 +66,11 @@ pub fn namespace_key(name: &str) -> String {
 
 pub fn policy_key(namespace: &str, name: &str) -> String {
     format!("{POLICIES}{namespace}/{name}")
+}
+
+/// `/twill/bgppeers/NAME`.
+pub fn bgppeer_key(name: &str) -> String {
+    format!("{BGPPEERS}{name}")
 }
 
 #[cfg(test)]

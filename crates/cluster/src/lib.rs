@@ -6,8 +6,11 @@
 //! - [`store`]: the key-value model and its two implementations, a shared directory
 //!   (`file:DIR`) and etcd (`etcd:https://...`, TLS, several members);
 //! - [`layout`]: where each kind of record lives; [`record`]: the records (JSON);
-//! - [`registry`]: typed access to the records over any datastore.
+//! - [`registry`]: typed access to the records over any datastore;
+//! - [`bgppeer`]: BGPPeer objects (the bgp backend's explicit neighbours): manifest
+//!   decoding, validation, node selection.
 
+pub mod bgppeer;
 pub mod layout;
 pub mod pki;
 pub mod record;

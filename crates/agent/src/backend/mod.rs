@@ -14,9 +14,9 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use crate::bgp::peer::BgpPeer;
 use crate::bgp::status::BgpStatus;
 use crate::bgp::{Bgp, BgpConf, PeerBgp};
+use crate::bgppeer::BgpPeer;
 use crate::log::Logger;
 use crate::record::{BackendKind, NodeRecord};
 

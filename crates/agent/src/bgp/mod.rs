@@ -20,7 +20,6 @@
 //! through vxlan (the [`Vxlan`] backend, restricted to them), the others by BGP routes.
 
 pub mod kernel;
-pub mod peer;
 pub mod plan;
 pub mod speaker;
 pub mod status;
@@ -36,10 +35,10 @@ use policy::Labels;
 use crate::backend::dataplane::Dataplane;
 use crate::backend::plan::Plan;
 use crate::backend::{Applied, Backend, BackendConf, BackendError, Local, Peer, Vxlan};
+use crate::bgppeer::BgpPeer;
 use crate::bird::BirdFiles;
 use crate::log::Logger;
 use crate::record::BackendKind;
-use peer::BgpPeer;
 use plan::{BgpNode, NodeInputs, SessionSettings, plan_node};
 use speaker::Speaker;
 use status::{BgpStatus, Session};

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 use policy::Labels;
 
-use super::peer::BgpPeer;
+use crate::bgppeer::BgpPeer;
 use crate::bird::config::{
     BgpSession, BgpTemplate, BirdConfig, Channel, Export, Family, Filter, Hop, Kernel, Neighbor, Rule,
     Static, session_name,

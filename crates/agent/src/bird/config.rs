@@ -7,7 +7,7 @@
 //!
 //! BIRD's strings have no escapes (`"` ends a string wherever it appears), so every string
 //! rendered here goes through [`quote`], which replaces what cannot be written; passwords are
-//! validated before they get here (see [`crate::bgp::peer`]) so that nothing of them is lost.
+//! validated before they get here (see [`crate::bgppeer`]) so that nothing of them is lost.
 
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};

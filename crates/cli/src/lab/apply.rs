@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use agent::bgp::peer::{BgpPeerRecord, bgppeer_key};
+use agent::bgppeer::{BgpPeerRecord, bgppeer_key};
 use agent::layout::policy_key;
 use agent::{NamespaceRecord, PolicyRecord};
 use anyhow::{Result, bail};

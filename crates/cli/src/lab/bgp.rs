@@ -18,8 +18,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agent::bgp::peer::{BgpPeerRecord, BgpPeerSpec, SelectorSpec, bgppeer_key};
 use agent::bgp::status::Session;
+use agent::bgppeer::{BgpPeerRecord, BgpPeerSpec, SelectorSpec, bgppeer_key};
 use agent::bird::config::{
     BgpSession, BgpTemplate, BirdConfig, Channel, Export, Family, Filter, Hop, Kernel, Neighbor, Rule,
 };

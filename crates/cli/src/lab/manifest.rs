@@ -1,11 +1,11 @@
 //! Kubernetes manifests for `twill lab apply|delete -f`: one or many YAML documents of
 //! NetworkPolicy, Namespace and BGPPeer objects (and `List`s of them). Everything is
 //! validated first — policies and namespaces by `twill_policy`, BGPPeers by
-//! `twill_agent::bgp::peer` — all or nothing, with errors naming document, object and
+//! `twill_agent::bgppeer` — all or nothing, with errors naming document, object and
 //! field; a policy is then stored with its `spec` as written (the agents validate it again
 //! when they read it), a namespace with its labels, a BGPPeer as its record.
 
-use agent::bgp::peer::{self as bgppeer, BgpPeerRecord};
+use agent::bgppeer::{self as bgppeer, BgpPeerRecord};
 use agent::{NamespaceRecord, PolicyRecord};
 use anyhow::{Context, Result, anyhow};
 use policy::{Object, ParseError, parse_value};

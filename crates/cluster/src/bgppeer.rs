@@ -24,17 +24,12 @@ use policy::{LabelSelector, Labels, Operator, Requirement};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Where BGPPeers live in the datastore.
-pub const BGPPEERS: &str = "/twill/bgppeers/";
+pub use crate::layout::{BGPPEERS, bgppeer_key};
+
 pub const API_VERSION: &str = "twill.dev/v1alpha1";
 pub const KIND: &str = "BGPPeer";
 /// The longest TCP MD5 key Linux takes (`TCP_MD5SIG_MAXKEYLEN`).
 pub const MAX_PASSWORD: usize = 80;
-
-/// `/twill/bgppeers/NAME`.
-pub fn bgppeer_key(name: &str) -> String {
-    format!("{BGPPEERS}{name}")
-}
 
 /// The stored record; `spec` is the manifest's spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
