@@ -79,20 +79,14 @@ impl BgpStatus {
 
     /// Appends the Prometheus samples.
     pub fn render_metrics(&self, out: &mut String) {
+        let learned = self.sessions.iter().map(|s| s.routes_learned).sum();
+        let announced = self.sessions.iter().map(|s| s.routes_announced).sum();
         let gauges: [(&str, &str, u64); 6] = [
             ("twill_bird_up", "1 while BIRD runs.", u64::from(self.bird_pid.is_some())),
             ("twill_bgp_sessions", "BGP sessions configured.", count(self.sessions.len())),
             ("twill_bgp_sessions_up", "BGP sessions established.", count(self.sessions_up())),
-            (
-                "twill_bgp_routes_learned",
-                "Routes learned from all BGP neighbours.",
-                self.sessions.iter().map(|s| s.routes_learned).sum(),
-            ),
-            (
-                "twill_bgp_routes_announced",
-                "Routes announced to all BGP neighbours.",
-                self.sessions.iter().map(|s| s.routes_announced).sum(),
-            ),
+            ("twill_bgp_routes_learned", "Routes learned from all BGP neighbours.", learned),
+            ("twill_bgp_routes_announced", "Routes announced to all BGP neighbours.", announced),
             (
                 "twill_bgp_kernel_routes",
                 "Routes BIRD put into the kernel (proto bird, twill's metric).",
@@ -100,7 +94,7 @@ impl BgpStatus {
             ),
         ];
         for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            sample(out, name, "gauge", help, v);
         }
         let counters = [
             ("twill_bird_restarts_total", "Times BIRD died and was started again.", self.bird_restarts),
@@ -116,8 +110,13 @@ impl BgpStatus {
             ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            sample(out, name, "counter", help, v);
         }
+        self.render_sessions(out);
+    }
+
+    /// One sample per session of each per-session gauge.
+    fn render_sessions(&self, out: &mut String) {
         let per_session: [(&str, &str, SessionValue); 3] = [
             ("twill_bgp_session_up", "1 while the BGP session is established.", |s| u64::from(s.established)),
             ("twill_bgp_session_routes_learned", "Routes learned from this neighbour.", |s| s.routes_learned),
@@ -139,6 +138,11 @@ impl BgpStatus {
             }
         }
     }
+}
+
+/// `# HELP`, `# TYPE` and the one sample of a metric without labels.
+fn sample(out: &mut String, name: &str, kind: &str, help: &str, v: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
 }
 
 /// One per-session sample's value.

@@ -65,20 +65,6 @@ fn report(names: &Names, state: &LabState) -> Value {
             })
         })
         .collect();
-    let birds: Vec<Value> = state
-        .birds
-        .iter()
-        .map(|b| {
-            let sessions = bgp::sessions(&b.dir);
-            json!({
-                "place": b.place, "netns": b.netns,
-                "pid": b.proc.as_ref().map(|p| p.pid),
-                "running": b.proc.as_ref().is_some_and(|p| p.is_running()),
-                "sessions": sessions.as_ref().ok(),
-                "error": sessions.as_ref().err().map(|e| format!("{e:#}")),
-            })
-        })
-        .collect();
     let pods: Vec<Value> = state
         .pods
         .values()
@@ -105,14 +91,33 @@ fn report(names: &Names, state: &LabState) -> Value {
         "outside_server_pid": state.outside_server.as_ref().map(|p| p.pid),
         "racks": state.options.racks,
         "nodes": nodes,
-        "birds": birds,
+        "birds": birds(state),
         "namespaces": state.namespaces,
         "pods": pods,
     })
 }
 
-fn render(r: &Value) -> String {
-    let s = |v: &Value| match v {
+/// The router's and the outside host's BIRD, with their sessions.
+fn birds(state: &LabState) -> Vec<Value> {
+    state
+        .birds
+        .iter()
+        .map(|b| {
+            let sessions = bgp::sessions(&b.dir);
+            json!({
+                "place": b.place, "netns": b.netns,
+                "pid": b.proc.as_ref().map(|p| p.pid),
+                "running": b.proc.as_ref().is_some_and(|p| p.is_running()),
+                "sessions": sessions.as_ref().ok(),
+                "error": sessions.as_ref().err().map(|e| format!("{e:#}")),
+            })
+        })
+        .collect()
+}
+
+/// A value as one table cell: strings bare, null as `-`, lists joined with `,`.
+fn cell(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         Value::Array(a) => {
@@ -121,7 +126,11 @@ fn render(r: &Value) -> String {
             if parts.is_empty() { "-".into() } else { parts.join(",") }
         }
         other => other.to_string(),
-    };
+    }
+}
+
+fn render(r: &Value) -> String {
+    let s = cell;
     let mut out = format!(
         "lab {} ({}): backend {}, datastore {}, IPv6 {}\n",
         s(&r["prefix"]),
@@ -139,6 +148,14 @@ fn render(r: &Value) -> String {
             s(&etcd["pid"])
         ));
     }
+    render_nodes(r, &mut out);
+    render_bgp(r, &mut out);
+    render_pods(r, &mut out);
+    out
+}
+
+fn render_nodes(r: &Value, out: &mut String) {
+    let s = cell;
     out.push_str(&format!("\n{:<8} {:<22} {:<13} {:<32} {}\n", "NODE", "NETNS", "IP", "SUBNETS", "TWILLD"));
     for n in r["nodes"].as_array().into_iter().flatten() {
         let health = match (n["agent_running"] == true, n["ready"] == true) {
@@ -156,11 +173,14 @@ fn render(r: &Value) -> String {
             bgp_summary(&n["bgp"])
         ));
     }
-    render_bgp(r, &mut out);
+}
+
+fn render_pods(r: &Value, out: &mut String) {
+    let s = cell;
     let pods = r["pods"].as_array().cloned().unwrap_or_default();
     if pods.is_empty() {
         out.push_str("\nno pods (twill lab pod add NS/NAME)\n");
-        return out;
+        return;
     }
     out.push_str(&format!("\n{:<24} {:<8} {:<36} {}\n", "POD", "NODE", "IPS", "SERVER"));
     for p in &pods {
@@ -173,7 +193,6 @@ fn render(r: &Value) -> String {
             s(&p["server_pid"])
         ));
     }
-    out
 }
 
 /// `, bgp 2/3 up` for a node of the bgp backend.
