@@ -28,6 +28,13 @@ use crate::bird::config::{
 /// how twill's BGP routes are told from everyone else's (`ip route show proto bird metric 116`).
 pub const ROUTE_METRIC: u32 = 116;
 
+/// The longest a BIRD started with `-R` holds back kernel synchronisation. BIRD waits for
+/// End-of-RIB from every session, also one whose neighbour is down (a BGPPeer that does not
+/// answer), and meanwhile installs nothing new; reachable neighbours are back within a few
+/// seconds (connect delay 1 s, retry 5 s), so 30 s covers them without freezing the node's
+/// routes for the whole restart time.
+pub const RECOVERY_WAIT_SECONDS: u32 = 30;
+
 pub const FILTER_ANNOUNCE: &str = "twill_announce";
 pub const FILTER_REFLECT: &str = "twill_reflect";
 pub const FILTER_KERNEL: &str = "twill_kernel";
@@ -119,7 +126,7 @@ pub fn plan_node(inputs: &NodeInputs) -> NodePlan {
             "edits are lost.".into(),
         ],
         router_id: router_id(local.ip),
-        graceful_restart_wait: Some(inputs.settings.graceful_restart_seconds),
+        graceful_restart_wait: Some(inputs.settings.graceful_restart_seconds.min(RECOVERY_WAIT_SECONDS)),
         direct: vec![inputs.underlay_iface.clone()],
         kernel: Some(Kernel {
             families: families.clone(),
