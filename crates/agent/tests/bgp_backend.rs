@@ -243,3 +243,36 @@ fn leaving_withdraws_at_once(nodes: &mut [Node]) {
     assert!(withdrawn, "peers kept node-1's subnet: {:?}", nodes[1].bgp_routes());
     assert!(nodes[0].routed(&[1, 2, 3]), "node-1 lost its routes when it left: {:?}", nodes[0].bgp_routes());
 }
+
+#[test]
+fn a_missing_bird_is_a_clear_error_at_start() {
+    testkit::require_privileges();
+    let ns = TestNs::new("bgpnb");
+    let state = TempDir::new("bgpnb");
+    let h = ns.handle();
+    h.veth_add("eth0", "peer0", None, None, None, None).unwrap();
+    let conf = BackendConf {
+        node: "node-1".into(),
+        node_ip: node_ip(1),
+        underlay: "eth0".into(),
+        state_dir: state.path().into(),
+        bgp: Some(BgpConf {
+            cluster_as: 64512,
+            node_as: None,
+            route_reflector: false,
+            mesh: true,
+            hold_seconds: 9,
+            graceful_restart_seconds: 120,
+            cross_subnet_vxlan: false,
+            bird: "/nonexistent/bird".into(),
+            scan_seconds: 1,
+        }),
+    };
+    let log = Logger::new(LogFormat::Text, Box::new(std::io::sink()));
+    let e = ns.ns().run(|| backend::build(BackendKind::Bgp, &conf, log).err()).unwrap().expect("refused");
+    assert!(
+        e.to_string().starts_with("the BIRD daemon /nonexistent/bird was not found (Debian package bird2"),
+        "{e}"
+    );
+    assert!(!state.path().join("bird").exists(), "nothing is written before BIRD is found");
+}

@@ -145,6 +145,8 @@ pub enum BackendError {
     Netns(String),
     #[error("BIRD: {0}")]
     Bird(String),
+    #[error("the BIRD daemon {} was not found (Debian package bird2; scripts/install-deps.sh installs it, --bird names another)", .bird.display())]
+    NoBird { bird: PathBuf },
     #[error("underlay interface {name} not found")]
     NoUnderlay { name: String },
     #[error("{name} exists but is a {kind} device, not vxlan; remove it or rename it")]

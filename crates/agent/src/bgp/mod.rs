@@ -78,6 +78,15 @@ impl BgpConf {
     }
 }
 
+/// `program` as given when it names a file, else the first file of that name on `PATH`.
+fn find_program(program: &std::path::Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+}
+
 /// The BGP side of another node, as its node record publishes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerBgp {
@@ -117,11 +126,12 @@ impl Bgp {
     /// The backend for the calling thread's network namespace, where BIRD will run.
     pub fn new(conf: &BackendConf, log: Logger) -> Result<Bgp, BackendError> {
         let bgp = conf.bgp.clone().ok_or(BackendError::NoBgpSettings)?;
+        let bird = find_program(&bgp.bird).ok_or_else(|| BackendError::NoBird { bird: bgp.bird.clone() })?;
         let netns = NetNs::current().map_err(|e| BackendError::Netns(e.to_string()))?;
         let files = BirdFiles::new(conf.state_dir.join("bird"));
         let vxlan = if bgp.cross_subnet_vxlan { Some(Vxlan::new(conf)?) } else { None };
         let mut b = Bgp {
-            speaker: Speaker::new(bgp.bird.clone(), files, netns, log.clone()),
+            speaker: Speaker::new(bird, files, netns, log.clone()),
             conf: bgp,
             node_ip: conf.node_ip,
             underlay: conf.underlay.clone(),

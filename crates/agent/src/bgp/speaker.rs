@@ -90,7 +90,10 @@ impl Speaker {
             return Ok(true);
         };
         let state = bird.state();
-        if self.applied.as_ref().is_some_and(|(t, starts)| t == text && *starts == state.starts) {
+        // A running BIRD has read what it ran at its start or what `configure` gave it; a
+        // BIRD being restarted will read the file at its next start.
+        let current = if state.pid.is_some() { state.starts } else { state.starts + 1 };
+        if self.applied.as_ref().is_some_and(|(t, starts)| t == text && *starts == current) {
             return Ok(false);
         }
         write_private(&self.files.staged(), text)?;
