@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use support::TempDir;
 use testkit::{TestNs, wait_until};
 use twill_agent::backend::{self, Backend, BackendConf, Local, Peer};
-use twill_agent::bgp::BgpConf;
 use twill_agent::bgp::kernel::is_twill_bgp_route;
+use twill_agent::bgp::{BgpConf, PeerBgp};
 use twill_agent::log::{LogFormat, Logger};
 use twill_agent::record::BackendKind;
 
@@ -58,7 +58,7 @@ fn peer(i: u8) -> Peer {
         subnet: subnet(i),
         subnet6: None,
         vtep_mac: None,
-        bgp: None,
+        bgp: Some(PeerBgp { asn: 64512, route_reflector: false }),
     }
 }
 

@@ -179,16 +179,17 @@ impl Bgp {
         peers.iter().filter(|p| !self.underlay_nets.iter().any(|n| n.contains(&p.node_ip))).collect()
     }
 
-    fn bgp_node(&self, p: &Peer) -> BgpNode {
-        let bgp = p.bgp.unwrap_or(PeerBgp { asn: self.conf.cluster_as, route_reflector: false });
-        BgpNode {
+    /// The peer as a BGP neighbour; `None` for a node of another backend, which runs no BIRD.
+    fn bgp_node(p: &Peer) -> Option<BgpNode> {
+        let bgp = p.bgp?;
+        Some(BgpNode {
             name: p.name.clone(),
             ip: p.node_ip,
             ip6: p.node_ip6,
             asn: bgp.asn,
             route_reflector: bgp.route_reflector,
             subnets: [Some(p.subnet), p.subnet6].into_iter().flatten().collect(),
-        }
+        })
     }
 
     fn is_route_reflector(&self) -> bool {
@@ -214,7 +215,7 @@ impl Bgp {
             labels: self.labels.clone(),
             underlay_iface: self.underlay.clone(),
             underlay_nets: self.underlay_nets.clone(),
-            peers: self.peers.iter().map(|p| self.bgp_node(p)).collect(),
+            peers: self.peers.iter().filter_map(Bgp::bgp_node).collect(),
             bgp_peers: self.bgp_peers.clone(),
             vxlan_subnets,
             settings: SessionSettings {
