@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+. scripts/toolchain.sh
+twill_find_cargo
 cargo build --release --locked --bins
 exec target/release/twill lab demo

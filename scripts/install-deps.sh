@@ -30,7 +30,5 @@ fi
 if [ -d /run/systemd/system ] && systemctl is-enabled --quiet bird.service 2>/dev/null; then
   systemctl disable --now bird.service
 fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: cargo (Rust 1.95+) is required and was not found on PATH" >&2
-  exit 1
-fi
+. "$(dirname "$0")/toolchain.sh"
+twill_find_cargo || exit 1

@@ -8,5 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 scripts/install-deps.sh
+. scripts/toolchain.sh
+twill_find_cargo
 cargo build --workspace --locked --bins
 cargo test --workspace --locked

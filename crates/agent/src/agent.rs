@@ -20,11 +20,12 @@ use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
+use crate::pods::PodPublisher;
 use crate::policy::PolicyController;
 use crate::record::NodeBgp;
 use crate::store::{Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
-use crate::{health, state};
+use crate::{health, notify, state};
 
 const MAX_JOIN_BACKOFF: Duration = Duration::from_secs(5);
 /// How soon a failed renewal is tried again.
@@ -63,6 +64,9 @@ pub struct Agent {
     pub(crate) renew_failing: bool,
     pub(crate) netns: NetNs,
     pub(crate) policy: PolicyController,
+    pub(crate) pods: PodPublisher,
+    /// What the node record says of this agent (`ready`, `degraded: ...`).
+    pub(crate) health: String,
     /// The BGPPeers of the last successful read (bgp backend).
     pub(crate) bgp_peers: BgpPeers,
 }
@@ -85,6 +89,14 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
     };
     let peers = Vec::new();
     let policy = PolicyController::new(&conf.node);
+    let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
+    let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
+    if let Err(e) = &notifier {
+        log.warn(
+            "cannot listen for twill-pod notifications; pods are published every resync",
+            &[("error", e)],
+        );
+    }
     let mut agent = Agent {
         conf,
         store,
@@ -98,6 +110,8 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         renew_failing: false,
         netns,
         policy,
+        pods,
+        health: membership::HEALTH_JOINING.to_string(),
         bgp_peers: BgpPeers::default(),
     };
     agent.joined();
@@ -220,7 +234,9 @@ impl Agent {
     /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        for prefix in [layout::NODES, layout::PODS, layout::NAMESPACES, layout::POLICIES, BGPPEERS] {
+        for prefix in
+            [layout::NODES, layout::PODS, layout::POD_META, layout::NAMESPACES, layout::POLICIES, BGPPEERS]
+        {
             let watcher = Watcher {
                 prefix,
                 store: self.store.clone(),
@@ -284,7 +300,7 @@ impl Agent {
 
     /// Renews the lease; false when the datastore could not be reached.
     fn renew(&mut self) -> bool {
-        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership) {
+        match membership::renew(self.store.as_ref(), &self.member, &mut self.membership, &self.health) {
             Ok(r) => {
                 self.metrics.add(Counter::LeaseRenewal, 1);
                 if std::mem::take(&mut self.renew_failing) {

@@ -1,5 +1,5 @@
 //! The node's CNI configuration: `10-twill.conflist` (bridge `twill0` with host-local over
-//! the node's subnets, then portmap) and `99-loopback.conflist`. Written atomically
+//! the node's subnets, then portmap, then twill-pod) and `99-loopback.conflist`. Written atomically
 //! (write-then-rename; the temporary name ends in neither `.conf`, `.conflist` nor `.json`,
 //! so a runtime scanning the directory never loads half a file), and rewritten only when the
 //! content differs, so a deleted or edited file is put back by the next resync.
@@ -24,10 +24,16 @@ pub struct CniConf {
     pub mtu: u32,
     /// host-local's `dataDir`.
     pub ipam_dir: PathBuf,
+    /// twill-pod's journal of this node's attachments.
+    pub journal_dir: PathBuf,
+    /// twilld's notification socket.
+    pub agent_socket: PathBuf,
 }
 
 /// The `twill` network list. `ipMasq` is off: pod-to-pod traffic must keep its addresses,
-/// and traffic leaving the cluster is masqueraded by the agent's own table.
+/// and traffic leaving the cluster is masqueraded by the agent's own table. `twill-pod` comes
+/// last: it records the attachment, with the addresses the chain gave it, for the agent to
+/// publish.
 pub fn build_conflist(c: &CniConf) -> Value {
     let ranges: Vec<Value> = [Some(c.subnet), c.subnet6]
         .into_iter()
@@ -53,6 +59,12 @@ pub fn build_conflist(c: &CniConf) -> Value {
                 },
             },
             { "type": "portmap", "capabilities": { "portMappings": true } },
+            {
+                "type": "twill-pod",
+                "journalDir": c.journal_dir.display().to_string(),
+                "agentSocket": c.agent_socket.display().to_string(),
+                "capabilities": { "io.kubernetes.cri.pod-annotations": true },
+            },
         ],
     })
 }
@@ -108,6 +120,8 @@ mod tests {
             subnet6: Some("fd00:10:244:1::/64".parse().unwrap()),
             mtu: 1450,
             ipam_dir: "/var/lib/twilld/ipam".into(),
+            journal_dir: "/var/lib/twilld/pods".into(),
+            agent_socket: "/var/lib/twilld/notify.sock".into(),
         }
     }
 
@@ -134,6 +148,12 @@ mod tests {
             })
         );
         assert_eq!(v["plugins"][1], json!({"type": "portmap", "capabilities": {"portMappings": true}}));
+        assert_eq!(
+            v["plugins"][2],
+            json!({"type": "twill-pod", "journalDir": "/var/lib/twilld/pods",
+                   "agentSocket": "/var/lib/twilld/notify.sock",
+                   "capabilities": {"io.kubernetes.cri.pod-annotations": true}})
+        );
         assert_eq!(build_loopback()["plugins"][0]["type"], "loopback");
     }
 

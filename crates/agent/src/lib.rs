@@ -25,6 +25,8 @@ pub mod masq;
 pub mod membership;
 pub mod metrics;
 pub mod node;
+pub mod notify;
+pub mod pods;
 pub mod policy;
 mod reconcile;
 pub mod state;

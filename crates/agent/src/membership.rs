@@ -15,6 +15,9 @@ use crate::record::{BackendKind, NodeBgp, NodeRecord, RecordError, SubnetOwner, 
 use crate::store::{Datastore, Entry, LeaseId, StoreError, Txn};
 use crate::subnet::{SubnetError, SubnetPool};
 
+/// The health a node publishes until its first reconcile pass.
+pub const HEALTH_JOINING: &str = "joining";
+
 /// How often a claim is retried when other nodes win the compare-and-swap.
 const CLAIM_TRIES: u32 = 16;
 
@@ -141,7 +144,8 @@ fn unix_now() -> u64 {
 }
 
 /// The node record for `m`.
-pub fn node_record(conf: &MemberConf, m: &Membership) -> NodeRecord {
+pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecord {
+    let now = unix_now();
     NodeRecord {
         name: conf.node.clone(),
         node_ip: conf.node_ip,
@@ -150,15 +154,22 @@ pub fn node_record(conf: &MemberConf, m: &Membership) -> NodeRecord {
         subnet6: m.subnet6,
         vtep_mac: conf.vtep_mac.map(|m| nl::format_mac(&m)),
         backend: conf.backend,
-        expires: unix_now() + conf.ttl.as_secs(),
+        expires: now + conf.ttl.as_secs(),
+        heartbeat: now,
+        health: health.to_string(),
         bgp: conf.bgp,
     }
 }
 
-/// Writes the node record under the node's lease.
-pub fn publish(store: &dyn Datastore, conf: &MemberConf, m: &Membership) -> Result<(), MemberError> {
+/// Writes the node record under the node's lease, with the agent's `health` as it is now.
+pub fn publish(
+    store: &dyn Datastore,
+    conf: &MemberConf,
+    m: &Membership,
+    health: &str,
+) -> Result<(), MemberError> {
     let key = layout::node_key(&conf.node);
-    Ok(store.put(&key, &encode(&key, &node_record(conf, m))?, Some(m.lease))?)
+    Ok(store.put(&key, &encode(&key, &node_record(conf, m, health))?, Some(m.lease))?)
 }
 
 /// Takes a lease, claims the subnets (preferring `prior`) and publishes the node record. On
@@ -172,7 +183,7 @@ pub fn join(store: &dyn Datastore, conf: &MemberConf, prior: &Subnets) -> Result
             None => None,
         };
         let m = Membership { lease, subnet, subnet6 };
-        publish(store, conf, &m)?;
+        publish(store, conf, &m, HEALTH_JOINING)?;
         Ok(m)
     };
     attempt().inspect_err(|_| {
@@ -183,7 +194,12 @@ pub fn join(store: &dyn Datastore, conf: &MemberConf, prior: &Subnets) -> Result
 /// Keeps the lease alive, makes sure the node still holds its subnets and refreshes the node
 /// record. A lease that expired meanwhile (a long datastore outage) is replaced by joining
 /// again, preferring the same subnets.
-pub fn renew(store: &dyn Datastore, conf: &MemberConf, m: &mut Membership) -> Result<Renewal, MemberError> {
+pub fn renew(
+    store: &dyn Datastore,
+    conf: &MemberConf,
+    m: &mut Membership,
+    health: &str,
+) -> Result<Renewal, MemberError> {
     let before = m.subnets();
     if !store.lease_keepalive(m.lease)? {
         *m = join(store, conf, &before)?;
@@ -193,7 +209,7 @@ pub fn renew(store: &dyn Datastore, conf: &MemberConf, m: &mut Membership) -> Re
     if let Some(pool6) = &conf.pool6 {
         m.subnet6 = Some(claim(store, conf, pool6, m.lease, m.subnet6)?);
     }
-    publish(store, conf, m)?;
+    publish(store, conf, m, health)?;
     Ok(Renewal { rejoined: false, changed: m.subnets() != before })
 }
 

@@ -11,7 +11,7 @@ use crate::metrics::Counter;
 use crate::record::BackendKind;
 use crate::registry::Registry;
 use crate::subnet::overlaps;
-use crate::{node, state};
+use crate::{membership, node, state};
 
 impl Agent {
     /// Runs every step; counts the pass and, if any step failed, the failure. The node is
@@ -20,17 +20,29 @@ impl Agent {
     pub(crate) fn reconcile(&mut self) {
         self.metrics.add(Counter::Reconcile, 1);
         let steps = [
-            self.ensure_cni_config(),
-            self.ensure_forwarding(),
-            self.ensure_masquerade(),
-            self.ensure_backend(),
-            self.ensure_policy(),
+            ("cni-config", self.ensure_cni_config()),
+            ("forwarding", self.ensure_forwarding()),
+            ("masquerade", self.ensure_masquerade()),
+            ("backend", self.ensure_backend()),
+            ("pods", self.ensure_pods()),
+            ("policy", self.ensure_policy()),
         ];
-        if steps[0] {
+        if steps[0].1 {
             self.metrics.set_ready(true);
         }
-        if steps.iter().any(|ok| !ok) {
+        let failed: Vec<&str> = steps.iter().filter(|(_, ok)| !ok).map(|(name, _)| *name).collect();
+        if !failed.is_empty() {
             self.metrics.add(Counter::ReconcileError, 1);
+        }
+        let health = match (self.metrics.is_ready(), failed.is_empty()) {
+            (false, _) => "not-ready".to_string(),
+            (true, true) => "ready".to_string(),
+            (true, false) => format!("degraded: {}", failed.join(",")),
+        };
+        if health != self.health {
+            self.health = health;
+            // Told at once rather than at the next renewal; a failure waits for that renewal.
+            let _ = membership::publish(self.store.as_ref(), &self.member, &self.membership, &self.health);
         }
     }
 
@@ -49,6 +61,8 @@ impl Agent {
             subnet6: self.membership.subnet6,
             mtu: self.backend.pod_mtu(),
             ipam_dir: state::ipam_dir(&self.conf.state_dir),
+            journal_dir: state::journal_dir(&self.conf.state_dir),
+            agent_socket: state::notify_socket(&self.conf.state_dir),
         };
         match ensure_conflists(&self.conf.cni_conf_dir, &conf) {
             Ok(written) => {
@@ -60,6 +74,32 @@ impl Agent {
             }
             Err(e) => {
                 self.log.error("cannot write CNI network lists", &[("error", &e)]);
+                false
+            }
+        }
+    }
+
+    /// Publishes the pods of the node's attachment journal.
+    fn ensure_pods(&mut self) -> bool {
+        match self.pods.publish(self.store.as_ref()) {
+            Ok(p) => {
+                if p.written + p.deleted > 0 {
+                    self.log.info(
+                        "published pods",
+                        &[("written", &p.written), ("deleted", &p.deleted), ("pods", &p.pods)],
+                    );
+                }
+                for c in &p.conflicts {
+                    self.log.warn("pod name taken by another node; not published", &[("conflict", c)]);
+                }
+                for s in &p.skipped {
+                    self.log.warn("attachment not published", &[("why", &format!("{s:?}"))]);
+                }
+                true
+            }
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                self.log.error("cannot publish pods", &[("error", &e)]);
                 false
             }
         }

@@ -5,6 +5,8 @@
 //!               (what flannel keeps in /run/flannel/subnet.env)
 //! vxlan.json    parameters of the vxlan device this node created
 //! ipam/         host-local's dataDir for the node's pods
+//! pods/         twill-pod's journal: one file per attachment on this node
+//! notify.sock   where twill-pod nudges the agent after changing the journal
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,10 +16,22 @@ use crate::membership::Subnets;
 
 pub const SUBNET_FILE: &str = "subnet.json";
 pub const IPAM_DIR: &str = "ipam";
+pub const JOURNAL_DIR: &str = "pods";
+pub const NOTIFY_SOCKET: &str = "notify.sock";
 
 /// `DIR/ipam`.
 pub fn ipam_dir(state_dir: &Path) -> PathBuf {
     state_dir.join(IPAM_DIR)
+}
+
+/// `DIR/pods`.
+pub fn journal_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join(JOURNAL_DIR)
+}
+
+/// `DIR/notify.sock`.
+pub fn notify_socket(state_dir: &Path) -> PathBuf {
+    state_dir.join(NOTIFY_SOCKET)
 }
 
 /// The subnets remembered in `DIR/subnet.json`; nothing when absent or unreadable (a fresh

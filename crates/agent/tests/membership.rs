@@ -101,16 +101,16 @@ fn renewal_repairs_lost_lease_and_claims(store: &dyn Datastore) {
     let c = conf("n1", "10.4.0.0/16");
     let mut m = membership::join(store, &c, &Subnets::default()).unwrap();
     let before = m;
-    let r = membership::renew(store, &c, &mut m).unwrap();
+    let r = membership::renew(store, &c, &mut m, "ready").unwrap();
     assert!(!r.rejoined && !r.changed);
     // Someone deleted the claim: renewal claims the same subnet again.
     store.delete(&subnet_key(m.subnet)).unwrap();
-    let r = membership::renew(store, &c, &mut m).unwrap();
+    let r = membership::renew(store, &c, &mut m, "ready").unwrap();
     assert!(!r.changed);
     assert!(store.get(&subnet_key(m.subnet)).unwrap().is_some());
     // The lease expired (a long outage): renewal joins again, same subnets.
     store.lease_revoke(m.lease).unwrap();
-    let r = membership::renew(store, &c, &mut m).unwrap();
+    let r = membership::renew(store, &c, &mut m, "ready").unwrap();
     assert!(r.rejoined && !r.changed, "{r:?}");
     assert_eq!((m.subnet, m.subnet6), (before.subnet, before.subnet6));
     assert_ne!(m.lease, before.lease);

@@ -105,6 +105,7 @@ fn pod(ns: &str, name: &str, node: &str, ip: &str, labels: &[(&str, &str)]) -> P
         ips: vec![ip.parse().unwrap()],
         labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ports: vec![NamedPort { name: "serve-80-sctp".into(), port: 80, protocol: "SCTP".into() }],
+        ..Default::default()
     }
 }
 

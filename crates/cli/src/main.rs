@@ -1,6 +1,7 @@
 //! `twill`: run CNI network lists against namespaces (what cnitool is for Go), install the
 //! plugin binary under the reference names, and run the demo.
 
+mod cluster;
 mod cni;
 mod demo;
 mod install;
@@ -28,6 +29,8 @@ enum Command {
     /// A multi-node cluster built from network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// The cluster's objects in its datastore: apply, delete, get, label, explain.
+    Cluster(cluster::ClusterArgs),
     /// NetworkPolicy of the running lab: explain decisions.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -41,6 +44,7 @@ fn main() {
         Command::Demo(args) => demo::run(&args),
         Command::Lab(cmd) => lab::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Cluster(args) => cluster::run(args),
     };
     if let Err(e) = outcome {
         eprintln!("twill: {e:#}");

@@ -34,12 +34,16 @@ pub struct ExplainArgs {
 
 pub fn run(cmd: PolicyCommand) -> Result<()> {
     let PolicyCommand::Explain(a) = cmd;
-    let world = cluster_world()?;
+    explain(&cluster_world()?, &a)
+}
+
+/// Judges the connection `a` describes in `world` and prints the verdict.
+pub fn explain(world: &::policy::World, a: &ExplainArgs) -> Result<()> {
     let from = world.endpoint(&a.from).map_err(|e| anyhow!("from: {e}"))?;
     let to = world.endpoint(&a.to).map_err(|e| anyhow!("to: {e}"))?;
     let verdict = match a.ipv6 {
-        true => evaluate_family(&world, &from, &to, a.port, a.protocol, Family::V6),
-        false => evaluate(&world, &from, &to, a.port, a.protocol),
+        true => evaluate_family(world, &from, &to, a.port, a.protocol, Family::V6),
+        false => evaluate(world, &from, &to, a.port, a.protocol),
     };
     println!("{verdict}");
     Ok(())

@@ -16,15 +16,13 @@
 //! - `lab down` leaves no BIRD, twilld or namespace behind.
 
 #[path = "support/lab.rs"]
-mod lab;
-#[path = "support/twilld.rs"]
-mod twilld;
+mod lab_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lab::{Lab, alive, node_field, wait_for};
+use lab_support::{Lab, alive, node_field, wait_timed as wait_for};
 use serde_json::Value;
 
 /// The lab's hold time (twilld --bgp-hold-seconds): leaving must be seen within it.
@@ -318,7 +316,7 @@ fn dual_stack_over_etcd_peers_over_ipv6_too() {
 #[test]
 fn impossible_combinations_are_refused_before_anything_is_built() {
     testkit::require_privileges();
-    let lab = Lab { prefix: format!("tlabbgn{}", std::process::id()), down: true };
+    let lab = Lab::named(format!("tlabbgn{}", std::process::id()), true);
     for (args, want) in [
         (&["--racks", "2", "--backend", "host-gw"][..], "host-gw needs every node on one L2 segment"),
         (&["--outside-bgp"], "--outside-bgp needs --backend bgp"),

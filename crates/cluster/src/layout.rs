@@ -4,10 +4,11 @@
 //! /twill/nodes/NAME          NodeRecord, attached to the node's lease
 //! /twill/subnets/CIDR        SubnetOwner, attached to the owner's lease; CIDR with '/' as '-'
 //!                            (10.244.1.0-24, fd00:10:244:1::-64), as flannel spells it
-//! /twill/pods/NS/NAME        PodRecord        (written by `twill lab`)
-//! /twill/namespaces/NAME     NamespaceRecord  (written by `twill lab`)
-//! /twill/policies/NS/NAME    PolicyRecord     (written by `twill lab`)
-//! /twill/bgppeers/NAME       BgpPeerRecord    (written by `twill lab apply` and the lab)
+//! /twill/pods/NS/NAME        PodRecord        (published by the pod's node, from its journal)
+//! /twill/podmeta/NS/NAME     PodMeta          (labels, annotations, ports: `twill cluster`)
+//! /twill/namespaces/NAME     NamespaceRecord  (`twill cluster apply|label`)
+//! /twill/policies/NS/NAME    PolicyRecord     (`twill cluster apply`)
+//! /twill/bgppeers/NAME       BgpPeerRecord    (`twill cluster apply`)
 //! ```
 
 use ipnet::IpNet;
@@ -18,6 +19,7 @@ pub const ROOT: &str = "/twill/";
 pub const NODES: &str = "/twill/nodes/";
 pub const SUBNETS: &str = "/twill/subnets/";
 pub const PODS: &str = "/twill/pods/";
+pub const POD_META: &str = "/twill/podmeta/";
 pub const NAMESPACES: &str = "/twill/namespaces/";
 pub const POLICIES: &str = "/twill/policies/";
 pub const BGPPEERS: &str = "/twill/bgppeers/";
@@ -58,6 +60,10 @@ pub fn subnet_of_key(key: &str) -> Option<IpNet> {
 
 pub fn pod_key(namespace: &str, name: &str) -> String {
     format!("{PODS}{namespace}/{name}")
+}
+
+pub fn pod_meta_key(namespace: &str, name: &str) -> String {
+    format!("{POD_META}{namespace}/{name}")
 }
 
 pub fn namespace_key(name: &str) -> String {

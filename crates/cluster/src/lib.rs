@@ -10,13 +10,16 @@
 //! - [`bgppeer`]: BGPPeer objects (the bgp backend's explicit neighbours): manifest
 //!   decoding, validation, node selection.
 
+pub mod attachment;
 pub mod bgppeer;
 pub mod layout;
+pub mod manifest;
+pub mod ops;
 pub mod pki;
 pub mod record;
 pub mod registry;
 pub mod store;
 
-pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, SubnetOwner};
+pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, SubnetOwner};
 pub use registry::Registry;
 pub use store::{Datastore, DatastoreConf, Endpoint, EtcdTls};

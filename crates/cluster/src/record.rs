@@ -72,6 +72,13 @@ pub struct NodeRecord {
     /// datastore lease is what removes the record of a node that went away.
     #[serde(default)]
     pub expires: u64,
+    /// Unix seconds of the agent's last renewal.
+    #[serde(default)]
+    pub heartbeat: u64,
+    /// The agent's own view: `joining`, `ready`, or `degraded: STEPS` when its last
+    /// reconcile pass failed somewhere.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub health: String,
     /// The node's BGP AS and role, with the bgp backend: its peers need them to set up
     /// their sessions to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,7 +119,10 @@ pub struct NamedPort {
     pub protocol: String,
 }
 
-/// `/twill/pods/NS/NAME`, written by `twill lab` for the policy controller.
+/// `/twill/pods/NS/NAME`: a pod attached on a node, published by that node's twilld from
+/// its attachment journal (what the CNI chain recorded at ADD). `labels` and `ports` are the
+/// ones the runtime gave, if any; the operator's come from the pod's [`PodMeta`], and
+/// [`PodRecord::with_meta`] gives the pod as policy sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
     pub namespace: String,
@@ -123,6 +133,51 @@ pub struct PodRecord {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
+    pub ports: Vec<NamedPort>,
+    /// The attachment: container, interface, namespace path and CNI network.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ifname: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub netns: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network: String,
+    /// Annotations the runtime passed at ADD.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Unix seconds of the ADD.
+    #[serde(default)]
+    pub since: u64,
+}
+
+impl PodRecord {
+    /// The pod with the operator's labels, annotations and named ports laid over the
+    /// runtime's (the operator's win where both set a key).
+    pub fn with_meta(mut self, meta: Option<&PodMeta>) -> PodRecord {
+        if let Some(m) = meta {
+            self.labels.extend(m.labels.clone());
+            self.annotations.extend(m.annotations.clone());
+            if !m.ports.is_empty() {
+                self.ports = m.ports.clone();
+            }
+        }
+        self
+    }
+}
+
+/// `/twill/podmeta/NS/NAME`: what the operator says about a pod — its labels, annotations
+/// and named container ports, as the metadata and spec of a Kubernetes Pod say them. Written
+/// by `twill cluster apply|label`; it may exist before the pod is attached and outlives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodMeta {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<NamedPort>,
 }
 
@@ -174,6 +229,8 @@ mod tests {
             backend: BackendKind::Vxlan,
             expires: 1_700_000_030,
             bgp: None,
+            heartbeat: 0,
+            health: String::new(),
         }
     }
 
@@ -185,11 +242,17 @@ mod tests {
             serde_json::json!({
                 "name": "node-1", "node_ip": "10.100.0.11", "subnet": "10.244.1.0/24",
                 "subnet6": "fd00:10:244:1::/64", "vtep_mac": "0a:58:0a:f4:01:00",
-                "backend": "vxlan", "expires": 1_700_000_030u64
+                "backend": "vxlan", "expires": 1_700_000_030u64, "heartbeat": 0
             })
         );
         let back: NodeRecord = serde_json::from_value(v).unwrap();
         assert_eq!(back, node());
+        let bgp = NodeRecord { bgp: Some(NodeBgp { asn: 64512, route_reflector: true }), ..node() };
+        let v = serde_json::to_value(&bgp).unwrap();
+        assert_eq!(v["bgp"], serde_json::json!({"as": 64512, "route_reflector": true}));
+        assert_eq!(serde_json::from_value::<NodeRecord>(v).unwrap(), bgp);
+        let plain = NodeBgp { asn: 65001, route_reflector: false };
+        assert_eq!(serde_json::to_value(plain).unwrap(), serde_json::json!({"as": 65001}));
     }
 
     #[test]

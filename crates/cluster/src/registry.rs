@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::layout::{self, check_name};
-use crate::record::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, RecordError, decode, encode};
+use crate::record::{
+    NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, RecordError, decode, encode,
+};
 use crate::store::Datastore;
 
 /// Records under one prefix, the ones that did not decode, and the revision they were read at.
@@ -76,6 +78,25 @@ impl<'a> Registry<'a> {
 
     pub fn pods(&self) -> Result<Records<PodRecord>, RecordError> {
         self.list(layout::PODS)
+    }
+
+    pub fn put_pod_meta(&self, meta: &PodMeta) -> Result<(), RecordError> {
+        check_name("namespace", &meta.namespace)?;
+        check_name("pod", &meta.name)?;
+        self.put(&layout::pod_meta_key(&meta.namespace, &meta.name), meta)
+    }
+
+    pub fn pod_meta(&self, namespace: &str, name: &str) -> Result<Option<PodMeta>, RecordError> {
+        self.get(&layout::pod_meta_key(namespace, name))
+    }
+
+    /// False when there was no such record.
+    pub fn delete_pod_meta(&self, namespace: &str, name: &str) -> Result<bool, RecordError> {
+        Ok(self.store.delete(&layout::pod_meta_key(namespace, name))?)
+    }
+
+    pub fn pod_metas(&self) -> Result<Records<PodMeta>, RecordError> {
+        self.list(layout::POD_META)
     }
 
     pub fn put_namespace(&self, ns: &NamespaceRecord) -> Result<(), RecordError> {

@@ -26,6 +26,7 @@ mod sha512;
 mod spoof;
 mod static_ipam;
 mod tuning;
+mod twill_pod;
 mod undo;
 mod veth;
 
@@ -46,6 +47,7 @@ pub const NAMES: &[&str] = &[
     "sbr",
     "static",
     "tuning",
+    "twill-pod",
 ];
 
 /// The plugin called `name`, if twill provides it.
@@ -62,6 +64,7 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
         "sbr" => Some(Box::new(sbr::Sbr)),
         "static" => Some(Box::new(static_ipam::Static)),
         "tuning" => Some(Box::new(tuning::Tuning)),
+        "twill-pod" => Some(Box::new(twill_pod::TwillPod)),
         _ => None,
     }
 }

@@ -16,14 +16,14 @@ mod compile;
 mod decode;
 mod eval;
 mod model;
-mod names;
+pub mod names;
 mod select;
 mod selector;
 mod verdict;
 mod world;
 
 pub use compile::{Chain, FAMILY, Ruleset, Set, TABLE, apply_batch, compile, delete_batch, update_batch};
-pub use decode::{Object, ParseError, parse_policy_spec, parse_value, parse_yaml};
+pub use decode::{KINDS, Object, ParseError, PodObject, parse_policy_spec, parse_value, parse_yaml};
 pub use eval::{evaluate, evaluate_family};
 pub use model::{
     Direction, Family, IpBlock, NAMESPACE_NAME_LABEL, NamedPort, Namespace, NetworkPolicy, Node, NsName,

@@ -63,11 +63,13 @@ impl World {
         self.nodes.insert(node.name.clone(), node);
     }
 
-    /// Adds a parsed manifest object.
+    /// Adds a parsed manifest object. A Pod manifest only describes labels and ports: pods
+    /// join the world once attached, with their addresses and node ([`World::add_pod`]).
     pub fn add_object(&mut self, object: Object) {
         match object {
             Object::NetworkPolicy(p) => self.add_policy(p),
             Object::Namespace(ns) => self.add_namespace(ns),
+            Object::Pod(_) => {}
         }
     }
 

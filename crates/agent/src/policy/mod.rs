@@ -24,7 +24,7 @@ use policy::{Direction, Ruleset, World, compile};
 use crate::agent::Agent;
 use crate::layout;
 use crate::log::Logger;
-use crate::record::RecordError;
+use crate::record::{PodRecord, RecordError};
 use crate::registry::{Records, Registry};
 use crate::store::Datastore;
 use bridge::{BridgeError, ensure_bridge_netfilter};
@@ -158,21 +158,28 @@ impl PolicyController {
     }
 }
 
-/// The records policy depends on (nodes aside) and the lowest datastore revision they were
-/// read at; undecodable records are an error.
+/// The records policy depends on (nodes aside), pods with their operator metadata laid over
+/// them, and the lowest datastore revision they were read at; undecodable records are an
+/// error.
 pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), PolicyError> {
     let reg = Registry::new(store);
     let pods = read(layout::PODS, reg.pods())?;
+    let metas = read(layout::POD_META, reg.pod_metas())?;
     let namespaces = read(layout::NAMESPACES, reg.namespaces())?;
     let policies = read(layout::POLICIES, reg.policies())?;
-    let revision = pods.revision.min(namespaces.revision).min(policies.revision);
+    let revision = pods.revision.min(metas.revision).min(namespaces.revision).min(policies.revision);
     let errors: Vec<&RecordError> =
-        [&pods.errors, &namespaces.errors, &policies.errors].into_iter().flatten().collect();
+        [&pods.errors, &metas.errors, &namespaces.errors, &policies.errors].into_iter().flatten().collect();
     if let Some(first) = errors.first() {
         return Err(PolicyError::Records { count: errors.len(), first: first.to_string() });
     }
+    let meta_of = |p: &PodRecord| metas.items.iter().find(|m| m.namespace == p.namespace && m.name == p.name);
+    let pods = pods.items.into_iter().map(|p| {
+        let meta = meta_of(&p);
+        p.with_meta(meta)
+    });
     let records = ClusterRecords {
-        pods: pods.items,
+        pods: pods.collect(),
         namespaces: namespaces.items,
         policies: policies.items,
         nodes: Vec::new(),

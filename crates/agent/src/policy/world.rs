@@ -100,6 +100,7 @@ mod tests {
             ips: vec![ip.parse().unwrap()],
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ports: vec![PortRecord { name: "serve-80-tcp".into(), port: 80, protocol: "TCP".into() }],
+            ..Default::default()
         }
     }
 
@@ -124,6 +125,8 @@ mod tests {
                 vtep_mac: None,
                 backend: BackendKind::HostGw,
                 expires: 0,
+                heartbeat: 0,
+                health: String::new(),
                 bgp: None,
             }],
         }

@@ -50,8 +50,21 @@ pub fn twilld_binary() -> Result<PathBuf> {
 pub fn datastore_url(dir: &Path, options: &LabOptions) -> String {
     match options.datastore {
         DatastoreKind::File => format!("file:{}", layout::datastore_dir(dir).display()),
-        DatastoreKind::Etcd => format!("etcd:{}", etcd::client_url()),
+        DatastoreKind::Etcd => etcd::datastore_url(options.etcd_members),
     }
+}
+
+/// The lab's etcd client TLS files; none with the file datastore.
+fn tls(dir: &Path, options: &LabOptions) -> cluster::EtcdTls {
+    match options.datastore {
+        DatastoreKind::File => cluster::EtcdTls::default(),
+        DatastoreKind::Etcd => etcd::client_tls(dir),
+    }
+}
+
+/// The lab's datastore as a client opens it.
+pub fn datastore_conf(dir: &Path, state: &LabState) -> Result<cluster::DatastoreConf> {
+    Ok(cluster::DatastoreConf::parse(&datastore_url(dir, &state.options), tls(dir, &state.options))?)
 }
 
 /// twilld's command line for `node`.
@@ -74,6 +87,12 @@ fn args(dir: &Path, options: &LabOptions, node: &NodeState) -> Vec<String> {
     .collect();
     if options.ipv6 {
         a.extend(["--cluster-cidr6".to_string(), CLUSTER_CIDR6.to_string()]);
+    }
+    let t = tls(dir, options);
+    for (flag, path) in [("--etcd-cacert", t.cacert), ("--etcd-cert", t.cert), ("--etcd-key", t.key)] {
+        if let Some(p) = path {
+            a.extend([flag.to_string(), p.display().to_string()]);
+        }
     }
     if options.backend == Backend::Bgp {
         a.extend(bgp_args(options, node));
@@ -208,9 +227,14 @@ mod tests {
         );
         options.ipv6 = true;
         options.datastore = DatastoreKind::Etcd;
+        options.etcd_members = 3;
         let a = args(dir, &options, &node).join(" ");
-        assert!(a.contains("--datastore etcd:http://10.100.0.253:2379"), "{a}");
-        assert!(a.ends_with("--cluster-cidr6 fd00:10:244::/56"), "{a}");
+        assert!(
+            a.contains("--datastore etcd:https://10.100.0.253:2379,https://10.100.0.252:2379,https://10.100.0.251:2379"),
+            "{a}"
+        );
+        assert!(a.contains("--cluster-cidr6 fd00:10:244::/56"), "{a}");
+        assert!(a.ends_with("--etcd-key /run/twill-lab/pki/client-key.pem"), "{a}");
         options = LabOptions {
             racks: 2,
             route_reflectors: 2,

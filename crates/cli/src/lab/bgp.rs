@@ -19,12 +19,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agent::bgp::status::Session;
-use agent::bgppeer::{BgpPeerRecord, BgpPeerSpec, SelectorSpec, bgppeer_key};
+use agent::bgppeer::{BgpPeerRecord, BgpPeerSpec, SelectorSpec};
 use agent::bird::config::{
     BgpSession, BgpTemplate, BirdConfig, Channel, Export, Family, Filter, Hop, Kernel, Neighbor, Rule,
 };
 use agent::bird::{BirdFiles, Control, parse_protocols};
 use anyhow::{Context, Result, bail};
+use cluster::manifest::Manifest;
 use netns::NetNs;
 
 use super::process::{self, Proc};
@@ -212,18 +213,11 @@ pub fn plan_bgp_peers(o: &LabOptions) -> Vec<BgpPeerRecord> {
     out
 }
 
-/// Writes the BGPPeers to the lab's datastore.
+/// Writes the BGPPeers to the lab's datastore, as `twill cluster apply` would.
 pub fn put_bgp_peers(dir: &Path, state: &LabState) -> Result<usize> {
-    let peers = plan_bgp_peers(&state.options);
-    let n = peers.len();
-    super::registry::with_registry(dir, state, |r| {
-        for p in &peers {
-            p.validate()?;
-            r.put(&bgppeer_key(&p.name), p)?;
-        }
-        Ok(())
-    })?;
-    Ok(n)
+    let peers: Vec<Manifest> = plan_bgp_peers(&state.options).into_iter().map(Manifest::BgpPeer).collect();
+    super::registry::apply(dir, state, &peers)?;
+    Ok(peers.len())
 }
 
 /// `STATE/bird/PLACE/`.

@@ -69,8 +69,12 @@ impl Names {
         format!("{}-outside", self.prefix)
     }
 
-    pub fn etcd(&self) -> String {
-        format!("{}-etcd", self.prefix)
+    /// The namespace of etcd member `i` (1-based): `PREFIX-etcd`, `PREFIX-etcd2`, ...
+    pub fn etcd_member(&self, i: u8) -> String {
+        match i {
+            1 => format!("{}-etcd", self.prefix),
+            _ => format!("{}-etcd{i}", self.prefix),
+        }
     }
 
     pub fn router(&self) -> String {

@@ -1,6 +1,8 @@
 //! `twill lab ns add` and `twill lab pod add|del`: a pod is a namespace attached through the
-//! runtime side on its node, running `twill lab serve`, and recorded both in the lab's state
-//! and in the cluster datastore (where a policy controller finds pods and namespaces).
+//! runtime side on its node with the node's network list, running `twill lab serve`. The lab
+//! writes what an operator would (the namespace, the pod's labels and named ports) through
+//! `twill_cluster::ops`; the pod's record — node, addresses — is published by the node's
+//! twilld from what the CNI chain recorded, exactly as for a pod started by any runtime.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +18,8 @@ use super::process::{self, Proc};
 use super::state::{LabState, NodeState, PodState, StateDir};
 use super::wire::{PORTS, Protocol};
 use super::{layout, registry};
+use cluster::manifest::Manifest;
+use cluster::{NamespaceRecord, Registry};
 
 /// Labels written `k=v,k2=v2`.
 pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>> {
@@ -30,25 +34,28 @@ pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>> {
     Ok(labels)
 }
 
-/// Records a namespace (labels replace earlier ones) in the state and the datastore.
+/// Creates or relabels a namespace (labels replace earlier ones), as `twill cluster apply`.
 pub fn ns_add(names: &Names, name: &str, labels: BTreeMap<String, String>) -> Result<()> {
     check_dns_label("namespace", name)?;
     let sd = StateDir::lock(names, false)?;
-    let mut state = sd.load()?;
-    put_namespace(&sd, &mut state, name, labels)?;
-    println!("namespace {name}");
+    let state = sd.load()?;
+    let ns = NamespaceRecord { name: name.to_string(), labels };
+    let outcome = registry::apply(&sd.dir, &state, &[Manifest::Namespace(ns)])?;
+    println!("namespace {name} {}", outcome.first().map_or("", |o| o.as_str()));
     Ok(())
 }
 
-pub fn put_namespace(
-    sd: &StateDir,
-    state: &mut LabState,
-    name: &str,
-    labels: BTreeMap<String, String>,
-) -> Result<()> {
-    registry::put_namespace(&sd.dir, state, name, &labels)?;
-    state.namespaces.insert(name.to_string(), labels);
-    sd.save(state)
+/// Creates the namespace unless the datastore has it.
+fn ensure_namespace(dir: &Path, state: &LabState, name: &str) -> Result<()> {
+    let exists = registry::with_store(dir, state, |s| {
+        Ok(Registry::new(s).get::<NamespaceRecord>(&cluster::layout::namespace_key(name))?.is_some())
+    })?;
+    if !exists {
+        let ns = NamespaceRecord { name: name.to_string(), labels: BTreeMap::new() };
+        registry::apply(dir, state, &[Manifest::Namespace(ns)])?;
+        println!("namespace {name} (created for the pod)");
+    }
+    Ok(())
 }
 
 /// Creates, attaches and starts a pod; on failure removes what it made.
@@ -63,10 +70,10 @@ pub fn pod_add(
     if state.pods.contains_key(&pod.to_string()) {
         bail!("pod {pod} already exists");
     }
-    if !state.namespaces.contains_key(&pod.ns) {
-        put_namespace(&sd, &mut state, &pod.ns, BTreeMap::new())?;
-        println!("namespace {} (created for the pod)", pod.ns);
-    }
+    ensure_namespace(&sd.dir, &state, &pod.ns)?;
+    // The pod's labels and ports exist before it is attached, as a Pod object does in
+    // Kubernetes before the kubelet runs it.
+    registry::apply(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &labels))])?;
     let node = state.node(node.unwrap_or_else(|| least_loaded(&state)))?.clone();
     let netns_name = names.pod(pod, |n| state.netns.iter().any(|m| m == n) || netns::named_path(n).exists());
     netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
@@ -79,7 +86,6 @@ pub fn pod_add(
         node: node.index,
         container_id: container_id(pod),
         ips: Vec::new(),
-        labels,
         server: None,
     };
     let key = pod.to_string();
@@ -99,7 +105,10 @@ pub fn pod_add(
             Ok(())
         }
         Err(e) => {
-            for e2 in stop_pod(&sd.dir, &node, &record) {
+            let mut undo = stop_pod(&sd.dir, &node, &record);
+            let meta = Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new()));
+            undo.extend(registry::delete(&sd.dir, &state, &[meta]).err());
+            for e2 in undo {
                 eprintln!("twill lab: while undoing pod {pod}: {e2:#}");
             }
             state.netns.retain(|n| *n != record.netns);
@@ -115,8 +124,8 @@ fn least_loaded(state: &LabState) -> u8 {
     state.nodes.iter().map(|n| n.index).min_by_key(|&i| (load(i), i)).unwrap_or(1)
 }
 
-/// Attaches the pod, starts its server (then calls `record`), waits for it to answer and
-/// writes the pod to the datastore.
+/// Attaches the pod, starts its server (then calls `record`), waits for it to answer and for
+/// its node to publish it.
 fn start_pod(
     dir: &Path,
     node: &NodeState,
@@ -131,7 +140,7 @@ fn start_pod(
     pod.server = Some(start_server(&ns, &pod.pod_ref().to_string(), Some(&node.name), &log)?);
     record(pod)?;
     wait_serving(&ns, pod)?;
-    registry::put_pod(dir, state, pod)
+    registry::wait_published(dir, state, &pod.pod_ref(), true).map(drop)
 }
 
 /// Starts `twill lab serve` inside `ns`.
@@ -175,14 +184,20 @@ fn stop_pod(dir: &Path, node: &NodeState, pod: &PodState) -> Vec<anyhow::Error> 
     errors
 }
 
-/// Deletes a pod: server, attachment, namespace, datastore record, state.
+/// Deletes a pod: server, attachment (its node withdraws its record), namespace, its labels
+/// and ports in the datastore, state.
 pub fn pod_del(names: &Names, pod: &PodRef) -> Result<()> {
     let sd = StateDir::lock(names, false)?;
     let mut state = sd.load()?;
     let record = state.pod(pod)?.clone();
     let node = state.node(record.node)?.clone();
     let mut errors = stop_pod(&sd.dir, &node, &record);
-    if let Err(e) = registry::delete_pod(&sd.dir, &state, pod) {
+    if let Err(e) = registry::wait_published(&sd.dir, &state, pod, false) {
+        errors.push(e);
+    }
+    if let Err(e) =
+        registry::delete(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new()))])
+    {
         errors.push(e);
     }
     state.pods.remove(&pod.to_string());

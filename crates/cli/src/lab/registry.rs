@@ -1,36 +1,35 @@
-//! The lab's pods and namespaces in the cluster datastore, where the agents' policy
-//! controller reads them: `/twill/namespaces/NAME` and `/twill/pods/NS/NAME`, JSON records
-//! shaped like the parts of Kubernetes objects a NetworkPolicy implementation needs — labels
-//! (namespaces get the automatic `kubernetes.io/metadata.name`), the pod's IPs and node, and
-//! its named container ports in the Kubernetes e2e convention (`serve-80-tcp`, ...).
+//! The lab's side of the cluster datastore. The lab writes exactly what an operator writes —
+//! namespaces, NetworkPolicies and pods' labels and named ports (their `PodMeta`), through
+//! `twill_cluster::ops`, the code `twill cluster` runs — and reads what the nodes publish:
+//! a pod's record appears when its node's twilld has seen the attachment the CNI chain
+//! recorded, and disappears after its DEL.
 //!
-//! With the etcd datastore the store is used from a thread inside the etcd namespace: the
-//! namespace `twill` runs in has no route to the lab's underlay.
+//! With the etcd datastore the store is used from inside the etcd namespace: the namespace
+//! `twill` runs in has no route to the lab's underlay.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use agent::policy::ClusterRecords;
-use agent::record::NamedPort;
-use agent::{NamespaceRecord, PodRecord, Registry};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use cluster::manifest::Manifest;
+use cluster::ops::{self, Outcome};
+use cluster::record::NamedPort;
+use cluster::{Datastore, PodMeta, PodRecord, Registry};
 use netns::NetNs;
 
-use super::agent::datastore_url;
+use super::agent::datastore_conf;
 use super::names::PodRef;
-use super::state::{LabState, PodState};
+use super::state::LabState;
 use super::wire::{PORTS, Protocol, port_name};
 
-/// The label Kubernetes puts on every namespace.
-const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// How long a node may take to publish (or withdraw) a pod after its ADD (or DEL).
+const PUBLISH_LIMIT: Duration = Duration::from_secs(10);
 
-fn namespace_record(name: &str, labels: &BTreeMap<String, String>) -> NamespaceRecord {
-    let mut labels = labels.clone();
-    labels.insert(NAME_LABEL.to_string(), name.to_string());
-    NamespaceRecord { name: name.to_string(), labels }
-}
-
-fn pod_record(pod: &PodState, node: &str) -> PodRecord {
+/// What the lab says of a pod: its labels, and the named ports of its server in the
+/// Kubernetes e2e convention (`serve-80-tcp`, ...).
+pub fn pod_meta(pod: &PodRef, labels: &BTreeMap<String, String>) -> PodMeta {
     let ports = PORTS
         .iter()
         .flat_map(|&port| {
@@ -41,76 +40,87 @@ fn pod_record(pod: &PodState, node: &str) -> PodRecord {
             })
         })
         .collect();
-    PodRecord {
+    PodMeta {
         namespace: pod.ns.clone(),
         name: pod.name.clone(),
-        node: node.to_string(),
-        ips: pod.ips.clone(),
-        labels: pod.labels.clone(),
+        labels: labels.clone(),
         ports,
+        ..PodMeta::default()
     }
 }
 
 /// Runs `f` with the lab's datastore, from inside the etcd namespace when the store is etcd.
-pub fn with_registry<T: Send>(
+pub fn with_store<T: Send>(
     dir: &Path,
     state: &LabState,
-    f: impl FnOnce(Registry<'_>) -> Result<T> + Send,
+    f: impl FnOnce(&dyn Datastore) -> Result<T> + Send,
 ) -> Result<T> {
-    let url = datastore_url(dir, &state.options);
-    let conf = agent::DatastoreConf::parse(&url, agent::store::EtcdTls::default())?;
+    let conf = datastore_conf(dir, state)?;
     let work = || -> Result<T> {
-        let store = conf.open().with_context(|| format!("open datastore {url}"))?;
-        f(Registry::new(store.as_ref())).with_context(|| format!("datastore {url}"))
+        let store = conf.open().with_context(|| format!("open datastore {conf}"))?;
+        f(store.as_ref()).with_context(|| format!("datastore {conf}"))
     };
     match &state.etcd {
-        Some(etcd) => NetNs::open(netns::named_path(&etcd.netns))?.run(work)?,
+        Some(etcd) => NetNs::open(netns::named_path(etcd.netns()))?.run(work)?,
         None => work(),
     }
 }
 
-pub fn put_namespace(
+/// Applies objects as `twill cluster apply` does.
+pub fn apply(dir: &Path, state: &LabState, objects: &[Manifest]) -> Result<Vec<Outcome>> {
+    with_store(dir, state, |s| Ok(ops::apply(s, objects)?))
+}
+
+/// Deletes objects as `twill cluster delete` does.
+pub fn delete(dir: &Path, state: &LabState, objects: &[Manifest]) -> Result<Vec<Outcome>> {
+    with_store(dir, state, |s| Ok(ops::delete(s, objects)?))
+}
+
+/// Waits until the pod's node has published it (`present`) with an address, or withdrawn it.
+pub fn wait_published(
     dir: &Path,
     state: &LabState,
-    name: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<()> {
-    let record = namespace_record(name, labels);
-    with_registry(dir, state, |r| Ok(r.put_namespace(&record)?))
-}
-
-pub fn put_pod(dir: &Path, state: &LabState, pod: &PodState) -> Result<()> {
-    let record = pod_record(pod, &state.node(pod.node)?.name);
-    with_registry(dir, state, |r| Ok(r.put_pod(&record)?))
-}
-
-pub fn delete_pod(dir: &Path, state: &LabState, pod: &PodRef) -> Result<()> {
-    with_registry(dir, state, |r| Ok(r.delete_pod(&pod.ns, &pod.name).map(drop)?))
+    pod: &PodRef,
+    present: bool,
+) -> Result<Option<PodRecord>> {
+    with_store(dir, state, |s| {
+        let reg = Registry::new(s);
+        let started = Instant::now();
+        loop {
+            let rec: Option<PodRecord> = reg.get(&cluster::layout::pod_key(&pod.ns, &pod.name))?;
+            match (&rec, present) {
+                (Some(r), true) if !r.ips.is_empty() => return Ok(rec),
+                (None, false) => return Ok(None),
+                _ if started.elapsed() >= PUBLISH_LIMIT => {
+                    let what = if present { "published" } else { "withdrawn" };
+                    bail!(
+                        "pod {pod} was not {what} by its node within {}s (see twilld.log)",
+                        PUBLISH_LIMIT.as_secs()
+                    )
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    })
 }
 
 /// Everything NetworkPolicy decisions depend on, as stored, and the store's revision.
 pub fn read_cluster(dir: &Path, state: &LabState) -> Result<(ClusterRecords, u64)> {
-    with_registry(dir, state, |r| {
-        let (pods, namespaces, policies, nodes) = (r.pods()?, r.namespaces()?, r.policies()?, r.nodes()?);
-        let errors = [&pods.errors, &namespaces.errors, &policies.errors, &nodes.errors];
-        for e in errors.into_iter().flatten() {
+    with_store(dir, state, |s| {
+        let (mut records, revision) = agent::policy::read_records(s)?;
+        let nodes = Registry::new(s).nodes()?;
+        for e in &nodes.errors {
             eprintln!("twill: ignoring unreadable record: {e}");
         }
-        let revision = pods.revision.max(namespaces.revision).max(policies.revision).max(nodes.revision);
-        let records = ClusterRecords {
-            pods: pods.items,
-            namespaces: namespaces.items,
-            policies: policies.items,
-            nodes: nodes.items,
-        };
-        Ok((records, revision))
+        records.nodes = nodes.items;
+        Ok((records, revision.max(nodes.revision)))
     })
 }
 
 /// The datastore's current revision: what every agent must have caught up with for a
 /// change just written to be in force.
 pub fn revision(dir: &Path, state: &LabState) -> Result<u64> {
-    with_registry(dir, state, |r| Ok(r.list::<serde_json::Value>(agent::layout::POLICIES)?.revision))
+    with_store(dir, state, |s| Ok(s.list(cluster::layout::POLICIES)?.revision))
 }
 
 #[cfg(test)]
@@ -118,27 +128,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_look_like_the_kubernetes_objects_policy_needs() {
-        let ns = namespace_record("a", &BTreeMap::from([("team".into(), "x".into())]));
+    fn pods_carry_the_e2e_named_ports() {
+        let pod = PodRef { ns: "a".into(), name: "p1".into() };
+        let v =
+            serde_json::to_value(pod_meta(&pod, &BTreeMap::from([("app".into(), "web".into())]))).unwrap();
         assert_eq!(
-            serde_json::to_value(&ns).unwrap(),
-            serde_json::json!({"name": "a", "labels": {"kubernetes.io/metadata.name": "a", "team": "x"}})
+            (&v["namespace"], &v["name"], &v["labels"]),
+            (&"a".into(), &"p1".into(), &serde_json::json!({"app": "web"}))
         );
-        let pod = PodState {
-            ns: "a".into(),
-            name: "p1".into(),
-            netns: "twl-pod-a-p1".into(),
-            node: 2,
-            container_id: "a_p1".into(),
-            ips: vec!["10.244.2.2".parse().unwrap()],
-            labels: BTreeMap::from([("app".into(), "web".into())]),
-            server: None,
-        };
-        let v = serde_json::to_value(pod_record(&pod, "node-2")).unwrap();
-        assert_eq!(v["namespace"], "a");
-        assert_eq!(v["node"], "node-2");
-        assert_eq!(v["ips"], serde_json::json!(["10.244.2.2"]));
-        assert_eq!(v["labels"], serde_json::json!({"app": "web"}));
         let names: Vec<&str> =
             v["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         assert_eq!(

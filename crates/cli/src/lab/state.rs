@@ -61,6 +61,13 @@ pub struct LabOptions {
     /// vxlan between racks, routes inside a rack (bgp, Calico's CrossSubnet).
     #[serde(default)]
     pub cross_subnet: bool,
+    /// Members of the etcd cluster (with the etcd datastore).
+    #[serde(default = "one")]
+    pub etcd_members: u8,
+}
+
+fn one() -> u8 {
+    1
 }
 
 impl LabOptions {
@@ -75,6 +82,7 @@ impl LabOptions {
             outside_bgp: false,
             route_reflectors: 0,
             cross_subnet: false,
+            etcd_members: 1,
         }
     }
 
@@ -83,7 +91,7 @@ impl LabOptions {
             nodes: self.nodes,
             racks: self.racks,
             ipv6: self.ipv6,
-            etcd: self.datastore == DatastoreKind::Etcd,
+            etcd_members: if self.datastore == DatastoreKind::Etcd { self.etcd_members } else { 0 },
         }
     }
 }
@@ -116,7 +124,6 @@ pub struct PodState {
     pub node: u8,
     pub container_id: String,
     pub ips: Vec<IpAddr>,
-    pub labels: BTreeMap<String, String>,
     pub server: Option<Proc>,
 }
 
@@ -131,9 +138,9 @@ impl PodState {
     }
 }
 
-/// The etcd server of a lab with the etcd datastore.
+/// One etcd member of a lab with the etcd datastore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EtcdState {
+pub struct EtcdMember {
     pub netns: String,
     /// The client URL, reachable from every node.
     pub url: String,
@@ -151,6 +158,19 @@ pub struct BirdState {
     pub proc: Option<Proc>,
 }
 
+/// The etcd cluster of a lab with the etcd datastore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdState {
+    pub members: Vec<EtcdMember>,
+}
+
+impl EtcdState {
+    /// The namespace the lab itself uses the datastore from (the first member's).
+    pub fn netns(&self) -> &str {
+        self.members.first().map_or("", |m| m.netns.as_str())
+    }
+}
+
 /// Everything a later invocation needs to find, use and tear down the lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabState {
@@ -165,8 +185,6 @@ pub struct LabState {
     /// BIRDs of the router and the outside host (bgp).
     #[serde(default)]
     pub birds: Vec<BirdState>,
-    /// Namespace name → labels.
-    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// `NS/NAME` → pod.
     pub pods: BTreeMap<String, PodState>,
 }
@@ -187,7 +205,7 @@ impl LabState {
     pub fn processes(&self) -> Vec<&Proc> {
         let agents = self.nodes.iter().filter_map(|n| n.agent.as_ref());
         let servers = self.pods.values().filter_map(|p| p.server.as_ref());
-        let etcd = self.etcd.iter().filter_map(|e| e.proc.as_ref());
+        let etcd = self.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref()));
         let birds = self.birds.iter().filter_map(|b| b.proc.as_ref());
         agents.chain(servers).chain(self.outside_server.iter()).chain(etcd).chain(birds).collect()
     }

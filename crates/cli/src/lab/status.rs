@@ -7,10 +7,18 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
+use cluster::{PodRecord, Registry};
+
 use super::agent::{self, datastore_url};
 use super::bgp;
 use super::names::Names;
 use super::state::{self, Backend, LabState, NodeState};
+use super::{layout, registry};
+
+/// The network list every node's twilld writes, which pods are attached with.
+pub const NETWORK: &str = "twill";
 
 pub fn run(names: &Names, as_json: bool) -> Result<()> {
     let state = state::load_running(names)?;
@@ -47,8 +55,29 @@ fn subnets_in(v: &Value) -> Vec<String> {
     }
 }
 
+/// What the datastore says: namespaces with their labels, and the published pods by
+/// `NS/NAME`; an error note instead when it cannot be read.
+fn cluster_view(dir: &std::path::Path, state: &LabState) -> (Value, BTreeMap<String, PodRecord>) {
+    let read = registry::with_store(dir, state, |s| {
+        let namespaces = Registry::new(s).namespaces()?.items;
+        let (records, _) = ::agent::policy::read_records(s)?;
+        Ok((namespaces, records.pods))
+    });
+    match read {
+        Ok((namespaces, pods)) => {
+            let ns: BTreeMap<String, _> =
+                namespaces.into_iter().map(|n| (n.name.clone(), n.labels)).collect();
+            let pods = pods.into_iter().map(|p| (format!("{}/{}", p.namespace, p.name), p)).collect();
+            (json!(ns), pods)
+        }
+        Err(e) => (json!({ "error": format!("{e:#}") }), BTreeMap::new()),
+    }
+}
+
 fn report(names: &Names, state: &LabState) -> Value {
     let dir = names.state_dir();
+    let (namespaces, published) = cluster_view(&dir, state);
+    let tls = super::etcd::tls_files(&dir, state);
     let nodes: Vec<Value> = state
         .nodes
         .iter()
@@ -56,6 +85,9 @@ fn report(names: &Names, state: &LabState) -> Value {
             json!({
                 "name": n.name, "netns": n.netns, "ip": n.ip, "ip6": n.ip6,
                 "subnets": node_subnets(n),
+                "cni_conf_dir": n.conf_dir,
+                "cni_bin_dir": layout::bin_dir(&dir),
+                "network": NETWORK,
                 "agent_pid": n.agent.as_ref().map(|p| p.pid),
                 "agent_running": n.agent.as_ref().is_some_and(|p| p.is_running()),
                 "ready": agent::is_ready(n),
@@ -69,9 +101,12 @@ fn report(names: &Names, state: &LabState) -> Value {
         .pods
         .values()
         .map(|p| {
+            let record = published.get(&p.pod_ref().to_string());
             json!({
                 "pod": p.pod_ref().to_string(), "node": format!("node-{}", p.node), "netns": p.netns,
-                "ips": p.ips, "labels": p.labels,
+                "ips": p.ips,
+                "labels": record.map(|r| json!(r.labels)).unwrap_or(Value::Null),
+                "published": record.is_some(),
                 "server_pid": p.server.as_ref().map(|s| s.pid),
                 "server_running": p.server.as_ref().is_some_and(|s| s.is_running()),
             })
@@ -82,17 +117,20 @@ fn report(names: &Names, state: &LabState) -> Value {
         "state_dir": dir,
         "backend": state.options.backend.as_str(),
         "datastore": datastore_url(&dir, &state.options),
+        "etcd_cacert": tls.cacert,
+        "etcd_cert": tls.cert,
+        "etcd_key": tls.key,
         "ipv6": state.options.ipv6,
-        "etcd": state.etcd.as_ref().map(|e| json!({
-            "netns": e.netns, "url": e.url,
-            "pid": e.proc.as_ref().map(|p| p.pid),
-            "running": e.proc.as_ref().is_some_and(|p| p.is_running()),
-        })),
+        "etcd": state.etcd.as_ref().map(|e| e.members.iter().map(|m| json!({
+            "netns": m.netns, "url": m.url,
+            "pid": m.proc.as_ref().map(|p| p.pid),
+            "running": m.proc.as_ref().is_some_and(|p| p.is_running()),
+        })).collect::<Vec<_>>()),
         "outside_server_pid": state.outside_server.as_ref().map(|p| p.pid),
         "racks": state.options.racks,
         "nodes": nodes,
         "birds": birds(state),
-        "namespaces": state.namespaces,
+        "namespaces": namespaces,
         "pods": pods,
     })
 }
@@ -139,7 +177,7 @@ fn render(r: &Value) -> String {
         s(&r["datastore"]),
         if r["ipv6"] == true { "on" } else { "off" }
     );
-    if let Some(etcd) = r["etcd"].as_object() {
+    for etcd in r["etcd"].as_array().into_iter().flatten() {
         let up = if etcd["running"] == true { "running" } else { "NOT RUNNING" };
         out.push_str(&format!(
             "etcd {} in {}: pid {} {up}\n",

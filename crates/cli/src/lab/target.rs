@@ -1,6 +1,6 @@
 //! Places in a lab a command can run in or connect to: a pod (`NS/NAME`), a node (`node-N`),
-//! the outside host (`outside`), the underlay switch (`underlay`), the etcd host (`etcd`) or
-//! the router between racks (`router`).
+//! the outside host (`outside`), the underlay switch (`underlay`), an etcd member (`etcd`,
+//! `etcd2`, ...) or the router between racks (`router`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,9 +8,10 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 
+use super::etcd;
 use super::names::{Names, PodRef};
 use super::state::LabState;
-use super::topology::{ETCD_IP, OUTSIDE_IP, OUTSIDE_IP6, ROUTER_IP, ROUTER_IP6};
+use super::topology::{OUTSIDE_IP, OUTSIDE_IP6, ROUTER_IP, ROUTER_IP6};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -18,7 +19,8 @@ pub enum Target {
     Node(u8),
     Outside,
     Underlay,
-    Etcd,
+    /// etcd member `i` (1-based).
+    Etcd(u8),
     Router,
 }
 
@@ -31,13 +33,15 @@ impl FromStr for Target {
         Ok(match s {
             "outside" => Target::Outside,
             "underlay" => Target::Underlay,
-            "etcd" => Target::Etcd,
             "router" => Target::Router,
-            _ => match s.strip_prefix("node-").and_then(|n| n.parse().ok()) {
-                Some(i) => Target::Node(i),
-                None => bail!(
-                    "{s:?} is not a lab place: NS/NAME (a pod), node-N, outside, underlay, etcd or router"
-                ),
+            _ => match (s.strip_prefix("node-").and_then(|n| n.parse().ok()), etcd::member_of(s)) {
+                (Some(i), _) => Target::Node(i),
+                (None, Some(i)) => Target::Etcd(i),
+                (None, None) => {
+                    bail!(
+                        "{s:?} is not a lab place: NS/NAME (a pod), node-N, outside, underlay, etcd[N] or router"
+                    )
+                }
             },
         })
     }
@@ -50,7 +54,8 @@ impl fmt::Display for Target {
             Target::Node(i) => write!(f, "node-{i}"),
             Target::Outside => f.write_str("outside"),
             Target::Underlay => f.write_str("underlay"),
-            Target::Etcd => f.write_str("etcd"),
+            Target::Etcd(1) => f.write_str("etcd"),
+            Target::Etcd(i) => write!(f, "etcd{i}"),
             Target::Router => f.write_str("router"),
         }
     }
@@ -64,7 +69,7 @@ impl Target {
             Target::Node(i) => state.node(*i)?.netns.clone(),
             Target::Outside => names.outside(),
             Target::Underlay => names.underlay(),
-            Target::Etcd => state.etcd.as_ref().context("this lab has no etcd host")?.netns.clone(),
+            Target::Etcd(i) => etcd::member_netns(state, *i)?,
             Target::Router if state.options.racks > 0 => names.router(),
             Target::Router => bail!("this lab has no router (start it with --racks N)"),
         })
@@ -83,7 +88,7 @@ impl Target {
             }
             Target::Outside if v6 && state.options.ipv6 => Ok(OUTSIDE_IP6.into()),
             Target::Outside if !v6 => Ok(OUTSIDE_IP.into()),
-            Target::Etcd if !v6 && state.etcd.is_some() => Ok(ETCD_IP.into()),
+            Target::Etcd(i) if !v6 && state.etcd.is_some() => Ok(etcd::member_ip(*i).into()),
             Target::Router if state.options.racks > 0 && !v6 => Ok(ROUTER_IP.into()),
             Target::Router if state.options.racks > 0 && state.options.ipv6 => Ok(ROUTER_IP6.into()),
             _ => bail!(missing()),

@@ -83,7 +83,7 @@ fn stop_processes(dir: &Path, lab: &LabState, errors: &mut Vec<anyhow::Error>) -
     let rest: Vec<&Proc> = lab
         .outside_server
         .iter()
-        .chain(lab.etcd.iter().filter_map(|e| e.proc.as_ref()))
+        .chain(lab.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref())))
         .chain(birds)
         .collect();
     errors.extend(process::stop_all(&rest, OTHER_GRACE));

@@ -28,8 +28,6 @@ pub const PREFIX6: u8 = 64;
 /// The outside host: the internet, on the core segment.
 pub const OUTSIDE_IP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 254);
 pub const OUTSIDE_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x100, 0, 0, 0, 0, 0, 0x254);
-/// The etcd host.
-pub const ETCD_IP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 253);
 /// The router's address on the core segment.
 pub const ROUTER_IP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 1);
 pub const ROUTER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x100, 0, 0, 0, 0, 0, 1);
@@ -41,7 +39,8 @@ pub struct Shape {
     /// 0: one flat segment, no router.
     pub racks: u8,
     pub ipv6: bool,
-    pub etcd: bool,
+    /// etcd members, on the core segment (10.100.0.253, .252, ...).
+    pub etcd_members: u8,
 }
 
 /// The rack of node `index` (1-based): consecutive nodes share a rack, racks as even as
@@ -100,7 +99,8 @@ pub fn bridge(segment: u8) -> String {
 pub enum Role {
     Node(u8),
     Outside,
-    Etcd,
+    /// etcd member `i` (1-based).
+    Etcd(u8),
     Router,
 }
 
@@ -215,9 +215,10 @@ pub fn plan_hosts(names: &Names, shape: &Shape) -> Vec<Host> {
     let routed = if shape.racks > 0 { via_router(shape.ipv6) } else { Vec::new() };
     let outside_ip6 = shape.ipv6.then_some(OUTSIDE_IP6);
     hosts.push(core_host(Role::Outside, names.outside(), "outside", OUTSIDE_IP, outside_ip6, routed.clone()));
-    if shape.etcd {
-        let v4_only: Vec<(IpNet, IpAddr)> = routed.into_iter().filter(|(n, _)| n.addr().is_ipv4()).collect();
-        hosts.push(core_host(Role::Etcd, names.etcd(), "etcd", ETCD_IP, None, v4_only));
+    let v4_only: Vec<(IpNet, IpAddr)> = routed.into_iter().filter(|(n, _)| n.addr().is_ipv4()).collect();
+    for i in 1..=shape.etcd_members {
+        let (ip, port) = (super::etcd::member_ip(i), format!("etcd{i}"));
+        hosts.push(core_host(Role::Etcd(i), names.etcd_member(i), &port, ip, None, v4_only.clone()));
     }
     if shape.racks > 0 {
         hosts.push(router_host(names, shape));
@@ -235,13 +236,13 @@ mod tests {
     use super::*;
 
     fn shape(nodes: u8, racks: u8, ipv6: bool, etcd: bool) -> Shape {
-        Shape { nodes, racks, ipv6, etcd }
+        Shape { nodes, racks, ipv6, etcd_members: u8::from(etcd) * 3 }
     }
 
     #[test]
     fn flat_hosts_get_distinct_names_ports_and_addresses() {
         let hosts = plan_hosts(&Names::new("twl").unwrap(), &shape(3, 0, true, true));
-        assert_eq!(hosts.len(), 5);
+        assert_eq!(hosts.len(), 7);
         assert_eq!(hosts[0].netns, "twl-node-1");
         assert_eq!(hosts[0].ip(), Ipv4Addr::new(10, 100, 0, 11));
         assert_eq!(hosts[2].ip6().unwrap().to_string(), "fd00:100::13");
@@ -249,12 +250,15 @@ mod tests {
         assert_eq!(hosts[3].role, Role::Outside);
         assert_eq!(hosts[3].ip6().unwrap().to_string(), "fd00:100::254");
         assert!(hosts[3].routes.is_empty());
-        assert_eq!(hosts[4].netns, "twl-etcd");
+        assert_eq!((hosts[4].netns.as_str(), hosts[6].netns.as_str()), ("twl-etcd", "twl-etcd3"));
+        assert_eq!(hosts[6].ip(), Ipv4Addr::new(10, 100, 0, 251));
         let mut ips: Vec<_> = hosts.iter().map(Host::ip).collect();
         let mut ports: Vec<_> = hosts.iter().flat_map(|h| h.links.iter().map(|l| l.port.clone())).collect();
+        ips.sort();
         ips.dedup();
+        ports.sort();
         ports.dedup();
-        assert_eq!((ips.len(), ports.len()), (5, 5));
+        assert_eq!((ips.len(), ports.len()), (7, 7));
         assert!(hosts.iter().flat_map(|h| &h.links).all(|l| l.port.len() <= 15 && l.segment == 0));
         assert_eq!(segments(&shape(3, 0, true, true)), [0]);
     }
@@ -263,7 +267,7 @@ mod tests {
     fn without_options_there_is_no_ipv6_etcd_or_router() {
         let hosts = plan_hosts(&Names::new("x").unwrap(), &shape(2, 0, false, false));
         assert_eq!(hosts.len(), 3);
-        assert!(hosts.iter().all(|h| h.ip6().is_none() && h.role != Role::Etcd && h.role != Role::Router));
+        assert!(hosts.iter().all(|h| h.ip6().is_none() && !matches!(h.role, Role::Etcd(_) | Role::Router)));
         assert_eq!(node_ip(MAX_NODES, None), Ipv4Addr::new(10, 100, 0, 210));
         assert_eq!(node_ip6(MAX_NODES, None).to_string(), "fd00:100::210");
     }
@@ -301,13 +305,13 @@ mod tests {
             outside.routes.iter().map(|(n, g)| format!("{n} via {g}")).collect::<Vec<_>>(),
             ["10.100.0.0/16 via 10.100.0.1", "fd00:100::/48 via fd00:100::1"]
         );
-        let etcd = hosts.iter().find(|h| h.role == Role::Etcd).unwrap();
+        let etcd = hosts.iter().find(|h| h.role == Role::Etcd(1)).unwrap();
         assert_eq!(etcd.routes.len(), 1);
         assert_eq!(segments(&s), [0, 1, 2]);
         let mut ports: Vec<String> =
             hosts.iter().flat_map(|h| h.links.iter().map(|l| l.port.clone())).collect();
         ports.sort();
         ports.dedup();
-        assert_eq!(ports.len(), 4 + 1 + 1 + 3);
+        assert_eq!(ports.len(), 4 + 1 + 3 + 3);
     }
 }

@@ -10,7 +10,9 @@ use clap::Args;
 use netns::NetNs;
 
 use super::names::Names;
-use super::state::{Backend, BirdState, DatastoreKind, EtcdState, LabOptions, LabState, NodeState, StateDir};
+use super::state::{
+    Backend, BirdState, DatastoreKind, EtcdMember, EtcdState, LabOptions, LabState, NodeState, StateDir,
+};
 use super::topology::{self, MAX_NODES, MAX_RACKS, Role};
 use super::{agent, bgp, etcd, layout, pods, teardown, underlay};
 use ::agent::bird::BirdFiles;
@@ -45,6 +47,9 @@ pub struct UpArgs {
     /// bgp: vxlan between racks, routes inside a rack (Calico's CrossSubnet).
     #[arg(long)]
     pub cross_subnet: bool,
+    /// Members of the etcd cluster (with `--datastore etcd`; TLS with client certificates).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(etcd::MAX_MEMBERS)))]
+    pub etcd_members: u8,
 }
 
 impl UpArgs {
@@ -54,6 +59,7 @@ impl UpArgs {
             outside_bgp: self.outside_bgp,
             route_reflectors: self.route_reflectors,
             cross_subnet: self.cross_subnet,
+            etcd_members: self.etcd_members,
             ..LabOptions::flat(self.nodes, self.backend, self.datastore, self.ipv6)
         }
     }
@@ -157,7 +163,6 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         etcd: None,
         outside_server: None,
         birds: Vec::new(),
-        namespaces: Default::default(),
         pods: Default::default(),
     };
     sd.save(&state)?;
@@ -225,13 +230,29 @@ fn install_plugins(bin: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Makes the lab's PKI and starts every etcd member, recording each process at once.
 fn start_etcd(names: &Names, sd: &StateDir, state: &mut LabState) -> Result<()> {
-    let ns = NetNs::open(netns::named_path(&names.etcd()))?;
-    let proc = etcd::start(&ns, &sd.dir)?;
-    state.etcd = Some(EtcdState { netns: names.etcd(), url: etcd::client_url(), proc: Some(proc.clone()) });
-    sd.save(state)?;
-    etcd::wait_ready(&ns, &proc)?;
-    println!("etcd ready at {} (pid {})", etcd::client_url(), proc.pid);
+    let members = state.options.etcd_members;
+    etcd::make_pki(&sd.dir, members)?;
+    state.etcd = Some(EtcdState { members: Vec::new() });
+    for i in 1..=members {
+        let ns = NetNs::open(netns::named_path(&names.etcd_member(i)))?;
+        let proc = etcd::start(&ns, &sd.dir, i, members)?;
+        let member = EtcdMember { netns: names.etcd_member(i), url: etcd::client_url(i), proc: Some(proc) };
+        if let Some(e) = state.etcd.as_mut() {
+            e.members.push(member);
+        }
+        sd.save(state)?;
+    }
+    let ns = NetNs::open(netns::named_path(&names.etcd_member(1)))?;
+    let procs: Vec<_> =
+        state.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref())).collect();
+    etcd::wait_ready(&ns, &agent::datastore_conf(&sd.dir, state)?, &procs)?;
+    let urls = etcd::client_urls(members).join(",");
+    println!(
+        "etcd ready: {members} member(s) at {urls} (TLS, client certificates in {})",
+        etcd::pki_dir(&sd.dir).display()
+    );
     Ok(())
 }
 

@@ -170,6 +170,12 @@ impl Model {
                 Object::Namespace(ns) => {
                     self.ns_labels.insert(ns.name.clone(), ns.labels);
                 }
+                Object::Pod(p) => {
+                    let r = NsName::new(&p.namespace, &p.name);
+                    if let Some(pod) = self.pods.iter_mut().find(|q| q.key() == r) {
+                        pod.labels = p.labels;
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
-//! A `twill lab` driven as a user drives it: the real `twill` binary under a prefix of its
-//! own (`TWILL_LAB_PREFIX=tlab<tag><pid>`), so tests never meet a developer's lab or each
-//! other; `lab down` on drop, also when the test fails.
+//! The lab as its end-to-end suites drive it: `twill lab` under a prefix of its own
+//! (`TWILL_LAB_PREFIX`, namespaces `tlab<tag><pid>-*`), taken down on drop, and the
+//! `twill cluster` command pointed at the lab's datastore from inside a node.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -8,20 +8,68 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testkit::require_privileges;
 
 pub const TWILL: &str = env!("CARGO_BIN_EXE_twill");
+
+#[path = "twilld.rs"]
+mod twilld;
+use twilld::ensure_twilld;
 
 pub struct Lab {
     pub prefix: String,
     pub down: bool,
+    /// `--datastore ... --etcd-*` for `twill cluster`, read from `lab status` once.
+    conn: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Lab {
-    /// `twill lab up ARGS`; panics with the output when it fails.
+    /// A handle on the lab called `prefix` (`down`: already taken down, nothing to clean).
+    pub fn named(prefix: String, down: bool) -> Lab {
+        Lab { prefix, down, conn: std::sync::OnceLock::new() }
+    }
+
+    /// `twill cluster ARGS` run inside `node` with the lab's datastore and TLS settings, as an
+    /// operator on that host would.
+    pub fn cluster(&self, node: &str, args: &[&str]) -> Output {
+        let conn = self.conn.get_or_init(|| {
+            let s = self.status();
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            let mut conn = vec!["--datastore".to_string(), text("datastore")];
+            for (flag, key) in
+                [("--etcd-cacert", "etcd_cacert"), ("--etcd-cert", "etcd_cert"), ("--etcd-key", "etcd_key")]
+            {
+                if !text(key).is_empty() {
+                    conn.extend([flag.to_string(), text(key)]);
+                }
+            }
+            conn
+        });
+        let mut all: Vec<String> = ["exec", node, "--", TWILL, "cluster"].map(String::from).to_vec();
+        all.extend(conn.iter().cloned());
+        all.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.run(&refs)
+    }
+
+    /// `cluster` that must succeed; its stdout.
+    pub fn cluster_ok(&self, node: &str, args: &[&str]) -> String {
+        let out = self.cluster(node, args);
+        assert!(
+            out.status.success(),
+            "twill cluster {args:?} on {node} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `twill lab up ARGS` under a prefix of its own; panics with the output when it fails.
     pub fn up(tag: &str, args: &[&str]) -> Lab {
-        testkit::require_privileges();
-        super::twilld::ensure_twilld(TWILL);
-        let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()), down: false };
+        require_privileges();
+        ensure_twilld(TWILL);
+        let lab = Lab::named(format!("tlab{tag}{}", std::process::id()), false);
         let mut all = vec!["up"];
         all.extend_from_slice(args);
         lab.ok(&all);
@@ -54,7 +102,7 @@ impl Lab {
         serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
     }
 
-    /// `N/M connected` of `twill lab matrix`, and the table.
+    /// `N/M connected` of `twill lab matrix`.
     pub fn matrix(&self, args: &[&str]) -> (usize, usize, String) {
         let mut all = vec!["matrix"];
         all.extend_from_slice(args);
@@ -82,14 +130,6 @@ impl Lab {
                 panic!("probe {from} {to}: exit {other:?}: {text}{}", String::from_utf8_lossy(&out.stderr))
             }
         }
-    }
-
-    /// `ip -j ARGS` inside a lab place, parsed.
-    pub fn ip_json(&self, place: &str, args: &[&str]) -> Value {
-        let mut all = vec!["exec", place, "--", "ip", "-j"];
-        all.extend_from_slice(args);
-        let out = self.ok(&all);
-        if out.trim().is_empty() { Value::Array(Vec::new()) } else { serde_json::from_str(&out).unwrap() }
     }
 
     pub fn pod_ip(&self, pod: &str) -> String {
@@ -131,14 +171,21 @@ impl Drop for Lab {
     }
 }
 
-/// Polls `f` every 100 ms; panics naming `what` after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
     }
-    start.elapsed()
+}
+
+/// Pids of every process the lab recorded.
+pub fn lab_pids(status: &Value) -> Vec<i32> {
+    let nodes = status["nodes"].as_array().unwrap().iter().map(|n| &n["agent_pid"]);
+    let pods = status["pods"].as_array().unwrap().iter().map(|p| &p["server_pid"]);
+    let etcd = status["etcd"].as_array().into_iter().flatten().map(|m| &m["pid"]);
+    let outside = std::iter::once(&status["outside_server_pid"]);
+    nodes.chain(pods).chain(etcd).chain(outside).filter_map(Value::as_i64).map(|p| p as i32).collect()
 }
 
 /// True while `pid` exists and is not a zombie.
@@ -147,6 +194,27 @@ pub fn alive(pid: i32) -> bool {
         .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
+/// Like [`wait_for`], polling every 100 ms, and says how long it took.
+pub fn wait_timed(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+/// A node's field in `lab status --json`.
 pub fn node_field(status: &Value, node: &str, field: &str) -> Value {
     status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap()[field].clone()
+}
+
+impl Lab {
+    /// `ip -j ARGS` inside a lab place, parsed.
+    pub fn ip_json(&self, place: &str, args: &[&str]) -> Value {
+        let mut all = vec!["exec", place, "--", "ip", "-j"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        if out.trim().is_empty() { Value::Array(Vec::new()) } else { serde_json::from_str(&out).unwrap() }
+    }
 }

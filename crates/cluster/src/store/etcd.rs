@@ -251,16 +251,26 @@ impl Datastore for EtcdStore {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        if !matches!(err, StoreError::Unavailable { .. }) || self.tls.cacert.is_none() {
-            return Err(err);
-        }
-        let why = self
-            .urls
-            .iter()
-            .find_map(|u| super::etcd_tls::diagnose(u, &self.tls).map(|w| format!("{u}: {w}")));
-        match why {
-            Some(reason) => Err(StoreError::Tls { endpoints: self.endpoints.clone(), reason }),
-            None => Err(err),
+        let hint = match self.tls.cert {
+            None => " (the members may demand a client certificate: give --etcd-cert and --etcd-key)",
+            Some(_) => "",
+        };
+        let endpoints = self.endpoints.clone();
+        match err {
+            StoreError::Tls { reason, .. } => {
+                Err(StoreError::Tls { endpoints, reason: format!("{reason}{hint}") })
+            }
+            StoreError::Unavailable { .. } if self.tls.cacert.is_some() => {
+                let why = self
+                    .urls
+                    .iter()
+                    .find_map(|u| super::etcd_tls::diagnose(u, &self.tls).map(|w| format!("{u}: {w}")));
+                match why {
+                    Some(reason) => Err(StoreError::Tls { endpoints, reason: format!("{reason}{hint}") }),
+                    None => Err(err),
+                }
+            }
+            other => Err(other),
         }
     }
 

@@ -1,23 +1,30 @@
 //! Kubernetes manifests in, validated objects out: one or many YAML documents (`---`), or a
 //! JSON value as stored in a datastore. Kinds: NetworkPolicy (networking.k8s.io/v1),
-//! Namespace (v1), and List (v1) of those. Every error names the document, the object and the
-//! field.
+//! Namespace (v1), Pod (v1: its labels, annotations and named container ports — what policy
+//! and multi-network attachment read of a pod), and List (v1) of those. Every error names the
+//! document, the object and the field.
 
+mod pod;
 mod policy;
-mod reader;
+pub mod reader;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{Namespace, NetworkPolicy};
 use crate::names;
+pub use pod::PodObject;
 use reader::{FieldError, Object as Obj};
+
+/// The kinds [`parse_yaml`] reads, for error messages.
+pub const KINDS: &str = "NetworkPolicy, Namespace, Pod and List";
 
 /// A decoded manifest object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Object {
     NetworkPolicy(NetworkPolicy),
     Namespace(Namespace),
+    Pod(PodObject),
 }
 
 /// Why a manifest was rejected. `document` counts from 1.
@@ -25,8 +32,8 @@ pub enum Object {
 pub enum ParseError {
     #[error("document {document}: invalid YAML: {source}")]
     Yaml { document: usize, source: serde_norway::Error },
-    #[error("document {document}: unsupported kind {kind:?}: twill reads NetworkPolicy and Namespace")]
-    UnsupportedKind { document: usize, kind: String },
+    #[error("document {document}: unsupported kind {kind:?}: twill reads {supported}")]
+    UnsupportedKind { document: usize, kind: String, supported: &'static str },
     #[error("document {document}: {object}: {field}: {message}")]
     Invalid { document: usize, object: String, field: String, message: String },
 }
@@ -65,7 +72,7 @@ pub fn parse_policy_spec(namespace: &str, name: &str, spec: &Value) -> Result<Ne
     match out.pop() {
         Some(Object::NetworkPolicy(p)) => Ok(p),
         // decode of a NetworkPolicy manifest yields exactly that policy.
-        _ => Err(ParseError::UnsupportedKind { document: 1, kind: "NetworkPolicy".into() }),
+        _ => Err(ParseError::UnsupportedKind { document: 1, kind: "NetworkPolicy".into(), supported: KINDS }),
     }
 }
 
@@ -80,8 +87,8 @@ fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), P
     let kind = root.require("kind").and_then(|k| k.str()).map_err(|e| invalid("manifest", e))?;
     let want_api = match kind {
         "NetworkPolicy" => "networking.k8s.io/v1",
-        "Namespace" | "List" => "v1",
-        other => return Err(ParseError::UnsupportedKind { document, kind: other.into() }),
+        "Namespace" | "Pod" | "List" => "v1",
+        other => return Err(ParseError::UnsupportedKind { document, kind: other.into(), supported: KINDS }),
     };
     let api = root.require("apiVersion").and_then(|a| a.str()).map_err(|e| invalid(kind, e))?;
     if api != want_api {
@@ -99,6 +106,12 @@ fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), P
             out.push(Object::Namespace(namespace(&root, &name).map_err(|e| invalid(&object, e))?));
             Ok(())
         }
+        "Pod" => {
+            let (ns, name) = metadata(&root, true).map_err(|e| invalid(kind, e))?;
+            let object = format!("Pod {ns}/{name}");
+            out.push(Object::Pod(pod::pod(&root, &ns, &name).map_err(|e| invalid(&object, e))?));
+            Ok(())
+        }
         _ => {
             let (ns, name) = metadata(&root, true).map_err(|e| invalid(kind, e))?;
             root.allow_only(&["apiVersion", "kind", "metadata", "spec"]).map_err(|e| invalid(kind, e))?;
@@ -112,7 +125,7 @@ fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), P
 
 /// `metadata.namespace` (`default` when absent, as with kubectl's default context) and
 /// `metadata.name`.
-fn metadata(root: &Obj, namespaced: bool) -> Result<(String, String), FieldError> {
+pub fn metadata(root: &Obj, namespaced: bool) -> Result<(String, String), FieldError> {
     let meta = root.require("metadata")?.object()?;
     let name_at = meta.require("name")?;
     let name = name_at.str()?;
@@ -130,6 +143,11 @@ fn metadata(root: &Obj, namespaced: bool) -> Result<(String, String), FieldError
 }
 
 fn namespace(root: &Obj, name: &str) -> Result<Namespace, FieldError> {
+    Ok(Namespace::new(name, labels(root)?))
+}
+
+/// `metadata.labels`, every key and value checked as the API server does.
+pub fn labels(root: &Obj) -> Result<crate::Labels, FieldError> {
     let meta = root.require("metadata")?.object()?;
     let labels = meta.get("labels").map(|l| l.string_map()).transpose()?.unwrap_or_default();
     for (k, v) in &labels {
@@ -137,7 +155,7 @@ fn namespace(root: &Obj, name: &str) -> Result<Namespace, FieldError> {
         names::label_key(k).map_err(|message| FieldError { field: field(), message })?;
         names::label_value(v).map_err(|message| FieldError { field: field(), message })?;
     }
-    Ok(Namespace::new(name, labels))
+    Ok(labels)
 }
 
 #[cfg(test)]

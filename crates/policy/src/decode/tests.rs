@@ -120,8 +120,11 @@ fn list_kind_and_json_values() {
 
 #[test]
 fn other_kinds_are_named() {
-    let e = error("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n");
-    assert_eq!(e, "document 1: unsupported kind \"Pod\": twill reads NetworkPolicy and Namespace");
+    let e = error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n");
+    assert_eq!(
+        e,
+        "document 1: unsupported kind \"Service\": twill reads NetworkPolicy, Namespace, Pod and List"
+    );
     let e = error(&format!("{}---\napiVersion: apps/v1\nkind: Deployment\n", spec("  podSelector: {}\n")));
     assert!(e.starts_with("document 2: unsupported kind \"Deployment\""), "{e}");
     let e = error("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: a}\n");
@@ -288,4 +291,37 @@ fn agent_records_deserialize_as_pods_and_namespaces() {
     let ns: crate::Namespace =
         serde_json::from_value(serde_json::json!({"name": "y", "labels": {}})).unwrap();
     assert_eq!(ns.name, "y");
+}
+
+#[test]
+fn pods_give_labels_annotations_and_named_ports() {
+    let objs = parse_yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: x, labels: {app: web}, annotations: {k8s.v1.cni.cncf.io/networks: macvlan}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    ports: [{name: http, containerPort: 80}, {containerPort: 9090}, {name: dns, containerPort: 53, protocol: UDP}]\n",
+    )
+    .unwrap();
+    let [Object::Pod(p)] = &objs[..] else { panic!("{objs:?}") };
+    assert_eq!((p.namespace.as_str(), p.name.as_str()), ("x", "web"));
+    assert_eq!(p.labels["app"], "web");
+    assert_eq!(p.annotations["k8s.v1.cni.cncf.io/networks"], "macvlan");
+    let ports: Vec<(&str, u16, Protocol)> =
+        p.ports.iter().map(|n| (n.name.as_str(), n.port, n.protocol)).collect();
+    assert_eq!(ports, [("http", 80, Protocol::Tcp), ("dns", 53, Protocol::Udp)]);
+    for (bad, field) in [
+        ("metadata: {name: p, labels: {'a b': c}}", "metadata.labels.a b"),
+        (
+            "metadata: {name: p}\nspec: {containers: [{ports: [{name: http, containerPort: 0}]}]}",
+            "spec.containers[0].ports[0].containerPort",
+        ),
+        (
+            "metadata: {name: p}\nspec: {containers: [{ports: [{name: x, containerPort: 1}, {name: x, containerPort: 2}]}]}",
+            "spec.containers[0].ports[1].name",
+        ),
+        (
+            "metadata: {name: p}\nspec: {containers: [{ports: [{name: x, containerPort: 1, protocol: tcp}]}]}",
+            "spec.containers[0].ports[0].protocol",
+        ),
+    ] {
+        let e = parse_yaml(&format!("apiVersion: v1\nkind: Pod\n{bad}\n")).unwrap_err().to_string();
+        assert!(e.contains(field), "{bad}: {e}");
+    }
 }

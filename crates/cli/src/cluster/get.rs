@@ -1,0 +1,195 @@
+//! `twill cluster get nodes|namespaces|pods|networkpolicies [-n NS] [-o wide|json|yaml]`:
+//! tables like kubectl's, or the records as JSON or YAML (pods with the operator's labels,
+//! annotations and ports laid over what their node published).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use cluster::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, Registry};
+use serde::Serialize;
+
+use super::Connection;
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol).
+    pub kind: String,
+    /// Only this namespace (pods, networkpolicies).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// wide, json or yaml (default: a table).
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+fn format(o: Option<&str>) -> Result<Format> {
+    Ok(match o {
+        None => Format::Table,
+        Some("wide") => Format::Wide,
+        Some("json") => Format::Json,
+        Some("yaml") => Format::Yaml,
+        Some(other) => bail!("-o {other}: expected wide, json or yaml"),
+    })
+}
+
+pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
+    let fmt = format(args.output.as_deref())?;
+    let store = conn.open()?;
+    let reg = Registry::new(store.as_ref());
+    let ns = args.namespace.as_deref();
+    match args.kind.as_str() {
+        "nodes" | "node" | "no" => show(fmt, &reg.nodes()?.items, node_row, NODE_HEAD),
+        "namespaces" | "namespace" | "ns" => show(fmt, &reg.namespaces()?.items, ns_row, NS_HEAD),
+        "pods" | "pod" | "po" => {
+            let (records, _) = agent::policy::read_records(store.as_ref())?;
+            let pods: Vec<PodRecord> =
+                records.pods.into_iter().filter(|p| ns.is_none_or(|n| p.namespace == n)).collect();
+            show(fmt, &pods, pod_row, POD_HEAD)
+        }
+        "networkpolicies" | "networkpolicy" | "netpol" => {
+            let items: Vec<PolicyRecord> =
+                reg.policies()?.items.into_iter().filter(|p| ns.is_none_or(|n| p.namespace == n)).collect();
+            show(fmt, &items, policy_row, POLICY_HEAD)
+        }
+        other => bail!("unknown kind {other:?}: nodes, namespaces, pods or networkpolicies"),
+    }
+}
+
+type Row = (Vec<String>, Vec<String>);
+
+fn show<T: Serialize>(fmt: Format, items: &[T], row: fn(&T) -> Row, head: (&[&str], &[&str])) -> Result<()> {
+    match fmt {
+        Format::Json => println!("{}", serde_json::to_string_pretty(items)?),
+        Format::Yaml => print!("{}", serde_norway::to_string(items)?),
+        Format::Table | Format::Wide => {
+            let wide = fmt == Format::Wide;
+            let mut rows = vec![columns(
+                head.0.iter().map(|s| s.to_string()).collect(),
+                head.1.iter().map(|s| s.to_string()).collect(),
+                wide,
+            )];
+            rows.extend(items.iter().map(|i| {
+                let (base, extra) = row(i);
+                columns(base, extra, wide)
+            }));
+            print!("{}", table(&rows));
+        }
+    }
+    Ok(())
+}
+
+fn columns(mut base: Vec<String>, extra: Vec<String>, wide: bool) -> Vec<String> {
+    if wide {
+        base.extend(extra);
+    }
+    base
+}
+
+/// Left-aligned columns, three spaces apart, as kubectl prints them.
+fn table(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> =
+            r.iter().enumerate().map(|(c, s)| format!("{s:<w$}", w = widths[c])).collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn none_if_empty(s: String) -> String {
+    if s.is_empty() { "<none>".to_string() } else { s }
+}
+
+fn ago(unix: u64) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    match unix {
+        0 => "<unknown>".to_string(),
+        t => format!("{}s ago", now.saturating_sub(t)),
+    }
+}
+
+fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    none_if_empty(items.into_iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+}
+
+const NODE_HEAD: (&[&str], &[&str]) = (
+    &["NAME", "ADDRESS", "SUBNETS", "BACKEND", "HEALTH", "HEARTBEAT"],
+    &["ADDRESS6", "VTEP-MAC", "LEASE-EXPIRES"],
+);
+
+fn node_row(n: &NodeRecord) -> Row {
+    let base = vec![
+        n.name.clone(),
+        n.node_ip.to_string(),
+        join([Some(n.subnet), n.subnet6].into_iter().flatten()),
+        n.backend.to_string(),
+        none_if_empty(n.health.clone()),
+        ago(n.heartbeat),
+    ];
+    let extra = vec![
+        n.node_ip6.map(|i| i.to_string()).unwrap_or_else(|| "<none>".into()),
+        n.vtep_mac.clone().unwrap_or_else(|| "<none>".into()),
+        n.expires.to_string(),
+    ];
+    (base, extra)
+}
+
+const NS_HEAD: (&[&str], &[&str]) = (&["NAME", "LABELS"], &[]);
+
+fn ns_row(n: &NamespaceRecord) -> Row {
+    (vec![n.name.clone(), join(n.labels.iter().map(|(k, v)| format!("{k}={v}")))], vec![])
+}
+
+const POD_HEAD: (&[&str], &[&str]) =
+    (&["NAMESPACE", "NAME", "NODE", "IPS", "LABELS"], &["CONTAINER", "IFNAME", "NETWORK", "NETNS", "SINCE"]);
+
+fn pod_row(p: &PodRecord) -> Row {
+    let base = vec![
+        p.namespace.clone(),
+        p.name.clone(),
+        p.node.clone(),
+        join(&p.ips),
+        join(p.labels.iter().map(|(k, v)| format!("{k}={v}"))),
+    ];
+    let extra = vec![
+        none_if_empty(p.container_id.clone()),
+        none_if_empty(p.ifname.clone()),
+        none_if_empty(p.network.clone()),
+        none_if_empty(p.netns.clone()),
+        ago(p.since),
+    ];
+    (base, extra)
+}
+
+const POLICY_HEAD: (&[&str], &[&str]) = (&["NAMESPACE", "NAME", "POD-SELECTOR"], &["SPEC"]);
+
+fn policy_row(p: &PolicyRecord) -> Row {
+    let selector = p.spec.get("podSelector").map(|s| s.to_string()).unwrap_or_else(|| "{}".into());
+    (vec![p.namespace.clone(), p.name.clone(), selector], vec![p.spec.to_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_like_kubectl() {
+        let rows = vec![vec!["NAME".into(), "IPS".into()], vec!["a-long-name".into(), "10.0.0.1".into()]];
+        assert_eq!(table(&rows), "NAME          IPS\na-long-name   10.0.0.1\n");
+        assert!(format(Some("xml")).is_err());
+    }
+}
