@@ -64,10 +64,17 @@ pub struct LabOptions {
     /// Members of the etcd cluster (with the etcd datastore).
     #[serde(default = "one")]
     pub etcd_members: u8,
+    /// twilld's `--lease-ttl-seconds`.
+    #[serde(default = "thirty")]
+    pub lease_ttl: u32,
 }
 
 fn one() -> u8 {
     1
+}
+
+fn thirty() -> u32 {
+    30
 }
 
 impl LabOptions {
@@ -83,6 +90,7 @@ impl LabOptions {
             route_reflectors: 0,
             cross_subnet: false,
             etcd_members: 1,
+            lease_ttl: 30,
         }
     }
 

@@ -47,6 +47,10 @@ pub struct UpArgs {
     /// bgp: vxlan between racks, routes inside a rack (Calico's CrossSubnet).
     #[arg(long)]
     pub cross_subnet: bool,
+    /// The nodes' lease TTL in seconds (twilld's `--lease-ttl-seconds`): how long a node
+    /// that vanished keeps its subnet and routes.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(3..))]
+    pub lease_ttl: u32,
     /// Members of the etcd cluster (with `--datastore etcd`; TLS with client certificates).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(etcd::MAX_MEMBERS)))]
     pub etcd_members: u8,
@@ -60,6 +64,7 @@ impl UpArgs {
             route_reflectors: self.route_reflectors,
             cross_subnet: self.cross_subnet,
             etcd_members: self.etcd_members,
+            lease_ttl: self.lease_ttl,
             ..LabOptions::flat(self.nodes, self.backend, self.datastore, self.ipv6)
         }
     }
