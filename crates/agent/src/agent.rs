@@ -190,10 +190,12 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
         pool6: conf.pool6,
         backend: conf.backend,
         vtep_mac: backend.vtep_mac(),
-        bgp: conf
-            .bgp
-            .as_ref()
-            .map(|b| NodeBgp { asn: b.asn(), route_reflector: b.is_route_reflector(&conf.labels) }),
+        bgp: conf.bgp.as_ref().map(|b| NodeBgp {
+            asn: b.asn(),
+            route_reflector: b.is_route_reflector(&conf.labels),
+            sessions: 0,
+            sessions_up: 0,
+        }),
         ttl: conf.ttl,
     }
 }

@@ -152,7 +152,14 @@ impl Agent {
             self.backend.set_bgp_inputs(&self.conf.labels, &self.bgp_peers.peers);
         }
         let result = self.backend.sync(&self.peers);
-        self.metrics.set_bgp(self.backend.bgp_status());
+        let status = self.backend.bgp_status();
+        // Published with the node record at the next renewal, not at once: sessions come
+        // and go together on every node, and each write would wake every agent.
+        if let (Some(b), Some(s)) = (self.member.bgp.as_mut(), &status) {
+            b.sessions = u32::try_from(s.sessions.len()).unwrap_or(u32::MAX);
+            b.sessions_up = u32::try_from(s.sessions_up()).unwrap_or(u32::MAX);
+        }
+        self.metrics.set_bgp(status);
         ok & self.report("peer routes", result)
     }
 

@@ -9,6 +9,8 @@
 //!   killed and started again keeps every route too;
 //! - a node that leaves has its routes gone everywhere — nodes, router, outside host —
 //!   within the hold time;
+//! - `twill cluster get nodes -o wide` shows every node's AS and sessions, `get bgppeers`
+//!   the peers without their passwords;
 //! - route reflectors give the same matrix; a BGPPeer applied with `lab apply -f` becomes a
 //!   session on the nodes it selects, by `configure` (BIRD keeps its pid), and goes again;
 //! - cross-subnet: routes inside a rack, vxlan only between racks;
@@ -126,6 +128,27 @@ fn racks_route_pods_without_encapsulation_or_nat() {
         "4 nodes and the outside host: {router:#}"
     );
     assert_eq!(bird_routes(&lab, "outside", false).len(), 4, "the outside host learns every pod subnet");
+
+    // The operator's view: every node's AS and sessions (as of its last renewal), the peers.
+    wait_for("4/4 sessions in `twill cluster get nodes -o wide`", Duration::from_secs(20), || {
+        let out = lab.cluster_ok("node-1", &["get", "nodes", "-o", "wide"]);
+        out.lines()
+            .filter(|l| l.starts_with("node-"))
+            .filter(|l| l.contains("64512") && l.ends_with("4/4 up"))
+            .count()
+            == 4
+    });
+    let peers = lab.cluster_ok("node-1", &["get", "bgppeers", "-o", "wide"]);
+    assert!(
+        peers
+            .lines()
+            .any(|l| l.starts_with("rack2-router") && l.contains("10.100.2.1") && l.ends_with("<hidden>")),
+        "{peers}"
+    );
+    assert!(
+        !lab.cluster_ok("node-1", &["get", "bgppeers", "-o", "json"]).contains("twill-lab-rack"),
+        "a password was printed"
+    );
 
     // No NAT either way.
     let p3 = lab.pod_ip("a/p3");

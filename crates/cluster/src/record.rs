@@ -94,6 +94,12 @@ pub struct NodeBgp {
     /// The node is a route reflector: the other nodes peer with it instead of a full mesh.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub route_reflector: bool,
+    /// BGP sessions the node's BIRD has configured, and how many are established, as of
+    /// its last renewal (what `twill cluster get nodes -o wide` shows).
+    #[serde(default)]
+    pub sessions: u32,
+    #[serde(default)]
+    pub sessions_up: u32,
 }
 
 /// `/twill/subnets/CIDR`: who holds a pod subnet.
@@ -247,12 +253,16 @@ mod tests {
         );
         let back: NodeRecord = serde_json::from_value(v).unwrap();
         assert_eq!(back, node());
-        let bgp = NodeRecord { bgp: Some(NodeBgp { asn: 64512, route_reflector: true }), ..node() };
+        let rr = NodeBgp { asn: 64512, route_reflector: true, sessions: 3, sessions_up: 2 };
+        let bgp = NodeRecord { bgp: Some(rr), ..node() };
         let v = serde_json::to_value(&bgp).unwrap();
-        assert_eq!(v["bgp"], serde_json::json!({"as": 64512, "route_reflector": true}));
+        assert_eq!(
+            v["bgp"],
+            serde_json::json!({"as": 64512, "route_reflector": true, "sessions": 3, "sessions_up": 2})
+        );
         assert_eq!(serde_json::from_value::<NodeRecord>(v).unwrap(), bgp);
-        let plain = NodeBgp { asn: 65001, route_reflector: false };
-        assert_eq!(serde_json::to_value(plain).unwrap(), serde_json::json!({"as": 65001}));
+        let plain: NodeBgp = serde_json::from_value(serde_json::json!({"as": 65001})).unwrap();
+        assert_eq!(plain, NodeBgp { asn: 65001, route_reflector: false, sessions: 0, sessions_up: 0 });
     }
 
     #[test]
