@@ -31,7 +31,7 @@ pub const ROUTE_METRIC: u32 = 116;
 /// The longest a BIRD started with `-R` holds back kernel synchronisation. BIRD waits for
 /// End-of-RIB from every session, also one whose neighbour is down (a BGPPeer that does not
 /// answer), and meanwhile installs nothing new; reachable neighbours are back within a few
-/// seconds (connect delay 1 s, retry 5 s), so 30 s covers them without freezing the node's
+/// seconds (connect at once, retry every 2 s), so 30 s covers them without freezing the node's
 /// routes for the whole restart time.
 pub const RECOVERY_WAIT_SECONDS: u32 = 30;
 
@@ -150,8 +150,10 @@ pub fn plan_node(inputs: &NodeInputs) -> NodePlan {
         template: Some(BgpTemplate {
             local_as: local.asn,
             hold_seconds: inputs.settings.hold_seconds,
-            connect_delay_seconds: 1,
-            connect_retry_seconds: 5,
+            // Connect at once and retry every 2 s: a neighbour that is not up yet (a node
+            // joining) is reached within 2 s of its BIRD starting, not BIRD's 5 s + 120 s.
+            connect_delay_seconds: 0,
+            connect_retry_seconds: 2,
             error_wait_seconds: (1, 30),
             graceful_restart_seconds: Some(inputs.settings.graceful_restart_seconds),
         }),

@@ -83,8 +83,10 @@ fn base(router_id: std::net::Ipv4Addr, asn: u32, ipv6: bool, name: &str) -> Bird
         template: Some(BgpTemplate {
             local_as: asn,
             hold_seconds: HOLD_SECONDS,
-            connect_delay_seconds: 1,
-            connect_retry_seconds: 5,
+            // Connect at once and retry every 2 s: a neighbour that is not up yet (a node
+            // joining) is reached within 2 s of its BIRD starting, not BIRD's 5 s + 120 s.
+            connect_delay_seconds: 0,
+            connect_retry_seconds: 2,
             error_wait_seconds: (1, 30),
             graceful_restart_seconds: None,
         }),
