@@ -1,6 +1,8 @@
-//! twilld's command line ([`Args`]) and its validated form ([`AgentConf`]). Everything that
-//! can be checked without the kernel or the datastore is checked here, so a bad flag fails
-//! before the node joins anything.
+//! twilld's settings ([`Args`]) and their validated form ([`AgentConf`]). Settings come from
+//! the command line, the environment (`TWILL_DATASTORE`, `TWILL_ETCD_*`) and a TOML file
+//! (`--config`, [`crate::conf_file`]), in that order of precedence; [`Args::validate`] is the
+//! one place they are checked. Everything that can be checked without the kernel or the
+//! datastore is checked here, so a bad setting fails before the node joins anything.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -9,8 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use ipnet::IpNet;
 
-use crate::bgp::BgpConf;
-use crate::bgppeer::check_asn;
+use crate::bgp::conf::{BgpArgs, BgpConf, BgpConfError};
 use crate::layout::check_name;
 use crate::log::LogFormat;
 use crate::record::{BackendKind, RecordError};
@@ -20,52 +21,60 @@ use policy::Labels;
 
 /// twill node agent: leases this node's pod subnet, writes its CNI config, routes to the
 /// other nodes' pods, masquerades traffic leaving the cluster.
+///
+/// Every flag is also a key of the --config file (`node-ip = "10.0.0.11"`). Precedence:
+/// command line, then environment, then the file, then the defaults. Settings marked
+/// [required] must come from one of them.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "twilld", version, args_override_self = true)]
 pub struct Args {
-    /// This node's name in the cluster.
+    /// TOML file whose keys are these flags' names (flags given here override it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// [required] This node's name in the cluster.
     #[arg(long)]
-    pub node: String,
-    /// This node's address on the underlay (host-gw next hop, vxlan VTEP).
+    pub node: Option<String>,
+    /// [required] This node's address on the underlay (host-gw next hop, vxlan VTEP).
     #[arg(long)]
-    pub node_ip: IpAddr,
-    /// The interface that carries node-to-node traffic.
+    pub node_ip: Option<IpAddr>,
+    /// [required] The interface that carries node-to-node traffic.
     #[arg(long)]
-    pub underlay_iface: String,
-    /// `file:DIR` or `etcd:http[s]://HOST:PORT[,http[s]://HOST2:PORT...]`.
-    #[arg(long)]
-    pub datastore: String,
+    pub underlay_iface: Option<String>,
+    /// [required] `file:DIR` or `etcd:http[s]://HOST:PORT[,http[s]://HOST2:PORT...]`.
+    #[arg(long, env = "TWILL_DATASTORE")]
+    pub datastore: Option<String>,
     /// CA certificate (PEM) of the etcd members, for https:// endpoints.
-    #[arg(long)]
+    #[arg(long, env = "TWILL_ETCD_CACERT")]
     pub etcd_cacert: Option<PathBuf>,
     /// Client certificate (PEM) presented to etcd.
-    #[arg(long)]
+    #[arg(long, env = "TWILL_ETCD_CERT")]
     pub etcd_cert: Option<PathBuf>,
     /// Key of the client certificate (PEM).
-    #[arg(long)]
+    #[arg(long, env = "TWILL_ETCD_KEY")]
     pub etcd_key: Option<PathBuf>,
     /// host-gw, vxlan or bgp.
     #[arg(long, default_value = "vxlan")]
     pub backend: BackendKind,
     #[command(flatten)]
     pub bgp: BgpArgs,
+    /// [required] The pod network; node subnets are carved out of it.
     #[arg(long)]
-    pub cluster_cidr: IpNet,
+    pub cluster_cidr: Option<IpNet>,
     #[arg(long)]
     pub cluster_cidr6: Option<IpNet>,
     #[arg(long, default_value_t = 24)]
     pub node_subnet_size: u8,
     #[arg(long, default_value_t = 64)]
     pub node_subnet_size6: u8,
-    /// Where the network lists are written.
+    /// [required] Where the network lists are written.
     #[arg(long)]
-    pub cni_conf_dir: PathBuf,
-    /// Where the CNI plugins are installed (checked at start).
+    pub cni_conf_dir: Option<PathBuf>,
+    /// [required] Where the CNI plugins are installed (checked at start).
     #[arg(long)]
-    pub cni_bin_dir: PathBuf,
-    /// The agent's own state (remembered subnet, host-local's data).
+    pub cni_bin_dir: Option<PathBuf>,
+    /// [required] The agent's own state (remembered subnet, host-local's data).
     #[arg(long)]
-    pub state_dir: PathBuf,
+    pub state_dir: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:9099")]
     pub health_listen: SocketAddr,
     #[arg(long, default_value_t = 2)]
@@ -74,44 +83,14 @@ pub struct Args {
     pub lease_ttl_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Masquerade pod traffic leaving the cluster; off when the network itself routes the pod
-    /// subnets (BGP peering with the routers).
+    /// Masquerade pod traffic leaving the cluster; false when the network itself routes the
+    /// pod subnets (BGP peering with the routers).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub masquerade: bool,
     /// This node's labels, k=v,k2=v2 (BGPPeer node selectors match them; the label
-    /// twill.dev/route-reflector=true makes the node a route reflector).
+    /// twill.dev/route-reflector=true makes a bgp node a route reflector).
     #[arg(long, default_value = "")]
     pub node_labels: String,
-}
-
-/// The BGP backend's flags (ignored by the others).
-#[derive(Debug, Clone, clap::Args)]
-pub struct BgpArgs {
-    /// The cluster's AS number.
-    #[arg(long, default_value_t = 64512)]
-    pub bgp_as: u32,
-    /// This node's own AS number (default: the cluster's).
-    #[arg(long)]
-    pub bgp_node_as: Option<u32>,
-    /// Make this node a route reflector (so does the node label twill.dev/route-reflector=true).
-    #[arg(long)]
-    pub bgp_route_reflector: bool,
-    /// Full iBGP mesh between the nodes when no node is a route reflector.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub bgp_mesh: bool,
-    /// BGP hold time.
-    #[arg(long, default_value_t = 90)]
-    pub bgp_hold_seconds: u32,
-    /// How long peers keep this node's routes while its BIRD restarts.
-    #[arg(long, default_value_t = 120)]
-    pub bgp_graceful_restart_seconds: u32,
-    /// Reach nodes on another underlay network through vxlan, the others by BGP routes
-    /// (Calico's CrossSubnet).
-    #[arg(long)]
-    pub bgp_cross_subnet_vxlan: bool,
-    /// The BIRD 2 daemon (Debian package bird2).
-    #[arg(long, default_value = "bird")]
-    pub bird: PathBuf,
 }
 
 /// A validated configuration.
@@ -133,6 +112,7 @@ pub struct AgentConf {
     pub log_format: LogFormat,
     pub masquerade: bool,
     pub labels: Labels,
+    /// The bgp backend's settings (with `--backend bgp` only).
     pub bgp: Option<BgpConf>,
 }
 
@@ -146,10 +126,17 @@ pub enum ConfError {
     Subnet { flag: &'static str, source: SubnetError },
     #[error("--{flag} {value}: {reason}")]
     Invalid { flag: &'static str, value: String, reason: &'static str },
-    #[error("--backend bgp: {0}")]
-    Bgp(String),
+    #[error(transparent)]
+    Bgp(#[from] BgpConfError),
     #[error("--node-labels: {0}")]
     Labels(String),
+    #[error("--{flag} is required: give it on the command line or as `{flag} = ...` in the --config file")]
+    Missing { flag: &'static str },
+}
+
+/// A setting without a default: present, or named in the error.
+fn required<'a, T>(flag: &'static str, value: &'a Option<T>) -> Result<&'a T, ConfError> {
+    value.as_ref().ok_or(ConfError::Missing { flag })
 }
 
 fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> ConfError {
@@ -159,22 +146,26 @@ fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> Co
 impl Args {
     /// Checks the flags and their combinations.
     pub fn validate(&self) -> Result<AgentConf, ConfError> {
-        check_name("node", &self.node)?;
-        if self.node_ip.is_unspecified() || self.node_ip.is_loopback() || self.node_ip.is_multicast() {
-            return Err(invalid("node-ip", self.node_ip, "must be a unicast address of the underlay"));
+        let node = required("node", &self.node)?;
+        let node_ip = *required("node-ip", &self.node_ip)?;
+        let underlay = required("underlay-iface", &self.underlay_iface)?;
+        let datastore = required("datastore", &self.datastore)?;
+        let cluster_cidr = *required("cluster-cidr", &self.cluster_cidr)?;
+        let cni_conf_dir = required("cni-conf-dir", &self.cni_conf_dir)?;
+        let cni_bin_dir = required("cni-bin-dir", &self.cni_bin_dir)?;
+        let state_dir = required("state-dir", &self.state_dir)?;
+        check_name("node", node)?;
+        if node_ip.is_unspecified() || node_ip.is_loopback() || node_ip.is_multicast() {
+            return Err(invalid("node-ip", node_ip, "must be a unicast address of the underlay"));
         }
-        if self.underlay_iface.is_empty() || self.underlay_iface.len() > nl::link::IFNAME_MAX {
-            return Err(invalid("underlay-iface", &self.underlay_iface, "not an interface name"));
+        if underlay.is_empty() || underlay.len() > nl::link::IFNAME_MAX {
+            return Err(invalid("underlay-iface", underlay, "not an interface name"));
         }
-        let pool = SubnetPool::new(self.cluster_cidr, self.node_subnet_size)
+        let pool = SubnetPool::new(cluster_cidr, self.node_subnet_size)
             .map_err(|source| ConfError::Subnet { flag: "cluster-cidr", source })?;
         let pool6 = self.pool6()?;
-        if pool6.is_some() && !self.cluster_cidr.addr().is_ipv4() {
-            return Err(invalid(
-                "cluster-cidr",
-                self.cluster_cidr,
-                "must be IPv4 when --cluster-cidr6 is given",
-            ));
+        if pool6.is_some() && !cluster_cidr.addr().is_ipv4() {
+            return Err(invalid("cluster-cidr", cluster_cidr, "must be IPv4 when --cluster-cidr6 is given"));
         }
         if self.resync_seconds == 0 {
             return Err(invalid("resync-seconds", self.resync_seconds, "must be at least 1"));
@@ -184,70 +175,31 @@ impl Args {
             return Err(invalid("lease-ttl-seconds", self.lease_ttl_seconds, "must be at least 3"));
         }
         Ok(AgentConf {
-            node: self.node.clone(),
-            node_ip: self.node_ip,
-            underlay: self.underlay_iface.clone(),
-            datastore: DatastoreConf::parse(&self.datastore, self.etcd_tls())?,
+            node: node.clone(),
+            node_ip,
+            underlay: underlay.clone(),
+            datastore: DatastoreConf::parse(datastore, self.etcd_tls())?,
             backend: self.backend,
             pool,
             pool6,
-            cni_conf_dir: self.cni_conf_dir.clone(),
-            cni_bin_dir: self.cni_bin_dir.clone(),
-            state_dir: self.state_dir.clone(),
+            cni_conf_dir: cni_conf_dir.clone(),
+            cni_bin_dir: cni_bin_dir.clone(),
+            state_dir: state_dir.clone(),
             health_listen: self.health_listen,
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
             log_format: self.log_format,
             masquerade: self.masquerade,
             labels: parse_labels(&self.node_labels)?,
-            bgp: self.bgp_conf()?,
+            bgp: match self.backend {
+                BackendKind::Bgp => Some(self.bgp.validate(node_ip, cluster_cidr, self.resync_seconds)?),
+                _ => None,
+            },
         })
     }
 
     fn etcd_tls(&self) -> EtcdTls {
         EtcdTls { cacert: self.etcd_cacert.clone(), cert: self.etcd_cert.clone(), key: self.etcd_key.clone() }
-    }
-
-    /// The BGP settings, with the bgp backend only.
-    fn bgp_conf(&self) -> Result<Option<BgpConf>, ConfError> {
-        if self.backend != BackendKind::Bgp {
-            return Ok(None);
-        }
-        let b = &self.bgp;
-        for (flag, asn) in [("bgp-as", Some(b.bgp_as)), ("bgp-node-as", b.bgp_node_as)] {
-            if let Some(asn) = asn {
-                check_asn(asn).map_err(|reason| ConfError::Bgp(format!("--{flag} {reason}")))?;
-            }
-        }
-        // BIRD refuses hold times of 1 and 2 s (RFC 4271: 0 or at least 3).
-        if b.bgp_hold_seconds < 3 || b.bgp_hold_seconds > 65535 {
-            return Err(ConfError::Bgp(format!(
-                "--bgp-hold-seconds {} must be 3 to 65535",
-                b.bgp_hold_seconds
-            )));
-        }
-        if b.bgp_graceful_restart_seconds == 0 || b.bgp_graceful_restart_seconds > 4095 {
-            let s = b.bgp_graceful_restart_seconds;
-            return Err(ConfError::Bgp(format!(
-                "--bgp-graceful-restart-seconds {s} must be 1 to 4095 (RFC 4724)"
-            )));
-        }
-        if self.cluster_cidr.addr().is_ipv4() && !self.node_ip.is_ipv4() {
-            return Err(ConfError::Bgp(
-                "IPv4 pod subnets are announced over IPv4 sessions: --node-ip must be IPv4".into(),
-            ));
-        }
-        Ok(Some(BgpConf {
-            cluster_as: b.bgp_as,
-            node_as: b.bgp_node_as,
-            route_reflector: b.bgp_route_reflector,
-            mesh: b.bgp_mesh,
-            hold_seconds: b.bgp_hold_seconds,
-            graceful_restart_seconds: b.bgp_graceful_restart_seconds,
-            cross_subnet_vxlan: b.bgp_cross_subnet_vxlan,
-            bird: b.bird.clone(),
-            scan_seconds: u32::try_from(self.resync_seconds).unwrap_or(u32::MAX),
-        }))
     }
 
     fn pool6(&self) -> Result<Option<SubnetPool>, ConfError> {
@@ -265,8 +217,7 @@ impl Args {
 fn parse_labels(text: &str) -> Result<Labels, ConfError> {
     let mut labels = Labels::new();
     for pair in text.split(',').filter(|p| !p.is_empty()) {
-        let bad = |reason| invalid("node-labels", pair, reason);
-        let (k, v) = pair.split_once('=').ok_or_else(|| bad("not key=value"))?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| invalid("node-labels", pair, "not key=value"))?;
         labels.insert(k.to_string(), v.to_string());
     }
     let selector = policy::LabelSelector { match_labels: labels.clone(), match_expressions: Vec::new() };
@@ -301,7 +252,10 @@ mod tests {
             "--state-dir",
             "/var/lib/twilld",
         ];
-        Args::try_parse_from(base.iter().chain(extra))
+        Args::load_from(base.iter().chain(extra), |_| None).map_err(|e| match e {
+            crate::conf_file::LoadError::Cli(e) => e,
+            crate::conf_file::LoadError::File(e) => panic!("no config file here: {e}"),
+        })
     }
 
     #[test]
@@ -343,9 +297,6 @@ mod tests {
         assert_eq!(c.pool.size(), 25);
         assert_eq!(c.datastore.endpoint, Endpoint::Etcd(vec!["http://127.0.0.1:2379".into()]));
         assert_eq!(c.log_format, LogFormat::Json);
-        let c = args(&["--node-labels", "twill.dev/rack=rack1,role="]).unwrap().validate().unwrap();
-        assert_eq!(c.labels.get("twill.dev/rack").map(String::as_str), Some("rack1"));
-        assert_eq!(c.labels.get("role").map(String::as_str), Some(""));
     }
 
     #[test]
@@ -367,7 +318,7 @@ mod tests {
             "false",
             "--bgp-hold-seconds",
             "9",
-            "--bgp-cross-subnet-vxlan",
+            "--bgp-cross-subnet-vxlan=true",
             "--bird",
             "/usr/sbin/bird",
         ])
@@ -398,6 +349,16 @@ mod tests {
     }
 
     #[test]
+    fn node_labels_and_masquerade() {
+        let c = args(&["--node-labels", "twill.dev/rack=rack1,role=", "--masquerade", "false"]).unwrap();
+        let c = c.validate().unwrap();
+        assert_eq!(c.labels.get("twill.dev/rack").map(String::as_str), Some("rack1"));
+        assert_eq!(c.labels.get("role").map(String::as_str), Some(""));
+        assert!(!c.masquerade);
+        assert!(args(&[]).unwrap().validate().unwrap().masquerade);
+    }
+
+    #[test]
     fn bad_combinations_are_rejected() {
         for extra in [
             &["--node", "Node_1"][..],
@@ -416,6 +377,27 @@ mod tests {
             &["--node-labels", "a=b c"],
         ] {
             assert!(args(extra).unwrap().validate().is_err(), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn missing_settings_name_the_flag_and_the_key() {
+        let base = [
+            ("--node", "node-1"),
+            ("--node-ip", "10.100.0.11"),
+            ("--underlay-iface", "eth0"),
+            ("--datastore", "file:/run/x"),
+            ("--cluster-cidr", "10.244.0.0/16"),
+            ("--cni-conf-dir", "/etc/cni/net.d"),
+            ("--cni-bin-dir", "/opt/cni/bin"),
+            ("--state-dir", "/var/lib/twilld"),
+        ];
+        for (flag, _) in base {
+            let kept = base.iter().filter(|(f, _)| *f != flag).flat_map(|(f, v)| [*f, *v]);
+            let argv: Vec<&str> = std::iter::once("twilld").chain(kept).collect();
+            let e = Args::load_from(argv, |_| None).unwrap().validate().unwrap_err().to_string();
+            let key = flag.trim_start_matches('-');
+            assert!(e.contains(flag) && e.contains(&format!("`{key} = ...`")), "{e}");
         }
     }
 }

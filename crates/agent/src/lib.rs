@@ -19,6 +19,7 @@ pub mod bgp;
 pub mod bird;
 pub mod cniconf;
 pub mod conf;
+pub mod conf_file;
 pub mod health;
 pub mod log;
 pub mod masq;
@@ -31,6 +32,7 @@ pub mod policy;
 mod reconcile;
 pub mod state;
 pub mod subnet;
+pub mod systemd;
 pub mod watcher;
 
 pub use agent::{AgentError, run};

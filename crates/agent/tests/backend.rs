@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use support::TempDir;
 use testkit::TestNs;
 use twill_agent::backend::{self, Applied, Backend, BackendConf, BackendError, Local, Peer, vxlan};
-use twill_agent::log::{LogFormat, Logger};
 use twill_agent::record::BackendKind;
 
 /// A node namespace whose `eth0` (10.98.0.1/24, and 10.98.0.2) leads to a second namespace.
@@ -39,11 +38,7 @@ fn build(ns: &TestNs, kind: BackendKind, node_ip: &str, state: &TempDir) -> Box<
         bgp: None,
     };
     // The backend's netlink socket is opened inside the namespace and used from here.
-    ns.ns().run(|| backend::build(kind, &conf, logger())).unwrap().unwrap()
-}
-
-fn logger() -> Logger {
-    Logger::new(LogFormat::Text, Box::new(std::io::stderr()))
+    ns.ns().run(|| backend::build(kind, &conf)).unwrap().unwrap()
 }
 
 fn local() -> Local {
@@ -136,12 +131,8 @@ fn missing_underlay_is_named() {
         state_dir: state.path().into(),
         bgp: None,
     };
-    let e = ns
-        .ns()
-        .run(|| backend::build(BackendKind::Vxlan, &conf, logger()).err())
-        .unwrap()
-        .expect("no underlay");
+    let e = ns.ns().run(|| backend::build(BackendKind::Vxlan, &conf).err()).unwrap().expect("no underlay");
     assert_eq!(e.to_string(), "underlay interface eth9 not found");
-    let e = backend::build(BackendKind::Bgp, &conf, logger()).err().expect("bgp without settings refused");
+    let e = backend::build(BackendKind::Bgp, &conf).err().expect("bgp without settings refused");
     assert_eq!(e.to_string(), "the bgp backend needs its BGP settings");
 }

@@ -17,7 +17,6 @@ use testkit::{TestNs, wait_until};
 use twill_agent::backend::{self, Backend, BackendConf, Local, Peer};
 use twill_agent::bgp::kernel::is_twill_bgp_route;
 use twill_agent::bgp::{BgpConf, PeerBgp};
-use twill_agent::log::{LogFormat, Logger};
 use twill_agent::record::BackendKind;
 
 /// `bird` on PATH; panics with the fix when BIRD is not installed.
@@ -99,9 +98,8 @@ fn cluster(tag: &str, n: u8, state: &TempDir) -> (TestNs, Vec<Node>) {
                 scan_seconds: 1,
             }),
         };
-        let log = Logger::new(LogFormat::Text, Box::new(std::io::stderr()));
         // Built inside the node's namespace: its netlink socket and its BIRD live there.
-        let backend = ns.ns().run(|| backend::build(BackendKind::Bgp, &conf, log)).unwrap().unwrap();
+        let backend = ns.ns().run(|| backend::build(BackendKind::Bgp, &conf)).unwrap().unwrap();
         let bird_dir = conf.state_dir.join("bird");
         nodes.push(Node { ns, index: i, backend, bird_dir });
     }
@@ -268,8 +266,7 @@ fn a_missing_bird_is_a_clear_error_at_start() {
             scan_seconds: 1,
         }),
     };
-    let log = Logger::new(LogFormat::Text, Box::new(std::io::sink()));
-    let e = ns.ns().run(|| backend::build(BackendKind::Bgp, &conf, log).err()).unwrap().expect("refused");
+    let e = ns.ns().run(|| backend::build(BackendKind::Bgp, &conf).err()).unwrap().expect("refused");
     assert!(
         e.to_string().starts_with("the BIRD daemon /nonexistent/bird was not found (Debian package bird2"),
         "{e}"

@@ -17,7 +17,6 @@ use ipnet::IpNet;
 use crate::bgp::status::BgpStatus;
 use crate::bgp::{Bgp, BgpConf, PeerBgp};
 use crate::bgppeer::BgpPeer;
-use crate::log::Logger;
 use crate::record::{BackendKind, NodeRecord};
 
 pub use hostgw::HostGw;
@@ -129,11 +128,11 @@ pub struct BackendConf {
 
 /// The backend of `kind`, in the calling thread's network namespace (where the BGP
 /// backend's BIRD will run).
-pub fn build(kind: BackendKind, conf: &BackendConf, log: Logger) -> Result<Box<dyn Backend>, BackendError> {
+pub fn build(kind: BackendKind, conf: &BackendConf) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::HostGw => Ok(Box::new(HostGw::new(conf)?)),
         BackendKind::Vxlan => Ok(Box::new(Vxlan::new(conf)?)),
-        BackendKind::Bgp => Ok(Box::new(Bgp::new(conf, log)?)),
+        BackendKind::Bgp => Ok(Box::new(Bgp::new(conf)?)),
     }
 }
 

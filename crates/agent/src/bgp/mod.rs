@@ -19,7 +19,9 @@
 //! Cross-subnet mode (Calico's CrossSubnet): peers on another underlay network are reached
 //! through vxlan (the [`Vxlan`] backend, restricted to them), the others by BGP routes.
 
+pub mod conf;
 pub mod kernel;
+pub mod metrics;
 pub mod plan;
 pub mod speaker;
 pub mod status;
@@ -37,46 +39,11 @@ use crate::backend::plan::Plan;
 use crate::backend::{Applied, Backend, BackendConf, BackendError, Local, Peer, Vxlan};
 use crate::bgppeer::BgpPeer;
 use crate::bird::BirdFiles;
-use crate::log::Logger;
 use crate::record::BackendKind;
+pub use conf::{BgpConf, ROUTE_REFLECTOR_LABEL};
 use plan::{BgpNode, NodeInputs, SessionSettings, plan_node};
 use speaker::Speaker;
 use status::{BgpStatus, Session};
-
-/// A node label that makes the node a route reflector (value `true`).
-pub const ROUTE_REFLECTOR_LABEL: &str = "twill.dev/route-reflector";
-
-/// The BGP settings of a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BgpConf {
-    /// The cluster's AS number.
-    pub cluster_as: u32,
-    /// This node's own AS number, overriding the cluster's.
-    pub node_as: Option<u32>,
-    pub route_reflector: bool,
-    /// Full iBGP mesh between the nodes when no node is a route reflector.
-    pub mesh: bool,
-    pub hold_seconds: u32,
-    pub graceful_restart_seconds: u32,
-    /// vxlan to peers on another underlay network, BGP routes to the others.
-    pub cross_subnet_vxlan: bool,
-    /// The `bird` binary.
-    pub bird: PathBuf,
-    /// How often BIRD re-reads the kernel table (repairing deleted routes).
-    pub scan_seconds: u32,
-}
-
-impl BgpConf {
-    /// This node's AS number.
-    pub fn asn(&self) -> u32 {
-        self.node_as.unwrap_or(self.cluster_as)
-    }
-
-    /// A node reflects when its setting or its label ([`ROUTE_REFLECTOR_LABEL`]) says so.
-    pub fn is_route_reflector(&self, labels: &Labels) -> bool {
-        self.route_reflector || labels.get(ROUTE_REFLECTOR_LABEL).is_some_and(|v| v == "true")
-    }
-}
 
 /// `program` as given when it names a file, else the first file of that name on `PATH`.
 fn find_program(program: &std::path::Path) -> Option<PathBuf> {
@@ -102,7 +69,6 @@ pub struct Bgp {
     dp: Dataplane,
     vxlan: Option<Vxlan>,
     speaker: Speaker,
-    log: Logger,
     local: Option<Local>,
     labels: Labels,
     /// The underlay interface's global addresses, with their prefix lengths.
@@ -124,20 +90,19 @@ impl std::fmt::Debug for Bgp {
 
 impl Bgp {
     /// The backend for the calling thread's network namespace, where BIRD will run.
-    pub fn new(conf: &BackendConf, log: Logger) -> Result<Bgp, BackendError> {
+    pub fn new(conf: &BackendConf) -> Result<Bgp, BackendError> {
         let bgp = conf.bgp.clone().ok_or(BackendError::NoBgpSettings)?;
         let bird = find_program(&bgp.bird).ok_or_else(|| BackendError::NoBird { bird: bgp.bird.clone() })?;
         let netns = NetNs::current().map_err(|e| BackendError::Netns(e.to_string()))?;
         let files = BirdFiles::new(conf.state_dir.join("bird"));
         let vxlan = if bgp.cross_subnet_vxlan { Some(Vxlan::new(conf)?) } else { None };
         let mut b = Bgp {
-            speaker: Speaker::new(bird, files, netns, log.clone()),
+            speaker: Speaker::new(bird, files, netns),
             conf: bgp,
             node_ip: conf.node_ip,
             underlay: conf.underlay.clone(),
             dp: Dataplane::new(Handle::new()?),
             vxlan,
-            log,
             local: None,
             labels: Labels::new(),
             underlay_addrs: Vec::new(),
@@ -239,7 +204,7 @@ impl Bgp {
         let plan = plan_node(&self.inputs(&local));
         if plan.skipped != self.skipped {
             for s in plan.skipped.iter().filter(|s| !self.skipped.contains(s)) {
-                self.log.warn("BGPPeer left out", &[("reason", s)]);
+                tracing::warn!(reason = %s, "BGPPeer left out");
             }
             self.skipped = plan.skipped.clone();
         }
@@ -251,10 +216,7 @@ impl Bgp {
             .map_err(|e| BackendError::Bird(e.to_string()))?;
         if changed {
             let sessions = plan.config.sessions.len();
-            self.log.info(
-                "BIRD configuration applied",
-                &[("sessions", &sessions), ("file", &self.files().config().display())],
-            );
+            tracing::info!(sessions, file = %self.files().config().display(), "BIRD configuration applied");
         }
         Ok(())
     }
@@ -355,7 +317,7 @@ impl Backend for Bgp {
 
     fn shutdown(&mut self) {
         if let Err(e) = self.speaker.stop() {
-            self.log.warn("stopping BIRD", &[("error", &e)]);
+            tracing::warn!(error = %e, "stopping BIRD");
         }
     }
 }

@@ -14,7 +14,6 @@ use netns::NetNs;
 use crate::bird::{
     BirdFiles, Control, ControlError, ProtocolStatus, Supervisor, SupervisorError, parse_protocols,
 };
-use crate::log::Logger;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpeakerError {
@@ -34,7 +33,6 @@ pub struct Speaker {
     files: BirdFiles,
     /// Consumed when BIRD is first started.
     netns: Option<NetNs>,
-    log: Logger,
     bird: Option<Supervisor>,
     /// The configuration BIRD runs and the start it was given to: a BIRD started again has
     /// read the file itself, so the pair is compared, not the text alone.
@@ -50,12 +48,11 @@ impl std::fmt::Debug for Speaker {
 }
 
 impl Speaker {
-    pub fn new(binary: PathBuf, files: BirdFiles, netns: NetNs, log: Logger) -> Speaker {
+    pub fn new(binary: PathBuf, files: BirdFiles, netns: NetNs) -> Speaker {
         Speaker {
             binary,
             files,
             netns: Some(netns),
-            log,
             bird: None,
             applied: None,
             reconfigurations: 0,
@@ -79,11 +76,8 @@ impl Speaker {
             write_private(&self.files.config(), text)?;
             let netns = self.netns.take().ok_or(SpeakerError::NotStarted)?;
             let recover = recover();
-            let sup = Supervisor::start(&self.binary, self.files.clone(), netns, recover, self.log.clone())?;
-            self.log.info(
-                "BIRD started",
-                &[("dir", &self.files.dir.display()), ("graceful_restart_recovery", &recover)],
-            );
+            let sup = Supervisor::start(&self.binary, self.files.clone(), netns, recover)?;
+            tracing::info!(dir = %self.files.dir.display(), graceful_restart_recovery = recover, "BIRD started");
             self.bird = Some(sup);
             // The first start reads the file itself.
             self.applied = Some((text.to_string(), 1));

@@ -25,8 +25,6 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
-use crate::log::Logger;
-
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A BIRD that ran this long before dying is restarted without delay.
@@ -135,7 +133,6 @@ struct Launch {
     netns: NetNs,
     files: BirdFiles,
     recover: bool,
-    log: Logger,
 }
 
 impl Supervisor {
@@ -146,7 +143,6 @@ impl Supervisor {
         files: BirdFiles,
         netns: NetNs,
         recover: bool,
-        log: Logger,
     ) -> Result<Supervisor, SupervisorError> {
         std::fs::create_dir_all(&files.dir)
             .map_err(|source| SupervisorError::Dir { path: files.dir.clone(), source })?;
@@ -155,10 +151,10 @@ impl Supervisor {
             return Err(SupervisorError::SocketPath { path: socket });
         }
         if let Some(pid) = kill_leftover(&files) {
-            log.warn("killed a BIRD left by an earlier agent", &[("pid", &pid)]);
+            tracing::warn!(pid, "killed a BIRD left by an earlier agent");
         }
         let shared = Arc::new(Shared { state: Mutex::new(RunState::default()), wake: Condvar::new() });
-        let launch = Launch { binary: binary.to_path_buf(), netns, files: files.clone(), recover, log };
+        let launch = Launch { binary: binary.to_path_buf(), netns, files: files.clone(), recover };
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name("twilld-bird".into())
@@ -242,12 +238,12 @@ fn supervise(shared: &Shared, mut launch: Launch) {
                     backoff = MIN_BACKOFF;
                 }
                 let log = launch.files.log().display().to_string();
-                launch.log.warn("BIRD exited; restarting it", &[("exit", &exit), ("log", &log)]);
+                tracing::warn!(%exit, %log, "BIRD exited; restarting it");
                 launch.recover = true;
             }
             Err(e) => {
                 let binary = launch.binary.display().to_string();
-                launch.log.error("cannot start BIRD", &[("binary", &binary), ("error", &e)]);
+                tracing::error!(%binary, error = %e, "cannot start BIRD");
                 shared.lock().last_exit = Some(format!("start {binary}: {e}"));
             }
         }
