@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The lab part of bench/: pod-to-pod throughput (iperf3, 1 and 4 streams) and ping RTT on one
-# node and across nodes, per backend (host-gw, vxlan; file datastore), and the time from
-# `twill lab pod add` to the first successful `twill lab probe` to that pod. A bare veth pair
+# node and across nodes, per backend (host-gw, vxlan, bgp; file datastore), the time from
+# `twill lab pod add` to the first successful `twill lab probe` to that pod, and route
+# convergence when a node joins (its twilld started again after it left). A bare veth pair
 # between two plain namespaces is measured in the same rounds as the floor. Writes a Markdown
 # report (default bench/LAB-RESULTS.md) with the exact command that produced it.
 #
-#   sudo bench/lab.sh [--nodes 2|3] [--rounds N] [--reps N] [--secs S] [--backends "host-gw vxlan"]
-#                     [--no-build] [--out FILE]
+#   sudo bench/lab.sh [--nodes 2|3] [--rounds N] [--reps N] [--conv-reps N] [--secs S]
+#                     [--backends "host-gw vxlan bgp"] [--no-build] [--out FILE]
 #
 # Everything runs inside namespaces this script creates: a lab under its own prefix
 # (TWILL_LAB_PREFIX=lb<pid>, so other labs and tests are never touched) and the floor's
@@ -20,17 +21,18 @@ export LC_ALL=C   # EPOCHREALTIME and printf with a '.' decimal separator
 cd "$(dirname "$0")/.."
 COMMAND_LINE="bench/lab.sh${*:+ $*}"
 
-NODES=2 ROUNDS=5 REPS=10 SECS=3 BACKENDS="host-gw vxlan" BUILD=1 OUT=bench/LAB-RESULTS.md
+NODES=2 ROUNDS=5 REPS=10 CONV_REPS=5 SECS=3 BACKENDS="host-gw vxlan bgp" BUILD=1 OUT=bench/LAB-RESULTS.md
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
+    --conv-reps) CONV_REPS=$2; shift 2 ;;
     --secs) SECS=$2; shift 2 ;;
     --backends) BACKENDS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "lab.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +45,9 @@ fi
 for tool in iperf3 ping jq ip awk; do
   command -v "$tool" >/dev/null || { echo "lab.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
+case " $BACKENDS " in
+  *" bgp "*) command -v bird >/dev/null || { echo "lab.sh: bird is missing for --backends bgp (scripts/install-deps.sh)" >&2; exit 1; } ;;
+esac
 
 TWILL=$PWD/target/release/twill
 export TWILL_LAB_PREFIX="lb$$"
@@ -250,6 +255,47 @@ floor_provision_once() {
   sample "$key.del" "$(ms_since "$t0")"
 }
 
+# --- route convergence when a node joins ------------------------------------------------------
+
+# ms from T0 until `ip route show NET` on node-1 answers non-empty (WANT=1) or empty (WANT=0),
+# polled every 10 ms; '-' after 30 s.
+route_wait() {
+  local t0=$1 net=$2 want=$3 i out
+  for i in $(seq 3000); do
+    out=$("$TWILL" lab exec node-1 -- ip route show "$net")
+    if { [ "$want" = 1 ] && [ -n "$out" ]; } || { [ "$want" = 0 ] && [ -z "$out" ]; }; then
+      ms_since "$t0"
+      return 0
+    fi
+    sleep 0.01
+  done
+  printf -- '-'
+}
+
+# Node NODE (pod c's) leaves (`lab agent stop`: its twilld leaves the cluster) and joins again
+# (`lab agent start`, which returns once its twilld is ready). Records: how long until node-1
+# dropped the route to c's subnet after the stop; the start itself; from the start until
+# node-1 has the route again; and until pod a on node-1 first connects to pod c.
+converge_once() {
+  local key=$1 node=$2 net=$3 ip_c=$4 t0 ms attempts=0
+  t0=$(now_us)
+  "$TWILL" lab agent stop --node "$node" >/dev/null
+  ms=$(route_wait "$t0" "$net" 0)
+  [ "$ms" = - ] && { note "$key: node-1 kept the route to $net 30 s after node-$node left"; return 0; }
+  sample "$key.leave" "$ms"
+  t0=$(now_us)
+  "$TWILL" lab agent start --node "$node" >/dev/null
+  sample "$key.start" "$(ms_since "$t0")"
+  ms=$(route_wait "$t0" "$net" 1)
+  [ "$ms" = - ] && { note "$key: node-1 had no route to $net 30 s after node-$node joined"; return 0; }
+  sample "$key.route" "$ms"
+  until "$TWILL" lab probe "$LAB_NS/a" "$ip_c" --port 80 >/dev/null; do
+    attempts=$((attempts + 1))
+    [ "$attempts" -lt 100 ] || { note "$key: pod c never answered after node-$node joined"; return 0; }
+  done
+  sample "$key.probe" "$(ms_since "$t0")"
+}
+
 # --- one backend ------------------------------------------------------------------------------
 
 # Through netlink: `lab exec` enters only the network namespace, so /sys would still show the
@@ -288,6 +334,13 @@ backend_run() {
     provision_once "$b.prov.same" "s$r" 1 "$LAB_NS/a"
     provision_once "$b.prov.cross" "x$r" "$cross_node" "$LAB_NS/a"
     floor_provision_once
+  done
+  note_machine_load "$backend, before node leave/join"
+  local net_c
+  net_c=$("$TWILL" lab status --json | jq -r --arg n "node-$cross_node" '.nodes[] | select(.name == $n) | .subnets[0]')
+  for r in $(seq "$CONV_REPS"); do
+    log "backend $backend: node-$cross_node leaves and joins, rep $r/$CONV_REPS"
+    converge_once "$b.conv" "$cross_node" "$net_c" "$ip_c"
   done
   "$TWILL" lab down >&2
 }
@@ -338,6 +391,14 @@ cross_same_row() {
     "$(ratio "$(stat_of "$b.cross.s1.gbps" median)" "$(stat_of "$b.same.s1.gbps" median)")" \
     "$(ratio "$(stat_of "$b.cross.s4.gbps" median)" "$(stat_of "$b.same.s4.gbps" median)")" \
     "$(ratio "$(stat_of "$b.cross.rtt" mean)" "$(stat_of "$b.same.rtt" mean)")"
+}
+
+convergence_row() {
+  local backend=$1 k=${1//-/}.conv
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" "$(stat_of "$k.probe" n)" \
+    "$(stat_of "$k.leave" median)" "$(stat_of "$k.start" median)" \
+    "$(stat_of "$k.route" median)" "$(stat_of "$k.route" max)" \
+    "$(stat_of "$k.probe" median)" "$(stat_of "$k.probe" max)"
 }
 
 provision_row() {
@@ -415,6 +476,19 @@ write_report() {
     provision_row "floor (ip + server)" floor.prov
     echo
     echo "\`twill lab up --nodes $NODES\` (one run each):$(for backend in $BACKENDS; do printf ' %s %s ms;' "$backend" "$(stat_of "${backend//-/}.labup" median)"; done)"
+    echo
+    echo "## Route convergence when a node joins"
+    echo
+    echo "ms, $CONV_REPS repetitions per backend. node-$NODES (pod c's) leaves with \`twill lab agent stop\`"
+    echo "(SIGTERM: its twilld leaves the cluster; with bgp its BIRD closes its sessions) and joins"
+    echo "again with \`twill lab agent start\` (returns once the twilld is ready). *leave*: from the stop"
+    echo "until node-1 has no route to c's subnet. *start*: the start command. *route*: from the start"
+    echo "until node-1 has the route again (\`ip route show SUBNET\` polled every 10 ms). *probe*: from"
+    echo "the start until pod a on node-1 first connects to pod c."
+    echo
+    echo "| backend | n | leave median | start median | route median | route max | probe median | probe max |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for backend in $BACKENDS; do convergence_row "$backend"; done
     echo
     echo "## Notes from the run"
     echo

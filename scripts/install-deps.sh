@@ -18,6 +18,7 @@ packages=(
   containerd                     # containerd 1.6 + ctr (`ctr run --cni`) as a real runtime in tests
   etcd-server                    # the etcd datastore (agent tests, `twill lab up --datastore etcd`)
   protobuf-compiler libprotobuf-dev  # protoc and its well-known .proto files, for etcd-client's gRPC code
+  bird2                          # BIRD 2 (bird, birdc): the bgp backend's BGP speaker, the lab's router
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,6 +27,11 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# twill runs its own BIRDs, each inside a lab or test namespace with its files in the lab's
+# state dir; the package's system-wide service (host namespace, /etc/bird) is not wanted.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet bird.service 2>/dev/null; then
+  systemctl disable --now bird.service
 fi
 . "$(dirname "$0")/toolchain.sh"
 twill_find_cargo || exit 1

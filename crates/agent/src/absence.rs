@@ -118,6 +118,7 @@ mod tests {
             subnet: subnet.parse().unwrap(),
             subnet6: None,
             vtep_mac: None,
+            bgp: None,
         }
     }
 

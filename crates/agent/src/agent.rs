@@ -14,6 +14,7 @@ use netns::NetNs;
 
 use crate::absence::DatastoreHealth;
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
+use crate::bgppeer::{BGPPEERS, BgpPeers};
 use crate::conf::AgentConf;
 use crate::layout;
 use crate::masq::Masquerade;
@@ -22,6 +23,7 @@ use crate::metrics::{Counter, Metrics};
 use crate::node;
 use crate::pods::PodPublisher;
 use crate::policy::PolicyController;
+use crate::record::NodeBgp;
 use crate::store::{Datastore, StoreError};
 use crate::watcher::{Input, Watcher};
 use crate::{health, notify, state};
@@ -71,12 +73,14 @@ pub struct Agent {
     pub(crate) pods: PodPublisher,
     /// What the node record says of this agent (`ready`, `degraded: ...`).
     pub(crate) health: String,
+    /// The BGPPeers of the last successful read (bgp backend).
+    pub(crate) bgp_peers: BgpPeers,
 }
 
 /// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
 /// feeds the same channel (the watcher's wake-ups).
 pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<(), AgentError> {
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(conf.backend == crate::record::BackendKind::Bgp));
     let addr = conf.health_listen;
     health::spawn(addr, metrics.clone()).map_err(|source| AgentError::Health { addr, source })?;
     let Prepared { store, backend, netns } = prepare(&conf)?;
@@ -85,7 +89,10 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
         tracing::info!("stopped before joining");
         return Ok(());
     };
-    let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
+    let masq = match conf.masquerade {
+        true => Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster())),
+        false => Masquerade::disabled(),
+    };
     let peers = Vec::new();
     let ttl = conf.ttl;
     let policy = PolicyController::new(&conf.node);
@@ -111,6 +118,7 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
         policy,
         pods,
         health: membership::HEALTH_JOINING.to_string(),
+        bgp_peers: BgpPeers::default(),
     };
     agent.joined();
     let stop = agent.spawn_watcher(tx)?;
@@ -146,6 +154,7 @@ fn prepare(conf: &AgentConf) -> Result<Prepared, AgentError> {
         node_ip: conf.node_ip,
         underlay: conf.underlay.clone(),
         state_dir: conf.state_dir.clone(),
+        bgp: conf.bgp.clone(),
     };
     let backend = backend::build(conf.backend, &backend_conf)?;
     Ok(Prepared { store, backend, netns })
@@ -178,6 +187,12 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
         pool6: conf.pool6,
         backend: conf.backend,
         vtep_mac: backend.vtep_mac(),
+        bgp: conf.bgp.as_ref().map(|b| NodeBgp {
+            asn: b.asn(),
+            route_reflector: b.is_route_reflector(&conf.labels),
+            sessions: 0,
+            sessions_up: 0,
+        }),
         ttl: conf.ttl,
     }
 }
@@ -218,7 +233,9 @@ impl Agent {
     /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        for prefix in [layout::NODES, layout::PODS, layout::POD_META, layout::NAMESPACES, layout::POLICIES] {
+        for prefix in
+            [layout::NODES, layout::PODS, layout::POD_META, layout::NAMESPACES, layout::POLICIES, BGPPEERS]
+        {
             let watcher = Watcher {
                 prefix,
                 store: self.store.clone(),
@@ -314,6 +331,9 @@ impl Agent {
     fn leave(&mut self) {
         crate::systemd::stopping();
         self.metrics.set_ready(false);
+        // BIRD first: its sessions close with a Cease, so the peers withdraw this node's
+        // routes at once rather than when the datastore tells them.
+        self.backend.shutdown();
         for e in membership::leave(self.store.as_ref(), &self.member, &self.membership) {
             self.metrics.add(Counter::DatastoreError, 1);
             tracing::warn!(error = %e, "leaving the cluster: step failed");

@@ -11,11 +11,13 @@ use std::time::Duration;
 use clap::Parser;
 use ipnet::IpNet;
 
+use crate::bgp::conf::{BgpArgs, BgpConf, BgpConfError};
 use crate::layout::check_name;
 use crate::log::LogFormat;
 use crate::record::{BackendKind, RecordError};
 use crate::store::{DatastoreConf, EtcdTls, StoreError};
 use crate::subnet::{SubnetError, SubnetPool};
+use policy::Labels;
 
 /// twill node agent: leases this node's pod subnet, writes its CNI config, routes to the
 /// other nodes' pods, masquerades traffic leaving the cluster.
@@ -50,9 +52,11 @@ pub struct Args {
     /// Key of the client certificate (PEM).
     #[arg(long, env = "TWILL_ETCD_KEY")]
     pub etcd_key: Option<PathBuf>,
-    /// host-gw, vxlan (bgp is reserved and not implemented yet).
+    /// host-gw, vxlan or bgp.
     #[arg(long, default_value = "vxlan")]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub bgp: BgpArgs,
     /// [required] The pod network; node subnets are carved out of it.
     #[arg(long)]
     pub cluster_cidr: Option<IpNet>,
@@ -79,6 +83,14 @@ pub struct Args {
     pub lease_ttl_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Masquerade pod traffic leaving the cluster; false when the network itself routes the
+    /// pod subnets (BGP peering with the routers).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub masquerade: bool,
+    /// This node's labels, k=v,k2=v2 (BGPPeer node selectors match them; the label
+    /// twill.dev/route-reflector=true makes a bgp node a route reflector).
+    #[arg(long, default_value = "")]
+    pub node_labels: String,
 }
 
 /// A validated configuration.
@@ -98,6 +110,10 @@ pub struct AgentConf {
     pub resync: Duration,
     pub ttl: Duration,
     pub log_format: LogFormat,
+    pub masquerade: bool,
+    pub labels: Labels,
+    /// The bgp backend's settings (with `--backend bgp` only).
+    pub bgp: Option<BgpConf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +126,10 @@ pub enum ConfError {
     Subnet { flag: &'static str, source: SubnetError },
     #[error("--{flag} {value}: {reason}")]
     Invalid { flag: &'static str, value: String, reason: &'static str },
-    #[error("--backend bgp is not implemented yet (it will render BIRD configuration); use host-gw or vxlan")]
-    BgpNotImplemented,
+    #[error(transparent)]
+    Bgp(#[from] BgpConfError),
+    #[error("--node-labels: {0}")]
+    Labels(String),
     #[error("--{flag} is required: give it on the command line or as `{flag} = ...` in the --config file")]
     Missing { flag: &'static str },
 }
@@ -137,9 +155,6 @@ impl Args {
         let cni_bin_dir = required("cni-bin-dir", &self.cni_bin_dir)?;
         let state_dir = required("state-dir", &self.state_dir)?;
         check_name("node", node)?;
-        if self.backend == BackendKind::Bgp {
-            return Err(ConfError::BgpNotImplemented);
-        }
         if node_ip.is_unspecified() || node_ip.is_loopback() || node_ip.is_multicast() {
             return Err(invalid("node-ip", node_ip, "must be a unicast address of the underlay"));
         }
@@ -174,6 +189,12 @@ impl Args {
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
             log_format: self.log_format,
+            masquerade: self.masquerade,
+            labels: parse_labels(&self.node_labels)?,
+            bgp: match self.backend {
+                BackendKind::Bgp => Some(self.bgp.validate(node_ip, cluster_cidr, self.resync_seconds)?),
+                _ => None,
+            },
         })
     }
 
@@ -190,6 +211,18 @@ impl Args {
             .map(Some)
             .map_err(|source| ConfError::Subnet { flag: "cluster-cidr6", source })
     }
+}
+
+/// `k=v,k2=v2` as labels, keys and values checked like Kubernetes checks them.
+fn parse_labels(text: &str) -> Result<Labels, ConfError> {
+    let mut labels = Labels::new();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| invalid("node-labels", pair, "not key=value"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let selector = policy::LabelSelector { match_labels: labels.clone(), match_expressions: Vec::new() };
+    selector.validate().map_err(|e| ConfError::Labels(e.to_string()))?;
+    Ok(labels)
 }
 
 #[cfg(test)]
@@ -267,10 +300,62 @@ mod tests {
     }
 
     #[test]
-    fn bgp_is_a_clear_not_implemented() {
-        let e = args(&["--backend", "bgp"]).unwrap().validate().unwrap_err();
-        assert!(e.to_string().contains("not implemented"), "{e}");
+    fn bgp_settings_with_defaults_and_overrides() {
+        let c = args(&["--backend", "bgp"]).unwrap().validate().unwrap();
+        let b = c.bgp.unwrap();
+        assert_eq!((b.asn(), b.mesh, b.route_reflector, b.cross_subnet_vxlan), (64512, true, false, false));
+        assert_eq!((b.hold_seconds, b.graceful_restart_seconds, b.scan_seconds), (90, 120, 2));
+        assert_eq!(b.bird, PathBuf::from("bird"));
+        let c = args(&[
+            "--backend",
+            "bgp",
+            "--bgp-as",
+            "65000",
+            "--bgp-node-as",
+            "65001",
+            "--bgp-route-reflector",
+            "--bgp-mesh",
+            "false",
+            "--bgp-hold-seconds",
+            "9",
+            "--bgp-cross-subnet-vxlan=true",
+            "--bird",
+            "/usr/sbin/bird",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        let b = c.bgp.unwrap();
+        assert_eq!((b.cluster_as, b.asn(), b.mesh, b.route_reflector), (65000, 65001, false, true));
+        assert_eq!((b.hold_seconds, b.cross_subnet_vxlan), (9, true));
+        assert!(args(&["--backend", "vxlan"]).unwrap().validate().unwrap().bgp.is_none());
         assert!(args(&["--backend", "udp"]).is_err());
+    }
+
+    #[test]
+    fn bad_bgp_settings_are_rejected() {
+        for extra in [
+            &["--bgp-as", "0"][..],
+            &["--bgp-node-as", "23456"],
+            &["--bgp-hold-seconds", "2"],
+            &["--bgp-graceful-restart-seconds", "0"],
+            &["--node-ip", "fd00::11"],
+        ] {
+            let mut all = vec!["--backend", "bgp"];
+            all.extend_from_slice(extra);
+            let e = args(&all).unwrap().validate().unwrap_err();
+            assert!(e.to_string().starts_with("--backend bgp: "), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn node_labels_and_masquerade() {
+        let c = args(&["--node-labels", "twill.dev/rack=rack1,role=", "--masquerade", "false"]).unwrap();
+        let c = c.validate().unwrap();
+        assert_eq!(c.labels.get("twill.dev/rack").map(String::as_str), Some("rack1"));
+        assert_eq!(c.labels.get("role").map(String::as_str), Some(""));
+        assert!(!c.masquerade);
+        assert!(args(&[]).unwrap().validate().unwrap().masquerade);
     }
 
     #[test]
@@ -287,6 +372,9 @@ mod tests {
             &["--datastore", "etcd:https://10.0.0.1:2379"],
             &["--etcd-cacert", "/ca.pem"],
             &["--underlay-iface", "a-very-long-interface-name"],
+            &["--node-labels", "a"],
+            &["--node-labels", "a b=c"],
+            &["--node-labels", "a=b c"],
         ] {
             assert!(args(extra).unwrap().validate().is_err(), "{extra:?}");
         }

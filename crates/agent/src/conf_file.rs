@@ -40,7 +40,7 @@ pub enum ConfFileError {
     Syntax { path: PathBuf, message: String },
     #[error("config file {path}: unknown key `{key}`{hint}")]
     UnknownKey { path: PathBuf, key: String, hint: String },
-    #[error("config file {path}: key `{key}` must be a string or an integer")]
+    #[error("config file {path}: key `{key}` must be a string, an integer or a boolean")]
     Kind { path: PathBuf, key: String },
     #[error("config file {path}: key `{key}`: {message}")]
     Value { path: PathBuf, key: String, message: String },
@@ -113,6 +113,8 @@ fn file_args(path: &Path, program: &OsStr) -> Result<Vec<OsString>, ConfFileErro
         let value = match value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
+            // The switches (`masquerade`, `bgp-route-reflector`, ...) take true or false.
+            toml::Value::Boolean(b) => b.to_string(),
             _ => return Err(ConfFileError::Kind { path: path.into(), key: key.clone() }),
         };
         let flag = OsString::from(format!("--{key}={value}"));
@@ -242,6 +244,21 @@ log-format = "json"
     }
 
     #[test]
+    fn bgp_settings_come_from_the_file_with_booleans() {
+        let bgp = "backend = \"bgp\"\nbgp-as = 65000\nbgp-route-reflector = true\nbgp-mesh = false\nmasquerade = false\nnode-labels = \"twill.dev/rack=rack1\"\n";
+        let f = File::new(&(FULL.to_string() + bgp));
+        let c = load(&["--config", &f.arg()], &[]).unwrap().validate().unwrap();
+        let b = c.bgp.unwrap();
+        assert_eq!((b.cluster_as, b.route_reflector, b.mesh), (65000, true, false));
+        assert!(!c.masquerade);
+        assert_eq!(c.labels.get("twill.dev/rack").map(String::as_str), Some("rack1"));
+        // A flag still beats the file.
+        let c =
+            load(&["--config", &f.arg(), "--bgp-route-reflector=false"], &[]).unwrap().validate().unwrap();
+        assert!(!c.bgp.unwrap().route_reflector);
+    }
+
+    #[test]
     fn tls_files_come_from_the_environment() {
         let env = [
             ("TWILL_DATASTORE", "etcd:https://10.0.0.1:2379,https://10.0.0.2:2379"),
@@ -277,7 +294,9 @@ log-format = "json"
         let e = file_error("backend = \"udp\"\n");
         assert!(e.contains("key `backend`"), "{e}");
         let e = file_error("resync-seconds = [1]\n");
-        assert!(e.contains("key `resync-seconds` must be a string or an integer"), "{e}");
+        assert!(e.contains("key `resync-seconds` must be a string, an integer or a boolean"), "{e}");
+        let e = file_error("bgp-mesh = \"maybe\"\n");
+        assert!(e.contains("key `bgp-mesh`: invalid value 'maybe'"), "{e}");
         let e = file_error("node = \n");
         assert!(e.contains("not valid TOML") && e.contains("line 1"), "{e}");
     }

@@ -1,6 +1,7 @@
 //! The health and metrics server (axum over hyper): `GET /readyz` (200 once the node is
 //! ready, 503 before and while leaving), `GET /healthz` and `/livez` (200 while the process
-//! serves) and `GET /metrics` (OpenMetrics text). HEAD is answered like GET without a body.
+//! serves), `GET /metrics` (OpenMetrics text) and, with the bgp backend, `GET /bgp` (BIRD's
+//! sessions as JSON). HEAD is answered like GET without a body.
 //!
 //! The rest of twilld is std threads, so the server gets a thread and a one-thread tokio
 //! runtime of its own. The socket is bound before that thread starts, on the caller's
@@ -25,6 +26,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .route("/healthz", get(alive))
         .route("/livez", get(alive))
         .route("/metrics", get(exposition))
+        .route("/bgp", get(bgp))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(metrics)
 }
@@ -42,6 +44,16 @@ async fn alive() -> &'static str {
 
 async fn exposition(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], m.render())
+}
+
+async fn bgp(State(m): State<Arc<Metrics>>) -> axum::response::Response {
+    match m.bgp() {
+        Some(status) => {
+            let body = serde_json::to_string(&status).unwrap_or_default() + "\n";
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "this node does not run the bgp backend\n").into_response(),
+    }
 }
 
 /// Binds `addr` and serves on a background thread for the life of the process; returns the
@@ -102,6 +114,12 @@ mod tests {
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{head}");
         assert!(body.contains("\ntwill_ready 1\n") && body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(request(addr, "GET", "/bgp").0, "HTTP/1.1 404 Not Found");
+        m.set_bgp(Some(crate::bgp::status::BgpStatus { local_as: 64512, ..Default::default() }));
+        let (status, head, body) = request(addr, "GET", "/bgp");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["local_as"], 64512);
     }
 
     #[test]

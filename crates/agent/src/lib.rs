@@ -16,6 +16,8 @@
 pub mod absence;
 pub mod agent;
 pub mod backend;
+pub mod bgp;
+pub mod bird;
 pub mod cniconf;
 pub mod conf;
 pub mod conf_file;
@@ -39,4 +41,4 @@ pub use conf::{AgentConf, Args};
 // The datastore and its records live in twill-cluster; the agent's modules use them as their own.
 pub use cluster::{BackendKind, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, Registry, SubnetOwner};
 pub use cluster::{Datastore, DatastoreConf, Endpoint};
-pub use cluster::{layout, record, registry, store};
+pub use cluster::{bgppeer, layout, record, registry, store};

@@ -46,27 +46,40 @@ pub fn build_masquerade(cluster: IpNet, cluster6: Option<IpNet>) -> Table {
 /// The masquerade table of this node, and its fingerprint when last applied.
 #[derive(Debug)]
 pub struct Masquerade {
-    table: Table,
+    /// `None`: no masquerade (`--masquerade false`, the network routes the pod subnets).
+    table: Option<Table>,
     applied: Option<u64>,
 }
 
 impl Masquerade {
     pub fn new(cluster: IpNet, cluster6: Option<IpNet>) -> Masquerade {
-        Masquerade { table: build_masquerade(cluster, cluster6), applied: None }
+        Masquerade { table: Some(build_masquerade(cluster, cluster6)), applied: None }
+    }
+
+    /// A node that does not masquerade: `ensure` removes a table left by an earlier run.
+    pub fn disabled() -> Masquerade {
+        Masquerade { table: None, applied: None }
     }
 
     /// Applies the table unless it is exactly as this process left it; true when it was
-    /// (re)applied.
+    /// (re)applied (or, disabled, removed).
     pub fn ensure(&mut self) -> Result<bool, Error> {
         let mut conn = Conn::open()?;
-        let now = conn.fingerprint(&self.table.id())?;
+        let id = TableId::new(FAMILY, TABLE);
+        let now = conn.fingerprint(&id)?;
+        let Some(table) = &self.table else {
+            if now.is_some() {
+                Masquerade::remove()?;
+            }
+            return Ok(now.is_some());
+        };
         if now.is_some() && now == self.applied {
             return Ok(false);
         }
         let mut batch = Batch::new();
-        batch.replace_table(&self.table);
+        batch.replace_table(table);
         conn.apply(&batch)?;
-        self.applied = conn.fingerprint(&self.table.id())?;
+        self.applied = conn.fingerprint(&id)?;
         Ok(true)
     }
 

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{self, subnet_key, subnet_of_key};
-use crate::record::{BackendKind, NodeRecord, RecordError, SubnetOwner, decode, encode};
+use crate::record::{BackendKind, NodeBgp, NodeRecord, RecordError, SubnetOwner, decode, encode};
 use crate::store::{Datastore, Entry, LeaseId, StoreError, Txn};
 use crate::subnet::{SubnetError, SubnetPool};
 
@@ -31,6 +31,8 @@ pub struct MemberConf {
     pub pool6: Option<SubnetPool>,
     pub backend: BackendKind,
     pub vtep_mac: Option<[u8; 6]>,
+    /// The node's BGP AS and role (bgp backend).
+    pub bgp: Option<NodeBgp>,
     pub ttl: Duration,
 }
 
@@ -155,6 +157,7 @@ pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecor
         expires: now + conf.ttl.as_secs(),
         heartbeat: now,
         health: health.to_string(),
+        bgp: conf.bgp,
     }
 }
 

@@ -13,6 +13,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use std::sync::Mutex;
+
+use crate::bgp::metrics::BgpMetrics;
+use crate::bgp::status::BgpStatus;
 use crate::policy::metrics::PolicyMetrics;
 
 /// What `/metrics` answers with.
@@ -29,6 +33,10 @@ pub struct Metrics {
     lease: Family<LeaseLabels, Gauge>,
     /// The NetworkPolicy controller's own metrics.
     pub policy: PolicyMetrics,
+    /// The bgp backend's metrics, registered with that backend only.
+    bgp_metrics: Option<BgpMetrics>,
+    /// The bgp backend's last status, for `/bgp`.
+    bgp: Mutex<Option<BgpStatus>>,
 }
 
 /// The labels of `twill_lease_info`.
@@ -62,6 +70,13 @@ const COUNTERS: [(&str, &str); 5] = [
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        Metrics::new(false)
+    }
+}
+
+impl Metrics {
+    /// The registry, with the bgp backend's metrics when `bgp`.
+    pub fn new(bgp: bool) -> Metrics {
         let mut m = Metrics {
             registry: Registry::default(),
             ready: Gauge::default(),
@@ -70,6 +85,8 @@ impl Default for Metrics {
             counters: Default::default(),
             lease: Family::default(),
             policy: PolicyMetrics::default(),
+            bgp_metrics: bgp.then(BgpMetrics::default),
+            bgp: Mutex::new(None),
         };
         let r = &mut m.registry;
         r.register("twill_lease_info", "The pod subnets this node holds (value always 1)", m.lease.clone());
@@ -84,6 +101,9 @@ impl Default for Metrics {
             r.register(*name, *help, c.clone());
         }
         m.policy.register(r);
+        if let Some(b) = &m.bgp_metrics {
+            b.register(&mut m.registry);
+        }
         m
     }
 }
@@ -134,6 +154,19 @@ impl Metrics {
             let labels = LeaseLabels { node: node.clone(), subnet: subnet.to_string(), family };
             self.lease.get_or_create(&labels).set(1);
         }
+    }
+
+    /// The bgp backend's state after a pass (`None` with other backends).
+    pub fn set_bgp(&self, status: Option<BgpStatus>) {
+        if let (Some(m), Some(s)) = (&self.bgp_metrics, &status) {
+            m.update(s);
+        }
+        *self.bgp.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    /// The bgp backend's last status.
+    pub fn bgp(&self) -> Option<BgpStatus> {
+        self.bgp.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The OpenMetrics exposition, `# EOF` included.

@@ -10,8 +10,10 @@ use ipnet::IpNet;
 use crate::absence::{PeerPlan, plan_peers};
 use crate::agent::Agent;
 use crate::backend::{Applied, Local, Peer};
+use crate::bgppeer::{BGPPEERS, BgpPeerRecord, BgpPeers};
 use crate::cniconf::{CniConf, ensure_conflists};
 use crate::metrics::Counter;
+use crate::record::BackendKind;
 use crate::registry::Registry;
 use crate::subnet::overlaps;
 use crate::{membership, node, state};
@@ -128,8 +130,13 @@ impl Agent {
     fn ensure_masquerade(&mut self) -> bool {
         match self.masq.ensure() {
             Ok(applied) => {
-                if applied {
+                if applied && self.conf.masquerade {
                     tracing::info!(table = "inet twill_agent", "masquerade table applied");
+                } else if applied {
+                    tracing::info!(
+                        table = "inet twill_agent",
+                        "masquerade table removed (--masquerade false)"
+                    );
                 }
                 true
             }
@@ -152,7 +159,19 @@ impl Agent {
         if !self.peers_read {
             return false;
         }
+        if self.conf.backend == BackendKind::Bgp {
+            ok &= self.refresh_bgp_peers();
+            self.backend.set_bgp_inputs(&self.conf.labels, &self.bgp_peers.peers);
+        }
         let result = self.backend.sync(&self.peers);
+        let status = self.backend.bgp_status();
+        // Published with the node record at the next renewal, not at once: sessions come
+        // and go together on every node, and each write would wake every agent.
+        if let (Some(b), Some(s)) = (self.member.bgp.as_mut(), &status) {
+            b.sessions = u32::try_from(s.sessions.len()).unwrap_or(u32::MAX);
+            b.sessions_up = u32::try_from(s.sessions_up()).unwrap_or(u32::MAX);
+        }
+        self.metrics.set_bgp(status);
         ok & self.report("peer routes", result)
     }
 
@@ -218,6 +237,34 @@ impl Agent {
         self.peers = plan.peers;
         self.held = plan.held.into_iter().collect();
         self.peers_read = true;
+        true
+    }
+
+    /// Reads the BGPPeers; on failure the last known ones stay in use. Invalid ones are left
+    /// out and logged when the set of problems changes.
+    fn refresh_bgp_peers(&mut self) -> bool {
+        let records = match Registry::new(self.store.as_ref()).list::<BgpPeerRecord>(BGPPEERS) {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                tracing::warn!(error = %e, "cannot read BGPPeers; keeping the last known ones");
+                return false;
+            }
+        };
+        let mut problems: Vec<String> = records.errors.iter().map(ToString::to_string).collect();
+        let mut peers = Vec::new();
+        for r in &records.items {
+            match r.validate() {
+                Ok(p) => peers.push(p),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        if problems != self.bgp_peers.problems {
+            for p in &problems {
+                tracing::warn!(error = %p, "ignoring BGPPeer");
+            }
+        }
+        self.bgp_peers = BgpPeers { peers, problems };
         true
     }
 

@@ -35,6 +35,7 @@ fn build(ns: &TestNs, kind: BackendKind, node_ip: &str, state: &TempDir) -> Box<
         node_ip: node_ip.parse().unwrap(),
         underlay: "eth0".into(),
         state_dir: state.path().join("state"),
+        bgp: None,
     };
     // The backend's netlink socket is opened inside the namespace and used from here.
     ns.ns().run(|| backend::build(kind, &conf)).unwrap().unwrap()
@@ -57,6 +58,7 @@ fn peer(n: u8, v6_hop: bool) -> Peer {
         subnet: format!("10.244.{n}.0/24").parse().unwrap(),
         subnet6: Some(format!("fd00:10:244:{n}::/64").parse().unwrap()),
         vtep_mac: Some([0x0e, n, n, n, n, n]),
+        bgp: None,
     }
 }
 
@@ -127,9 +129,10 @@ fn missing_underlay_is_named() {
         node_ip: "10.98.0.1".parse().unwrap(),
         underlay: "eth9".into(),
         state_dir: state.path().into(),
+        bgp: None,
     };
     let e = ns.ns().run(|| backend::build(BackendKind::Vxlan, &conf).err()).unwrap().expect("no underlay");
     assert_eq!(e.to_string(), "underlay interface eth9 not found");
-    let e = backend::build(BackendKind::Bgp, &conf).err().expect("bgp refused");
-    assert!(e.to_string().contains("not implemented"), "{e}");
+    let e = backend::build(BackendKind::Bgp, &conf).err().expect("bgp without settings refused");
+    assert_eq!(e.to_string(), "the bgp backend needs its BGP settings");
 }

@@ -27,12 +27,21 @@ fn twilld(extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn bgp_backend_is_not_implemented() {
-    let out = twilld(&["--backend", "bgp"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--backend bgp is not implemented yet"), "{err}");
+fn bad_bgp_settings_fail_before_anything_is_touched() {
+    for (extra, want) in [
+        (&["--bgp-as", "0"][..], "--backend bgp: --bgp-as 0 is reserved"),
+        (&["--bgp-hold-seconds", "1"], "--backend bgp: --bgp-hold-seconds 1 must be 3 to 65535"),
+        (&["--node-labels", "rack"], "--node-labels rack: not key=value"),
+    ] {
+        let mut all = vec!["--backend", "bgp"];
+        all.extend_from_slice(extra);
+        let out = twilld(&all);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
     assert!(!std::path::Path::new("/nonexistent/twill-agent-cli-test").exists());
+    assert!(!std::path::Path::new("/nonexistent/state").exists());
 }
 
 #[test]

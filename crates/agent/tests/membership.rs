@@ -28,6 +28,7 @@ fn conf(node: &str, cluster: &str) -> MemberConf {
         pool6: Some(SubnetPool::new(net("fd00:10:244::/56"), 64).unwrap()),
         backend: BackendKind::Vxlan,
         vtep_mac: Some([2, 0, 0, 0, 0, 1]),
+        bgp: None,
         ttl: Duration::from_secs(30),
     }
 }

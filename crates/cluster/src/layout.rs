@@ -8,6 +8,7 @@
 //! /twill/podmeta/NS/NAME     PodMeta          (labels, annotations, ports: `twill cluster`)
 //! /twill/namespaces/NAME     NamespaceRecord  (`twill cluster apply|label`)
 //! /twill/policies/NS/NAME    PolicyRecord     (`twill cluster apply`)
+//! /twill/bgppeers/NAME       BgpPeerRecord    (`twill cluster apply`)
 //! ```
 
 use ipnet::IpNet;
@@ -21,6 +22,7 @@ pub const PODS: &str = "/twill/pods/";
 pub const POD_META: &str = "/twill/podmeta/";
 pub const NAMESPACES: &str = "/twill/namespaces/";
 pub const POLICIES: &str = "/twill/policies/";
+pub const BGPPEERS: &str = "/twill/bgppeers/";
 
 /// Names (nodes, namespaces, pods, policies) are Kubernetes-style: 1–253 bytes of lower-case
 /// letters, digits, `-` and `.`, starting and ending with a letter or digit. That keeps them
@@ -70,6 +72,11 @@ pub fn namespace_key(name: &str) -> String {
 
 pub fn policy_key(namespace: &str, name: &str) -> String {
     format!("{POLICIES}{namespace}/{name}")
+}
+
+/// `/twill/bgppeers/NAME`.
+pub fn bgppeer_key(name: &str) -> String {
+    format!("{BGPPEERS}{name}")
 }
 
 #[cfg(test)]

@@ -6,9 +6,12 @@
 //! - [`store`]: the key-value model and its two implementations, a shared directory
 //!   (`file:DIR`) and etcd (`etcd:https://...`, TLS, several members);
 //! - [`layout`]: where each kind of record lives; [`record`]: the records (JSON);
-//! - [`registry`]: typed access to the records over any datastore.
+//! - [`registry`]: typed access to the records over any datastore;
+//! - [`bgppeer`]: BGPPeer objects (the bgp backend's explicit neighbours): manifest
+//!   decoding, validation, node selection.
 
 pub mod attachment;
+pub mod bgppeer;
 pub mod layout;
 pub mod manifest;
 pub mod ops;

@@ -1,15 +1,20 @@
 //! Kubernetes manifests for `twill cluster apply|delete -f` (and the lab's wrappers): one or
-//! many YAML or JSON documents of NetworkPolicy, Namespace and Pod objects (and `List`s of
-//! them). Everything is validated by `twill_policy::parse_yaml` first, all or nothing, with
-//! errors naming document, object and field; a policy is then stored with its `spec` as
-//! written (the agents validate it again when they read it), a namespace with its labels, a
-//! pod as its [`PodMeta`] (labels, annotations, named ports).
+//! many YAML or JSON documents of NetworkPolicy, Namespace, Pod and BGPPeer objects (and
+//! `List`s of them). Everything is validated first — by `twill_policy` for the Kubernetes
+//! kinds, by [`crate::bgppeer`] for BGPPeers — all or nothing, with errors naming document,
+//! object and field; a policy is then stored with its `spec` as written (the agents validate
+//! it again when they read it), a namespace with its labels, a pod as its [`PodMeta`]
+//! (labels, annotations, named ports), a BGPPeer as its record.
 
-use policy::{Object, parse_yaml};
+use policy::{Object, ParseError, parse_value};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::bgppeer::{self, BgpPeerError, BgpPeerRecord};
 use crate::record::{NamedPort, NamespaceRecord, PodMeta, PolicyRecord};
+
+/// The kinds a manifest may hold.
+const SUPPORTED: &str = "NetworkPolicy, Namespace, Pod, BGPPeer and List";
 
 /// One object of a manifest, as the datastore stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +22,7 @@ pub enum Manifest {
     Policy(PolicyRecord),
     Namespace(NamespaceRecord),
     Pod(PodMeta),
+    BgpPeer(BgpPeerRecord),
 }
 
 impl Manifest {
@@ -26,6 +32,7 @@ impl Manifest {
             Manifest::Policy(p) => format!("networkpolicy {}/{}", p.namespace, p.name),
             Manifest::Namespace(ns) => format!("namespace {}", ns.name),
             Manifest::Pod(p) => format!("pod {}/{}", p.namespace, p.name),
+            Manifest::BgpPeer(p) => format!("bgppeer {}", p.name),
         }
     }
 }
@@ -41,18 +48,39 @@ pub enum ManifestError {
     Parse(#[from] policy::ParseError),
     #[error("document {document}: {source}")]
     Yaml { document: usize, source: serde_norway::Error },
-    #[error("manifest read as {raw} objects, validated as {validated}")]
-    Mismatch { raw: usize, validated: usize },
+    #[error("document {document}: {source}")]
+    BgpPeer { document: usize, source: BgpPeerError },
+    #[error("document {document}: no object")]
+    Empty { document: usize },
 }
 
 /// The objects of a YAML (or JSON) stream, in order.
 pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>, ManifestError> {
-    let objects = parse_yaml(text)?;
-    let raw = raw_objects(text)?;
-    if raw.len() != objects.len() {
-        return Err(ManifestError::Mismatch { raw: raw.len(), validated: objects.len() });
+    raw_objects(text)?.iter().map(|(document, value)| decode(*document, value)).collect()
+}
+
+/// One object of document `document`.
+fn decode(document: usize, value: &Value) -> Result<Manifest, ManifestError> {
+    if value.get("kind").and_then(Value::as_str) == Some(bgppeer::KIND) {
+        let record =
+            bgppeer::from_manifest(value).map_err(|source| ManifestError::BgpPeer { document, source })?;
+        return Ok(Manifest::BgpPeer(record));
     }
-    Ok(objects.into_iter().zip(raw).map(|(object, raw)| record(object, &raw)).collect())
+    let object = parse_value(value).map_err(|e| numbered(e, document))?.into_iter().next();
+    object.map(|o| record(o, value)).ok_or(ManifestError::Empty { document })
+}
+
+/// A Kubernetes object's error, with the number of the document it came from.
+fn numbered(e: ParseError, document: usize) -> ManifestError {
+    ManifestError::Parse(match e {
+        ParseError::Invalid { object, field, message, .. } => {
+            ParseError::Invalid { document, object, field, message }
+        }
+        ParseError::UnsupportedKind { kind, .. } => {
+            ParseError::UnsupportedKind { document, kind, supported: SUPPORTED }
+        }
+        ParseError::Yaml { source, .. } => ParseError::Yaml { document, source },
+    })
 }
 
 fn record(object: Object, raw: &Value) -> Manifest {
@@ -78,26 +106,27 @@ fn record(object: Object, raw: &Value) -> Manifest {
     }
 }
 
-/// Every non-empty document, `List`s flattened, in the order `parse_yaml` decodes them.
-fn raw_objects(text: &str) -> Result<Vec<Value>, ManifestError> {
+/// Every object of every non-empty document with the document's number (from 1), `List`s
+/// flattened.
+fn raw_objects(text: &str) -> Result<Vec<(usize, Value)>, ManifestError> {
     let mut out = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let value =
             Value::deserialize(doc).map_err(|source| ManifestError::Yaml { document: i + 1, source })?;
-        flatten(value, &mut out);
+        flatten(i + 1, value, &mut out);
     }
     Ok(out)
 }
 
-fn flatten(value: Value, out: &mut Vec<Value>) {
+fn flatten(document: usize, value: Value, out: &mut Vec<(usize, Value)>) {
     match value {
         Value::Null => {}
         Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
             if let Some(Value::Array(items)) = map.remove("items") {
-                items.into_iter().for_each(|item| flatten(item, out));
+                items.into_iter().for_each(|item| flatten(document, item, out));
             }
         }
-        other => out.push(other),
+        other => out.push((document, other)),
     }
 }
 
@@ -158,6 +187,22 @@ items:
         let e = parse_manifests(bad).unwrap_err().to_string();
         assert!(e.contains("document 2: NetworkPolicy x/p: spec.ingress[0].ports[0].endPort"), "{e}");
         let e = parse_manifests("apiVersion: apps/v1\nkind: Deployment\n").unwrap_err().to_string();
-        assert!(e.contains("unsupported kind \"Deployment\""), "{e}");
+        assert!(
+            e.contains(
+                "unsupported kind \"Deployment\": twill reads NetworkPolicy, Namespace, Pod, BGPPeer and List"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bgp_peers_are_read_beside_the_kubernetes_kinds() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: twill.dev/v1alpha1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.100.1.1, asNumber: 65000, nodeSelector: {matchLabels: {twill.dev/rack: rack1}}}\n";
+        let m = parse_manifests(text).unwrap();
+        assert_eq!(m.iter().map(Manifest::describe).collect::<Vec<_>>(), ["namespace a", "bgppeer tor"]);
+        let Manifest::BgpPeer(p) = &m[1] else { panic!() };
+        assert_eq!(p.spec.as_number, 65000);
+        let e = parse_manifests(&text.replace("65000", "0")).unwrap_err().to_string();
+        assert!(e.contains("document 2: BGPPeer tor: spec.asNumber: 0 is reserved"), "{e}");
     }
 }

@@ -70,6 +70,10 @@ fn key_and_value(m: &Manifest) -> Result<(String, Vec<u8>), RecordError> {
             check_name("pod", &p.name)?;
             enc(layout::pod_meta_key(&p.namespace, &p.name), p)
         }
+        Manifest::BgpPeer(p) => {
+            check_name("BGPPeer", &p.name)?;
+            enc(layout::bgppeer_key(&p.name), p)
+        }
     }
 }
 

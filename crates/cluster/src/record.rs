@@ -19,7 +19,7 @@ pub enum BackendKind {
     HostGw,
     /// A vxlan device with per-peer FDB, neighbour and route entries.
     Vxlan,
-    /// Routes exchanged by a BGP daemon (BIRD); reserved, not implemented yet.
+    /// Routes exchanged by BIRD, the BGP daemon twilld runs.
     Bgp,
 }
 
@@ -79,6 +79,27 @@ pub struct NodeRecord {
     /// reconcile pass failed somewhere.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub health: String,
+    /// The node's BGP AS and role, with the bgp backend: its peers need them to set up
+    /// their sessions to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<NodeBgp>,
+}
+
+/// The BGP side of a node record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeBgp {
+    /// The node's AS number (the cluster's, or its own override).
+    #[serde(rename = "as")]
+    pub asn: u32,
+    /// The node is a route reflector: the other nodes peer with it instead of a full mesh.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub route_reflector: bool,
+    /// BGP sessions the node's BIRD has configured, and how many are established, as of
+    /// its last renewal (what `twill cluster get nodes -o wide` shows).
+    #[serde(default)]
+    pub sessions: u32,
+    #[serde(default)]
+    pub sessions_up: u32,
 }
 
 /// `/twill/subnets/CIDR`: who holds a pod subnet.
@@ -213,6 +234,7 @@ mod tests {
             vtep_mac: Some("0a:58:0a:f4:01:00".into()),
             backend: BackendKind::Vxlan,
             expires: 1_700_000_030,
+            bgp: None,
             heartbeat: 0,
             health: String::new(),
         }
@@ -231,6 +253,16 @@ mod tests {
         );
         let back: NodeRecord = serde_json::from_value(v).unwrap();
         assert_eq!(back, node());
+        let rr = NodeBgp { asn: 64512, route_reflector: true, sessions: 3, sessions_up: 2 };
+        let bgp = NodeRecord { bgp: Some(rr), ..node() };
+        let v = serde_json::to_value(&bgp).unwrap();
+        assert_eq!(
+            v["bgp"],
+            serde_json::json!({"as": 64512, "route_reflector": true, "sessions": 3, "sessions_up": 2})
+        );
+        assert_eq!(serde_json::from_value::<NodeRecord>(v).unwrap(), bgp);
+        let plain: NodeBgp = serde_json::from_value(serde_json::json!({"as": 65001})).unwrap();
+        assert_eq!(plain, NodeBgp { asn: 65001, route_reflector: false, sessions: 0, sessions_up: 0 });
     }
 
     #[test]

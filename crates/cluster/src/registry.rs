@@ -51,6 +51,11 @@ impl<'a> Registry<'a> {
         Ok(self.store.put(key, &encode(key, value)?, None)?)
     }
 
+    /// False when there was no such key.
+    pub fn delete(&self, key: &str) -> Result<bool, RecordError> {
+        Ok(self.store.delete(key)?)
+    }
+
     pub fn nodes(&self) -> Result<Records<NodeRecord>, RecordError> {
         self.list(layout::NODES)
     }

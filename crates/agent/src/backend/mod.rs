@@ -1,8 +1,8 @@
 //! Backends: how a node reaches the other nodes' pod subnets. Each is a [`Backend`]; the
 //! reconciler only calls the trait. host-gw and vxlan program kernel entries computed by the
-//! pure planners in [`plan`] and applied by [`dataplane::Dataplane`]; a BGP backend would
-//! instead render BIRD's configuration from the same peers (`ensure_peer` adds a protocol
-//! block, `sync` rewrites the file and reloads BIRD) and is reserved for later.
+//! pure planners in [`plan`] and applied by [`dataplane::Dataplane`]; the BGP backend
+//! ([`crate::bgp`]) instead renders BIRD's configuration from the same peers and lets BIRD
+//! exchange the routes.
 
 pub mod dataplane;
 mod hostgw;
@@ -14,6 +14,9 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::bgp::status::BgpStatus;
+use crate::bgp::{Bgp, BgpConf, PeerBgp};
+use crate::bgppeer::BgpPeer;
 use crate::record::{BackendKind, NodeRecord};
 
 pub use hostgw::HostGw;
@@ -37,6 +40,8 @@ pub struct Peer {
     pub subnet: IpNet,
     pub subnet6: Option<IpNet>,
     pub vtep_mac: Option<[u8; 6]>,
+    /// The peer's BGP AS and role, when its record publishes them (BGP backend).
+    pub bgp: Option<PeerBgp>,
 }
 
 impl Peer {
@@ -56,6 +61,7 @@ impl Peer {
             subnet: r.subnet,
             subnet6: r.subnet6,
             vtep_mac,
+            bgp: r.bgp.map(|b| PeerBgp { asn: b.asn, route_reflector: b.route_reflector }),
         })
     }
 }
@@ -97,6 +103,14 @@ pub trait Backend: Send {
     /// Makes the kernel match exactly `peers`: adds what is missing, removes what belongs to
     /// nodes not among them.
     fn sync(&mut self, peers: &[Peer]) -> Result<Applied, BackendError>;
+    /// This node's labels and the cluster's BGPPeers, before `sync` (BGP backend only).
+    fn set_bgp_inputs(&mut self, _labels: &policy::Labels, _bgp_peers: &[BgpPeer]) {}
+    /// BIRD's sessions and routes, for `/bgp` and `/metrics` (BGP backend only).
+    fn bgp_status(&self) -> Option<BgpStatus> {
+        None
+    }
+    /// The node leaves the cluster: stop what the backend runs (BIRD). Kernel state stays.
+    fn shutdown(&mut self) {}
 }
 
 /// What a backend is built from.
@@ -105,25 +119,33 @@ pub struct BackendConf {
     pub node: String,
     pub node_ip: IpAddr,
     pub underlay: String,
-    /// Where the backend remembers what it created (the vxlan device's parameters).
+    /// Where the backend remembers what it created (the vxlan device's parameters, BIRD's
+    /// files).
     pub state_dir: PathBuf,
+    /// The BGP backend's settings.
+    pub bgp: Option<BgpConf>,
 }
 
-/// The backend of `kind`, in the calling thread's network namespace.
+/// The backend of `kind`, in the calling thread's network namespace (where the BGP
+/// backend's BIRD will run).
 pub fn build(kind: BackendKind, conf: &BackendConf) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::HostGw => Ok(Box::new(HostGw::new(conf)?)),
         BackendKind::Vxlan => Ok(Box::new(Vxlan::new(conf)?)),
-        BackendKind::Bgp => Err(BackendError::NotImplemented { backend: kind }),
+        BackendKind::Bgp => Ok(Box::new(Bgp::new(conf)?)),
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error(
-        "backend {backend} is not implemented yet (it will render BIRD configuration); use host-gw or vxlan"
-    )]
-    NotImplemented { backend: BackendKind },
+    #[error("the bgp backend needs its BGP settings")]
+    NoBgpSettings,
+    #[error("open this node's network namespace: {0}")]
+    Netns(String),
+    #[error("BIRD: {0}")]
+    Bird(String),
+    #[error("the BIRD daemon {} was not found (Debian package bird2; scripts/install-deps.sh installs it, --bird names another)", .bird.display())]
+    NoBird { bird: PathBuf },
     #[error("underlay interface {name} not found")]
     NoUnderlay { name: String },
     #[error("{name} exists but is a {kind} device, not vxlan; remove it or rename it")]

@@ -155,6 +155,7 @@ mod tests {
             subnet: format!("10.244.{n}.0/24").parse().unwrap(),
             subnet6: v6.then(|| format!("fd00:10:244:{n}::/64").parse().unwrap()),
             vtep_mac: mac,
+            bgp: None,
         }
     }
 

@@ -127,6 +127,7 @@ mod tests {
                 expires: 0,
                 heartbeat: 0,
                 health: String::new(),
+                bgp: None,
             }],
         }
     }

@@ -1,11 +1,13 @@
-//! `twill cluster get nodes|namespaces|pods|networkpolicies [-n NS] [-o wide|json|yaml]`:
+//! `twill cluster get nodes|namespaces|pods|networkpolicies|bgppeers [-n NS] [-o wide|json|yaml]`:
 //! tables like kubectl's, or the records as JSON or YAML (pods with the operator's labels,
-//! annotations and ports laid over what their node published).
+//! annotations and ports laid over what their node published). With the bgp backend,
+//! `get nodes -o wide` shows each node's AS and BGP sessions as of its last renewal.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use clap::Args;
+use cluster::bgppeer::{BGPPEERS, BgpPeerRecord};
 use cluster::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, Registry};
 use serde::Serialize;
 
@@ -13,7 +15,7 @@ use super::Connection;
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol).
+    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol), bgppeers.
     pub kind: String,
     /// Only this namespace (pods, networkpolicies).
     #[arg(short = 'n', long)]
@@ -60,7 +62,15 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
                 reg.policies()?.items.into_iter().filter(|p| ns.is_none_or(|n| p.namespace == n)).collect();
             show(fmt, &items, policy_row, POLICY_HEAD)
         }
-        other => bail!("unknown kind {other:?}: nodes, namespaces, pods or networkpolicies"),
+        "bgppeers" | "bgppeer" => {
+            let mut items: Vec<BgpPeerRecord> = reg.list(BGPPEERS)?.items;
+            // A BGP password is a secret: shown as set, never printed.
+            for p in items.iter_mut().filter(|p| p.spec.password.is_some()) {
+                p.spec.password = Some("<hidden>".into());
+            }
+            show(fmt, &items, bgppeer_row, BGPPEER_HEAD)
+        }
+        other => bail!("unknown kind {other:?}: nodes, namespaces, pods, networkpolicies or bgppeers"),
     }
 }
 
@@ -128,7 +138,7 @@ fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
 
 const NODE_HEAD: (&[&str], &[&str]) = (
     &["NAME", "ADDRESS", "SUBNETS", "BACKEND", "HEALTH", "HEARTBEAT"],
-    &["ADDRESS6", "VTEP-MAC", "LEASE-EXPIRES"],
+    &["ADDRESS6", "VTEP-MAC", "LEASE-EXPIRES", "BGP-AS", "BGP-SESSIONS"],
 );
 
 fn node_row(n: &NodeRecord) -> Row {
@@ -144,8 +154,16 @@ fn node_row(n: &NodeRecord) -> Row {
         n.node_ip6.map(|i| i.to_string()).unwrap_or_else(|| "<none>".into()),
         n.vtep_mac.clone().unwrap_or_else(|| "<none>".into()),
         n.expires.to_string(),
+        n.bgp.map(|b| b.asn.to_string()).unwrap_or_else(|| "<none>".into()),
+        n.bgp.map(bgp_sessions).unwrap_or_else(|| "<none>".into()),
     ];
     (base, extra)
+}
+
+/// `2/3 up`, and `, reflector` for a route reflector: as of the node's last renewal.
+fn bgp_sessions(b: cluster::record::NodeBgp) -> String {
+    let role = if b.route_reflector { ", reflector" } else { "" };
+    format!("{}/{} up{role}", b.sessions_up, b.sessions)
 }
 
 const NS_HEAD: (&[&str], &[&str]) = (&["NAME", "LABELS"], &[]);
@@ -173,6 +191,20 @@ fn pod_row(p: &PodRecord) -> Row {
         ago(p.since),
     ];
     (base, extra)
+}
+
+const BGPPEER_HEAD: (&[&str], &[&str]) = (&["NAME", "PEER-IP", "AS", "NODE-SELECTOR"], &["PASSWORD"]);
+
+fn bgppeer_row(p: &BgpPeerRecord) -> Row {
+    let selector = p.spec.node_selector.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default());
+    let password = if p.spec.password.is_some() { "<hidden>" } else { "<none>" };
+    let base = vec![
+        p.name.clone(),
+        p.spec.peer_ip.to_string(),
+        p.spec.as_number.to_string(),
+        selector.unwrap_or_else(|| "<all nodes>".into()),
+    ];
+    (base, vec![password.to_string()])
 }
 
 const POLICY_HEAD: (&[&str], &[&str]) = (&["NAMESPACE", "NAME", "POD-SELECTOR"], &["SPEC"]);

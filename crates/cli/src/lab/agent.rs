@@ -11,9 +11,10 @@ use netns::NetNs;
 use super::health;
 use super::names::Names;
 use super::process::{self, Proc};
-use super::state::{DatastoreKind, LabOptions, LabState, NodeState, StateDir};
+use super::state::{Backend, DatastoreKind, LabOptions, LabState, NodeState, StateDir};
 use super::topology::UPLINK;
-use super::{etcd, layout};
+use super::{bgp, etcd, layout};
+use ::agent::bgp::ROUTE_REFLECTOR_LABEL;
 
 /// Where twilld serves `/readyz` and `/metrics`, inside each node namespace.
 pub const HEALTH_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9099);
@@ -94,6 +95,39 @@ fn args(dir: &Path, options: &LabOptions, node: &NodeState) -> Vec<String> {
             a.extend([flag.to_string(), p.display().to_string()]);
         }
     }
+    if options.backend == Backend::Bgp {
+        a.extend(bgp_args(options, node));
+    }
+    a
+}
+
+/// The bgp backend's flags: the lab's AS and hold time, the node's rack and route
+/// reflector labels, cross-subnet vxlan, and no masquerade when the outside host routes
+/// the pod subnets.
+fn bgp_args(options: &LabOptions, node: &NodeState) -> Vec<String> {
+    let mut a: Vec<String> =
+        ["--bgp-as", &bgp::CLUSTER_AS.to_string(), "--bgp-hold-seconds", &bgp::HOLD_SECONDS.to_string()]
+            .map(String::from)
+            .into();
+    if let Ok(bird) = process::find_program("bird", "bird2") {
+        a.extend(["--bird".to_string(), bird.display().to_string()]);
+    }
+    let mut labels = Vec::new();
+    if let Some(r) = node.rack {
+        labels.push(format!("{}={}", bgp::RACK_LABEL, bgp::rack_label(r)));
+    }
+    if node.index <= options.route_reflectors {
+        labels.push(format!("{ROUTE_REFLECTOR_LABEL}=true"));
+    }
+    if !labels.is_empty() {
+        a.extend(["--node-labels".to_string(), labels.join(",")]);
+    }
+    if options.cross_subnet {
+        a.push("--bgp-cross-subnet-vxlan".into());
+    }
+    if options.outside_bgp {
+        a.extend(["--masquerade".to_string(), "false".to_string()]);
+    }
     a
 }
 
@@ -112,6 +146,19 @@ pub fn start(dir: &Path, state: &LabState, node: &NodeState) -> Result<Proc> {
 pub fn wait_ready(node: &NodeState, proc: &Proc) -> Result<()> {
     let ns = NetNs::open(netns::named_path(&node.netns))?;
     health::wait_ok(&ns, HEALTH_ADDR, "/readyz", proc, &format!("twilld on {}", node.name), READY_LIMIT)
+}
+
+/// The BGP state `node`'s twilld serves on `/bgp` (JSON), or why it could not be read.
+pub fn bgp_status(node: &NodeState) -> serde_json::Value {
+    let answer = NetNs::open(netns::named_path(&node.netns))
+        .map_err(anyhow::Error::from)
+        .and_then(|ns| health::http_get(&ns, HEALTH_ADDR, "/bgp", Duration::from_millis(500)));
+    match answer {
+        Ok((200, body)) => serde_json::from_str(&body)
+            .unwrap_or_else(|e| serde_json::json!({"error": format!("bad /bgp answer: {e}")})),
+        Ok((code, body)) => serde_json::json!({"error": format!("/bgp answered {code}: {}", body.trim())}),
+        Err(e) => serde_json::json!({"error": format!("{e:#}")}),
+    }
 }
 
 /// True when `node`'s agent answers `/readyz` with 200 now.
@@ -165,18 +212,12 @@ mod tests {
             netns: "twl-node-2".into(),
             ip: Ipv4Addr::new(10, 100, 0, 12),
             ip6: None,
+            rack: None,
             conf_dir: dir.join("nodes/node-2/net.d"),
             agent_dir: dir.join("nodes/node-2/agent"),
             agent: None,
         };
-        let mut options = LabOptions {
-            nodes: 3,
-            backend: Backend::Vxlan,
-            datastore: DatastoreKind::File,
-            ipv6: false,
-            etcd_members: 1,
-            lease_ttl: 30,
-        };
+        let mut options = LabOptions::flat(3, Backend::Vxlan, DatastoreKind::File, false);
         let a = args(dir, &options, &node).join(" ");
         assert_eq!(
             a,
@@ -195,5 +236,21 @@ mod tests {
         );
         assert!(a.contains("--cluster-cidr6 fd00:10:244::/56"), "{a}");
         assert!(a.ends_with("--etcd-key /run/twill-lab/pki/client-key.pem"), "{a}");
+        options = LabOptions {
+            racks: 2,
+            route_reflectors: 2,
+            outside_bgp: true,
+            cross_subnet: true,
+            ..LabOptions::flat(4, Backend::Bgp, DatastoreKind::File, false)
+        };
+        let rack2 = NodeState { rack: Some(2), ..node.clone() };
+        let a = args(dir, &options, &rack2).join(" ");
+        assert!(a.contains("--backend bgp --cluster-cidr"), "{a}");
+        assert!(a.contains("--bgp-as 64512 --bgp-hold-seconds 9"), "{a}");
+        assert!(a.contains("--node-labels twill.dev/rack=rack2,twill.dev/route-reflector=true"), "{a}");
+        assert!(a.ends_with("--bgp-cross-subnet-vxlan --masquerade false"), "{a}");
+        options.route_reflectors = 1;
+        let a = args(dir, &options, &rack2).join(" ");
+        assert!(a.contains("--node-labels twill.dev/rack=rack2 "), "{a}");
     }
 }

@@ -21,14 +21,7 @@ const PODS: [(&str, u8, &str); 5] = [
 ];
 
 pub fn run(names: &Names) -> Result<()> {
-    let options = LabOptions {
-        nodes: 3,
-        backend: Backend::HostGw,
-        datastore: DatastoreKind::File,
-        ipv6: false,
-        etcd_members: 1,
-        lease_ttl: 30,
-    };
+    let options = LabOptions::flat(3, Backend::HostGw, DatastoreKind::File, false);
     println!("== twill lab up --nodes 3 --backend host-gw --datastore file");
     println!("   (if this is interrupted, `twill lab down` removes the lab)");
     up::up(names, options)?;

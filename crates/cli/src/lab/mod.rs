@@ -11,6 +11,7 @@
 mod agent;
 mod apply;
 mod attach;
+mod bgp;
 mod cluster;
 mod demo;
 mod enforce;
@@ -34,6 +35,7 @@ mod status;
 mod target;
 mod teardown;
 mod topology;
+mod underlay;
 mod up;
 mod wire;
 
@@ -62,7 +64,7 @@ pub enum LabCommand {
     /// Pods: namespaces attached by twill's CNI plugins, each serving on TCP/UDP ports 80 and 81.
     #[command(subcommand)]
     Pod(PodCommand),
-    /// Run a command inside a pod (NS/NAME), a node (node-N), outside, underlay or etcd.
+    /// Run a command inside a pod (NS/NAME), a node (node-N), outside, underlay, etcd or router.
     Exec(ExecArgs),
     /// Connect from one pod (or node-N, outside) to another (or to an address); exit 0 when
     /// connected, 1 when not, 2 when the probe could not be made.
@@ -166,7 +168,7 @@ pub struct WaitArgs {
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// NS/NAME, node-N, outside, underlay or etcd.
+    /// NS/NAME, node-N, outside, underlay, etcd or router.
     pub place: Target,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]

@@ -77,6 +77,10 @@ impl Names {
         }
     }
 
+    pub fn router(&self) -> String {
+        format!("{}-router", self.prefix)
+    }
+
     pub fn node(&self, index: u8) -> String {
         format!("{}-node-{index}", self.prefix)
     }

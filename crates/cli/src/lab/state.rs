@@ -20,6 +20,7 @@ use super::process::Proc;
 pub enum Backend {
     HostGw,
     Vxlan,
+    Bgp,
 }
 
 impl Backend {
@@ -27,6 +28,7 @@ impl Backend {
         match self {
             Backend::HostGw => "host-gw",
             Backend::Vxlan => "vxlan",
+            Backend::Bgp => "bgp",
         }
     }
 }
@@ -46,6 +48,19 @@ pub struct LabOptions {
     pub backend: Backend,
     pub datastore: DatastoreKind,
     pub ipv6: bool,
+    /// Underlay segments joined by a router; 0: one flat segment.
+    #[serde(default)]
+    pub racks: u8,
+    /// The outside host peers with the cluster (bgp): it learns the pod subnets, and the
+    /// nodes do not masquerade.
+    #[serde(default)]
+    pub outside_bgp: bool,
+    /// Nodes 1..=K are route reflectors (bgp).
+    #[serde(default)]
+    pub route_reflectors: u8,
+    /// vxlan between racks, routes inside a rack (bgp, Calico's CrossSubnet).
+    #[serde(default)]
+    pub cross_subnet: bool,
     /// Members of the etcd cluster (with the etcd datastore).
     #[serde(default = "one")]
     pub etcd_members: u8,
@@ -62,6 +77,33 @@ fn thirty() -> u32 {
     30
 }
 
+impl LabOptions {
+    /// A lab of `nodes` on one flat segment, without BGP options.
+    pub fn flat(nodes: u8, backend: Backend, datastore: DatastoreKind, ipv6: bool) -> LabOptions {
+        LabOptions {
+            nodes,
+            backend,
+            datastore,
+            ipv6,
+            racks: 0,
+            outside_bgp: false,
+            route_reflectors: 0,
+            cross_subnet: false,
+            etcd_members: 1,
+            lease_ttl: 30,
+        }
+    }
+
+    pub fn shape(&self) -> super::topology::Shape {
+        super::topology::Shape {
+            nodes: self.nodes,
+            racks: self.racks,
+            ipv6: self.ipv6,
+            etcd_members: if self.datastore == DatastoreKind::Etcd { self.etcd_members } else { 0 },
+        }
+    }
+}
+
 /// One node: a namespace running twilld.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeState {
@@ -71,6 +113,9 @@ pub struct NodeState {
     pub netns: String,
     pub ip: Ipv4Addr,
     pub ip6: Option<Ipv6Addr>,
+    /// Its rack, in a lab with racks.
+    #[serde(default)]
+    pub rack: Option<u8>,
     /// twilld's `--cni-conf-dir`, where it writes the node's network lists.
     pub conf_dir: PathBuf,
     /// twilld's `--state-dir`.
@@ -110,6 +155,17 @@ pub struct EtcdMember {
     pub proc: Option<Proc>,
 }
 
+/// A BIRD the lab runs itself: the router's, the outside host's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BirdState {
+    /// `router` or `outside`.
+    pub place: String,
+    pub netns: String,
+    /// Its configuration, control socket, pid file and log.
+    pub dir: PathBuf,
+    pub proc: Option<Proc>,
+}
+
 /// The etcd cluster of a lab with the etcd datastore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EtcdState {
@@ -134,6 +190,9 @@ pub struct LabState {
     pub etcd: Option<EtcdState>,
     /// The server in the outside namespace.
     pub outside_server: Option<Proc>,
+    /// BIRDs of the router and the outside host (bgp).
+    #[serde(default)]
+    pub birds: Vec<BirdState>,
     /// `NS/NAME` → pod.
     pub pods: BTreeMap<String, PodState>,
 }
@@ -155,7 +214,8 @@ impl LabState {
         let agents = self.nodes.iter().filter_map(|n| n.agent.as_ref());
         let servers = self.pods.values().filter_map(|p| p.server.as_ref());
         let etcd = self.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref()));
-        agents.chain(servers).chain(self.outside_server.iter()).chain(etcd).collect()
+        let birds = self.birds.iter().filter_map(|b| b.proc.as_ref());
+        agents.chain(servers).chain(self.outside_server.iter()).chain(etcd).chain(birds).collect()
     }
 }
 

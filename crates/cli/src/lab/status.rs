@@ -1,6 +1,8 @@
 //! `twill lab status`: the nodes with their pod subnets (read from the network list each
-//! node's twilld wrote) and agent health, the datastore, and the pods with their addresses;
-//! as tables, or as JSON for scripts (`--json`).
+//! node's twilld wrote) and agent health, the datastore, the pods with their addresses and,
+//! with the bgp backend, every BGP session (each node's from its twilld's `/bgp`, the
+//! router's and outside host's from their BIRD's control socket); as tables, or as JSON for
+//! scripts (`--json`).
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -10,8 +12,9 @@ use std::collections::BTreeMap;
 use cluster::{PodRecord, Registry};
 
 use super::agent::{self, datastore_url};
+use super::bgp;
 use super::names::Names;
-use super::state::{self, LabState, NodeState};
+use super::state::{self, Backend, LabState, NodeState};
 use super::{layout, registry};
 
 /// The network list every node's twilld writes, which pods are attached with.
@@ -89,6 +92,8 @@ fn report(names: &Names, state: &LabState) -> Value {
                 "agent_running": n.agent.as_ref().is_some_and(|p| p.is_running()),
                 "ready": agent::is_ready(n),
                 "log": n.agent.as_ref().map(|p| p.log.clone()),
+                "rack": n.rack,
+                "bgp": (state.options.backend == Backend::Bgp).then(|| agent::bgp_status(n)),
             })
         })
         .collect();
@@ -122,14 +127,35 @@ fn report(names: &Names, state: &LabState) -> Value {
             "running": m.proc.as_ref().is_some_and(|p| p.is_running()),
         })).collect::<Vec<_>>()),
         "outside_server_pid": state.outside_server.as_ref().map(|p| p.pid),
+        "racks": state.options.racks,
         "nodes": nodes,
+        "birds": birds(state),
         "namespaces": namespaces,
         "pods": pods,
     })
 }
 
-fn render(r: &Value) -> String {
-    let s = |v: &Value| match v {
+/// The router's and the outside host's BIRD, with their sessions.
+fn birds(state: &LabState) -> Vec<Value> {
+    state
+        .birds
+        .iter()
+        .map(|b| {
+            let sessions = bgp::sessions(&b.dir);
+            json!({
+                "place": b.place, "netns": b.netns,
+                "pid": b.proc.as_ref().map(|p| p.pid),
+                "running": b.proc.as_ref().is_some_and(|p| p.is_running()),
+                "sessions": sessions.as_ref().ok(),
+                "error": sessions.as_ref().err().map(|e| format!("{e:#}")),
+            })
+        })
+        .collect()
+}
+
+/// A value as one table cell: strings bare, null as `-`, lists joined with `,`.
+fn cell(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         Value::Array(a) => {
@@ -138,7 +164,11 @@ fn render(r: &Value) -> String {
             if parts.is_empty() { "-".into() } else { parts.join(",") }
         }
         other => other.to_string(),
-    };
+    }
+}
+
+fn render(r: &Value) -> String {
+    let s = cell;
     let mut out = format!(
         "lab {} ({}): backend {}, datastore {}, IPv6 {}\n",
         s(&r["prefix"]),
@@ -156,6 +186,14 @@ fn render(r: &Value) -> String {
             s(&etcd["pid"])
         ));
     }
+    render_nodes(r, &mut out);
+    render_bgp(r, &mut out);
+    render_pods(r, &mut out);
+    out
+}
+
+fn render_nodes(r: &Value, out: &mut String) {
+    let s = cell;
     out.push_str(&format!("\n{:<8} {:<22} {:<13} {:<32} {}\n", "NODE", "NETNS", "IP", "SUBNETS", "TWILLD"));
     for n in r["nodes"].as_array().into_iter().flatten() {
         let health = match (n["agent_running"] == true, n["ready"] == true) {
@@ -164,18 +202,23 @@ fn render(r: &Value) -> String {
             (false, _) => "NOT RUNNING",
         };
         out.push_str(&format!(
-            "{:<8} {:<22} {:<13} {:<32} pid {} {health}\n",
+            "{:<8} {:<22} {:<13} {:<32} pid {} {health}{}\n",
             s(&n["name"]),
             s(&n["netns"]),
             s(&n["ip"]),
             s(&n["subnets"]),
-            s(&n["agent_pid"])
+            s(&n["agent_pid"]),
+            bgp_summary(&n["bgp"])
         ));
     }
+}
+
+fn render_pods(r: &Value, out: &mut String) {
+    let s = cell;
     let pods = r["pods"].as_array().cloned().unwrap_or_default();
     if pods.is_empty() {
         out.push_str("\nno pods (twill lab pod add NS/NAME)\n");
-        return out;
+        return;
     }
     out.push_str(&format!("\n{:<24} {:<8} {:<36} {}\n", "POD", "NODE", "IPS", "SERVER"));
     for p in &pods {
@@ -188,7 +231,60 @@ fn render(r: &Value) -> String {
             s(&p["server_pid"])
         ));
     }
-    out
+}
+
+/// `, bgp 2/3 up` for a node of the bgp backend.
+fn bgp_summary(bgp: &Value) -> String {
+    let Some(sessions) = bgp["sessions"].as_array() else {
+        return if bgp.is_null() { String::new() } else { ", bgp unknown".into() };
+    };
+    let up = sessions.iter().filter(|s| s["established"] == true).count();
+    format!(", bgp {up}/{} up", sessions.len())
+}
+
+/// Every BGP session: the nodes', then the router's and the outside host's.
+fn render_bgp(r: &Value, out: &mut String) {
+    let mut rows: Vec<(String, &Value)> = Vec::new();
+    let mut problems = Vec::new();
+    for n in r["nodes"].as_array().into_iter().flatten().filter(|n| !n["bgp"].is_null()) {
+        let name = n["name"].as_str().unwrap_or_default().to_string();
+        match n["bgp"]["sessions"].as_array() {
+            Some(list) => rows.extend(list.iter().map(|s| (name.clone(), s))),
+            None => problems.push(format!("{name}: {}", n["bgp"]["error"].as_str().unwrap_or("no answer"))),
+        }
+        if let Some(e) = n["bgp"]["error"].as_str().filter(|_| n["bgp"]["sessions"].is_array()) {
+            problems.push(format!("{name}: {e}"));
+        }
+    }
+    for b in r["birds"].as_array().into_iter().flatten() {
+        let place = b["place"].as_str().unwrap_or_default().to_string();
+        match b["sessions"].as_array() {
+            Some(list) => rows.extend(list.iter().map(|s| (place.clone(), s))),
+            None => problems.push(format!("{place}: {}", b["error"].as_str().unwrap_or("no answer"))),
+        }
+    }
+    if rows.is_empty() && problems.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "\n{:<8} {:<26} {:<16} {:<28} {:>7} {:>9}\n",
+        "BGP", "PEER", "NEIGHBOR", "STATE", "LEARNED", "ANNOUNCED"
+    ));
+    for (at, s) in rows {
+        let text = |k: &str| s[k].as_str().map(String::from).unwrap_or_else(|| s[k].to_string());
+        out.push_str(&format!(
+            "{:<8} {:<26} {:<16} {:<28} {:>7} {:>9}\n",
+            at,
+            text("peer"),
+            text("neighbor"),
+            text("state"),
+            text("routes_learned"),
+            text("routes_announced")
+        ));
+    }
+    for p in problems {
+        out.push_str(&format!("BGP state unavailable: {p}\n"));
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Places in a lab a command can run in or connect to: a pod (`NS/NAME`), a node (`node-N`),
-//! the outside host (`outside`), the underlay switch (`underlay`) or an etcd member (`etcd`,
-//! `etcd2`, ...).
+//! the outside host (`outside`), the underlay switch (`underlay`), an etcd member (`etcd`,
+//! `etcd2`, ...) or the router between racks (`router`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::etcd;
 use super::names::{Names, PodRef};
 use super::state::LabState;
-use super::topology::{OUTSIDE_IP, OUTSIDE_IP6};
+use super::topology::{OUTSIDE_IP, OUTSIDE_IP6, ROUTER_IP, ROUTER_IP6};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -21,6 +21,7 @@ pub enum Target {
     Underlay,
     /// etcd member `i` (1-based).
     Etcd(u8),
+    Router,
 }
 
 impl FromStr for Target {
@@ -32,11 +33,14 @@ impl FromStr for Target {
         Ok(match s {
             "outside" => Target::Outside,
             "underlay" => Target::Underlay,
+            "router" => Target::Router,
             _ => match (s.strip_prefix("node-").and_then(|n| n.parse().ok()), etcd::member_of(s)) {
                 (Some(i), _) => Target::Node(i),
                 (None, Some(i)) => Target::Etcd(i),
                 (None, None) => {
-                    bail!("{s:?} is not a lab place: NS/NAME (a pod), node-N, outside, underlay or etcd[N]")
+                    bail!(
+                        "{s:?} is not a lab place: NS/NAME (a pod), node-N, outside, underlay, etcd[N] or router"
+                    )
                 }
             },
         })
@@ -52,6 +56,7 @@ impl fmt::Display for Target {
             Target::Underlay => f.write_str("underlay"),
             Target::Etcd(1) => f.write_str("etcd"),
             Target::Etcd(i) => write!(f, "etcd{i}"),
+            Target::Router => f.write_str("router"),
         }
     }
 }
@@ -65,6 +70,8 @@ impl Target {
             Target::Outside => names.outside(),
             Target::Underlay => names.underlay(),
             Target::Etcd(i) => etcd::member_netns(state, *i)?,
+            Target::Router if state.options.racks > 0 => names.router(),
+            Target::Router => bail!("this lab has no router (start it with --racks N)"),
         })
     }
 
@@ -82,6 +89,8 @@ impl Target {
             Target::Outside if v6 && state.options.ipv6 => Ok(OUTSIDE_IP6.into()),
             Target::Outside if !v6 => Ok(OUTSIDE_IP.into()),
             Target::Etcd(i) if !v6 && state.etcd.is_some() => Ok(etcd::member_ip(*i).into()),
+            Target::Router if state.options.racks > 0 && !v6 => Ok(ROUTER_IP.into()),
+            Target::Router if state.options.racks > 0 && state.options.ipv6 => Ok(ROUTER_IP6.into()),
             _ => bail!(missing()),
         }
     }
@@ -93,7 +102,7 @@ mod tests {
 
     #[test]
     fn places_parse_and_print() {
-        for s in ["a/p1", "node-3", "outside", "underlay", "etcd"] {
+        for s in ["a/p1", "node-3", "outside", "underlay", "etcd", "router"] {
             assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
         }
         for bad in ["node-", "node-x", "node-300", "pod", "A/b"] {

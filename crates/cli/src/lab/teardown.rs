@@ -79,10 +79,12 @@ fn stop_processes(dir: &Path, lab: &LabState, errors: &mut Vec<anyhow::Error>) -
     errors.extend(pods::detach_all(dir, lab));
     let agents: Vec<&Proc> = lab.nodes.iter().filter_map(|n| n.agent.as_ref()).collect();
     errors.extend(process::stop_all(&agents, AGENT_GRACE));
+    let birds = lab.birds.iter().filter_map(|b| b.proc.as_ref());
     let rest: Vec<&Proc> = lab
         .outside_server
         .iter()
         .chain(lab.etcd.iter().flat_map(|e| e.members.iter().filter_map(|m| m.proc.as_ref())))
+        .chain(birds)
         .collect();
     errors.extend(process::stop_all(&rest, OTHER_GRACE));
     running

@@ -11,10 +11,11 @@ use netns::NetNs;
 
 use super::names::Names;
 use super::state::{
-    Backend, DatastoreKind, EtcdMember, EtcdState, LabOptions, LabState, NodeState, StateDir,
+    Backend, BirdState, DatastoreKind, EtcdMember, EtcdState, LabOptions, LabState, NodeState, StateDir,
 };
-use super::topology::{self, MAX_NODES, Role};
-use super::{agent, etcd, layout, pods, teardown};
+use super::topology::{self, MAX_NODES, MAX_RACKS, Role};
+use super::{agent, bgp, etcd, layout, pods, teardown, underlay};
+use ::agent::bird::BirdFiles;
 
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
@@ -31,6 +32,21 @@ pub struct UpArgs {
     /// Dual-stack: IPv6 on the underlay and an IPv6 pod network too.
     #[arg(long)]
     pub ipv6: bool,
+    /// Split the nodes over R underlay segments joined by a router namespace (with bgp, the
+    /// router runs BIRD and the nodes peer with it).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_RACKS)))]
+    pub racks: u8,
+    /// bgp: the outside host peers with the cluster and learns the pod subnets; no NAT
+    /// either way.
+    #[arg(long)]
+    pub outside_bgp: bool,
+    /// bgp: nodes 1..=K are route reflectors (node label twill.dev/route-reflector=true);
+    /// the others peer only with them.
+    #[arg(long, default_value_t = 0)]
+    pub route_reflectors: u8,
+    /// bgp: vxlan between racks, routes inside a rack (Calico's CrossSubnet).
+    #[arg(long)]
+    pub cross_subnet: bool,
     /// The nodes' lease TTL in seconds (twilld's `--lease-ttl-seconds`): how long a node
     /// that vanished keeps its subnet and routes.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(3..))]
@@ -43,14 +59,42 @@ pub struct UpArgs {
 impl UpArgs {
     pub fn options(&self) -> LabOptions {
         LabOptions {
-            nodes: self.nodes,
-            backend: self.backend,
-            datastore: self.datastore,
-            ipv6: self.ipv6,
+            racks: self.racks,
+            outside_bgp: self.outside_bgp,
+            route_reflectors: self.route_reflectors,
+            cross_subnet: self.cross_subnet,
             etcd_members: self.etcd_members,
             lease_ttl: self.lease_ttl,
+            ..LabOptions::flat(self.nodes, self.backend, self.datastore, self.ipv6)
         }
     }
+}
+
+/// Option combinations that cannot work, refused before anything is built.
+pub fn check_options(o: &LabOptions) -> Result<()> {
+    let bgp = o.backend == Backend::Bgp;
+    if o.racks > o.nodes {
+        bail!("--racks {} needs at least {} nodes (--nodes {})", o.racks, o.racks, o.nodes);
+    }
+    if o.racks > 0 && o.backend == Backend::HostGw {
+        bail!("host-gw needs every node on one L2 segment; with --racks use --backend vxlan or bgp");
+    }
+    for (on, flag) in [
+        (o.outside_bgp, "--outside-bgp"),
+        (o.route_reflectors > 0, "--route-reflectors"),
+        (o.cross_subnet, "--cross-subnet"),
+    ] {
+        if on && !bgp {
+            bail!("{flag} needs --backend bgp");
+        }
+    }
+    if o.route_reflectors > o.nodes {
+        bail!("--route-reflectors {} is more than the {} nodes", o.route_reflectors, o.nodes);
+    }
+    if o.cross_subnet && o.racks < 2 {
+        bail!("--cross-subnet needs --racks 2 or more (vxlan runs only between racks)");
+    }
+    Ok(())
 }
 
 pub fn run(names: &Names, args: &UpArgs) -> Result<()> {
@@ -97,9 +141,13 @@ fn refuse_existing(names: &Names) -> Result<()> {
     Ok(())
 }
 
-/// Finds the programs the lab will start before anything is built.
+/// Checks the options and finds the programs the lab will start before anything is built.
 fn preflight(options: &LabOptions) -> Result<()> {
+    check_options(options)?;
     agent::twilld_binary()?;
+    if options.backend == Backend::Bgp {
+        super::process::find_program("bird", "bird2")?;
+    }
     crate::install::plugin_binary()?;
     if options.datastore == DatastoreKind::Etcd {
         super::process::find_program("etcd", "etcd-server")?;
@@ -110,24 +158,29 @@ fn preflight(options: &LabOptions) -> Result<()> {
 fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> {
     let dir = sd.dir.clone();
     let with_etcd = options.datastore == DatastoreKind::Etcd;
-    let members = if with_etcd { options.etcd_members } else { 0 };
-    let hosts = topology::plan_hosts(names, options.nodes, options.ipv6, members);
+    let shape = options.shape();
+    let hosts = topology::plan_hosts(names, &shape);
     let mut state = LabState {
         prefix: names.prefix().to_string(),
-        nodes: hosts.iter().filter_map(|h| planned_node(&dir, h)).collect(),
+        nodes: hosts.iter().filter_map(|h| planned_node(&dir, &shape, h)).collect(),
         options,
         netns: Vec::new(),
         etcd: None,
         outside_server: None,
+        birds: Vec::new(),
         pods: Default::default(),
     };
     sd.save(&state)?;
-    topology::apply_topology(names, &hosts, &mut |name| {
+    underlay::apply_topology(names, &topology::segments(&shape), &hosts, &mut |name| {
         state.netns.push(name.to_string());
         sd.save(&state)
     })?;
+    let racks = match shape.racks {
+        0 => String::new(),
+        r => format!(" in {r} racks behind router {}", topology::ROUTER_IP),
+    };
     println!(
-        "underlay {} with {} nodes, outside host {}",
+        "underlay {} with {} nodes{racks}, outside host {}",
         names.underlay(),
         state.options.nodes,
         topology::OUTSIDE_IP
@@ -136,7 +189,14 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
     if with_etcd {
         start_etcd(names, sd, &mut state)?;
     }
+    if state.options.backend == Backend::Bgp {
+        start_bgp(names, sd, &mut state)?;
+    }
     start_agents(sd, &mut state)?;
+    if state.options.backend == Backend::Bgp {
+        let took = bgp::wait_converged(&state)?;
+        println!("BGP converged after {:.2}s", took.as_secs_f64());
+    }
     let outside = NetNs::open(netns::named_path(&names.outside()))?;
     state.outside_server = Some(pods::start_server(&outside, "outside", None, &dir.join("outside.log"))?);
     sd.save(&state)?;
@@ -144,15 +204,16 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
     Ok(state)
 }
 
-fn planned_node(dir: &Path, host: &topology::Host) -> Option<NodeState> {
+fn planned_node(dir: &Path, shape: &topology::Shape, host: &topology::Host) -> Option<NodeState> {
     let Role::Node(index) = host.role else { return None };
     let node_dir = layout::node_dir(dir, index);
     Some(NodeState {
         index,
         name: format!("node-{index}"),
         netns: host.netns.clone(),
-        ip: host.ip,
-        ip6: host.ip6,
+        ip: host.ip(),
+        ip6: host.ip6(),
+        rack: topology::rack_of(index, shape),
         conf_dir: node_dir.join("net.d"),
         agent_dir: node_dir.join("agent"),
         agent: None,
@@ -198,6 +259,32 @@ fn start_etcd(names: &Names, sd: &StateDir, state: &mut LabState) -> Result<()> 
         "etcd ready: {members} member(s) at {urls} (TLS, client certificates in {})",
         etcd::pki_dir(&sd.dir).display()
     );
+    Ok(())
+}
+
+/// The BGPPeers in the datastore, then the router's and the outside host's BIRD, so the
+/// nodes find their peers from their first configuration.
+fn start_bgp(names: &Names, sd: &StateDir, state: &mut LabState) -> Result<()> {
+    let peers = bgp::put_bgp_peers(&sd.dir, state)?;
+    let mut speakers = Vec::new();
+    if state.options.racks > 0 {
+        speakers.push(("router", names.router(), bgp::plan_router(&state.options)));
+    }
+    if state.options.outside_bgp {
+        speakers.push(("outside", names.outside(), bgp::plan_outside(&state.options)));
+    }
+    for (place, netns, config) in speakers {
+        let dir = bgp::bird_dir(&sd.dir, place);
+        let ns = NetNs::open(netns::named_path(&netns))?;
+        state.birds.push(BirdState { place: place.into(), netns, dir: dir.clone(), proc: None });
+        let proc = bgp::start_bird(&ns, &BirdFiles::new(&dir), &config)?;
+        println!("BIRD of the {place} running (pid {}, {})", proc.pid, dir.display());
+        if let Some(b) = state.birds.last_mut() {
+            b.proc = Some(proc);
+        }
+        sd.save(state)?;
+    }
+    println!("{peers} BGPPeer(s) written to the datastore");
     Ok(())
 }
 

@@ -193,3 +193,28 @@ pub fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
+
+/// Like [`wait_for`], polling every 100 ms, and says how long it took.
+pub fn wait_timed(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+/// A node's field in `lab status --json`.
+pub fn node_field(status: &Value, node: &str, field: &str) -> Value {
+    status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap()[field].clone()
+}
+
+impl Lab {
+    /// `ip -j ARGS` inside a lab place, parsed.
+    pub fn ip_json(&self, place: &str, args: &[&str]) -> Value {
+        let mut all = vec!["exec", place, "--", "ip", "-j"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        if out.trim().is_empty() { Value::Array(Vec::new()) } else { serde_json::from_str(&out).unwrap() }
+    }
+}
