@@ -6,17 +6,20 @@
 //! - [`store`]: the key-value model and its two implementations, a shared directory
 //!   (`file:DIR`) and etcd (`etcd:https://...`, TLS, several members);
 //! - [`layout`]: where each kind of record lives; [`record`]: the records (JSON);
-//! - [`registry`]: typed access to the records over any datastore.
+//! - [`registry`]: typed access to the records over any datastore;
+//! - [`multinet`]: NetworkAttachmentDefinitions and the network-status of multi-network pods.
 
 pub mod attachment;
 pub mod layout;
 pub mod manifest;
+pub mod multinet;
 pub mod ops;
 pub mod pki;
 pub mod record;
 pub mod registry;
 pub mod store;
 
+pub use multinet::{NetAttachDef, NetworkStatus};
 pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, SubnetOwner};
 pub use registry::Registry;
 pub use store::{Datastore, DatastoreConf, Endpoint, EtcdTls};

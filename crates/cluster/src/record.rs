@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::multinet::NetworkStatus;
 use crate::store::{Entry, StoreError};
 
 /// How a node reaches the other nodes' pod subnets.
@@ -134,6 +135,10 @@ pub struct PodRecord {
     /// Unix seconds of the ADD.
     #[serde(default)]
     pub since: u64,
+    /// Every interface of the pod and what it got (`k8s.v1.cni.cncf.io/network-status`), as
+    /// the multus plugin recorded it at ADD; empty for pods attached without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_status: Vec<NetworkStatus>,
 }
 
 impl PodRecord {
@@ -226,7 +231,7 @@ mod tests {
             serde_json::json!({
                 "name": "node-1", "node_ip": "10.100.0.11", "subnet": "10.244.1.0/24",
                 "subnet6": "fd00:10:244:1::/64", "vtep_mac": "0a:58:0a:f4:01:00",
-                "backend": "vxlan", "expires": 1_700_000_030u64
+                "backend": "vxlan", "expires": 1_700_000_030u64, "heartbeat": 0
             })
         );
         let back: NodeRecord = serde_json::from_value(v).unwrap();

@@ -120,7 +120,7 @@ fn parse_result(bytes: &[u8], conf: &NetConf) -> Result<CniResult, Error> {
 }
 
 /// Whether `exe` is the running binary (same file, through any symlink).
-fn is_self(exe: &Path) -> bool {
+pub(crate) fn is_self(exe: &Path) -> bool {
     fn id(p: &Path) -> Option<(u64, u64)> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))

@@ -18,6 +18,7 @@ mod mac;
 mod macvlan;
 mod masq;
 mod meta;
+mod multus;
 mod owner;
 mod portmap;
 mod ptp;
@@ -42,6 +43,8 @@ pub const NAMES: &[&str] = &[
     "host-local",
     "loopback",
     "macvlan",
+    "multus",
+    "multus-shim",
     "portmap",
     "ptp",
     "sbr",
@@ -59,6 +62,8 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
         "host-local" => Some(Box::new(host_local::HostLocal)),
         "loopback" => Some(Box::new(loopback::Loopback)),
         "macvlan" => Some(Box::new(macvlan::Macvlan)),
+        // Multus's thick-plugin shim name: twill's multus is one thin plugin either way.
+        "multus" | "multus-shim" => Some(Box::new(multus::Multus)),
         "portmap" => Some(Box::new(portmap::Portmap)),
         "ptp" => Some(Box::new(ptp::Ptp)),
         "sbr" => Some(Box::new(sbr::Sbr)),
