@@ -34,6 +34,23 @@ pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>> {
     Ok(labels)
 }
 
+/// Annotations written `k=v` (one per flag), with `--networks` as the multi-network one;
+/// keys are checked as the API server checks them.
+pub fn parse_annotations(pairs: &[String], networks: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("annotation {pair:?} must be written key=value")
+        };
+        policy::names::label_key(k).map_err(|e| anyhow::anyhow!("annotation {pair:?}: {e}"))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    if let Some(n) = networks {
+        out.insert(cluster::multinet::NETWORKS_ANNOTATION.to_string(), n.to_string());
+    }
+    Ok(out)
+}
+
 /// Creates or relabels a namespace (labels replace earlier ones), as `twill cluster apply`.
 pub fn ns_add(names: &Names, name: &str, labels: BTreeMap<String, String>) -> Result<()> {
     check_dns_label("namespace", name)?;
@@ -64,6 +81,7 @@ pub fn pod_add(
     pod: &PodRef,
     node: Option<u8>,
     labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 ) -> Result<()> {
     let sd = StateDir::lock(names, false)?;
     let mut state = sd.load()?;
@@ -71,9 +89,9 @@ pub fn pod_add(
         bail!("pod {pod} already exists");
     }
     ensure_namespace(&sd.dir, &state, &pod.ns)?;
-    // The pod's labels and ports exist before it is attached, as a Pod object does in
-    // Kubernetes before the kubelet runs it.
-    registry::apply(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &labels))])?;
+    // The pod's labels, annotations (its network selection among them) and ports exist
+    // before it is attached, as a Pod object does in Kubernetes before the kubelet runs it.
+    registry::apply(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &labels, &annotations))])?;
     let node = state.node(node.unwrap_or_else(|| least_loaded(&state)))?.clone();
     let netns_name = names.pod(pod, |n| state.netns.iter().any(|m| m == n) || netns::named_path(n).exists());
     netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
@@ -106,7 +124,7 @@ pub fn pod_add(
         }
         Err(e) => {
             let mut undo = stop_pod(&sd.dir, &node, &record);
-            let meta = Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new()));
+            let meta = Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new(), &BTreeMap::new()));
             undo.extend(registry::delete(&sd.dir, &state, &[meta]).err());
             for e2 in undo {
                 eprintln!("twill lab: while undoing pod {pod}: {e2:#}");
@@ -195,9 +213,11 @@ pub fn pod_del(names: &Names, pod: &PodRef) -> Result<()> {
     if let Err(e) = registry::wait_published(&sd.dir, &state, pod, false) {
         errors.push(e);
     }
-    if let Err(e) =
-        registry::delete(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new()))])
-    {
+    if let Err(e) = registry::delete(
+        &sd.dir,
+        &state,
+        &[Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new(), &BTreeMap::new()))],
+    ) {
         errors.push(e);
     }
     state.pods.remove(&pod.to_string());
@@ -236,6 +256,11 @@ mod tests {
         assert_eq!(l.get("app").map(String::as_str), Some("web"));
         assert_eq!(l.len(), 2);
         assert!(parse_labels("").unwrap().is_empty());
+        let a = parse_annotations(&["x.io/y=a=b".into()], Some("data@net5")).unwrap();
+        assert_eq!(a["x.io/y"], "a=b");
+        assert_eq!(a["k8s.v1.cni.cncf.io/networks"], "data@net5");
+        assert!(parse_annotations(&["novalue".into()], None).is_err());
+        assert!(parse_annotations(&["Bad Key=1".into()], None).is_err());
         assert_eq!(parse_labels("a=").unwrap().get("a").map(String::as_str), Some(""));
         for bad in ["a", "=b", "a b=c", "a=b c"] {
             assert!(parse_labels(bad).is_err(), "{bad}");

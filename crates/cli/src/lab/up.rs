@@ -14,7 +14,7 @@ use super::state::{
     Backend, DatastoreKind, EtcdMember, EtcdState, LabOptions, LabState, NodeState, StateDir,
 };
 use super::topology::{self, MAX_NODES, Role};
-use super::{agent, etcd, layout, pods, teardown};
+use super::{agent, datanet, etcd, layout, multus, pods, teardown};
 
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
@@ -121,10 +121,12 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         state.netns.push(name.to_string());
         sd.save(&state)
     })?;
+    datanet::apply_data_network(names, &state.nodes)?;
     println!(
-        "underlay {} with {} nodes, outside host {}",
+        "underlay {} with {} nodes (and their data network on {}), outside host {}",
         names.underlay(),
         state.options.nodes,
+        datanet::DATA_IFACE,
         topology::OUTSIDE_IP
     );
     install_plugins(&layout::bin_dir(&dir))?;
@@ -132,6 +134,7 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         start_etcd(names, sd, &mut state)?;
     }
     start_agents(sd, &mut state)?;
+    multus::write_confs(&dir, &state)?;
     let outside = NetNs::open(netns::named_path(&names.outside()))?;
     state.outside_server = Some(pods::start_server(&outside, "outside", None, &dir.join("outside.log"))?);
     sd.save(&state)?;
