@@ -11,6 +11,7 @@ mod latency;
 mod machine;
 mod memory;
 mod meter;
+mod multus;
 mod node;
 mod policy;
 mod policy_bed;
@@ -94,6 +95,8 @@ enum Part {
     Datapath,
     /// Peak RSS of one plugin run.
     Memory,
+    /// Multi-network pods: multus against the sum of its delegates run alone.
+    Multus,
     /// NetworkPolicy at 1..10,000 policies: twill's nftables table against iptables rules.
     Policy,
     /// Remove namespaces and scratch dirs left by bench runs that were killed.
@@ -166,6 +169,11 @@ fn run(cli: &Cli) -> Result<()> {
     if wanted(Part::Memory) {
         eprintln!("twill-bench: memory ({} runs)", settings.memory_runs);
         report.memory = part(&mut report, "memory", || memory::run(&lab, &prov, settings.memory_runs))?;
+    }
+    if wanted(Part::Multus) {
+        eprintln!("twill-bench: multus ({} iterations)", settings.iterations);
+        report.multus =
+            part(&mut report, "multus", || multus::run(&lab, &prov, settings.iterations, settings.warmup))?;
     }
     let policy = match wanted(Part::Policy) {
         true => part(&mut report, "policy", || policy::run(&lab, cli.quick))?,

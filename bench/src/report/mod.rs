@@ -6,6 +6,7 @@ mod datapath;
 mod density;
 mod latency;
 mod memory;
+mod multus;
 mod targets;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use crate::density::DensityResult;
 use crate::latency::LatencyResult;
 use crate::machine::Machine;
 use crate::memory::MemoryResult;
+use crate::multus::MultusResult;
 use crate::provision::{CNI_VERSION, NEEDED, Provision, Source};
 use crate::settings::Settings;
 
@@ -38,6 +40,7 @@ pub struct Report {
     pub density: Option<DensityResult>,
     pub datapath: Option<DatapathResult>,
     pub memory: Option<MemoryResult>,
+    pub multus: Option<MultusResult>,
     pub failed_parts: Vec<(&'static str, String)>,
     /// Load averages when the run ended (the start is in `machine`).
     pub load_end: String,
@@ -60,6 +63,7 @@ impl Report {
             density: None,
             datapath: None,
             memory: None,
+            multus: None,
             failed_parts: Vec::new(),
             load_end: String::new(),
             part_times: Vec::new(),
@@ -90,6 +94,9 @@ impl Report {
         }
         if let Some(m) = &self.memory {
             memory::render(m, &mut out);
+        }
+        if let Some(m) = &self.multus {
+            multus::render(m, &mut out);
         }
         for (part, e) in &self.failed_parts {
             let _ = writeln!(out, "## {part}: could not be measured\n\n```\n{e}\n```\n");

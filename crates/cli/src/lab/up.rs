@@ -96,6 +96,7 @@ fn refuse_existing(names: &Names) -> Result<()> {
 fn preflight(options: &LabOptions) -> Result<()> {
     agent::twilld_binary()?;
     crate::install::plugin_binary()?;
+    crate::install::binary(plugins::CLUSTER_BINARY)?;
     if options.datastore == DatastoreKind::Etcd {
         super::process::find_program("etcd", "etcd-server")?;
     }
@@ -159,11 +160,12 @@ fn planned_node(dir: &Path, host: &topology::Host) -> Option<NodeState> {
 /// twill-cni under every name twill provides, the reference plugins for any other name a
 /// network list might use.
 fn install_plugins(bin: &Path) -> Result<()> {
-    crate::install::install(&crate::install::plugin_binary()?, bin, plugins::NAMES)?;
+    let ours = crate::install::all_names();
+    crate::install::install(bin, &ours)?;
     let Ok(reference) = std::fs::read_dir(crate::lab::REFERENCE_PLUGINS) else { return Ok(()) };
     for entry in reference.flatten() {
         let name = entry.file_name();
-        if plugins::NAMES.iter().any(|n| name == *n) {
+        if ours.iter().any(|n| name == *n) {
             continue;
         }
         std::os::unix::fs::symlink(entry.path(), bin.join(&name))

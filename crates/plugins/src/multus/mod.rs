@@ -1,7 +1,7 @@
 //! `multus`: several networks for one pod, configured the way Multus users write it — a
 //! drop-in for Multus's thin plugin, with NetworkAttachmentDefinitions and the pods'
 //! annotations in the cluster datastore instead of the Kubernetes API (docs/plugins/multus.md,
-//! docs/adr/0013-multus-in-the-plugin-binary.md).
+//! docs/adr/0014-multus-reads-the-datastore-from-its-own-binary.md).
 //!
 //! ADD plans everything first — the cluster network on the runtime's interface, the
 //! always-attached networks, the pod's `k8s.v1.cni.cncf.io/networks` selections — so a bad
