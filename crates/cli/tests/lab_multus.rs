@@ -163,7 +163,7 @@ fn network_status(record: &Value) -> Vec<(String, String, bool, Vec<String>)> {
 fn multi_network_pods_on_the_lab() {
     let lab = Lab::up("mu", &["--nodes", "2"]);
     let status = lab.status();
-    assert_eq!(status["nodes"][0]["network"], "multus-cni-network");
+    assert_eq!(status["nodes"][0]["multus_network"], "multus-cni-network");
     let dir = format!("/run/twill-lab-{}", lab.prefix);
     for node in [1, 2] {
         write_node_data_conf(&lab, &status, node);

@@ -20,12 +20,28 @@ const NETWORKS: [&str; 2] = ["lo", POD_NETWORK];
 const POD_NETWORK: &str = super::multus::NETWORK;
 /// The pod's interface on the cluster network: its addresses are the pod's.
 const POD_IFACE: &str = "eth0";
+/// containerd's runtimeConfig key (and capability) for a pod's annotations.
+pub const POD_ANNOTATIONS: &str = "io.kubernetes.cri.pod-annotations";
 
 /// The runtime side as the node's kubelet would run it.
 fn runtime(dir: &Path, node: &NodeState) -> Result<Runtime> {
     let ns = NetNs::open(netns::named_path(&node.netns))?;
     let exec = RawExec::in_netns(ns);
     Ok(Runtime::with_exec(vec![layout::bin_dir(dir)], layout::cni_cache_dir(dir, node.index), Box::new(exec)))
+}
+
+/// What a kubelet's runtime passes for a pod: CNI_ARGS, the attachment identity and, as
+/// containerd does for plugins declaring the capability, the pod's annotations — so multus
+/// reads the datastore only for the definitions a pod selects (a pod without selections is
+/// attached during a datastore outage too).
+pub fn runtime_conf_annotated(
+    pod: &PodRef,
+    netns_name: &str,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> RuntimeConf {
+    let mut rt = runtime_conf(pod, netns_name);
+    rt.capability_args.insert(POD_ANNOTATIONS.into(), serde_json::to_value(annotations).unwrap_or_default());
+    rt
 }
 
 /// What a kubelet passes for a pod (CNI_ARGS), plus its attachment identity.

@@ -1,8 +1,11 @@
 //! Every lab node runs its pods through multus, as a cluster with Multus installed does: the
 //! lab writes `00-multus.conf` into each node's CNI config dir — the seed notes' shape
 //! (`capabilities`, `clusterNetwork` pointing at the network list the node's twilld writes)
-//! plus where the cluster datastore is — and attaches pods with it. Pods without a
-//! `k8s.v1.cni.cncf.io/networks` annotation get just the cluster network.
+//! plus where the cluster datastore is — and attaches pods with it, passing each pod's
+//! annotations as containerd does (`io.kubernetes.cri.pod-annotations`). Pods without a
+//! `k8s.v1.cni.cncf.io/networks` annotation get just the cluster network and never make
+//! multus read the datastore. `twill lab status` still names `twill` as each node's
+//! `network` (what a hand-made CRI-style attachment uses) and this one as `multus_network`.
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +41,7 @@ pub fn build_conf(dir: &Path, state: &LabState, node: &NodeState) -> Result<Valu
         "cniVersion": "1.1.0",
         "name": NETWORK,
         "type": "multus",
-        "capabilities": {"portMappings": true, "bandwidth": true},
+        "capabilities": {"portMappings": true, "bandwidth": true, super::attach::POD_ANNOTATIONS: true},
         "clusterNetwork": node.conf_dir.join(CLUSTER_CONFLIST),
         "confDir": conf_dir(dir, node),
         "cniDir": cni_dir(dir, node),

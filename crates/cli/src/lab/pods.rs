@@ -109,7 +109,7 @@ pub fn pod_add(
     let key = pod.to_string();
     // The pod is recorded as soon as its server runs, so that `lab down` after an interrupted
     // `pod add` stops that server by its pid.
-    let outcome = start_pod(&sd.dir, &node, &mut record, &state, &mut |p| {
+    let outcome = start_pod(&sd.dir, &node, &mut record, &annotations, &state, &mut |p| {
         let mut with_pod = state.clone();
         with_pod.pods.insert(key.clone(), p.clone());
         sd.save(&with_pod)
@@ -148,10 +148,11 @@ fn start_pod(
     dir: &Path,
     node: &NodeState,
     pod: &mut PodState,
+    annotations: &BTreeMap<String, String>,
     state: &LabState,
     record: &mut dyn FnMut(&PodState) -> Result<()>,
 ) -> Result<()> {
-    let rt = attach::runtime_conf(&pod.pod_ref(), &pod.netns);
+    let rt = attach::runtime_conf_annotated(&pod.pod_ref(), &pod.netns, annotations);
     pod.ips = attach::attach(dir, node, &rt)?;
     let ns = NetNs::open(netns::named_path(&pod.netns))?;
     let log = layout::pod_log(dir, &pod.pod_ref());
