@@ -170,7 +170,13 @@ impl<'l> Bed<'l> {
             container_id: id.into(),
             netns: netns.into(),
             ifname: ifname.into(),
-            args: vec![("K8S_POD_NAMESPACE".into(), POD_NS.into()), ("K8S_POD_NAME".into(), POD.into())],
+            // As a kubelet's runtime passes them; the reference plugins refuse unknown
+            // arguments without IgnoreUnknown.
+            args: vec![
+                ("IgnoreUnknown".into(), "1".into()),
+                ("K8S_POD_NAMESPACE".into(), POD_NS.into()),
+                ("K8S_POD_NAME".into(), POD.into()),
+            ],
             capability_args: Default::default(),
         }
     }
