@@ -59,7 +59,7 @@ impl NetAttachDef {
         let Value::Object(mut config) = value else {
             return Err("must be a JSON object (a CNI conf or conflist)".into());
         };
-        if !config.get("name").is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
+        if config.get("name").and_then(Value::as_str).unwrap_or_default().is_empty() {
             config.insert("name".into(), Value::String(self.name.clone()));
         }
         let conflist = config.contains_key("plugins");

@@ -105,10 +105,11 @@ fn delegate(index: usize, value: Value, conf: &NetConf) -> Result<Map<String, Va
     if !map.contains_key("type") && !map.contains_key("plugins") {
         return Err(invalid(format!("delegates[{index}] has neither \"type\" nor \"plugins\"")));
     }
-    if !map.get("cniVersion").is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+    let empty = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().is_empty();
+    if empty(map.get("cniVersion")) {
         map.insert("cniVersion".into(), Value::String(conf.cni_version.clone()));
     }
-    if !map.get("name").is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+    if empty(map.get("name")) {
         let name = if index == 0 { conf.name.clone() } else { format!("{}-{index}", conf.name) };
         map.insert("name".into(), Value::String(name));
     }

@@ -141,10 +141,11 @@ pub fn by_reference(
         Some((ns, n)) => (ns, n),
         None => (conf.multus_namespace.as_str(), reference),
     };
-    if !local && cluster.available() {
-        if let Some(def) = cluster.definition(namespace, name)? {
-            return from_definition(&def, &conf.conf_dir);
-        }
+    if !local
+        && cluster.available()
+        && let Some(def) = cluster.definition(namespace, name)?
+    {
+        return from_definition(&def, &conf.conf_dir);
     }
     match in_conf_dir(&conf.conf_dir, name) {
         Ok(net) => Ok(Resolved { status_name: name.to_string(), net }),
