@@ -38,7 +38,9 @@ pub fn build_conf(dir: &Path, state: &LabState, node: &NodeState) -> Result<Valu
     let ds = datastore_conf(dir, state)?;
     let node_dir = layout::node_dir(dir, node.index);
     let mut conf = json!({
-        "cniVersion": "1.1.0",
+        // A single-plugin `.conf` has no `cniVersions`: 1.0.0 is what every runtime's libcni
+        // takes (containerd 1.6 and podman 4.3 refuse 1.1.0), as twilld's lists do.
+        "cniVersion": "1.0.0",
         "name": NETWORK,
         "type": "multus",
         "capabilities": {"portMappings": true, "bandwidth": true, super::attach::POD_ANNOTATIONS: true},
