@@ -40,7 +40,7 @@ fn lifecycle(version: &str, n: u8) {
     let (a, b) = (TestNs::new(&format!("{tag}a")), TestNs::new(&format!("{tag}b")));
     // a: the text form, from its PodMeta in the datastore; b: JSON, from the runtime.
     bed.pod_meta("x", "a", &[(NETWORKS, "data, side@side0")]);
-    let want_b = format!(r#"[{{"name": "data", "ips": ["10.{n}.0.50/24"]}}]"#);
+    let want_b = format!(r#"[{{"name": "data", "ips": ["10.{n}.0.50/24"], "mac": "02:00:00:00:{n:02x}:50"}}]"#);
     let (ra, rb) = (bed.rt("x", "a", &a), bed.rt_annotated("x", "b", &b, &[(NETWORKS, &want_b)]));
     let result = bed.world.add(&net, &ra);
     assert_eq!(result.cni_version, Version::parse(version).unwrap());
@@ -56,6 +56,8 @@ fn lifecycle(version: &str, n: u8) {
     assert_eq!(links(&a), ["eth0", "net1", "side0"], "{version}");
     let rb_result = bed.world.add(&net, &rb);
     assert_eq!(pod_side(&rb_result)[1], ("net1".to_string(), format!("10.{n}.0.50/24")), "{version}: ips");
+    let mac = b.handle().link_get("net1").unwrap().unwrap().mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"));
+    assert_eq!(mac, Some(format!("02:00:00:00:{n:02x}:50")), "{version}: mac");
     let ping = |from: &TestNs, to: &str| from.exec(&["ping", "-c1", "-W1", to]).status.success();
     assert!(ping(&a, &format!("10.{n}.0.50")), "{version}: pod to pod over net1");
     assert!(ping(&b, &format!("10.{n}.0.254")), "{version}: pod to the data network's gateway");
@@ -201,6 +203,27 @@ fn default_route_moves_to_the_selected_attachment() {
     assert_eq!(defaults, ["Some(10.208.0.254)"]);
     assert!(pod.exec(&["ping", "-c1", "-W1", "10.208.0.254"]).status.success());
     bed.world.runtime.check(&net, &rt).unwrap_or_else(|e| panic!("CHECK sees the moved routes: {e}"));
+    bed.world.runtime.del(&net, &rt).unwrap();
+    assert_untouched(&bed, &pod, "after DEL");
+}
+
+#[test]
+fn the_default_network_annotation_replaces_the_cluster_network() {
+    let bed = Bed::new("mudn", 211);
+    bed.apply(&bed.definitions());
+    let net = bed.multus("1.0.0", json!({}));
+    let pod = TestNs::new("mudnp");
+    let annotations = [("v1.multus-cni.io/default-network", "side"), (NETWORKS, "data")];
+    let rt = bed.rt_annotated("x", "p", &pod, &annotations);
+    let result = bed.world.add(&net, &rt);
+    assert_eq!(
+        pod_side(&result),
+        [("eth0".to_string(), "10.211.1.2/24".to_string()), ("net1".to_string(), "10.211.0.2/24".to_string())],
+        "eth0 on x/side instead of the cluster network"
+    );
+    assert!(!bed.world.host_links().iter().any(|l| l == "mbr211"), "the cluster network was not attached");
+    let status = &bed.journal();
+    assert!(status.is_empty(), "x/side has no twill-pod, so no journal: {status:?}");
     bed.world.runtime.del(&net, &rt).unwrap();
     assert_untouched(&bed, &pod, "after DEL");
 }

@@ -104,7 +104,7 @@ apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
 metadata: {{name: data, namespace: x}}
 spec:
-  config: '{{"cniVersion": "1.0.0", "type": "macvlan", "master": "data0", "capabilities": {{"ips": true}},
+  config: '{{"cniVersion": "1.0.0", "type": "macvlan", "master": "data0", "capabilities": {{"ips": true, "mac": true}},
     "ipam": {{"type": "host-local", "dataDir": "{dir}/ipam", "ranges": [[{{"subnet": "10.{n}.0.0/24", "rangeEnd": "10.{n}.0.200"}}]]}}}}'
 ---
 apiVersion: k8s.cni.cncf.io/v1

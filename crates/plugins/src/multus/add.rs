@@ -228,3 +228,36 @@ fn rollback(rt: &Runtime, cache: &Cache, entry: &Entry, conf: &MultusConf, e: Er
         ..e
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::resolve::fake::FakeCluster;
+    use super::*;
+    use serde_json::json;
+
+    fn conf(dir: &std::path::Path, extra: serde_json::Value) -> MultusConf {
+        let mut v = json!({"cniVersion": "1.0.0", "name": "m", "type": "multus", "confDir": dir});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        MultusConf::parse(&NetConf::parse(v.to_string().as_bytes()).unwrap()).unwrap()
+    }
+
+    fn pod(namespace: &str) -> Pod {
+        Pod { namespace: namespace.into(), name: "p".into(), known: true }
+    }
+
+    #[test]
+    fn default_networks_skip_system_namespaces_and_extra_delegates_do_not() {
+        let dir = std::env::temp_dir().join(format!("twill-multus-always-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sidecar.conf"), r#"{"cniVersion":"1.0.0","name":"sidecar","type":"macvlan"}"#).unwrap();
+        let mut cluster = FakeCluster::default();
+        let c = conf(&dir, json!({"clusterNetwork": "sidecar", "defaultNetworks": ["sidecar"], "systemNamespaces": ["infra"]}));
+        let names = |r: Vec<Resolved>| r.into_iter().map(|r| r.status_name).collect::<Vec<_>>();
+        assert_eq!(names(always_attached(&c, &pod("x"), &mut cluster, false).unwrap()), ["sidecar"]);
+        assert!(always_attached(&c, &pod("infra"), &mut cluster, false).unwrap().is_empty());
+        let c = conf(&dir, json!({"delegates": [{"type": "bridge"}, {"type": "macvlan"}]}));
+        assert_eq!(names(always_attached(&c, &pod("kube-system"), &mut cluster, false).unwrap()), ["m-1"]);
+        assert_eq!(cluster_network(&c, &mut cluster, false).unwrap().status_name, "m");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
