@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the release binaries (twill, twill-cni, twill-bench) and runs every benchmark part,
+# Builds the release binaries (twill, twill-cni, twill-cni-cluster, twill-bench) and runs every benchmark part,
 # writing bench/RESULTS.md. Extra arguments go to twill-bench, e.g. `bench/run.sh --quick`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

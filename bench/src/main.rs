@@ -13,6 +13,7 @@ mod latency;
 mod machine;
 mod memory;
 mod meter;
+mod multus;
 mod node;
 mod policy;
 mod policy_bed;
@@ -102,6 +103,8 @@ enum Part {
     Memory,
     /// Where twill's plugin time goes (each plugin run traced with strace).
     Attrib,
+    /// Multi-network pods: multus against the sum of its delegates run alone.
+    Multus,
     /// NetworkPolicy at 1..10,000 policies: twill's nftables table against iptables rules.
     Policy,
     /// Remove namespaces and scratch dirs left by bench runs that were killed.
@@ -178,6 +181,11 @@ fn run(cli: &Cli) -> Result<()> {
     if wanted(Part::Attrib) {
         eprintln!("twill-bench: attribution ({} traced pods per chain)", settings.attrib_pods);
         report.attrib = part(&mut report, "attribution", || attrib::run(&lab, &prov, settings.attrib_pods))?;
+    }
+    if wanted(Part::Multus) {
+        eprintln!("twill-bench: multus ({} iterations)", settings.iterations);
+        report.multus =
+            part(&mut report, "multus", || multus::run(&lab, &prov, settings.iterations, settings.warmup))?;
     }
     let policy = match wanted(Part::Policy) {
         true => part(&mut report, "policy", || policy::run(&lab, cli.quick))?,

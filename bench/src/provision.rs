@@ -71,6 +71,8 @@ pub enum Source {
 pub struct Provision {
     pub twill_bin: PathBuf,
     pub reference_bin: PathBuf,
+    /// Where the reference plugins are (for plugins beyond the chains', e.g. macvlan).
+    pub reference_dir: PathBuf,
     /// Per needed name: who answers in twill's bin dir.
     pub sources: BTreeMap<String, Source>,
     /// `twill-cni`'s "about"/version line from VERSION, if it printed one.
@@ -97,7 +99,13 @@ impl Provision {
             sources.insert(name.to_string(), source);
         }
         let twill_about = about(twill_dir);
-        Ok(Provision { twill_bin, reference_bin, sources, twill_about })
+        Ok(Provision {
+            twill_bin,
+            reference_bin,
+            reference_dir: reference_dir.to_path_buf(),
+            sources,
+            twill_about,
+        })
     }
 
     /// The CNI_PATH directory of `imp`.

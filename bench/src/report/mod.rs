@@ -8,6 +8,7 @@ mod density;
 mod goals;
 mod latency;
 mod memory;
+mod multus;
 mod targets;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use crate::density::DensityResult;
 use crate::latency::LatencyResult;
 use crate::machine::Machine;
 use crate::memory::MemoryResult;
+use crate::multus::MultusResult;
 use crate::provision::{CNI_VERSION, NEEDED, Provision, Source};
 use crate::settings::Settings;
 
@@ -42,6 +44,7 @@ pub struct Report {
     pub datapath: Option<DatapathResult>,
     pub memory: Option<MemoryResult>,
     pub attrib: Option<AttribResult>,
+    pub multus: Option<MultusResult>,
     pub failed_parts: Vec<(&'static str, String)>,
     /// Load averages when the run ended (the start is in `machine`).
     pub load_end: String,
@@ -65,6 +68,7 @@ impl Report {
             datapath: None,
             memory: None,
             attrib: None,
+            multus: None,
             failed_parts: Vec::new(),
             load_end: String::new(),
             part_times: Vec::new(),
@@ -98,6 +102,9 @@ impl Report {
         }
         if let Some(a) = &self.attrib {
             attrib::render(self, a, &mut out);
+        }
+        if let Some(m) = &self.multus {
+            multus::render(m, &mut out);
         }
         for (part, e) in &self.failed_parts {
             let _ = writeln!(out, "## {part}: could not be measured\n\n```\n{e}\n```\n");

@@ -39,6 +39,7 @@ pub fn render(report: &Report, out: &mut String) {
     rows.push(super::goals::guard_cost(report));
     rows.extend(datapath(report));
     rows.extend(hygiene(report));
+    rows.extend(multus(report));
     let _ = writeln!(out, "## Targets\n");
     let cells = rows.into_iter().map(|r| vec![r.goal, r.measured, r.verdict]).collect();
     table(out, &["target", "measured in this run", "verdict"], cells);
@@ -105,6 +106,28 @@ fn datapath(report: &Report) -> Vec<Row> {
                 return not_measured(goal, "a path failed: see the datapath section");
             };
             Row { goal, measured: format!("{x:.2} ({t:.1} vs {f:.1} Gbit/s)"), verdict: verdict(x >= 0.95) }
+        })
+        .collect()
+}
+
+/// multus's overhead over its delegates, with either side's delegates.
+fn multus(report: &Report) -> Vec<Row> {
+    [Impl::Twill, Impl::Reference]
+        .into_iter()
+        .map(|d| {
+            let goal = format!(
+                "multus: ADD+DEL with the cluster network and two secondaries ≤ {:.1}x the sum of the delegates alone (p50; {})",
+                super::multus::TARGET,
+                super::multus::delegates_label(d)
+            );
+            let Some(m) = &report.multus else { return not_measured(goal, "multus part not run") };
+            let Some(s) = m.series.get(&d) else { return not_measured(goal, "no run") };
+            let Some(x) = super::multus::overhead(s) else {
+                return not_measured(goal, "a side failed: see the multus section");
+            };
+            let (mm, aa) = (median_duration(&s.multus), median_duration(&s.alone));
+            let measured = format!("{x:.2}x (multus {}, alone {})", mm.map(ms).unwrap_or_default(), aa.map(ms).unwrap_or_default());
+            Row { goal, measured, verdict: verdict(x <= super::multus::TARGET) }
         })
         .collect()
 }

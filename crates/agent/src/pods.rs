@@ -2,7 +2,8 @@
 //! by the `twill-pod` plugin at ADD, DEL and GC; docs/adr/0012). One reconcile step:
 //! - every journal entry whose network namespace still exists becomes (or keeps)
 //!   `/twill/pods/NS/NAME` naming this node; entries of one pod (several interfaces or
-//!   networks) are one record with all their addresses;
+//!   networks) are one record with all their addresses and the network-status the multus
+//!   plugin recorded;
 //! - this node's records without a live entry are deleted;
 //! - records of nodes that have been absent from the cluster longer than a grace period are
 //!   deleted by whichever node notices (a node that comes back publishes its pods again) —
@@ -74,6 +75,12 @@ pub fn plan(
             }
         }
         rec.annotations.extend(a.annotations.clone());
+        // Only a multus attachment carries a status, for every interface it made.
+        for status in &a.network_status {
+            if !rec.network_status.iter().any(|s| s.interface == status.interface) {
+                rec.network_status.push(status.clone());
+            }
+        }
     }
     (want, skipped)
 }
@@ -216,6 +223,7 @@ mod tests {
             ips: vec![ip.parse().unwrap()],
             annotations: BTreeMap::new(),
             since,
+            network_status: Vec::new(),
         }
     }
 
@@ -233,6 +241,24 @@ mod tests {
         let ips: Vec<String> = a.ips.iter().map(|i| i.to_string()).collect();
         assert_eq!(ips, ["10.244.1.2", "10.10.0.2"], "the first attachment's addresses first");
         assert_eq!(want.len(), 2);
+    }
+
+    #[test]
+    fn the_multus_attachment_brings_the_network_status() {
+        use cluster::NetworkStatus;
+        let status = |name: &str, ifname: &str| NetworkStatus {
+            name: name.into(),
+            interface: ifname.into(),
+            ..NetworkStatus::default()
+        };
+        let mut multus = att("c1", "x", "a", "eth0", "10.244.1.2", 7);
+        multus.network = "multus-cni-network".into();
+        multus.network_status = vec![status("twill", "eth0"), status("x/data", "net1")];
+        let (want, _) = plan("node-1", &[att("c1", "x", "a", "eth0", "10.244.1.2", 7), multus], |_| true);
+        let a = &want[&("x".to_string(), "a".to_string())];
+        assert_eq!(a.ips.len(), 1, "the cluster network's address once");
+        let ifs: Vec<&str> = a.network_status.iter().map(|s| s.interface.as_str()).collect();
+        assert_eq!(ifs, ["eth0", "net1"]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `twill install --cni-bin-dir DIR`: puts the multi-call plugin binary into DIR once, as
-//! `twill-cni`, and links every plugin name twill provides to it, so a runtime whose CNI_PATH
-//! points at DIR runs twill's plugins under the reference names.
+//! `twill install --cni-bin-dir DIR`: puts twill's plugin binaries into DIR once each —
+//! `twill-cni` (the node-local plugins) and `twill-cni-cluster` (the plugins that read the
+//! cluster datastore, ADR 0014) — and links every plugin name twill provides to the binary
+//! that answers to it, so a runtime whose CNI_PATH points at DIR runs twill's plugins under
+//! the reference names. Both binaries come from one build and are installed together.
 
 use std::path::{Path, PathBuf};
 
@@ -17,46 +19,67 @@ pub struct InstallArgs {
     pub only: Vec<String>,
 }
 
+/// Every plugin name twill provides.
+pub fn all_names() -> Vec<&'static str> {
+    plugins::NAMES.iter().chain(plugins::CLUSTER_NAMES).copied().collect()
+}
+
 pub fn run(args: &InstallArgs) -> Result<()> {
     let names: Vec<&str> = if args.only.is_empty() {
-        plugins::NAMES.to_vec()
+        all_names()
     } else {
         for name in &args.only {
-            if !plugins::NAMES.contains(&name.as_str()) {
-                bail!("twill has no plugin named {name:?} (it has {})", plugins::NAMES.join(", "));
+            if plugins::binary_of(name).is_none() {
+                bail!("twill has no plugin named {name:?} (it has {})", all_names().join(", "));
             }
         }
         args.only.iter().map(String::as_str).collect()
     };
-    let installed = install(&plugin_binary()?, &args.cni_bin_dir, &names)?;
-    println!("installed {} into {}: {}", installed.display(), args.cni_bin_dir.display(), names.join(" "));
+    let installed = install(&args.cni_bin_dir, &names)?;
+    let binaries: Vec<String> = installed.iter().map(|p| p.display().to_string()).collect();
+    println!("installed {} into {}: {}", binaries.join(" and "), args.cni_bin_dir.display(), names.join(" "));
     Ok(())
 }
 
-/// `twill-cni` next to the running `twill`.
-pub fn plugin_binary() -> Result<PathBuf> {
+/// `binary` (`twill-cni`, `twill-cni-cluster`) next to the running `twill`.
+pub fn binary(binary: &str) -> Result<PathBuf> {
     let me = std::env::current_exe().context("find the running twill binary")?;
-    let candidate = me.with_file_name("twill-cni");
+    let candidate = me.with_file_name(binary);
     if !candidate.is_file() {
         bail!("plugin binary {} not found next to {}", candidate.display(), me.display());
     }
     Ok(candidate)
 }
 
-/// Copies `binary` to DIR/twill-cni (atomically) and links each name to it.
-pub fn install(binary: &Path, dir: &Path, names: &[&str]) -> Result<PathBuf> {
+/// `twill-cni` next to the running `twill`.
+pub fn plugin_binary() -> Result<PathBuf> {
+    binary(plugins::BINARY)
+}
+
+/// Copies the binaries `names` need into `dir` (atomically) and links each name to its
+/// binary. Returns the installed binaries.
+pub fn install(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let target = dir.join("twill-cni");
-    let tmp = dir.join(".twill-cni.tmp");
-    std::fs::copy(binary, &tmp).with_context(|| format!("copy {} to {}", binary.display(), tmp.display()))?;
-    std::fs::rename(&tmp, &target).with_context(|| format!("install {}", target.display()))?;
+    let mut needed: Vec<&str> = names.iter().filter_map(|n| plugins::binary_of(n)).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let mut installed = Vec::new();
+    for b in needed {
+        let target = dir.join(b);
+        let tmp = dir.join(format!(".{b}.tmp"));
+        let source = binary(b)?;
+        std::fs::copy(&source, &tmp)
+            .with_context(|| format!("copy {} to {}", source.display(), tmp.display()))?;
+        std::fs::rename(&tmp, &target).with_context(|| format!("install {}", target.display()))?;
+        installed.push(target);
+    }
     for name in names {
+        let Some(b) = plugins::binary_of(name) else { bail!("twill has no plugin named {name:?}") };
         let link = dir.join(name);
         let tmp_link = dir.join(format!(".{name}.tmp"));
         let _ = std::fs::remove_file(&tmp_link);
-        std::os::unix::fs::symlink("twill-cni", &tmp_link)
-            .with_context(|| format!("link {}", tmp_link.display()))?;
+        std::os::unix::fs::symlink(b, &tmp_link).with_context(|| format!("link {}", tmp_link.display()))?;
         std::fs::rename(&tmp_link, &link).with_context(|| format!("install {}", link.display()))?;
     }
-    Ok(target)
+    Ok(installed)
 }

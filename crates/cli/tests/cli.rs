@@ -130,12 +130,20 @@ fn install_links_every_plugin_name() {
     let twill = Path::new(env!("CARGO_BIN_EXE_twill"));
     let out = Command::new(twill).args(["install", "--cni-bin-dir"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for name in plugins::NAMES {
+    let all = plugins::NAMES
+        .iter()
+        .map(|n| (n, "twill-cni"))
+        .chain(plugins::CLUSTER_NAMES.iter().map(|n| (n, "twill-cni-cluster")));
+    for (name, binary) in all {
         let link = dir.join(name);
-        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("twill-cni"), "{name}");
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(binary), "{name}");
         let out = Command::new(&link).env("CNI_COMMAND", "VERSION").output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("supportedVersions"), "{name} answers VERSION");
     }
+    // A cluster-aware name asked of the node-local binary says where it lives.
+    let out =
+        Command::new(dir.join("twill-cni")).arg("multus").env("CNI_COMMAND", "VERSION").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("multus is in twill-cni-cluster"));
     let again = Command::new(twill).args(["install", "--cni-bin-dir"]).arg(&dir).output().unwrap();
     assert!(again.status.success(), "install is repeatable");
     let bad = Command::new(twill)

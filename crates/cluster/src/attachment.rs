@@ -35,6 +35,10 @@ pub struct Attachment {
     /// Unix seconds of the ADD.
     #[serde(default)]
     pub since: u64,
+    /// What every interface of the pod got, when this attachment is a multus one (which
+    /// made several interfaces); twilld publishes it in the pod's record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_status: Vec<crate::multinet::NetworkStatus>,
 }
 
 impl Attachment {
@@ -177,6 +181,7 @@ mod tests {
             ips: vec!["10.244.1.2".parse().unwrap()],
             annotations: BTreeMap::new(),
             since: 1,
+            network_status: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! /twill/namespaces/NAME     NamespaceRecord  (`twill cluster apply|label`)
 //! /twill/policies/NS/NAME    PolicyRecord     (`twill cluster apply`)
 //! /twill/bgppeers/NAME       BgpPeerRecord    (`twill cluster apply`)
+//! /twill/netattachdefs/NS/NAME  NetAttachDef (`twill cluster apply`; read by the multus plugin)
 //! ```
 
 use ipnet::IpNet;
@@ -23,6 +24,7 @@ pub const POD_META: &str = "/twill/podmeta/";
 pub const NAMESPACES: &str = "/twill/namespaces/";
 pub const POLICIES: &str = "/twill/policies/";
 pub const BGPPEERS: &str = "/twill/bgppeers/";
+pub const NET_ATTACH_DEFS: &str = "/twill/netattachdefs/";
 
 /// Names (nodes, namespaces, pods, policies) are Kubernetes-style: 1–253 bytes of lower-case
 /// letters, digits, `-` and `.`, starting and ending with a letter or digit. That keeps them
@@ -79,6 +81,11 @@ pub fn bgppeer_key(name: &str) -> String {
     format!("{BGPPEERS}{name}")
 }
 
+/// `/twill/netattachdefs/NS/NAME`.
+pub fn net_attach_def_key(namespace: &str, name: &str) -> String {
+    format!("{NET_ATTACH_DEFS}{namespace}/{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +114,7 @@ mod tests {
         assert_eq!(pod_key("default", "web-1"), "/twill/pods/default/web-1");
         assert_eq!(namespace_key("default"), "/twill/namespaces/default");
         assert_eq!(policy_key("default", "deny-all"), "/twill/policies/default/deny-all");
+        assert_eq!(net_attach_def_key("x", "data"), "/twill/netattachdefs/x/data");
     }
 
     #[test]

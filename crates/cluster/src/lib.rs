@@ -9,17 +9,20 @@
 //! - [`registry`]: typed access to the records over any datastore;
 //! - [`bgppeer`]: BGPPeer objects (the bgp backend's explicit neighbours): manifest
 //!   decoding, validation, node selection.
+//! - [`multinet`]: NetworkAttachmentDefinitions and the network-status of multi-network pods.
 
 pub mod attachment;
 pub mod bgppeer;
 pub mod layout;
 pub mod manifest;
+pub mod multinet;
 pub mod ops;
 pub mod pki;
 pub mod record;
 pub mod registry;
 pub mod store;
 
+pub use multinet::{NetAttachDef, NetworkStatus};
 pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, SubnetOwner};
 pub use registry::Registry;
 pub use store::{Datastore, DatastoreConf, Endpoint, EtcdTls};

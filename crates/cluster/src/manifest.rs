@@ -1,20 +1,23 @@
 //! Kubernetes manifests for `twill cluster apply|delete -f` (and the lab's wrappers): one or
-//! many YAML or JSON documents of NetworkPolicy, Namespace, Pod and BGPPeer objects (and
-//! `List`s of them). Everything is validated first — by `twill_policy` for the Kubernetes
-//! kinds, by [`crate::bgppeer`] for BGPPeers — all or nothing, with errors naming document,
-//! object and field; a policy is then stored with its `spec` as written (the agents validate
-//! it again when they read it), a namespace with its labels, a pod as its [`PodMeta`]
-//! (labels, annotations, named ports), a BGPPeer as its record.
+//! many YAML or JSON documents of NetworkPolicy, Namespace, Pod, NetworkAttachmentDefinition
+//! and BGPPeer objects (and `List`s of them). Everything is validated first, all or nothing,
+//! with errors naming document, object and field — the policy kinds by `twill_policy`,
+//! definitions by [`crate::multinet`], BGPPeers by [`crate::bgppeer`]; a policy is then stored
+//! with its `spec` as written (the agents validate it again when they read it), a namespace
+//! with its labels, a pod as its [`PodMeta`] (labels, annotations, named ports), a definition
+//! with its config, a BGPPeer as its record.
 
-use policy::{Object, ParseError, parse_value};
+use policy::reader::{FieldError, Object as Obj};
+use policy::{Object, ParseError};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::bgppeer::{self, BgpPeerError, BgpPeerRecord};
+use crate::multinet::{self, NAD_API_VERSION, NAD_KIND, NetAttachDef};
 use crate::record::{NamedPort, NamespaceRecord, PodMeta, PolicyRecord};
 
-/// The kinds a manifest may hold.
-const SUPPORTED: &str = "NetworkPolicy, Namespace, Pod, BGPPeer and List";
+/// The kinds a manifest may hold, for error messages.
+pub const KINDS: &str = "NetworkPolicy, Namespace, Pod, NetworkAttachmentDefinition, BGPPeer and List";
 
 /// One object of a manifest, as the datastore stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,16 +26,18 @@ pub enum Manifest {
     Namespace(NamespaceRecord),
     Pod(PodMeta),
     BgpPeer(BgpPeerRecord),
+    NetAttachDef(NetAttachDef),
 }
 
 impl Manifest {
-    /// `networkpolicy x/deny`, `namespace x`, `pod x/web`.
+    /// `networkpolicy x/deny`, `namespace x`, `pod x/web`, `network-attachment-definition x/data`.
     pub fn describe(&self) -> String {
         match self {
             Manifest::Policy(p) => format!("networkpolicy {}/{}", p.namespace, p.name),
             Manifest::Namespace(ns) => format!("namespace {}", ns.name),
             Manifest::Pod(p) => format!("pod {}/{}", p.namespace, p.name),
             Manifest::BgpPeer(p) => format!("bgppeer {}", p.name),
+            Manifest::NetAttachDef(n) => format!("network-attachment-definition {}", n.qualified()),
         }
     }
 }
@@ -45,42 +50,72 @@ pub enum ManifestError {
     #[error("{path}: not applied (nothing was changed): {source}")]
     Invalid { path: String, source: Box<ManifestError> },
     #[error(transparent)]
-    Parse(#[from] policy::ParseError),
-    #[error("document {document}: {source}")]
-    Yaml { document: usize, source: serde_norway::Error },
+    Parse(#[from] ParseError),
     #[error("document {document}: {source}")]
     BgpPeer { document: usize, source: BgpPeerError },
-    #[error("document {document}: no object")]
-    Empty { document: usize },
 }
 
 /// The objects of a YAML (or JSON) stream, in order.
 pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>, ManifestError> {
-    raw_objects(text)?.iter().map(|(document, value)| decode(*document, value)).collect()
-}
-
-/// One object of document `document`.
-fn decode(document: usize, value: &Value) -> Result<Manifest, ManifestError> {
-    if value.get("kind").and_then(Value::as_str) == Some(bgppeer::KIND) {
-        let record =
-            bgppeer::from_manifest(value).map_err(|source| ManifestError::BgpPeer { document, source })?;
-        return Ok(Manifest::BgpPeer(record));
+    let mut out = Vec::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let document = i + 1;
+        let value = Value::deserialize(doc).map_err(|source| ParseError::Yaml { document, source })?;
+        if !value.is_null() {
+            collect(&value, document, &mut out)?;
+        }
     }
-    let object = parse_value(value).map_err(|e| numbered(e, document))?.into_iter().next();
-    object.map(|o| record(o, value)).ok_or(ManifestError::Empty { document })
+    Ok(out)
 }
 
-/// A Kubernetes object's error, with the number of the document it came from.
-fn numbered(e: ParseError, document: usize) -> ManifestError {
-    ManifestError::Parse(match e {
-        ParseError::Invalid { object, field, message, .. } => {
-            ParseError::Invalid { document, object, field, message }
+/// The objects of one document; `List`s are opened here, so that a list may mix the policy
+/// kinds with definitions.
+fn collect(value: &Value, document: usize, out: &mut Vec<Manifest>) -> Result<(), ManifestError> {
+    let invalid = |object: &str, e: FieldError| ParseError::Invalid {
+        document,
+        object: object.to_string(),
+        field: e.field,
+        message: e.message,
+    };
+    let root = Obj::root(value).map_err(|e| invalid("manifest", e))?;
+    let kind = root.require("kind").and_then(|k| k.str()).map_err(|e| invalid("manifest", e))?;
+    match kind {
+        "List" => {
+            api_version(&root, "v1").map_err(|e| invalid(kind, e))?;
+            let items = root.require("items").and_then(|i| i.items()).map_err(|e| invalid(kind, e))?;
+            items.iter().try_for_each(|item| collect(item.value, document, out))
         }
-        ParseError::UnsupportedKind { kind, .. } => {
-            ParseError::UnsupportedKind { document, kind, supported: SUPPORTED }
+        NAD_KIND => {
+            api_version(&root, NAD_API_VERSION).map_err(|e| invalid(kind, e))?;
+            let name = |root: &Obj| policy::metadata(root, true).map(|(ns, n)| format!("{kind} {ns}/{n}"));
+            let object = name(&root).map_err(|e| invalid(kind, e))?;
+            let nad = multinet::decode_definition(&root).map_err(|e| invalid(&object, e))?;
+            out.push(Manifest::NetAttachDef(nad));
+            Ok(())
         }
-        ParseError::Yaml { source, .. } => ParseError::Yaml { document, source },
-    })
+        bgppeer::KIND => {
+            let record = bgppeer::from_manifest(value)
+                .map_err(|source| ManifestError::BgpPeer { document, source })?;
+            out.push(Manifest::BgpPeer(record));
+            Ok(())
+        }
+        "NetworkPolicy" | "Namespace" | "Pod" => {
+            let objects = policy::parse_document(value, document)?;
+            out.extend(objects.into_iter().map(|o| record(o, value)));
+            Ok(())
+        }
+        other => Err(ParseError::UnsupportedKind { document, kind: other.into(), supported: KINDS }.into()),
+    }
+}
+
+fn api_version(root: &Obj, want: &str) -> Result<(), FieldError> {
+    let at = root.require("apiVersion")?;
+    let api = at.str()?;
+    if api != want {
+        let kind = root.get("kind").and_then(|k| k.value.as_str().map(str::to_string)).unwrap_or_default();
+        return Err(at.err(format!("{api:?} is not supported for {kind}: use {want:?}")));
+    }
+    Ok(())
 }
 
 fn record(object: Object, raw: &Value) -> Manifest {
@@ -103,30 +138,6 @@ fn record(object: Object, raw: &Value) -> Manifest {
                 .map(|n| NamedPort { name: n.name, port: n.port, protocol: n.protocol.as_k8s().to_string() })
                 .collect(),
         }),
-    }
-}
-
-/// Every object of every non-empty document with the document's number (from 1), `List`s
-/// flattened.
-fn raw_objects(text: &str) -> Result<Vec<(usize, Value)>, ManifestError> {
-    let mut out = Vec::new();
-    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value =
-            Value::deserialize(doc).map_err(|source| ManifestError::Yaml { document: i + 1, source })?;
-        flatten(i + 1, value, &mut out);
-    }
-    Ok(out)
-}
-
-fn flatten(document: usize, value: Value, out: &mut Vec<(usize, Value)>) {
-    match value {
-        Value::Null => {}
-        Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-            if let Some(Value::Array(items)) = map.remove("items") {
-                items.into_iter().for_each(|item| flatten(document, item, out));
-            }
-        }
-        other => out.push((document, other)),
     }
 }
 
@@ -187,12 +198,9 @@ items:
         let e = parse_manifests(bad).unwrap_err().to_string();
         assert!(e.contains("document 2: NetworkPolicy x/p: spec.ingress[0].ports[0].endPort"), "{e}");
         let e = parse_manifests("apiVersion: apps/v1\nkind: Deployment\n").unwrap_err().to_string();
-        assert!(
-            e.contains(
-                "unsupported kind \"Deployment\": twill reads NetworkPolicy, Namespace, Pod, BGPPeer and List"
-            ),
-            "{e}"
-        );
+        assert!(e.contains("unsupported kind \"Deployment\""), "{e}");
+        assert!(e.contains("NetworkAttachmentDefinition"), "{e}");
+        assert!(e.contains("BGPPeer"), "{e}");
     }
 
     #[test]
@@ -204,5 +212,60 @@ items:
         assert_eq!(p.spec.as_number, 65000);
         let e = parse_manifests(&text.replace("65000", "0")).unwrap_err().to_string();
         assert!(e.contains("document 2: BGPPeer tor: spec.asNumber: 0 is reserved"), "{e}");
+    }
+
+    const NADS: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: k8s.cni.cncf.io/v1
+  kind: NetworkAttachmentDefinition
+  metadata: {name: data, namespace: x}
+  spec:
+    config: '{"cniVersion": "1.0.0", "type": "macvlan", "master": "data0",
+              "ipam": {"type": "host-local", "subnet": "10.10.0.0/16"}}'
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: deny, namespace: x}
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: from-file}
+"#;
+
+    #[test]
+    fn definitions_are_read_beside_the_policy_kinds() {
+        let m = parse_manifests(NADS).unwrap();
+        let names: Vec<String> = m.iter().map(Manifest::describe).collect();
+        assert_eq!(
+            names,
+            [
+                "network-attachment-definition x/data",
+                "networkpolicy x/deny",
+                "network-attachment-definition default/from-file"
+            ]
+        );
+        let Manifest::NetAttachDef(data) = &m[0] else { panic!() };
+        assert!(data.config.contains("\"master\": \"data0\""), "{}", data.config);
+        let Manifest::NetAttachDef(file) = &m[2] else { panic!() };
+        assert!(file.config.is_empty());
+    }
+
+    #[test]
+    fn bad_definitions_name_document_object_and_field() {
+        let bad = |text: &str| parse_manifests(text).unwrap_err().to_string();
+        let head = "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: d, namespace: x}\n";
+        let e = bad(&format!("{head}spec: {{config: '{{\"type\": '}}\n"));
+        assert!(e.contains("document 1: NetworkAttachmentDefinition x/d: spec.config: not JSON"), "{e}");
+        let e = bad(&format!("{head}spec: {{config: '{{\"cniVersion\": \"1.0.0\"}}'}}\n"));
+        assert!(e.contains("NetworkAttachmentDefinition x/d: spec.config: "), "{e}");
+        let e = bad(&format!("{head}spec: {{confg: x}}\n"));
+        assert!(e.contains("spec.confg: unknown field"), "{e}");
+        let e = bad("apiVersion: v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: d}\n");
+        assert!(e.contains("apiVersion: \"v1\" is not supported for NetworkAttachmentDefinition"), "{e}");
+        let e = bad(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: Bad_Name}\n",
+        );
+        assert!(e.contains("document 2: NetworkAttachmentDefinition: metadata.name"), "{e}");
     }
 }

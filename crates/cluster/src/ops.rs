@@ -74,6 +74,11 @@ fn key_and_value(m: &Manifest) -> Result<(String, Vec<u8>), RecordError> {
             check_name("BGPPeer", &p.name)?;
             enc(layout::bgppeer_key(&p.name), p)
         }
+        Manifest::NetAttachDef(n) => {
+            check_name("namespace", &n.namespace)?;
+            check_name("network-attachment-definition", &n.name)?;
+            enc(layout::net_attach_def_key(&n.namespace, &n.name), n)
+        }
     }
 }
 

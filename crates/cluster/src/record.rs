@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::multinet::NetworkStatus;
 use crate::store::{Entry, StoreError};
 
 /// How a node reaches the other nodes' pod subnets.
@@ -155,6 +156,10 @@ pub struct PodRecord {
     /// Unix seconds of the ADD.
     #[serde(default)]
     pub since: u64,
+    /// Every interface of the pod and what it got (`k8s.v1.cni.cncf.io/network-status`), as
+    /// the multus plugin recorded it at ADD; empty for pods attached without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_status: Vec<NetworkStatus>,
 }
 
 impl PodRecord {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::layout::{self, check_name};
+use crate::multinet::NetAttachDef;
 use crate::record::{
     NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, RecordError, decode, encode,
 };
@@ -124,5 +125,15 @@ impl<'a> Registry<'a> {
 
     pub fn policies(&self) -> Result<Records<PolicyRecord>, RecordError> {
         self.list(layout::POLICIES)
+    }
+
+    pub fn net_attach_defs(&self) -> Result<Records<NetAttachDef>, RecordError> {
+        self.list(layout::NET_ATTACH_DEFS)
+    }
+
+    pub fn net_attach_def(&self, namespace: &str, name: &str) -> Result<Option<NetAttachDef>, RecordError> {
+        check_name("namespace", namespace)?;
+        check_name("network-attachment-definition", name)?;
+        self.get(&layout::net_attach_def_key(namespace, name))
     }
 }

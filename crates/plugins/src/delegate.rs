@@ -82,7 +82,7 @@ fn run(args: &CmdArgs, conf: &NetConf, command: Command) -> Result<Outcome, Erro
     let exe = RawExec::default()
         .find(ipam_type, &args.path)
         .map_err(|e| Error::new(ErrorCode::InvalidConfig, e.to_string()))?;
-    if is_self(&exe)
+    if runs_in_process(&exe)
         && let Some(plugin) = crate::plugin_by_name(ipam_type)
     {
         let sub = CmdArgs { command, ..args.clone() };
@@ -119,12 +119,20 @@ fn parse_result(bytes: &[u8], conf: &NetConf) -> Result<CniResult, Error> {
     }
 }
 
-/// Whether `exe` is the running binary (same file, through any symlink).
-fn is_self(exe: &Path) -> bool {
-    fn id(p: &Path) -> Option<(u64, u64)> {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+fn file_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether `exe` (through any symlink) is a binary of this very build of twill's node-local
+/// plugins: the running executable itself, or the `twill-cni` installed beside the running
+/// `twill-cni-cluster` (`twill install` puts both binaries of one build side by side; ADR 0014).
+pub(crate) fn runs_in_process(exe: &Path) -> bool {
+    let Ok(me) = std::env::current_exe() else { return false };
+    let target = file_id(exe);
+    if target.is_none() {
+        return false;
     }
-    let me: Option<PathBuf> = std::env::current_exe().ok();
-    me.is_some_and(|me| id(&me).is_some() && id(&me) == id(exe))
+    let sibling: PathBuf = me.with_file_name(crate::BINARY);
+    target == file_id(&me) || target == file_id(&sibling)
 }

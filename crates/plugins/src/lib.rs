@@ -19,6 +19,7 @@ mod mac;
 mod macvlan;
 mod masq;
 mod meta;
+mod multus;
 mod owner;
 mod podnft;
 mod portmap;
@@ -36,7 +37,7 @@ use cni_skel::Plugin;
 
 pub use delegate::{ipam_add, ipam_check, ipam_del, ipam_gc, ipam_status};
 
-/// Every plugin name this binary answers to.
+/// The node-local plugins: `twill-cni` answers to these names.
 pub const NAMES: &[&str] = &[
     "bandwidth",
     "bridge",
@@ -52,7 +53,28 @@ pub const NAMES: &[&str] = &[
     "twill-pod",
 ];
 
-/// The plugin called `name`, if twill provides it.
+/// The plugins that read the cluster datastore: `twill-cni-cluster` answers to these (and to
+/// every name of [`NAMES`]). They live in their own binary so that the datastore client
+/// (gRPC, TLS) never weighs on the node-local plugins' processes (docs/adr/0014).
+pub const CLUSTER_NAMES: &[&str] = &["multus", "multus-shim"];
+
+/// The node-local plugin binary.
+pub const BINARY: &str = "twill-cni";
+/// The cluster-aware plugin binary.
+pub const CLUSTER_BINARY: &str = "twill-cni-cluster";
+
+/// The binary that provides the plugin `name`, if twill has it.
+pub fn binary_of(name: &str) -> Option<&'static str> {
+    if NAMES.contains(&name) {
+        Some(BINARY)
+    } else if CLUSTER_NAMES.contains(&name) {
+        Some(CLUSTER_BINARY)
+    } else {
+        None
+    }
+}
+
+/// The node-local plugin called `name`, if twill provides it.
 pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     match name {
         "bandwidth" => Some(Box::new(bandwidth::Bandwidth)),
@@ -71,14 +93,32 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     }
 }
 
-/// The binary's entry point: picks the plugin from the executable name (or, when run as
+/// Any plugin of `twill-cni-cluster`: the cluster-aware ones and every node-local one.
+fn cluster_plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
+    match name {
+        // Multus's thick-plugin shim name: twill's multus is one thin plugin either way.
+        "multus" | "multus-shim" => Some(Box::new(multus::Multus)),
+        other => plugin_by_name(other),
+    }
+}
+
+/// `twill-cni`'s entry point: picks the plugin from the executable name (or, when run as
 /// `twill-cni`, from the first argument), runs one CNI invocation and exits with its code.
 pub fn run_from_args() -> ! {
+    run_as(BINARY, plugin_by_name, NAMES)
+}
+
+/// `twill-cni-cluster`'s entry point, likewise.
+pub fn run_cluster_from_args() -> ! {
+    run_as(CLUSTER_BINARY, cluster_plugin_by_name, CLUSTER_NAMES)
+}
+
+fn run_as(binary: &str, lookup: fn(&str) -> Option<Box<dyn Plugin>>, names: &[&str]) -> ! {
     let mut argv = std::env::args();
     let invoked = argv.next().unwrap_or_default();
     let base = invoked.rsplit('/').next().unwrap_or_default().to_string();
-    let name = if base == "twill-cni" { argv.next().unwrap_or_default() } else { base };
-    let code = match plugin_by_name(&name) {
+    let name = if base == binary { argv.next().unwrap_or_default() } else { base };
+    let code = match lookup(&name) {
         Some(plugin) => {
             let about = format!("twill {name} plugin v{}", env!("CARGO_PKG_VERSION"));
             cni_skel::run(
@@ -91,9 +131,10 @@ pub fn run_from_args() -> ! {
             )
         }
         None => {
+            let elsewhere = binary_of(&name).map(|b| format!(" ({name} is in {b})")).unwrap_or_default();
             let err = cni_spec::Error::invalid_env(format!(
-                "twill-cni has no plugin named {name:?}; it provides {}",
-                NAMES.join(", ")
+                "{binary} has no plugin named {name:?}{elsewhere}; it provides {}",
+                names.join(", ")
             ));
             println!("{}", err.to_json(cni_spec::Version::V1_1_0.as_str()));
             1

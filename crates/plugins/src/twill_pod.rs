@@ -93,6 +93,7 @@ fn attachment(args: &CmdArgs, conf: &NetConf, result: &CniResult) -> Result<Atta
         ips: result.ips.iter().map(|ip| ip.address.addr()).collect(),
         annotations: annotations(conf)?,
         since: now(),
+        network_status: Vec::new(),
     })
 }
 

@@ -23,7 +23,10 @@ mod verdict;
 mod world;
 
 pub use compile::{FAMILY, Ruleset, TABLE, apply_batch, compile, delete_batch, table_id, update_batch};
-pub use decode::{KINDS, Object, ParseError, PodObject, parse_policy_spec, parse_value, parse_yaml};
+pub use decode::{
+    KINDS, Object, ParseError, PodObject, metadata, parse_document, parse_policy_spec, parse_value,
+    parse_yaml, reader,
+};
 pub use eval::{evaluate, evaluate_family};
 pub use model::{
     Direction, Family, IpBlock, NAMESPACE_NAME_LABEL, NamedPort, Namespace, NetworkPolicy, Node, NsName,

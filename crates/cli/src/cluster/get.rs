@@ -1,23 +1,26 @@
-//! `twill cluster get nodes|namespaces|pods|networkpolicies|bgppeers [-n NS] [-o wide|json|yaml]`:
+//! `twill cluster get nodes|namespaces|pods|networkpolicies|nets|bgppeers [-n NS] [-o wide|json|yaml]`:
 //! tables like kubectl's, or the records as JSON or YAML (pods with the operator's labels,
-//! annotations and ports laid over what their node published). With the bgp backend,
-//! `get nodes -o wide` shows each node's AS and BGP sessions as of its last renewal.
+//! annotations and ports laid over what their node published, and their network-status).
+//! With the bgp backend, `get nodes -o wide` shows each node's AS and BGP sessions as of its
+//! last renewal.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use clap::Args;
 use cluster::bgppeer::{BGPPEERS, BgpPeerRecord};
-use cluster::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, Registry};
+use cluster::multinet::DefinitionConfig;
+use cluster::{NamespaceRecord, NetAttachDef, NodeRecord, PodRecord, PolicyRecord, Registry};
 use serde::Serialize;
 
 use super::Connection;
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol), bgppeers.
+    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol),
+    /// network-attachment-definitions (nets, net-attach-def), bgppeers.
     pub kind: String,
-    /// Only this namespace (pods, networkpolicies).
+    /// Only this namespace (pods, networkpolicies, nets).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// wide, json or yaml (default: a table).
@@ -70,7 +73,21 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
             }
             show(fmt, &items, bgppeer_row, BGPPEER_HEAD)
         }
-        other => bail!("unknown kind {other:?}: nodes, namespaces, pods, networkpolicies or bgppeers"),
+        "network-attachment-definitions"
+        | "network-attachment-definition"
+        | "net-attach-def"
+        | "nets"
+        | "networkattachmentdefinitions"
+        | "networkattachmentdefinition" => {
+            let items: Vec<NetAttachDef> = reg
+                .net_attach_defs()?
+                .items
+                .into_iter()
+                .filter(|d| ns.is_none_or(|n| d.namespace == n))
+                .collect();
+            show(fmt, &items, nad_row, NAD_HEAD)
+        }
+        other => bail!("unknown kind {other:?}: nodes, namespaces, pods, networkpolicies, nets or bgppeers"),
     }
 }
 
@@ -214,6 +231,25 @@ fn policy_row(p: &PolicyRecord) -> Row {
     (vec![p.namespace.clone(), p.name.clone(), selector], vec![p.spec.to_string()])
 }
 
+const NAD_HEAD: (&[&str], &[&str]) = (&["NAMESPACE", "NAME", "NETWORK", "PLUGINS"], &["CONFIG"]);
+
+/// The network's name and its plugin types, or where an empty config sends multus.
+fn nad_row(d: &NetAttachDef) -> Row {
+    let (network, plugins) = match d.definition() {
+        Ok(DefinitionConfig::ConfDirFile) => (d.name.clone(), "<file in multus confDir>".to_string()),
+        Ok(DefinitionConfig::Inline { config, .. }) => {
+            let name = config.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+            let types: Vec<&str> = match config.get("plugins").and_then(|p| p.as_array()) {
+                Some(list) => list.iter().filter_map(|p| p.get("type").and_then(|t| t.as_str())).collect(),
+                None => config.get("type").and_then(|t| t.as_str()).into_iter().collect(),
+            };
+            (name, types.join(","))
+        }
+        Err(e) => ("<invalid>".to_string(), e),
+    };
+    (vec![d.namespace.clone(), d.name.clone(), network, plugins], vec![none_if_empty(d.config.clone())])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +259,19 @@ mod tests {
         let rows = vec![vec!["NAME".into(), "IPS".into()], vec!["a-long-name".into(), "10.0.0.1".into()]];
         assert_eq!(table(&rows), "NAME          IPS\na-long-name   10.0.0.1\n");
         assert!(format(Some("xml")).is_err());
+    }
+
+    #[test]
+    fn definitions_show_their_network_and_plugins() {
+        let d =
+            |config: &str| NetAttachDef { namespace: "x".into(), name: "data".into(), config: config.into() };
+        let (base, _) = nad_row(&d(r#"{"cniVersion":"1.0.0","type":"macvlan","master":"data0"}"#));
+        assert_eq!(base, ["x", "data", "data", "macvlan"]);
+        let (base, _) = nad_row(&d(
+            r#"{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"},{"type":"tuning"}]}"#,
+        ));
+        assert_eq!(base[2..], ["n", "bridge,tuning"]);
+        let (base, extra) = nad_row(&d(""));
+        assert_eq!((base[3].as_str(), extra[0].as_str()), ("<file in multus confDir>", "<none>"));
     }
 }

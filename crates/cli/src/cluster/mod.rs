@@ -67,11 +67,12 @@ pub struct ClusterArgs {
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Create or replace the objects of a manifest (YAML or JSON, many documents): NetworkPolicy,
-    /// Namespace, Pod (labels, annotations, named ports). All or nothing.
+    /// Namespace, Pod (labels, annotations, named ports), NetworkAttachmentDefinition. All or
+    /// nothing.
     Apply(FileArg),
     /// Delete the objects of a manifest.
     Delete(FileArg),
-    /// List nodes, namespaces, pods or networkpolicies.
+    /// List nodes, namespaces, pods, networkpolicies or nets (NetworkAttachmentDefinitions).
     Get(get::GetArgs),
     /// Change labels: `label namespace NAME k=v k2-`, `label pod NS/NAME k=v k2-`.
     Label {

@@ -1,6 +1,7 @@
 //! Attaching a pod namespace the way a kubelet's runtime does: through the runtime side
 //! (`cni_exec`) with the plugins of the lab's bin dir, run inside the node's namespace, with
-//! the network lists the node's twilld wrote — the loopback network `lo`, then `twill`.
+//! the node's network lists — the loopback network `lo` twilld wrote, then multus (the lab's
+//! `00-multus.conf`), which attaches the cluster network `twill` and the pod's selections.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -15,14 +16,32 @@ use super::state::NodeState;
 
 /// The networks of a pod, in ADD order.
 const NETWORKS: [&str; 2] = ["lo", POD_NETWORK];
-/// The network whose addresses are the pod's.
-const POD_NETWORK: &str = "twill";
+/// The network whose result holds the pod's addresses.
+const POD_NETWORK: &str = super::multus::NETWORK;
+/// The pod's interface on the cluster network: its addresses are the pod's.
+const POD_IFACE: &str = "eth0";
+/// containerd's runtimeConfig key (and capability) for a pod's annotations.
+pub const POD_ANNOTATIONS: &str = "io.kubernetes.cri.pod-annotations";
 
 /// The runtime side as the node's kubelet would run it.
 fn runtime(dir: &Path, node: &NodeState) -> Result<Runtime> {
     let ns = NetNs::open(netns::named_path(&node.netns))?;
     let exec = RawExec::in_netns(ns);
     Ok(Runtime::with_exec(vec![layout::bin_dir(dir)], layout::cni_cache_dir(dir, node.index), Box::new(exec)))
+}
+
+/// What a kubelet's runtime passes for a pod: CNI_ARGS, the attachment identity and, as
+/// containerd does for plugins declaring the capability, the pod's annotations — so multus
+/// reads the datastore only for the definitions a pod selects (a pod without selections is
+/// attached during a datastore outage too).
+pub fn runtime_conf_annotated(
+    pod: &PodRef,
+    netns_name: &str,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> RuntimeConf {
+    let mut rt = runtime_conf(pod, netns_name);
+    rt.capability_args.insert(POD_ANNOTATIONS.into(), serde_json::to_value(annotations).unwrap_or_default());
+    rt
 }
 
 /// What a kubelet passes for a pod (CNI_ARGS), plus its attachment identity.
@@ -66,7 +85,7 @@ pub fn attach(dir: &Path, node: &NodeState, rt: &RuntimeConf) -> Result<Vec<IpAd
             Ok(result)
         });
         match outcome {
-            Ok(result) if name == POD_NETWORK => ips.extend(result.ips.iter().map(|c| c.address.addr())),
+            Ok(result) if name == POD_NETWORK => ips.extend(cluster_ips(&result)),
             Ok(_) => {}
             Err(e) => {
                 for net in added.iter().rev() {
@@ -77,6 +96,15 @@ pub fn attach(dir: &Path, node: &NodeState, rt: &RuntimeConf) -> Result<Vec<IpAd
         }
     }
     Ok(ips)
+}
+
+/// The addresses on the pod's cluster-network interface; the secondaries' are not the pod's
+/// IPs (as in Kubernetes, where status.podIPs come from the cluster network only).
+fn cluster_ips(result: &cni_spec::CniResult) -> Vec<IpAddr> {
+    let on_pod_iface = |i: Option<usize>| {
+        i.and_then(|i| result.interfaces.get(i)).is_some_and(|x| x.name == POD_IFACE && x.sandbox.is_some())
+    };
+    result.ips.iter().filter(|c| on_pod_iface(c.interface)).map(|c| c.address.addr()).collect()
 }
 
 /// DELs every network in reverse order, best-effort: every network is tried, the errors are

@@ -37,7 +37,7 @@ fn scenario(names: &Names) -> Result<()> {
     pods::ns_add(names, "backend", pods::parse_labels("team=data")?)?;
     for (pod, node, labels) in PODS {
         println!("\n== twill lab pod add {pod} --node {node} --labels {labels}");
-        pods::pod_add(names, &pod.parse()?, Some(node), pods::parse_labels(labels)?)?;
+        pods::pod_add(names, &pod.parse()?, Some(node), pods::parse_labels(labels)?, Default::default())?;
     }
     println!("\n== twill lab status");
     status::run(names, false)?;

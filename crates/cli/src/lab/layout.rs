@@ -9,6 +9,7 @@
 //! STATE/nodes/node-N/net.d/         twilld's --cni-conf-dir
 //! STATE/nodes/node-N/agent/         twilld's --state-dir
 //! STATE/nodes/node-N/cni-cache/     the runtime side's result cache for the node's pods
+//! STATE/nodes/node-N/multus/        multus's delegate cache (its `cniDir`); multus.log beside it
 //! STATE/nodes/node-N/twilld.log
 //! STATE/pods/NS_NAME.log            a pod's server
 //! ```

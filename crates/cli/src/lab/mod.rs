@@ -13,6 +13,7 @@ mod apply;
 mod attach;
 mod bgp;
 mod cluster;
+mod datanet;
 mod demo;
 mod enforce;
 mod etcd;
@@ -22,6 +23,7 @@ mod health;
 mod label;
 mod layout;
 mod matrix;
+mod multus;
 mod names;
 mod pods;
 mod probe;
@@ -124,6 +126,13 @@ pub enum PodCommand {
         /// Labels, k=v,k2=v2.
         #[arg(long, default_value = "")]
         labels: String,
+        /// NetworkAttachmentDefinitions to attach besides the cluster network: the
+        /// `k8s.v1.cni.cncf.io/networks` annotation (`data`, `ns/data@net5,side`, or the JSON form).
+        #[arg(long)]
+        networks: Option<String>,
+        /// An annotation, k=v (repeatable).
+        #[arg(long = "annotation", value_name = "K=V")]
+        annotations: Vec<String>,
     },
     /// Delete a pod.
     Del { pod: PodRef },
@@ -237,8 +246,9 @@ pub fn run(cmd: LabCommand) -> Result<()> {
         LabCommand::Ns(NsCommand::Add { name, labels }) => {
             pods::ns_add(&names, &name, pods::parse_labels(&labels)?)
         }
-        LabCommand::Pod(PodCommand::Add { pod, node, labels }) => {
-            pods::pod_add(&names, &pod, node, pods::parse_labels(&labels)?)
+        LabCommand::Pod(PodCommand::Add { pod, node, labels, networks, annotations }) => {
+            let annotations = pods::parse_annotations(&annotations, networks.as_deref())?;
+            pods::pod_add(&names, &pod, node, pods::parse_labels(&labels)?, annotations)
         }
         LabCommand::Pod(PodCommand::Del { pod }) => pods::pod_del(&names, &pod),
         LabCommand::Ns(NsCommand::Label { name, changes, wait }) => {

@@ -32,6 +32,23 @@ pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>> {
     Ok(labels)
 }
 
+/// Annotations written `k=v` (one per flag), with `--networks` as the multi-network one;
+/// keys are checked as the API server checks them.
+pub fn parse_annotations(pairs: &[String], networks: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("annotation {pair:?} must be written key=value")
+        };
+        policy::names::label_key(k).map_err(|e| anyhow::anyhow!("annotation {pair:?}: {e}"))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    if let Some(n) = networks {
+        out.insert(cluster::multinet::NETWORKS_ANNOTATION.to_string(), n.to_string());
+    }
+    Ok(out)
+}
+
 /// Creates or relabels a namespace (labels replace earlier ones), as `twill cluster apply`.
 pub fn ns_add(names: &Names, name: &str, labels: BTreeMap<String, String>) -> Result<()> {
     check_dns_label("namespace", name)?;
@@ -62,6 +79,7 @@ pub fn pod_add(
     pod: &PodRef,
     node: Option<u8>,
     labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 ) -> Result<()> {
     let sd = StateDir::lock(names, false)?;
     let mut state = sd.load()?;
@@ -69,9 +87,9 @@ pub fn pod_add(
         bail!("pod {pod} already exists");
     }
     ensure_namespace(&sd.dir, &state, &pod.ns)?;
-    // The pod's labels and ports exist before it is attached, as a Pod object does in
-    // Kubernetes before the kubelet runs it.
-    registry::apply(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &labels))])?;
+    // The pod's labels, annotations (its network selection among them) and ports exist
+    // before it is attached, as a Pod object does in Kubernetes before the kubelet runs it.
+    registry::apply(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &labels, &annotations))])?;
     let node = state.node(node.unwrap_or_else(|| least_loaded(&state)))?.clone();
     let netns_name = names.pod(pod, |n| state.netns.iter().any(|m| m == n) || netns::named_path(n).exists());
     let pod_ns = netns::create_named(&netns_name).with_context(|| format!("create netns {netns_name}"))?;
@@ -90,7 +108,7 @@ pub fn pod_add(
     let key = pod.to_string();
     // The pod is recorded as soon as its server runs, so that `lab down` after an interrupted
     // `pod add` stops that server by its pid.
-    let outcome = start_pod(&sd.dir, &node, &mut record, &state, &mut |p| {
+    let outcome = start_pod(&sd.dir, &node, &mut record, &annotations, &state, &mut |p| {
         let mut with_pod = state.clone();
         with_pod.pods.insert(key.clone(), p.clone());
         sd.save(&with_pod)
@@ -105,7 +123,7 @@ pub fn pod_add(
         }
         Err(e) => {
             let mut undo = stop_pod(&sd.dir, &node, &record);
-            let meta = Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new()));
+            let meta = Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new(), &BTreeMap::new()));
             undo.extend(registry::delete(&sd.dir, &state, &[meta]).err());
             for e2 in undo {
                 eprintln!("twill lab: while undoing pod {pod}: {e2:#}");
@@ -129,10 +147,11 @@ fn start_pod(
     dir: &Path,
     node: &NodeState,
     pod: &mut PodState,
+    annotations: &BTreeMap<String, String>,
     state: &LabState,
     record: &mut dyn FnMut(&PodState) -> Result<()>,
 ) -> Result<()> {
-    let rt = attach::runtime_conf(&pod.pod_ref(), &pod.netns);
+    let rt = attach::runtime_conf_annotated(&pod.pod_ref(), &pod.netns, annotations);
     pod.ips = attach::attach(dir, node, &rt)?;
     let ns = NetNs::open(netns::named_path(&pod.netns))?;
     let log = layout::pod_log(dir, &pod.pod_ref());
@@ -178,9 +197,11 @@ pub fn pod_del(names: &Names, pod: &PodRef) -> Result<()> {
     if let Err(e) = registry::wait_published(&sd.dir, &state, pod, false) {
         errors.push(e);
     }
-    if let Err(e) =
-        registry::delete(&sd.dir, &state, &[Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new()))])
-    {
+    if let Err(e) = registry::delete(
+        &sd.dir,
+        &state,
+        &[Manifest::Pod(registry::pod_meta(pod, &BTreeMap::new(), &BTreeMap::new()))],
+    ) {
         errors.push(e);
     }
     state.pods.remove(&pod.to_string());
@@ -225,6 +246,11 @@ mod tests {
         assert_eq!(l.get("app").map(String::as_str), Some("web"));
         assert_eq!(l.len(), 2);
         assert!(parse_labels("").unwrap().is_empty());
+        let a = parse_annotations(&["x.io/y=a=b".into()], Some("data@net5")).unwrap();
+        assert_eq!(a["x.io/y"], "a=b");
+        assert_eq!(a["k8s.v1.cni.cncf.io/networks"], "data@net5");
+        assert!(parse_annotations(&["novalue".into()], None).is_err());
+        assert!(parse_annotations(&["Bad Key=1".into()], None).is_err());
         assert_eq!(parse_labels("a=").unwrap().get("a").map(String::as_str), Some(""));
         for bad in ["a", "=b", "a b=c", "a=b c"] {
             assert!(parse_labels(bad).is_err(), "{bad}");

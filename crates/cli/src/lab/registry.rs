@@ -27,9 +27,13 @@ use super::wire::{PORTS, Protocol, port_name};
 /// How long a node may take to publish (or withdraw) a pod after its ADD (or DEL).
 const PUBLISH_LIMIT: Duration = Duration::from_secs(10);
 
-/// What the lab says of a pod: its labels, and the named ports of its server in the
-/// Kubernetes e2e convention (`serve-80-tcp`, ...).
-pub fn pod_meta(pod: &PodRef, labels: &BTreeMap<String, String>) -> PodMeta {
+/// What the lab says of a pod: its labels and annotations, and the named ports of its server
+/// in the Kubernetes e2e convention (`serve-80-tcp`, ...).
+pub fn pod_meta(
+    pod: &PodRef,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> PodMeta {
     let ports = PORTS
         .iter()
         .flat_map(|&port| {
@@ -44,8 +48,8 @@ pub fn pod_meta(pod: &PodRef, labels: &BTreeMap<String, String>) -> PodMeta {
         namespace: pod.ns.clone(),
         name: pod.name.clone(),
         labels: labels.clone(),
+        annotations: annotations.clone(),
         ports,
-        ..PodMeta::default()
     }
 }
 
@@ -76,7 +80,8 @@ pub fn delete(dir: &Path, state: &LabState, objects: &[Manifest]) -> Result<Vec<
     with_store(dir, state, |s| Ok(ops::delete(s, objects)?))
 }
 
-/// Waits until the pod's node has published it (`present`) with an address, or withdrawn it.
+/// Waits until the pod's node has published it (`present`) with an address and the
+/// network-status multus recorded, or withdrawn it.
 pub fn wait_published(
     dir: &Path,
     state: &LabState,
@@ -89,7 +94,7 @@ pub fn wait_published(
         loop {
             let rec: Option<PodRecord> = reg.get(&cluster::layout::pod_key(&pod.ns, &pod.name))?;
             match (&rec, present) {
-                (Some(r), true) if !r.ips.is_empty() => return Ok(rec),
+                (Some(r), true) if !r.ips.is_empty() && !r.network_status.is_empty() => return Ok(rec),
                 (None, false) => return Ok(None),
                 _ if started.elapsed() >= PUBLISH_LIMIT => {
                     let what = if present { "published" } else { "withdrawn" };
@@ -130,8 +135,12 @@ mod tests {
     #[test]
     fn pods_carry_the_e2e_named_ports() {
         let pod = PodRef { ns: "a".into(), name: "p1".into() };
-        let v =
-            serde_json::to_value(pod_meta(&pod, &BTreeMap::from([("app".into(), "web".into())]))).unwrap();
+        let v = serde_json::to_value(pod_meta(
+            &pod,
+            &BTreeMap::from([("app".into(), "web".into())]),
+            &BTreeMap::new(),
+        ))
+        .unwrap();
         assert_eq!(
             (&v["namespace"], &v["name"], &v["labels"]),
             (&"a".into(), &"p1".into(), &serde_json::json!({"app": "web"}))

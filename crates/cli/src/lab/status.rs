@@ -17,8 +17,8 @@ use super::names::Names;
 use super::state::{self, Backend, LabState, NodeState};
 use super::{layout, registry};
 
-/// The network list every node's twilld writes, which pods are attached with.
-pub const NETWORK: &str = "twill";
+/// The network list every node's twilld writes: the cluster network.
+pub const CLUSTER_NETWORK: &str = "twill";
 
 pub fn run(names: &Names, as_json: bool) -> Result<()> {
     let state = state::load_running(names)?;
@@ -33,7 +33,7 @@ pub fn run(names: &Names, as_json: bool) -> Result<()> {
 
 /// The pod subnets in a node's `twill` network list, empty when it has none yet.
 fn node_subnets(node: &NodeState) -> Vec<String> {
-    cni_exec::load_network(&node.conf_dir, "twill")
+    cni_exec::load_network(&node.conf_dir, CLUSTER_NETWORK)
         .ok()
         .and_then(|l| serde_json::from_slice::<Value>(&l.bytes).ok())
         .map(|v| subnets_in(&v))
@@ -87,7 +87,10 @@ fn report(names: &Names, state: &LabState) -> Value {
                 "subnets": node_subnets(n),
                 "cni_conf_dir": n.conf_dir,
                 "cni_bin_dir": layout::bin_dir(&dir),
-                "network": NETWORK,
+                "network": CLUSTER_NETWORK,
+                "multus_network": super::multus::NETWORK,
+                "data_iface": super::datanet::DATA_IFACE,
+                "multus_conf_dir": super::multus::conf_dir(&dir, n),
                 "agent_pid": n.agent.as_ref().map(|p| p.pid),
                 "agent_running": n.agent.as_ref().is_some_and(|p| p.is_running()),
                 "ready": agent::is_ready(n),
@@ -106,6 +109,8 @@ fn report(names: &Names, state: &LabState) -> Value {
                 "pod": p.pod_ref().to_string(), "node": format!("node-{}", p.node), "netns": p.netns,
                 "ips": p.ips,
                 "labels": record.map(|r| json!(r.labels)).unwrap_or(Value::Null),
+                "annotations": record.map(|r| json!(r.annotations)).unwrap_or(Value::Null),
+                "network_status": record.map(|r| json!(r.network_status)).unwrap_or(Value::Null),
                 "published": record.is_some(),
                 "server_pid": p.server.as_ref().map(|s| s.pid),
                 "server_running": p.server.as_ref().is_some_and(|s| s.is_running()),

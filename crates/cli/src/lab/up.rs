@@ -14,7 +14,7 @@ use super::state::{
     Backend, BirdState, DatastoreKind, EtcdMember, EtcdState, LabOptions, LabState, NodeState, StateDir,
 };
 use super::topology::{self, MAX_NODES, MAX_RACKS, Role};
-use super::{agent, bgp, etcd, layout, pods, teardown, underlay};
+use super::{agent, bgp, datanet, etcd, layout, multus, pods, teardown, underlay};
 use ::agent::bird::BirdFiles;
 
 #[derive(Args, Debug, Clone)]
@@ -149,6 +149,7 @@ fn preflight(options: &LabOptions) -> Result<()> {
         super::process::find_program("bird", "bird2")?;
     }
     crate::install::plugin_binary()?;
+    crate::install::binary(plugins::CLUSTER_BINARY)?;
     if options.datastore == DatastoreKind::Etcd {
         super::process::find_program("etcd", "etcd-server")?;
     }
@@ -179,10 +180,12 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         0 => String::new(),
         r => format!(" in {r} racks behind router {}", topology::ROUTER_IP),
     };
+    datanet::apply_data_network(names, &state.nodes)?;
     println!(
-        "underlay {} with {} nodes{racks}, outside host {}",
+        "underlay {} with {} nodes{racks} (and their data network on {}), outside host {}",
         names.underlay(),
         state.options.nodes,
+        datanet::DATA_IFACE,
         topology::OUTSIDE_IP
     );
     install_plugins(&layout::bin_dir(&dir))?;
@@ -197,6 +200,7 @@ fn build(names: &Names, sd: &StateDir, options: LabOptions) -> Result<LabState> 
         let took = bgp::wait_converged(&state)?;
         println!("BGP converged after {:.2}s", took.as_secs_f64());
     }
+    multus::write_confs(&dir, &state)?;
     let outside = NetNs::open(netns::named_path(&names.outside()))?;
     state.outside_server = Some(pods::start_server(&outside, "outside", None, &dir.join("outside.log"))?);
     sd.save(&state)?;
@@ -223,11 +227,12 @@ fn planned_node(dir: &Path, shape: &topology::Shape, host: &topology::Host) -> O
 /// twill-cni under every name twill provides, the reference plugins for any other name a
 /// network list might use.
 fn install_plugins(bin: &Path) -> Result<()> {
-    crate::install::install(&crate::install::plugin_binary()?, bin, plugins::NAMES)?;
+    let ours = crate::install::all_names();
+    crate::install::install(bin, &ours)?;
     let Ok(reference) = std::fs::read_dir(crate::lab::REFERENCE_PLUGINS) else { return Ok(()) };
     for entry in reference.flatten() {
         let name = entry.file_name();
-        if plugins::NAMES.iter().any(|n| name == *n) {
+        if ours.iter().any(|n| name == *n) {
             continue;
         }
         std::os::unix::fs::symlink(entry.path(), bin.join(&name))

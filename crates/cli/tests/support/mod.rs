@@ -26,7 +26,8 @@ pub struct World {
 }
 
 impl World {
-    /// `twill` plugin names come from twill-cni; `reference` ones link to /usr/lib/cni.
+    /// `twill` plugin names come from twill-cni (the cluster-aware ones from
+    /// twill-cni-cluster); `reference` ones link to /usr/lib/cni.
     pub fn new(tag: &str, twill: &[&str], reference: &[&str]) -> World {
         require_privileges();
         let host = TestNs::new(tag);
@@ -35,8 +36,10 @@ impl World {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         let exe = Path::new(env!("CARGO_BIN_EXE_twill-cni"));
+        let cluster_exe = Path::new(env!("CARGO_BIN_EXE_twill-cni-cluster"));
         for name in twill {
-            std::os::unix::fs::symlink(exe, bin.join(name)).unwrap();
+            let target = if plugins::CLUSTER_NAMES.contains(name) { cluster_exe } else { exe };
+            std::os::unix::fs::symlink(target, bin.join(name)).unwrap();
         }
         for name in reference {
             let target = Path::new(REFERENCE_DIR).join(name);

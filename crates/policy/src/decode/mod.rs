@@ -53,8 +53,14 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Object>, ParseError> {
 
 /// The objects of one JSON (or already parsed YAML) document.
 pub fn parse_value(value: &Value) -> Result<Vec<Object>, ParseError> {
+    parse_document(value, 1)
+}
+
+/// The objects of document number `document` of a stream (errors name that number): for
+/// readers of more kinds than these, which pick their own documents out of a stream.
+pub fn parse_document(value: &Value, document: usize) -> Result<Vec<Object>, ParseError> {
     let mut out = Vec::new();
-    decode(value, 1, &mut out)?;
+    decode(value, document, &mut out)?;
     Ok(out)
 }
 
