@@ -19,6 +19,7 @@ use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
+use crate::ippools::IpPoolReconciler;
 use crate::pods::PodPublisher;
 use crate::policy::PolicyController;
 use crate::store::{Datastore, StoreError};
@@ -63,6 +64,7 @@ pub struct Agent {
     pub(crate) netns: NetNs,
     pub(crate) policy: PolicyController,
     pub(crate) pods: PodPublisher,
+    pub(crate) ippools: IpPoolReconciler,
     /// What the node record says of this agent (`ready`, `degraded: ...`).
     pub(crate) health: String,
 }
@@ -90,6 +92,7 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
             &[("error", e)],
         );
     }
+    let ipam_grace = conf.ipam_grace;
     let mut agent = Agent {
         conf,
         store,
@@ -104,6 +107,7 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         netns,
         policy,
         pods,
+        ippools: IpPoolReconciler::new(ipam_grace),
         health: membership::HEALTH_JOINING.to_string(),
     };
     agent.joined();

@@ -69,6 +69,10 @@ pub struct Args {
     pub lease_ttl_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Cluster-wide IPAM (`whereabouts`): a reservation whose node is gone or whose pod has
+    /// no record is freed after looking so this long (longer than any ADD takes).
+    #[arg(long, default_value_t = 120)]
+    pub ipam_grace_seconds: u64,
 }
 
 /// A validated configuration.
@@ -88,6 +92,7 @@ pub struct AgentConf {
     pub resync: Duration,
     pub ttl: Duration,
     pub log_format: LogFormat,
+    pub ipam_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +158,7 @@ impl Args {
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
             log_format: self.log_format,
+            ipam_grace: Duration::from_secs(self.ipam_grace_seconds),
         })
     }
 

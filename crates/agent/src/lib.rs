@@ -18,6 +18,7 @@ pub mod backend;
 pub mod cniconf;
 pub mod conf;
 pub mod health;
+pub mod ippools;
 pub mod log;
 pub mod masq;
 pub mod membership;

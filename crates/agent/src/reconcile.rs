@@ -24,6 +24,7 @@ impl Agent {
             ("backend", self.ensure_backend()),
             ("pods", self.ensure_pods()),
             ("policy", self.ensure_policy()),
+            ("ippools", self.ensure_ippools()),
         ];
         if steps[0].1 {
             self.metrics.set_ready(true);
@@ -75,6 +76,42 @@ impl Agent {
                 false
             }
         }
+    }
+
+    /// The whereabouts flat file, then orphaned cluster-wide reservations (crate::ippools).
+    fn ensure_ippools(&mut self) -> bool {
+        let dir = &self.conf.cni_conf_dir;
+        let written = crate::ippools::ensure_flat_file(dir, &self.conf.node, &self.conf.datastore);
+        let mut ok = match written {
+            Ok(w) => {
+                if w {
+                    let path = crate::ippools::flat_file_path(dir).display().to_string();
+                    self.log.info("wrote the whereabouts flat file", &[("path", &path)]);
+                }
+                true
+            }
+            Err(e) => {
+                self.log.error("cannot write the whereabouts flat file", &[("error", &e)]);
+                false
+            }
+        };
+        match self.ippools.reconcile(self.store.as_ref()) {
+            Ok(freed) => {
+                for f in &freed {
+                    let why = f.why.to_string();
+                    self.log.info(
+                        "freed an orphaned IP reservation",
+                        &[("ip", &f.ip), ("pool", &f.pool), ("pod", &f.pod), ("node", &f.node), ("why", &why)],
+                    );
+                }
+            }
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                self.log.warn("cannot reconcile IP reservations", &[("error", &e)]);
+                ok = false;
+            }
+        }
+        ok
     }
 
     /// Publishes the pods of the node's attachment journal.

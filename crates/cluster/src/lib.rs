@@ -6,9 +6,11 @@
 //! - [`store`]: the key-value model and its two implementations, a shared directory
 //!   (`file:DIR`) and etcd (`etcd:https://...`, TLS, several members);
 //! - [`layout`]: where each kind of record lives; [`record`]: the records (JSON);
-//! - [`registry`]: typed access to the records over any datastore.
+//! - [`registry`]: typed access to the records over any datastore;
+//! - [`ippool`]: cluster-wide IP reservations (the `whereabouts` IPAM plugin's pools).
 
 pub mod attachment;
+pub mod ippool;
 pub mod layout;
 pub mod manifest;
 pub mod ops;

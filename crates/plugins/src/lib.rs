@@ -29,6 +29,7 @@ mod tuning;
 mod twill_pod;
 mod undo;
 mod veth;
+mod whereabouts;
 
 use cni_skel::Plugin;
 
@@ -48,6 +49,7 @@ pub const NAMES: &[&str] = &[
     "static",
     "tuning",
     "twill-pod",
+    "whereabouts",
 ];
 
 /// The plugin called `name`, if twill provides it.
@@ -65,6 +67,7 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
         "static" => Some(Box::new(static_ipam::Static)),
         "tuning" => Some(Box::new(tuning::Tuning)),
         "twill-pod" => Some(Box::new(twill_pod::TwillPod)),
+        "whereabouts" => Some(Box::new(whereabouts::Whereabouts)),
         _ => None,
     }
 }

@@ -42,7 +42,7 @@ impl PodConf {
 
 /// `K8S_POD_NAMESPACE`/`K8S_POD_NAME` as CRI runtimes pass them; without them the pod is
 /// `default/CONTAINERID`.
-fn pod_identity(args: &CmdArgs) -> (String, String) {
+pub(crate) fn pod_identity(args: &CmdArgs) -> (String, String) {
     let non_empty = |k: &str| args.arg(k).filter(|v| !v.is_empty()).map(str::to_string);
     let namespace = non_empty("K8S_POD_NAMESPACE").unwrap_or_else(|| "default".to_string());
     let name = non_empty("K8S_POD_NAME").unwrap_or_else(|| args.container_id.clone());

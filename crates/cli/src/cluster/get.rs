@@ -1,6 +1,6 @@
-//! `twill cluster get nodes|namespaces|pods|networkpolicies [-n NS] [-o wide|json|yaml]`:
+//! `twill cluster get nodes|namespaces|pods|networkpolicies|ippools [-n NS] [-o wide|json|yaml]`:
 //! tables like kubectl's, or the records as JSON or YAML (pods with the operator's labels,
-//! annotations and ports laid over what their node published).
+//! annotations and ports laid over what their node published; ippools in `super::ippools`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,11 +9,11 @@ use clap::Args;
 use cluster::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord, Registry};
 use serde::Serialize;
 
-use super::Connection;
+use super::{Connection, ippools};
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol).
+    /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol), ippools.
     pub kind: String,
     /// Only this namespace (pods, networkpolicies).
     #[arg(short = 'n', long)]
@@ -60,7 +60,23 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
                 reg.policies()?.items.into_iter().filter(|p| ns.is_none_or(|n| p.namespace == n)).collect();
             show(fmt, &items, policy_row, POLICY_HEAD)
         }
-        other => bail!("unknown kind {other:?}: nodes, namespaces, pods or networkpolicies"),
+        "ippools" | "ippool" => {
+            let pools = ippools::read(store.as_ref())?;
+            match fmt {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&pools)?),
+                Format::Yaml => print!("{}", serde_norway::to_string(&pools)?),
+                Format::Table | Format::Wide => {
+                    let wide = fmt == Format::Wide;
+                    let (base, extra) = ippools::HEAD;
+                    let head = columns(base.iter().map(|s| s.to_string()).collect(), extra.iter().map(|s| s.to_string()).collect(), wide);
+                    let mut rows = vec![head];
+                    rows.extend(ippools::rows(&pools, ago).into_iter().map(|(b, e)| columns(b, e, wide)));
+                    print!("{}", table(&rows));
+                }
+            }
+            Ok(())
+        }
+        other => bail!("unknown kind {other:?}: nodes, namespaces, pods, networkpolicies or ippools"),
     }
 }
 
