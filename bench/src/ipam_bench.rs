@@ -179,10 +179,11 @@ fn phase(
     let next = AtomicUsize::new(0);
     let out = Mutex::new(Vec::with_capacity(n));
     let started = Instant::now();
+    let (next, out_ref, job) = (&next, &out, &job);
     std::thread::scope(|s| {
         for node in 0..t.nodes() {
             for _ in 0..workers * NODES / t.nodes() {
-                s.spawn(|| {
+                s.spawn(move || {
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         if k >= n || signals::interrupted() {
@@ -190,7 +191,7 @@ fn phase(
                         }
                         let at = Instant::now();
                         let r = job(node, k);
-                        out.lock().unwrap_or_else(|e| e.into_inner()).push((at.elapsed(), r));
+                        out_ref.lock().unwrap_or_else(|e| e.into_inner()).push((at.elapsed(), r));
                     }
                 });
             }

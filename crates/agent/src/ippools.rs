@@ -73,15 +73,23 @@ pub struct Freed {
 pub struct IpPoolReconciler {
     grace: Duration,
     tracker: Tracker,
+    /// Passes run at most every quarter of the grace period: reading every reservation,
+    /// node and pod on each resync of each node would cost the datastore for nothing.
+    next: Option<Instant>,
 }
 
 impl IpPoolReconciler {
     pub fn new(grace: Duration) -> IpPoolReconciler {
-        IpPoolReconciler { grace, tracker: Tracker::default() }
+        IpPoolReconciler { grace, tracker: Tracker::default(), next: None }
     }
 
-    /// One pass: what the cluster says, which reservations are due, free them.
+    /// One pass when one is due: what the cluster says, which reservations are due, free them.
     pub fn reconcile(&mut self, store: &dyn Datastore) -> Result<Vec<Freed>, IpPoolError> {
+        let now = Instant::now();
+        if self.next.is_some_and(|n| now < n) {
+            return Ok(Vec::new());
+        }
+        self.next = Some(now + self.grace / 4);
         let networks = ippool::networks(store)?;
         if networks.iter().all(|n| n.reservations.is_empty()) {
             self.tracker = Tracker::default();

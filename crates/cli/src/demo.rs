@@ -99,9 +99,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
 /// twill-cni under every name twill provides; the reference plugins for the rest.
 fn populate_bin_dir(bin: &Path) -> Result<Vec<(String, String)>> {
-    let exe = crate::install::plugin_binary()?;
     let ours: Vec<&str> = plugins::NAMES.iter().copied().filter(|n| NEEDED.contains(n)).collect();
-    crate::install::install(&exe, bin, &ours)?;
+    crate::install::install(bin, &ours)?;
     let mut sources = Vec::new();
     for name in NEEDED {
         if ours.contains(name) {

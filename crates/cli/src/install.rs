@@ -1,6 +1,8 @@
-//! `twill install --cni-bin-dir DIR`: puts the multi-call plugin binary into DIR once, as
-//! `twill-cni`, and links every plugin name twill provides to it, so a runtime whose CNI_PATH
-//! points at DIR runs twill's plugins under the reference names.
+//! `twill install --cni-bin-dir DIR`: puts twill's multi-call plugin binaries into DIR —
+//! `twill-cni` (node-local plugins) and `twill-cni-cluster` (the plugins that reach the
+//! cluster datastore, ADR 0013) — and links every plugin name twill provides to the one that
+//! answers to it, so a runtime whose CNI_PATH points at DIR runs twill's plugins under the
+//! reference names.
 
 use std::path::{Path, PathBuf};
 
@@ -17,46 +19,73 @@ pub struct InstallArgs {
     pub only: Vec<String>,
 }
 
+/// The plugin binaries and the names each answers to.
+pub const BINARIES: [(&str, &[&str]); 2] =
+    [("twill-cni", plugins::NAMES), ("twill-cni-cluster", plugins::CLUSTER_NAMES)];
+
+/// Every plugin name twill provides.
+pub fn all_names() -> Vec<&'static str> {
+    BINARIES.iter().flat_map(|(_, names)| names.iter().copied()).collect()
+}
+
 pub fn run(args: &InstallArgs) -> Result<()> {
+    let all = all_names();
     let names: Vec<&str> = if args.only.is_empty() {
-        plugins::NAMES.to_vec()
+        all
     } else {
         for name in &args.only {
-            if !plugins::NAMES.contains(&name.as_str()) {
-                bail!("twill has no plugin named {name:?} (it has {})", plugins::NAMES.join(", "));
+            if !all.contains(&name.as_str()) {
+                bail!("twill has no plugin named {name:?} (it has {})", all.join(", "));
             }
         }
         args.only.iter().map(String::as_str).collect()
     };
-    let installed = install(&plugin_binary()?, &args.cni_bin_dir, &names)?;
-    println!("installed {} into {}: {}", installed.display(), args.cni_bin_dir.display(), names.join(" "));
+    let installed = install(&args.cni_bin_dir, &names)?;
+    let files: Vec<String> = installed.iter().map(|p| p.display().to_string()).collect();
+    println!("installed {} into {}: {}", files.join(", "), args.cni_bin_dir.display(), names.join(" "));
     Ok(())
 }
 
-/// `twill-cni` next to the running `twill`.
-pub fn plugin_binary() -> Result<PathBuf> {
+/// `FILE` (`twill-cni`, `twill-cni-cluster`) next to the running `twill`.
+pub fn binary_path(file: &str) -> Result<PathBuf> {
     let me = std::env::current_exe().context("find the running twill binary")?;
-    let candidate = me.with_file_name("twill-cni");
+    let candidate = me.with_file_name(file);
     if !candidate.is_file() {
         bail!("plugin binary {} not found next to {}", candidate.display(), me.display());
     }
     Ok(candidate)
 }
 
-/// Copies `binary` to DIR/twill-cni (atomically) and links each name to it.
-pub fn install(binary: &Path, dir: &Path, names: &[&str]) -> Result<PathBuf> {
+/// Copies each binary one of `names` needs into DIR (atomically) and links each name to
+/// its binary; returns the binaries installed.
+pub fn install(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let target = dir.join("twill-cni");
-    let tmp = dir.join(".twill-cni.tmp");
+    let mut installed = Vec::new();
+    for (file, provides) in BINARIES {
+        let wanted: Vec<&str> = names.iter().copied().filter(|n| provides.contains(n)).collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        installed.push(copy_binary(&binary_path(file)?, dir, file)?);
+        for name in wanted {
+            link(dir, name, file)?;
+        }
+    }
+    Ok(installed)
+}
+
+fn copy_binary(binary: &Path, dir: &Path, file: &str) -> Result<PathBuf> {
+    let target = dir.join(file);
+    let tmp = dir.join(format!(".{file}.tmp"));
     std::fs::copy(binary, &tmp).with_context(|| format!("copy {} to {}", binary.display(), tmp.display()))?;
     std::fs::rename(&tmp, &target).with_context(|| format!("install {}", target.display()))?;
-    for name in names {
-        let link = dir.join(name);
-        let tmp_link = dir.join(format!(".{name}.tmp"));
-        let _ = std::fs::remove_file(&tmp_link);
-        std::os::unix::fs::symlink("twill-cni", &tmp_link)
-            .with_context(|| format!("link {}", tmp_link.display()))?;
-        std::fs::rename(&tmp_link, &link).with_context(|| format!("install {}", link.display()))?;
-    }
     Ok(target)
+}
+
+fn link(dir: &Path, name: &str, file: &str) -> Result<()> {
+    let link = dir.join(name);
+    let tmp_link = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp_link);
+    std::os::unix::fs::symlink(file, &tmp_link).with_context(|| format!("link {}", tmp_link.display()))?;
+    std::fs::rename(&tmp_link, &link).with_context(|| format!("install {}", link.display()))
 }

@@ -130,9 +130,10 @@ fn install_links_every_plugin_name() {
     let twill = Path::new(env!("CARGO_BIN_EXE_twill"));
     let out = Command::new(twill).args(["install", "--cni-bin-dir"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for name in plugins::NAMES {
+    let every = plugins::NAMES.iter().map(|n| (n, "twill-cni"));
+    for (name, file) in every.chain(plugins::CLUSTER_NAMES.iter().map(|n| (n, "twill-cni-cluster"))) {
         let link = dir.join(name);
-        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("twill-cni"), "{name}");
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(file), "{name}");
         let out = Command::new(&link).env("CNI_COMMAND", "VERSION").output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("supportedVersions"), "{name} answers VERSION");
     }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use cluster::ippool;
 use cluster::store::FileStore;
-use cni_exec::LoadedList;
+use cni_exec::{LoadedList, RawExec, Runtime};
+use netns::NetNs;
 use cni_spec::{Attachment, Version};
 use serde_json::{Value, json};
 use support::{VERSIONS, World, addrs};
@@ -104,13 +105,19 @@ fn lifecycle_every_version() {
 #[test]
 fn two_nodes_share_one_pool_and_gc_frees_only_its_own() {
     let world = world("wb2n");
-    let on = |node: &str| bridge_list(&world, "1.1.0", "twwb1", ipam(node, json!({"range": "10.72.0.0/29"})));
+    let on = |node: &str| bridge_list(&world, "1.1.0", "twwb1", ipam(node, json!({"range": "10.72.0.0/29", "gateway": "10.72.0.1"})));
     let (a, b) = (on("node-a"), on("node-b"));
+    // node-b is another runtime with its own result cache.
+    let exec = RawExec::in_netns(NetNs::open(world.host.path()).unwrap());
+    let runtime_b = Runtime::with_exec(vec![world.dir.join("bin")], world.dir.join("cache-b"), Box::new(exec));
     let pods: Vec<TestNs> = (0..4).map(|i| TestNs::new(&format!("wb2n{i}"))).collect();
     let mut ips = BTreeSet::new();
     for (i, pod) in pods.iter().enumerate() {
-        let net = if i % 2 == 0 { &a } else { &b };
-        let r = world.add(net, &world.rt(&format!("c{i}"), pod));
+        let rt = world.rt(&format!("c{i}"), pod);
+        let r = match i % 2 {
+            0 => world.add(&a, &rt),
+            _ => runtime_b.add(&b, &rt).unwrap(),
+        };
         assert!(ips.insert(r.ips[0].address.addr()), "duplicate {}", r.ips[0].address);
     }
     assert_eq!(ips.len(), 4);
@@ -150,10 +157,8 @@ fn dual_stack_reaches_the_far_end_of_a_wide_ipv6_range() {
 }
 
 fn code_of(e: cni_exec::Error) -> (u32, String) {
-    match e {
-        cni_exec::Error::Plugin(p) => (p.code.code(), p.msg),
-        other => panic!("not a plugin error: {other}"),
-    }
+    let c = e.to_cni();
+    (c.code.code(), c.msg)
 }
 
 #[test]
@@ -233,8 +238,9 @@ fn run_plugin(world: &World, command: &str, stdin: &str) -> String {
 #[test]
 fn overlapping_ranges_of_two_networks_never_share_an_address() {
     let world = world("wbov");
-    let wide = bridge_list(&world, "1.0.0", "twwb7", ipam("n", json!({"range": "10.78.0.0/24"})));
-    let narrow = bridge_list(&world, "1.0.0", "twwb7", ipam("n", json!({"range": "10.78.0.0/29"})));
+    let gw = |range: &str| ipam("n", json!({"range": range, "gateway": "10.78.0.1"}));
+    let wide = bridge_list(&world, "1.0.0", "twwb7", gw("10.78.0.0/24"));
+    let narrow = bridge_list(&world, "1.0.0", "twwb8", gw("10.78.0.0/29"));
     let pods: Vec<TestNs> = (0..4).map(|i| TestNs::new(&format!("wbov{i}"))).collect();
     let mut seen: BTreeSet<IpAddr> = BTreeSet::new();
     for (i, pod) in pods.iter().enumerate() {

@@ -1,7 +1,13 @@
-//! twill's CNI plugins, shipped as one multi-call binary (`twill-cni`) that acts as the
-//! plugin it is invoked as: installed under the reference names (`bridge`, `host-local`,
-//! `loopback`, ...), every existing conflist keeps working. Each plugin is a thin module:
-//! parse its config, plan (pure), apply (kernel effects), answer.
+//! twill's CNI plugins, shipped as multi-call binaries that act as the plugin they are
+//! invoked as: installed under the reference names (`bridge`, `host-local`, `loopback`, ...),
+//! every existing conflist keeps working. Each plugin is a thin module: parse its config,
+//! plan (pure), apply (kernel effects), answer.
+//!
+//! Node-local plugins are `twill-cni` ([`NAMES`], [`run_from_args`]); the plugins that talk
+//! to the cluster datastore are `twill-cni-cluster` ([`CLUSTER_NAMES`],
+//! [`run_cluster_from_args`]), so that the etcd client (tokio, tonic, rustls) is linked into
+//! them alone and every other plugin's process stays as small as it was
+//! (docs/adr/0013-cluster-plugins-in-their-own-binary.md).
 
 mod bandwidth;
 mod bridge;
@@ -49,8 +55,10 @@ pub const NAMES: &[&str] = &[
     "static",
     "tuning",
     "twill-pod",
-    "whereabouts",
 ];
+
+/// The plugin names `twill-cni-cluster` answers to.
+pub const CLUSTER_NAMES: &[&str] = &["whereabouts"];
 
 /// The plugin called `name`, if twill provides it.
 pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
@@ -67,19 +75,35 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
         "static" => Some(Box::new(static_ipam::Static)),
         "tuning" => Some(Box::new(tuning::Tuning)),
         "twill-pod" => Some(Box::new(twill_pod::TwillPod)),
+        _ => None,
+    }
+}
+
+/// The cluster plugin called `name`, if twill provides it.
+pub fn cluster_plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
+    match name {
         "whereabouts" => Some(Box::new(whereabouts::Whereabouts)),
         _ => None,
     }
 }
 
-/// The binary's entry point: picks the plugin from the executable name (or, when run as
+/// `twill-cni`'s entry point: picks the plugin from the executable name (or, when run as
 /// `twill-cni`, from the first argument), runs one CNI invocation and exits with its code.
 pub fn run_from_args() -> ! {
+    run_multi_call("twill-cni", NAMES, plugin_by_name)
+}
+
+/// `twill-cni-cluster`'s entry point, the same way.
+pub fn run_cluster_from_args() -> ! {
+    run_multi_call("twill-cni-cluster", CLUSTER_NAMES, cluster_plugin_by_name)
+}
+
+fn run_multi_call(binary: &str, names: &[&str], by_name: fn(&str) -> Option<Box<dyn Plugin>>) -> ! {
     let mut argv = std::env::args();
     let invoked = argv.next().unwrap_or_default();
     let base = invoked.rsplit('/').next().unwrap_or_default().to_string();
-    let name = if base == "twill-cni" { argv.next().unwrap_or_default() } else { base };
-    let code = match plugin_by_name(&name) {
+    let name = if base == binary { argv.next().unwrap_or_default() } else { base };
+    let code = match by_name(&name) {
         Some(plugin) => {
             let about = format!("twill {name} plugin v{}", env!("CARGO_PKG_VERSION"));
             cni_skel::run(
@@ -93,8 +117,8 @@ pub fn run_from_args() -> ! {
         }
         None => {
             let err = cni_spec::Error::invalid_env(format!(
-                "twill-cni has no plugin named {name:?}; it provides {}",
-                NAMES.join(", ")
+                "{binary} has no plugin named {name:?}; it provides {}",
+                names.join(", ")
             ));
             println!("{}", err.to_json(cni_spec::Version::V1_1_0.as_str()));
             1

@@ -95,7 +95,9 @@ fn refuse_existing(names: &Names) -> Result<()> {
 /// Finds the programs the lab will start before anything is built.
 fn preflight(options: &LabOptions) -> Result<()> {
     agent::twilld_binary()?;
-    crate::install::plugin_binary()?;
+    for (file, _) in crate::install::BINARIES {
+        crate::install::binary_path(file)?;
+    }
     if options.datastore == DatastoreKind::Etcd {
         super::process::find_program("etcd", "etcd-server")?;
     }
@@ -153,14 +155,15 @@ fn planned_node(dir: &Path, host: &topology::Host) -> Option<NodeState> {
     })
 }
 
-/// twill-cni under every name twill provides, the reference plugins for any other name a
-/// network list might use.
+/// twill's plugin binaries under every name twill provides, the reference plugins for any
+/// other name a network list might use.
 fn install_plugins(bin: &Path) -> Result<()> {
-    crate::install::install(&crate::install::plugin_binary()?, bin, plugins::NAMES)?;
+    let ours = crate::install::all_names();
+    crate::install::install(bin, &ours)?;
     let Ok(reference) = std::fs::read_dir(crate::lab::REFERENCE_PLUGINS) else { return Ok(()) };
     for entry in reference.flatten() {
         let name = entry.file_name();
-        if plugins::NAMES.iter().any(|n| name == *n) {
+        if ours.iter().any(|n| name == *n) {
             continue;
         }
         std::os::unix::fs::symlink(entry.path(), bin.join(&name))

@@ -35,8 +35,10 @@ impl World {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         let exe = Path::new(env!("CARGO_BIN_EXE_twill-cni"));
+        let cluster_exe = Path::new(env!("CARGO_BIN_EXE_twill-cni-cluster"));
         for name in twill {
-            std::os::unix::fs::symlink(exe, bin.join(name)).unwrap();
+            let target = if plugins::CLUSTER_NAMES.contains(name) { cluster_exe } else { exe };
+            std::os::unix::fs::symlink(target, bin.join(name)).unwrap();
         }
         for name in reference {
             let target = Path::new(REFERENCE_DIR).join(name);

@@ -1,0 +1,3 @@
+fn main() {
+    plugins::run_cluster_from_args()
+}
