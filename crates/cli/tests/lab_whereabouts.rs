@@ -8,6 +8,7 @@
 //!
 //! The kill moments come from a seed printed by the test; TWILL_CRASH_SEED replays it.
 
+#[allow(dead_code)]
 #[path = "support/kill_exec.rs"]
 mod kill_exec;
 #[path = "lab_whereabouts/harness.rs"]
@@ -50,16 +51,19 @@ fn rt(id: &str, pod: &TestNs) -> RuntimeConf {
 
 /// 50 concurrent `twill cni add` on every node at once.
 fn concurrent_adds(lab: &Lab, nodes: &[Node]) -> Vec<Pod> {
-    let mut started = Vec::new();
-    for (n, node) in nodes.iter().enumerate() {
-        for i in 0..PER_NODE {
-            let ns = TestNs::new(&format!("wbl{n}"));
-            let id = format!("p{}-{i}", n + 1);
-            let child = cni_add(lab, node, &ns, &id);
-            started.push((ns, n, id, child));
-        }
-    }
+    let namespaces: Vec<(usize, usize, TestNs)> = (0..nodes.len())
+        .flat_map(|n| (0..PER_NODE).map(move |i| (n, i)))
+        .map(|(n, i)| (n, i, TestNs::new(&format!("wbl{n}"))))
+        .collect();
     let t0 = Instant::now();
+    let started: Vec<_> = namespaces
+        .into_iter()
+        .map(|(n, i, ns)| {
+            let id = format!("p{}-{i}", n + 1);
+            let child = cni_add(lab, &nodes[n], &ns, &id);
+            (ns, n, id, child)
+        })
+        .collect();
     let pods: Vec<Pod> = started
         .into_iter()
         .map(|(ns, node, id, child)| {
@@ -76,6 +80,28 @@ fn concurrent_adds(lab: &Lab, nodes: &[Node]) -> Vec<Pod> {
 
 fn ping(from: &TestNs, to: IpAddr) -> bool {
     from.exec(&["ping", "-c", "1", "-W", "2", &to.to_string()]).status.success()
+}
+
+/// One ADD on each node through the runtime crate, not killed: live pods, and how long an
+/// ADD takes here (the kill moments are spread over twice that).
+fn calibrate(nodes: &[Node]) -> (Vec<Pod>, Duration) {
+    let mut took = Vec::new();
+    let pods = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| {
+            let ns = TestNs::new(&format!("wbc{n}"));
+            let id = format!("c{}", n + 1);
+            let exec = RawExec::in_netns(NetNs::open(&node.netns).unwrap());
+            let runtime = Runtime::with_exec(vec![node.bin_dir.clone()], node.cache.clone(), Box::new(exec));
+            let t0 = Instant::now();
+            let r = runtime.add(&loaded(&network(node, None)), &rt(&id, &ns)).unwrap();
+            took.push(t0.elapsed());
+            Pod { ns, node: n, id, ip: r.ips[0].address.addr() }
+        })
+        .collect();
+    took.sort();
+    (pods, took[took.len() / 2])
 }
 
 /// 50 ADDs, each SIGKILLed (or not) at a random moment; returns the ones that completed.
@@ -165,12 +191,19 @@ fn three_nodes_concurrent_adds_crashes_gc_and_reconcile() {
     }
     wait_for("150 pod records", Duration::from_secs(60), || published(&lab).len() == 3 * PER_NODE);
 
+    let (calibration, add_takes) = calibrate(&nodes);
+    pods.extend(calibration);
     let mut rng = Rng::seeded("three_nodes_concurrent_adds_crashes_gc_and_reconcile");
-    let (survivors, killed) = crashing_adds(&nodes, &mut rng, Duration::from_millis(400));
-    eprintln!("crash phase: {} completed, {killed} killed", survivors.len());
+    // Ten at a time take longer than one: the kill moments are spread over several ADDs' time.
+    let span = 6 * add_takes;
+    let (survivors, killed) = crashing_adds(&nodes, &mut rng, span);
+    eprintln!("crash phase (kills within {span:?}): {} completed, {killed} killed", survivors.len());
+    assert!(killed > 0, "some ADDs were killed");
     pods.extend(survivors);
     let ghost = ghost_reservation(&nodes);
     let live_ids: BTreeSet<String> = pods.iter().map(|p| p.id.clone()).collect();
+    let stranded = reservations(&lab).into_keys().filter(|id| !live_ids.contains(id)).count();
+    eprintln!("reservations without a live attachment after the crashes: {stranded}");
     // The reconciler frees every reservation no pod record backs: the ghost (its node does
     // not exist) and the ADDs killed before twill-pod recorded them.
     wait_for("the reconciler to free unbacked reservations", Duration::from_secs(90), || {

@@ -36,10 +36,8 @@ struct Log {
 }
 
 fn plugin_error(e: &cni_exec::Error) -> (u32, String) {
-    match e {
-        cni_exec::Error::Plugin(p) => (p.code.code(), p.msg.clone()),
-        other => (0, other.to_string()),
-    }
+    let c = e.to_cni();
+    (c.code.code(), c.msg)
 }
 
 /// ADD, record, DEL until it succeeds; again until `stop`.
@@ -61,6 +59,9 @@ fn worker(i: usize, world: &World, net: &LoadedList, log: &Mutex<Log>, stop: Ins
                 log.lock().unwrap().add_errors.push((Instant::now(), code, msg));
             }
         }
+        // Not held from the moment its DEL starts (a DEL that frees it lets another take it
+        // before this thread could note the release).
+        log.lock().unwrap().live.retain(|_, w| *w != i);
         // A runtime deletes what a failed ADD may have left; DEL is retried until it works.
         loop {
             match world.runtime.del(net, &rt) {
@@ -71,7 +72,6 @@ fn worker(i: usize, world: &World, net: &LoadedList, log: &Mutex<Log>, stop: Ins
                 }
             }
         }
-        log.lock().unwrap().live.retain(|_, w| *w != i);
     }
 }
 

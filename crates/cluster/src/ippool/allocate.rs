@@ -6,7 +6,9 @@
 //! at the revision read). A lost race reads again; later attempts spread over more free
 //! addresses so concurrent allocators stop colliding. A transaction whose outcome is
 //! unknown (the etcd leader died with it in flight) is followed by one more read: if the
-//! reservation is there it is this attachment's, found by the plan as held.
+//! reservation is there it is this attachment's, found by the plan as held. A datastore
+//! that refuses connections fails the ADD at once (it is down: say so); one that does not
+//! answer in time (overloaded, or a member cut off) is asked again until the deadline.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -41,7 +43,15 @@ pub fn allocate(store: &dyn Datastore, req: &AllocRequest<'_>) -> Result<Vec<IpA
     let mut attempt = 0u32;
     let mut unsure = false;
     loop {
-        let view = network_view(store, req.network)?;
+        let in_time = Instant::now() < req.deadline;
+        let view = match network_view(store, req.network) {
+            Ok(v) => v,
+            Err(e) if e.is_timeout() && in_time => {
+                backoff(attempt, salt);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let (ips, txn) = plan(&view, req, attempt, salt)?;
         if txn.ops.is_empty() {
             return Ok(ips);
@@ -49,7 +59,8 @@ pub fn allocate(store: &dyn Datastore, req: &AllocRequest<'_>) -> Result<Vec<IpA
         match store.txn(&txn) {
             Ok(true) => return Ok(ips),
             Ok(false) => {}
-            // Unknown outcome: the next read tells. Twice in a row is an outage.
+            // Unknown outcome: the next read tells. Refused twice in a row is an outage.
+            Err(e) if e.is_timeout() && in_time => {}
             Err(e) if e.is_unavailable() && !unsure => unsure = true,
             Err(e) => return Err(e.into()),
         }

@@ -95,10 +95,18 @@ pub enum IpPoolError {
 impl IpPoolError {
     /// The datastore could not be reached: trying again later may work.
     pub fn is_unavailable(&self) -> bool {
+        self.store().is_some_and(StoreError::is_unavailable)
+    }
+
+    /// The datastore did not answer in time (see [`StoreError::is_timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        self.store().is_some_and(StoreError::is_timeout)
+    }
+
+    fn store(&self) -> Option<&StoreError> {
         match self {
-            IpPoolError::Store(e) => e.is_unavailable(),
-            IpPoolError::Record(RecordError::Store(e)) => e.is_unavailable(),
-            _ => false,
+            IpPoolError::Store(e) | IpPoolError::Record(RecordError::Store(e)) => Some(e),
+            _ => None,
         }
     }
 }

@@ -10,6 +10,8 @@ use crate::store::{Compare, Datastore, Op, Txn};
 
 /// How often DEL reads again after losing a race before it reports the contention.
 const DEL_ATTEMPTS: u32 = 20;
+/// How long DEL keeps asking a datastore that does not answer in time.
+const DEL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The transaction that deletes `s` and its claim (when the claim is the same attachment's).
 fn delete_txn(view: &NetworkView, s: &Stored) -> Txn {
@@ -30,8 +32,15 @@ pub fn release(
     ifname: &str,
 ) -> Result<Vec<IpAddr>, IpPoolError> {
     check_network_name(network)?;
-    for attempt in 1..=DEL_ATTEMPTS {
-        let view = network_view(store, network)?;
+    let deadline = std::time::Instant::now() + DEL_PATIENCE;
+    let mut attempt = 0;
+    while attempt < DEL_ATTEMPTS {
+        let view = match network_view(store, network) {
+            Ok(v) => v,
+            Err(e) if e.is_timeout() && std::time::Instant::now() < deadline => continue,
+            Err(e) => return Err(e),
+        };
+        attempt += 1;
         let mine = view.of_attachment(container_id, ifname);
         if mine.is_empty() {
             return Ok(Vec::new());
@@ -42,8 +51,12 @@ pub fn release(
             txn.compare.extend(t.compare);
             txn.ops.extend(t.ops);
         }
-        if store.txn(&txn)? {
-            return Ok(mine.iter().map(|s| s.record.ip).collect());
+        match store.txn(&txn) {
+            Ok(true) => return Ok(mine.iter().map(|s| s.record.ip).collect()),
+            Ok(false) => {}
+            // Applied or not, the next read tells.
+            Err(e) if e.is_timeout() && std::time::Instant::now() < deadline => {}
+            Err(e) => return Err(e.into()),
         }
         std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt)));
     }
