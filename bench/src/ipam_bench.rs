@@ -121,7 +121,12 @@ fn bed(lab: &Lab) -> Result<Bed> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("whereabouts.conf"), "{}")?;
     let pki = cluster::pki::generate(&dir.join("pki"), &["127.0.0.1".into()]).context("etcd PKI")?;
-    let tls = ServerTls { ca: pki.ca.clone(), cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_auth: true };
+    let tls = ServerTls {
+        ca: pki.ca.clone(),
+        cert: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+        client_auth: true,
+    };
     let opts = EtcdOpts { members: 1, hosts: Some(vec![("127.0.0.1".into(), ETCD_PORT)]), tls: Some(tls) };
     let etcd = EtcdCluster::start_with(opts, Some(&ns));
     Ok(Bed { ns: Arc::new(ns), netns_path: netns::named_path(&name), dir, _etcd: etcd, pki })
@@ -148,7 +153,14 @@ fn stdin(t: Target, bed: &Bed, round: usize, node: usize) -> Value {
 }
 
 /// One verb on `id`; the address of an ADD.
-fn call(bed: &Bed, bin: &Path, t: Target, verb: &'static str, id: &str, conf: &[u8]) -> Result<Option<IpAddr>, String> {
+fn call(
+    bed: &Bed,
+    bin: &Path,
+    t: Target,
+    verb: &'static str,
+    id: &str,
+    conf: &[u8],
+) -> Result<Option<IpAddr>, String> {
     let exec = RawExec { netns: Some(bed.ns.clone()) };
     let args = InvokeArgs {
         command: verb,
@@ -164,7 +176,8 @@ fn call(bed: &Bed, bin: &Path, t: Target, verb: &'static str, id: &str, conf: &[
     }
     let v: Value = serde_json::from_slice(&out).map_err(|e| format!("result: {e}"))?;
     let addr = v["ips"][0]["address"].as_str().unwrap_or_default();
-    let ip = addr.split('/').next().and_then(|a| a.parse().ok()).ok_or_else(|| format!("no address in {v}"))?;
+    let ip =
+        addr.split('/').next().and_then(|a| a.parse().ok()).ok_or_else(|| format!("no address in {v}"))?;
     Ok(Some(ip))
 }
 
@@ -202,9 +215,12 @@ fn phase(
 
 fn round(bed: &Bed, prov: &Provision, conf: IpamConf, t: Target, r: usize, s: &mut Samples) {
     let bin = prov.bin_dir(t.imp());
-    let confs: Vec<Vec<u8>> = (0..t.nodes()).map(|node| stdin(t, bed, r, node).to_string().into_bytes()).collect();
+    let confs: Vec<Vec<u8>> =
+        (0..t.nodes()).map(|node| stdin(t, bed, r, node).to_string().into_bytes()).collect();
     let id = |k: usize| format!("r{r}-{k}");
-    let (adds, took) = phase(t, conf.workers_per_node, conf.allocs, |node, k| call(bed, bin, t, "ADD", &id(k), &confs[node]));
+    let (adds, took) = phase(t, conf.workers_per_node, conf.allocs, |node, k| {
+        call(bed, bin, t, "ADD", &id(k), &confs[node])
+    });
     let mut ips = BTreeSet::new();
     for (d, res) in &adds {
         match res {
@@ -217,7 +233,9 @@ fn round(bed: &Bed, prov: &Provision, conf: IpamConf, t: Target, r: usize, s: &m
         }
     }
     s.add_rate.push(ips.len() as f64 / took.as_secs_f64());
-    let (dels, took) = phase(t, conf.workers_per_node, conf.allocs, |node, k| call(bed, bin, t, "DEL", &id(k), &confs[node]));
+    let (dels, took) = phase(t, conf.workers_per_node, conf.allocs, |node, k| {
+        call(bed, bin, t, "DEL", &id(k), &confs[node])
+    });
     for (d, res) in &dels {
         match res {
             Ok(_) => s.dels.push(*d),

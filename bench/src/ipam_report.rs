@@ -28,7 +28,10 @@ fn rate(v: &[f64]) -> String {
 pub fn render(r: &IpamResult) -> String {
     let mut out = String::new();
     let c = &r.conf;
-    let _ = writeln!(out, "## IPAM: cluster-wide allocation under 3-node contention against host-local on one node\n");
+    let _ = writeln!(
+        out,
+        "## IPAM: cluster-wide allocation under 3-node contention against host-local on one node\n"
+    );
     let _ = writeln!(
         out,
         "Each round every target allocates {} addresses from a fresh /24 and frees them again, \
@@ -67,8 +70,17 @@ pub fn render(r: &IpamResult) -> String {
         ]);
     }
     let head = [
-        "target", "ADD p50", "ADD p90", "ADD p99", "allocs/s", "ADD p50 vs ref", "allocs/s vs ref", "DEL p50", "frees/s",
-        "duplicates", "errors",
+        "target",
+        "ADD p50",
+        "ADD p90",
+        "ADD p99",
+        "allocs/s",
+        "ADD p50 vs ref",
+        "allocs/s vs ref",
+        "DEL p50",
+        "frees/s",
+        "duplicates",
+        "errors",
     ];
     table(&mut out, &head, rows);
     out.push('\n');

@@ -13,13 +13,13 @@ use netns::NetNs;
 
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
 use crate::conf::AgentConf;
+use crate::ippools::IpPoolReconciler;
 use crate::layout;
 use crate::log::{Field, Logger};
 use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
 use crate::node;
-use crate::ippools::IpPoolReconciler;
 use crate::pods::PodPublisher;
 use crate::policy::PolicyController;
 use crate::store::{Datastore, StoreError};

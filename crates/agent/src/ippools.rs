@@ -32,7 +32,9 @@ pub fn build_flat_file(node: &str, datastore: &DatastoreConf) -> Value {
         Endpoint::Etcd(urls) => json!({ "datastore": "etcd", "etcd_host": urls.join(",") }),
     };
     let t = &datastore.tls;
-    for (key, path) in [("etcd_ca_cert_file", &t.cacert), ("etcd_cert_file", &t.cert), ("etcd_key_file", &t.key)] {
+    for (key, path) in
+        [("etcd_ca_cert_file", &t.cacert), ("etcd_cert_file", &t.cert), ("etcd_key_file", &t.key)]
+    {
         if let Some(p) = path {
             v[key] = json!(absolute(p).display().to_string());
         }
@@ -47,7 +49,11 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// Writes the flat file where it differs; true when written.
-pub fn ensure_flat_file(conf_dir: &Path, node: &str, datastore: &DatastoreConf) -> Result<bool, CniConfError> {
+pub fn ensure_flat_file(
+    conf_dir: &Path,
+    node: &str,
+    datastore: &DatastoreConf,
+) -> Result<bool, CniConfError> {
     let path = flat_file_path(conf_dir);
     if let Some(dir) = path.parent() {
         // A failure shows up as the write's error, which names the path.
@@ -111,8 +117,18 @@ impl IpPoolReconciler {
             let Some(view) = networks.iter().find(|n| n.network == s.record.network) else { continue };
             if ippool::free(store, view, s)? {
                 let r = &s.record;
-                let pool = if r.network.is_empty() { r.range.to_string() } else { format!("{}/{}", r.network, r.range) };
-                freed.push(Freed { ip: r.ip, pool, pod: r.holder.pod.clone(), node: r.holder.node.clone(), why });
+                let pool = if r.network.is_empty() {
+                    r.range.to_string()
+                } else {
+                    format!("{}/{}", r.network, r.range)
+                };
+                freed.push(Freed {
+                    ip: r.ip,
+                    pool,
+                    pod: r.holder.pod.clone(),
+                    node: r.holder.node.clone(),
+                    why,
+                });
             }
         }
         Ok(freed)

@@ -101,7 +101,13 @@ impl Agent {
                     let why = f.why.to_string();
                     self.log.info(
                         "freed an orphaned IP reservation",
-                        &[("ip", &f.ip), ("pool", &f.pool), ("pod", &f.pod), ("node", &f.node), ("why", &why)],
+                        &[
+                            ("ip", &f.ip),
+                            ("pool", &f.pool),
+                            ("pod", &f.pod),
+                            ("node", &f.node),
+                            ("why", &why),
+                        ],
                     );
                 }
             }

@@ -8,11 +8,11 @@
 //!
 //! The kill moments come from a seed printed by the test; TWILL_CRASH_SEED replays it.
 
+#[path = "lab_whereabouts/harness.rs"]
+mod harness;
 #[allow(dead_code)]
 #[path = "support/kill_exec.rs"]
 mod kill_exec;
-#[path = "lab_whereabouts/harness.rs"]
-mod harness;
 #[path = "support/twilld.rs"]
 mod twilld;
 
@@ -119,7 +119,11 @@ fn crashing_adds(nodes: &[Node], rng: &mut Rng, span: Duration) -> (Vec<Pod>, us
                         let ns = TestNs::new(&format!("wbk{n}"));
                         let id = format!("k{}-{batch}-{k}", n + 1);
                         let exec = KillExec::new(&node.netns, Trigger::At(at));
-                        let runtime = Runtime::with_exec(vec![node.bin_dir.clone()], node.cache.clone(), Box::new(exec));
+                        let runtime = Runtime::with_exec(
+                            vec![node.bin_dir.clone()],
+                            node.cache.clone(),
+                            Box::new(exec),
+                        );
                         let list = loaded(&network(node, None));
                         match runtime.add(&list, &rt(&id, &ns)) {
                             Ok(r) => Some(Pod { ns, node: n, id, ip: r.ips[0].address.addr() }),
@@ -187,7 +191,14 @@ fn three_nodes_concurrent_adds_crashes_gc_and_reconcile() {
     }
     // Secondaries on different nodes talk over the underlay.
     for (a, b) in [(0, PER_NODE), (PER_NODE, 2 * PER_NODE), (2 * PER_NODE + 7, 3)] {
-        assert!(ping(&pods[a].ns, pods[b].ip), "{} ({}) -> {} ({})", pods[a].id, pods[a].ip, pods[b].id, pods[b].ip);
+        assert!(
+            ping(&pods[a].ns, pods[b].ip),
+            "{} ({}) -> {} ({})",
+            pods[a].id,
+            pods[a].ip,
+            pods[b].id,
+            pods[b].ip
+        );
     }
     wait_for("150 pod records", Duration::from_secs(60), || published(&lab).len() == 3 * PER_NODE);
 

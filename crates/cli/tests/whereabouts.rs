@@ -14,8 +14,8 @@ use std::time::Duration;
 use cluster::ippool;
 use cluster::store::FileStore;
 use cni_exec::{LoadedList, RawExec, Runtime};
-use netns::NetNs;
 use cni_spec::{Attachment, Version};
+use netns::NetNs;
 use serde_json::{Value, json};
 use support::{VERSIONS, World, addrs};
 use testkit::{TestNs, wait_until};
@@ -71,7 +71,12 @@ fn host_veths(world: &World) -> usize {
 
 fn lifecycle(version: &str, tag: &str) {
     let world = world(tag);
-    let net = bridge_list(&world, version, "twwb0", ipam("node-a", json!({"range": "10.71.0.0/24", "gateway": "10.71.0.1"})));
+    let net = bridge_list(
+        &world,
+        version,
+        "twwb0",
+        ipam("node-a", json!({"range": "10.71.0.0/24", "gateway": "10.71.0.1"})),
+    );
     let pod = TestNs::new(&format!("{tag}p"));
     let rt = world.rt("pod1", &pod);
     let result = world.add(&net, &rt);
@@ -105,11 +110,19 @@ fn lifecycle_every_version() {
 #[test]
 fn two_nodes_share_one_pool_and_gc_frees_only_its_own() {
     let world = world("wb2n");
-    let on = |node: &str| bridge_list(&world, "1.1.0", "twwb1", ipam(node, json!({"range": "10.72.0.0/29", "gateway": "10.72.0.1"})));
+    let on = |node: &str| {
+        bridge_list(
+            &world,
+            "1.1.0",
+            "twwb1",
+            ipam(node, json!({"range": "10.72.0.0/29", "gateway": "10.72.0.1"})),
+        )
+    };
     let (a, b) = (on("node-a"), on("node-b"));
     // node-b is another runtime with its own result cache.
     let exec = RawExec::in_netns(NetNs::open(world.host.path()).unwrap());
-    let runtime_b = Runtime::with_exec(vec![world.dir.join("bin")], world.dir.join("cache-b"), Box::new(exec));
+    let runtime_b =
+        Runtime::with_exec(vec![world.dir.join("bin")], world.dir.join("cache-b"), Box::new(exec));
     let pods: Vec<TestNs> = (0..4).map(|i| TestNs::new(&format!("wb2n{i}"))).collect();
     let mut ips = BTreeSet::new();
     for (i, pod) in pods.iter().enumerate() {
@@ -124,7 +137,8 @@ fn two_nodes_share_one_pool_and_gc_frees_only_its_own() {
     // GC on node-a with only c0 valid: c2 (node-a) goes, c1 and c3 (node-b) stay.
     let valid = [Attachment { container_id: "c0".into(), ifname: "eth0".into() }];
     world.runtime.gc(&a, &valid).unwrap();
-    let held: BTreeSet<String> = reservations(&world).into_iter().map(|r| r.split(' ').nth(1).unwrap().to_string()).collect();
+    let held: BTreeSet<String> =
+        reservations(&world).into_iter().map(|r| r.split(' ').nth(1).unwrap().to_string()).collect();
     assert_eq!(held, set(&["(c0@node-a)", "(c1@node-b)", "(c3@node-b)"]));
 }
 
@@ -152,7 +166,11 @@ fn dual_stack_reaches_the_far_end_of_a_wide_ipv6_range() {
     let r = world.add(&net, &world.rt("v1", &pod));
     let got: Vec<String> = r.ips.iter().map(|i| i.address.to_string()).collect();
     assert_eq!(got, ["10.74.0.1/24", "fd00:73::ffff:ffff:ffff:fff0/48"]);
-    assert!(wait_until(Duration::from_secs(3), || addrs(&pod, "eth0").contains(&got[1])), "{:?}", addrs(&pod, "eth0"));
+    assert!(
+        wait_until(Duration::from_secs(3), || addrs(&pod, "eth0").contains(&got[1])),
+        "{:?}",
+        addrs(&pod, "eth0")
+    );
     world.runtime.del(&net, &world.rt("v1", &pod)).unwrap();
 }
 
@@ -198,8 +216,16 @@ fn bad_inputs_are_clear_and_leave_nothing() {
         (ipam("n", json!({"range": "10.77.0.0/33"})), 7, "ipam.range"),
         (ipam("n", json!({"range": "10.77.0.0/24", "datastore": "kubernetes"})), 7, "not supported"),
         (ipam("n", json!({"range": "10.77.0.0/24", "network_name": "Not_A_Name"})), 7, "network_name"),
-        (ipam("n", json!({"range": "10.77.0.0/24", "configuration_path": "/nonexistent/wb.conf"})), 7, "does not exist"),
-        (ipam("n", json!({"range": "10.77.0.0/24", "ipRanges": [{"range": "10.77.0.9/24"}]})), 7, "appears twice"),
+        (
+            ipam("n", json!({"range": "10.77.0.0/24", "configuration_path": "/nonexistent/wb.conf"})),
+            7,
+            "does not exist",
+        ),
+        (
+            ipam("n", json!({"range": "10.77.0.0/24", "ipRanges": [{"range": "10.77.0.9/24"}]})),
+            7,
+            "appears twice",
+        ),
     ];
     for (i, (ipam, want_code, want)) in cases.into_iter().enumerate() {
         let net = bridge_list(&world, "1.1.0", "twwb6", ipam.clone());

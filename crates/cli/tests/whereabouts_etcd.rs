@@ -80,7 +80,12 @@ fn etcd_restarted_in_the_middle_of_a_churn() {
     let world = World::new("wbet", &["bridge", "whereabouts"], &[]);
     std::fs::write(world.dir.join("whereabouts.conf"), "{}").unwrap();
     let pki = pki::generate(&world.dir.join("pki"), &["127.0.0.1".into()]).unwrap();
-    let tls = ServerTls { ca: pki.ca.clone(), cert: pki.server_cert.clone(), key: pki.server_key.clone(), client_auth: true };
+    let tls = ServerTls {
+        ca: pki.ca.clone(),
+        cert: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+        client_auth: true,
+    };
     let opts = EtcdOpts { members: 1, hosts: Some(vec![("127.0.0.1".into(), PORT)]), tls: Some(tls) };
     let mut etcd = EtcdCluster::start_with(opts, Some(world.host.ns()));
     let net = world.list(json!({
@@ -121,7 +126,11 @@ fn etcd_restarted_in_the_middle_of_a_churn() {
     // Nothing outlives the churn: every reservation was freed by its worker's DEL.
     let conf = DatastoreConf::parse(
         &format!("etcd:https://127.0.0.1:{PORT}"),
-        EtcdTls { cacert: Some(pki.ca.clone()), cert: Some(pki.client_cert.clone()), key: Some(pki.client_key.clone()) },
+        EtcdTls {
+            cacert: Some(pki.ca.clone()),
+            cert: Some(pki.client_cert.clone()),
+            key: Some(pki.client_key.clone()),
+        },
     )
     .unwrap();
     let left = world

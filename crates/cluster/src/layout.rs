@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(namespace_key("default"), "/twill/namespaces/default");
         assert_eq!(policy_key("default", "deny-all"), "/twill/policies/default/deny-all");
         let ip = "fd00::7".parse().unwrap();
-        assert_eq!(ip_reservation_key("", "fd00::/64".parse().unwrap(), ip), "/twill/ipam/_/ips/fd00::-64/fd00::7");
+        assert_eq!(
+            ip_reservation_key("", "fd00::/64".parse().unwrap(), ip),
+            "/twill/ipam/_/ips/fd00::-64/fd00::7"
+        );
         assert_eq!(ip_claim_key("blue", ip), "/twill/ipam/blue/claims/fd00::7");
     }
 

@@ -9,12 +9,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipam::{PoolRange, parse_range};
 use ipnet::IpNet;
 use testkit::{EtcdCluster, TempDir};
 use twill_cluster::ippool::orphans::{Cluster, Tracker};
 use twill_cluster::ippool::{self, AllocRequest, Holder, IpPoolError};
 use twill_cluster::store::{Datastore, DatastoreConf, EtcdTls, FileStore};
-use ipam::{PoolRange, parse_range};
 
 fn range(text: &str) -> PoolRange {
     let (net, start, end) = parse_range(text).unwrap();
@@ -104,11 +104,15 @@ fn overlapping_ranges_and_network_names(s: &dyn Datastore) {
     assert_eq!(ippool::allocate(s, &req).unwrap(), [ip("10.12.0.1")]);
     // A named network is a pool of its own over the same range.
     assert_eq!(alloc(s, "blue", &wide, holder("b1", "d/b1", "node-1")).unwrap(), [ip("10.12.0.1")]);
-    let nets: Vec<String> = ippool::pools(s).unwrap().iter().map(|p| format!("{}:{}", p.network, p.range)).collect();
+    let nets: Vec<String> =
+        ippool::pools(s).unwrap().iter().map(|p| format!("{}:{}", p.network, p.range)).collect();
     assert!(nets.contains(&"blue:10.12.0.0/24".to_string()), "{nets:?}");
     let dup = alloc(s, "", &[range("10.13.0.0/24"), range("10.13.0.5/24")], holder("x", "d/x", "node-1"));
     assert!(matches!(dup, Err(IpPoolError::DuplicateRange { .. })), "{dup:?}");
-    assert!(matches!(alloc(s, "Bad_Name", &wide, holder("x", "d/x", "n")), Err(IpPoolError::NetworkName { .. })));
+    assert!(matches!(
+        alloc(s, "Bad_Name", &wide, holder("x", "d/x", "n")),
+        Err(IpPoolError::NetworkName { .. })
+    ));
     for (net, id) in [("", "w1"), ("", "n1"), ("", "n2"), ("blue", "b1")] {
         ippool::release(s, net, id, "net1").unwrap();
     }
@@ -125,8 +129,12 @@ fn gc_by_node_and_network(s: &dyn Datastore) {
     let valid = vec![("g1".to_string(), "net1".to_string())];
     let freed = ippool::gc(s, "gc", "macnet", "node-1", &valid).unwrap();
     assert_eq!(freed, [ip("10.14.0.2")], "only node-1's stale reservation of macnet");
-    let left: BTreeSet<String> =
-        ippool::network_view(s, "gc").unwrap().reservations.iter().map(|r| r.record.holder.container_id.clone()).collect();
+    let left: BTreeSet<String> = ippool::network_view(s, "gc")
+        .unwrap()
+        .reservations
+        .iter()
+        .map(|r| r.record.holder.container_id.clone())
+        .collect();
     assert_eq!(left, ["g1", "g3", "g4"].map(String::from).into());
     for id in ["g1", "g3", "g4"] {
         ippool::release(s, "gc", id, "net1").unwrap();
@@ -141,12 +149,16 @@ fn exhaustion_is_named(s: &dyn Datastore) {
     assert!(matches!(err, IpPoolError::Exhausted { .. }), "{err}");
     assert!(err.to_string().contains("10.15.0.1-10.15.0.2"), "{err}");
     // An unreadable record keeps its address.
-    let key = twill_cluster::layout::ip_reservation_key("ex", "10.15.0.0/30".parse().unwrap(), ip("10.15.0.1"));
+    let key =
+        twill_cluster::layout::ip_reservation_key("ex", "10.15.0.0/30".parse().unwrap(), ip("10.15.0.1"));
     ippool::release(s, "ex", "e1", "net1").unwrap();
     s.put(&key, b"garbage", None).unwrap();
     let err = alloc(s, "ex", &r, holder("e3", "d/e3", "n")).unwrap_err();
     assert!(matches!(err, IpPoolError::Exhausted { .. }), "{err}");
-    assert_eq!(ippool::pools(s).unwrap().iter().find(|p| p.network == "ex").unwrap().unreadable, [key.clone()]);
+    assert_eq!(
+        ippool::pools(s).unwrap().iter().find(|p| p.network == "ex").unwrap().unreadable,
+        [key.clone()]
+    );
     s.delete(&key).unwrap();
     ippool::release(s, "ex", "e2", "net1").unwrap();
 }
@@ -185,7 +197,8 @@ fn concurrent_allocations_are_unique(s: Arc<dyn Datastore>) {
                 (0..20)
                     .map(|i| {
                         let id = format!("t{t}-{i}");
-                        alloc(s.as_ref(), "cc", &r, holder(&id, &format!("d/{id}"), &format!("node-{t}"))).unwrap()[0]
+                        alloc(s.as_ref(), "cc", &r, holder(&id, &format!("d/{id}"), &format!("node-{t}")))
+                            .unwrap()[0]
                     })
                     .collect::<Vec<_>>()
             })

@@ -247,7 +247,12 @@ pub struct RangeRequest<'a> {
 /// One address per request, in order; `None` names the first request with nothing free.
 /// With `overlapping`, an address picked for one range is taken for the ranges after it,
 /// so overlapping ranges never hand one address out twice in one ADD either.
-pub fn choose_all(requests: &mut [RangeRequest<'_>], overlapping: bool, attempt: u32, salt: u64) -> Result<Vec<IpAddr>, usize> {
+pub fn choose_all(
+    requests: &mut [RangeRequest<'_>],
+    overlapping: bool,
+    attempt: u32,
+    salt: u64,
+) -> Result<Vec<IpAddr>, usize> {
     let mut out = Vec::with_capacity(requests.len());
     for i in 0..requests.len() {
         let r = &requests[i];

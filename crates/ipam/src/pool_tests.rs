@@ -113,7 +113,10 @@ fn nth_free_skips_taken_addresses() {
     let r = range("10.0.0.0/29", &[]); // .1 - .6
     let t = taken(&["10.0.0.1", "10.0.0.3"]);
     let free: Vec<_> = (0..5).map(|k| r.nth_free(&t, k)).collect();
-    assert_eq!(free, [Some(ip("10.0.0.2")), Some(ip("10.0.0.4")), Some(ip("10.0.0.5")), Some(ip("10.0.0.6")), None]);
+    assert_eq!(
+        free,
+        [Some(ip("10.0.0.2")), Some(ip("10.0.0.4")), Some(ip("10.0.0.5")), Some(ip("10.0.0.6")), None]
+    );
     assert_eq!(r.free(&t), 4);
     // Taken addresses outside the window or of another family don't count.
     assert_eq!(r.free(&taken(&["10.0.1.1", "fd00::1"])), 6);

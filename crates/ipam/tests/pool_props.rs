@@ -65,13 +65,7 @@ struct Built {
     taken: BTreeSet<IpAddr>,
 }
 
-fn build(
-    s: Shape,
-    start: Option<u8>,
-    end: Option<u8>,
-    exclude: &[(u8, u8)],
-    taken: &[u8],
-) -> Option<Built> {
+fn build(s: Shape, start: Option<u8>, end: Option<u8>, exclude: &[(u8, u8)], taken: &[u8]) -> Option<Built> {
     let size = 1u128 << s.host_bits;
     let (lo, hi) = (1u128, size - 2);
     let first = start.map_or(lo, |v| u128::from(v).clamp(lo, hi));
@@ -95,10 +89,8 @@ fn build(
         return None;
     }
     let range = range.unwrap();
-    let candidates = (first..=last)
-        .map(|o| s.ip(s.base + o))
-        .filter(|ip| !excl.iter().any(|n| n.contains(ip)))
-        .collect();
+    let candidates =
+        (first..=last).map(|o| s.ip(s.base + o)).filter(|ip| !excl.iter().any(|n| n.contains(ip))).collect();
     let taken = taken.iter().map(|o| s.ip(s.base + u128::from(*o))).collect();
     Some(Built { range, candidates, taken })
 }

@@ -68,7 +68,11 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
                 Format::Table | Format::Wide => {
                     let wide = fmt == Format::Wide;
                     let (base, extra) = ippools::HEAD;
-                    let head = columns(base.iter().map(|s| s.to_string()).collect(), extra.iter().map(|s| s.to_string()).collect(), wide);
+                    let head = columns(
+                        base.iter().map(|s| s.to_string()).collect(),
+                        extra.iter().map(|s| s.to_string()).collect(),
+                        wide,
+                    );
                     let mut rows = vec![head];
                     rows.extend(ippools::rows(&pools, ago).into_iter().map(|(b, e)| columns(b, e, wide)));
                     print!("{}", table(&rows));

@@ -70,7 +70,11 @@ impl Lab {
         all.extend_from_slice(args);
         let mut cmd = self.command(&all);
         cmd.env("TWILL_DATASTORE", s["datastore"].as_str().unwrap());
-        for (env, key) in [("TWILL_ETCD_CACERT", "etcd_cacert"), ("TWILL_ETCD_CERT", "etcd_cert"), ("TWILL_ETCD_KEY", "etcd_key")] {
+        for (env, key) in [
+            ("TWILL_ETCD_CACERT", "etcd_cacert"),
+            ("TWILL_ETCD_CERT", "etcd_cert"),
+            ("TWILL_ETCD_KEY", "etcd_key"),
+        ] {
             if let Some(p) = s[key].as_str() {
                 cmd.env(env, p);
             }
@@ -114,7 +118,12 @@ impl Drop for Lab {
 }
 
 pub fn text(out: &Output) -> String {
-    format!("{}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The flat file twilld writes for `node`.
@@ -153,7 +162,11 @@ fn write_network(node: &Node, node_name: Option<&str>) {
 /// The list as the runtime crate loads it.
 pub fn loaded(list: &Value) -> cni_exec::LoadedList {
     let bytes = list.to_string().into_bytes();
-    cni_exec::LoadedList { list: cni_spec::NetConfList::parse(&bytes).unwrap(), bytes, source: Path::new("wbnet.conflist").into() }
+    cni_exec::LoadedList {
+        list: cni_spec::NetConfList::parse(&bytes).unwrap(),
+        bytes,
+        source: Path::new("wbnet.conflist").into(),
+    }
 }
 
 /// `twill cni add wbnet POD` inside `node`, as a runtime on the node would run it.
@@ -186,7 +199,10 @@ pub fn reservations(lab: &Lab) -> std::collections::BTreeMap<String, (String, St
     for p in pools.as_array().unwrap().iter().filter(|p| p["range"] == RANGE) {
         for r in p["reservations"].as_array().unwrap() {
             let id = r["container_id"].as_str().unwrap().to_string();
-            let prev = out.insert(id.clone(), (r["ip"].as_str().unwrap().to_string(), r["node"].as_str().unwrap().to_string()));
+            let prev = out.insert(
+                id.clone(),
+                (r["ip"].as_str().unwrap().to_string(), r["node"].as_str().unwrap().to_string()),
+            );
             assert!(prev.is_none(), "{id} holds two addresses");
         }
     }
@@ -195,6 +211,7 @@ pub fn reservations(lab: &Lab) -> std::collections::BTreeMap<String, (String, St
 
 /// Pods of namespace `wb` the cluster has records of.
 pub fn published(lab: &Lab) -> std::collections::BTreeSet<String> {
-    let pods: Value = serde_json::from_str(&lab.cluster(&["get", "pods", "-n", POD_NS, "-o", "json"])).unwrap();
+    let pods: Value =
+        serde_json::from_str(&lab.cluster(&["get", "pods", "-n", POD_NS, "-o", "json"])).unwrap();
     pods.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
 }

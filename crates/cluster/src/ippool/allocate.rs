@@ -102,11 +102,8 @@ fn plan(
     salt: u64,
 ) -> Result<(Vec<IpAddr>, Txn), IpPoolError> {
     let h = &req.holder;
-    let held: Vec<Option<&Stored>> = req
-        .ranges
-        .iter()
-        .map(|r| view.held_by(r.subnet(), &h.pod, &h.container_id, &h.ifname))
-        .collect();
+    let held: Vec<Option<&Stored>> =
+        req.ranges.iter().map(|r| view.held_by(r.subnet(), &h.pod, &h.container_id, &h.ifname)).collect();
     let mut requests: Vec<RangeRequest<'_>> = req
         .ranges
         .iter()
@@ -117,9 +114,8 @@ fn plan(
             held: s.map(|s| s.record.ip),
         })
         .collect();
-    let ips = choose_all(&mut requests, req.overlapping, attempt, salt).map_err(|i| IpPoolError::Exhausted {
-        network: req.network.to_string(),
-        range: req.ranges[i].to_string(),
+    let ips = choose_all(&mut requests, req.overlapping, attempt, salt).map_err(|i| {
+        IpPoolError::Exhausted { network: req.network.to_string(), range: req.ranges[i].to_string() }
     })?;
     let mut txn = Txn::default();
     let since = now_secs();
@@ -162,7 +158,12 @@ fn reserve(txn: &mut Txn, record: IpReservation, overlapping: bool) -> Result<()
 /// The pod's new sandbox takes its address over from the old container (Whereabouts keys
 /// an allocation by pod and interface): the reservation, and its claim when it has one,
 /// are rewritten if they are still as read.
-fn take_over(txn: &mut Txn, view: &NetworkView, old: &Stored, record: IpReservation) -> Result<(), IpPoolError> {
+fn take_over(
+    txn: &mut Txn,
+    view: &NetworkView,
+    old: &Stored,
+    record: IpReservation,
+) -> Result<(), IpPoolError> {
     txn.compare.push((old.key.clone(), Compare::ModRevision(old.mod_revision)));
     put(txn, old.key.clone(), &record)?;
     if let Some(c) = view.claim_of(old) {

@@ -110,7 +110,13 @@ mod tests {
             ip: "10.9.0.5".parse().unwrap(),
             network: String::new(),
             range: "10.9.0.0/24".parse().unwrap(),
-            holder: Holder { pod: pod.into(), container_id: "c".into(), ifname: "net1".into(), node: node.into(), cni_network: "n".into() },
+            holder: Holder {
+                pod: pod.into(),
+                container_id: "c".into(),
+                ifname: "net1".into(),
+                node: node.into(),
+                cni_network: "n".into(),
+            },
             since,
         };
         Stored { key: format!("/k/{pod}"), mod_revision: rev, record }

@@ -60,7 +60,8 @@ impl NetworkView {
         let mut pool = self.pool(range);
         let exact = pool.find(|s| s.record.is_for(container_id, ifname));
         exact.or_else(|| {
-            self.pool(range).find(|s| !pod.is_empty() && s.record.holder.pod == pod && s.record.holder.ifname == ifname)
+            self.pool(range)
+                .find(|s| !pod.is_empty() && s.record.holder.pod == pod && s.record.holder.ifname == ifname)
         })
     }
 
@@ -72,9 +73,10 @@ impl NetworkView {
     /// The claim of `ip` when it names the same attachment as `s` (else it is someone
     /// else's and must stay).
     pub fn claim_of(&self, s: &Stored) -> Option<&Stored> {
-        self.claims
-            .get(&s.record.ip)
-            .filter(|c| c.record.range == s.record.range && c.record.is_for(&s.record.holder.container_id, &s.record.holder.ifname))
+        self.claims.get(&s.record.ip).filter(|c| {
+            c.record.range == s.record.range
+                && c.record.is_for(&s.record.holder.container_id, &s.record.holder.ifname)
+        })
     }
 }
 

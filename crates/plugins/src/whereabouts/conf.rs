@@ -21,8 +21,13 @@ use crate::static_ipam::{self, StaticAddress};
 
 /// Knobs of Whereabouts' Kubernetes leader election and race testing: twill allocates by
 /// compare-and-swap, so they mean nothing here.
-pub const IGNORED: [&str; 5] =
-    ["leader_lease_duration", "leader_renew_deadline", "leader_retry_period", "sleep_for_race", "reconciler_cron_expression"];
+pub const IGNORED: [&str; 5] = [
+    "leader_lease_duration",
+    "leader_renew_deadline",
+    "leader_retry_period",
+    "sleep_for_race",
+    "reconciler_cron_expression",
+];
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -59,7 +64,9 @@ impl WhereaboutsConf {
         }
         for (i, item) in array(&ipam, "ipRanges")?.iter().enumerate() {
             let path = format!("ipam.ipRanges[{i}]");
-            let obj = item.as_object().ok_or_else(|| Error::invalid_config(format!("{path}: expected an object")))?;
+            let obj = item
+                .as_object()
+                .ok_or_else(|| Error::invalid_config(format!("{path}: expected an object")))?;
             ranges.push(range_of(obj, &path, gateway)?);
         }
         if ranges.is_empty() {
@@ -75,7 +82,9 @@ impl WhereaboutsConf {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(Error::invalid_config(format!("ipam.enable_overlapping_ranges: expected true or false, found {other}")));
+                return Err(Error::invalid_config(format!(
+                    "ipam.enable_overlapping_ranges: expected true or false, found {other}"
+                )));
             }
         };
         if let Some(v) = ipam.get("node_slice_size").filter(|v| !v.is_null() && *v != "") {
@@ -86,7 +95,9 @@ impl WhereaboutsConf {
         let notes = IGNORED
             .iter()
             .filter(|k| ipam.get(**k).is_some_and(|v| !v.is_null()))
-            .map(|k| format!("ipam.{k} is ignored: twill allocates by compare-and-swap, without leader election"))
+            .map(|k| {
+                format!("ipam.{k} is ignored: twill allocates by compare-and-swap, without leader election")
+            })
             .collect();
         Ok(WhereaboutsConf {
             version: conf.version()?,
@@ -114,10 +125,13 @@ pub fn network_name(ipam: &Map<String, Value>) -> Result<String, Error> {
     match ipam.get("network_name") {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => {
-            cluster::ippool::check_network_name(s).map_err(|e| Error::invalid_config(format!("ipam.network_name: {e}")))?;
+            cluster::ippool::check_network_name(s)
+                .map_err(|e| Error::invalid_config(format!("ipam.network_name: {e}")))?;
             Ok(s.clone())
         }
-        Some(other) => Err(Error::invalid_config(format!("ipam.network_name: expected a string, found {other}"))),
+        Some(other) => {
+            Err(Error::invalid_config(format!("ipam.network_name: expected a string, found {other}")))
+        }
     }
 }
 
@@ -140,7 +154,11 @@ fn string<'a>(obj: &'a Map<String, Value>, path: &str, key: &str) -> Result<Opti
 
 fn ip_field(obj: &Map<String, Value>, key: &str) -> Result<Option<IpAddr>, Error> {
     string(obj, "ipam", key)?
-        .map(|s| s.trim().parse::<IpAddr>().map_err(|_| Error::invalid_config(format!("ipam.{key}: invalid IP address {s:?}"))))
+        .map(|s| {
+            s.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| Error::invalid_config(format!("ipam.{key}: invalid IP address {s:?}")))
+        })
         .transpose()
 }
 
@@ -152,7 +170,13 @@ fn range_of(obj: &Map<String, Value>, path: &str, gateway: Option<IpAddr>) -> Re
     let (subnet, mut start, mut end) = parse_range(text).map_err(|e| bad("range", &e))?;
     // START-END/PREFIX wins over range_start/range_end, as in Whereabouts.
     if start.is_none() {
-        let ip = |key| string(obj, path, key)?.map(|s| s.trim().parse::<IpAddr>().map_err(|_| bad(key, &format!("invalid IP address {s:?}")))).transpose();
+        let ip = |key| {
+            string(obj, path, key)?
+                .map(|s| {
+                    s.trim().parse::<IpAddr>().map_err(|_| bad(key, &format!("invalid IP address {s:?}")))
+                })
+                .transpose()
+        };
         (start, end) = (ip("range_start")?, ip("range_end")?);
     }
     let mut exclude: Vec<IpNet> = Vec::new();
@@ -160,7 +184,8 @@ fn range_of(obj: &Map<String, Value>, path: &str, gateway: Option<IpAddr>) -> Re
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let s = item.as_str().ok_or_else(|| bad(&format!("exclude[{i}]"), &"expected a CIDR string"))?;
+                let s =
+                    item.as_str().ok_or_else(|| bad(&format!("exclude[{i}]"), &"expected a CIDR string"))?;
                 exclude.push(parse_exclude(s).map_err(|e| bad(&format!("exclude[{i}]"), &e))?);
             }
         }

@@ -56,7 +56,9 @@ pub fn datastore(ipam: &Map<String, Value>) -> Result<DatastoreConf, Error> {
     let value = match (text(ipam, "datastore")?, hosts) {
         (Some(d), _) if d.starts_with("file:") || d.starts_with("etcd:") => d.to_string(),
         (Some("etcd") | None, Some(h)) => etcd_endpoint(h, tls.cacert.is_some()),
-        (Some("etcd"), None) => return Err(Error::invalid_config("ipam.datastore is etcd but ipam.etcd_host is not set")),
+        (Some("etcd"), None) => {
+            return Err(Error::invalid_config("ipam.datastore is etcd but ipam.etcd_host is not set"));
+        }
         (Some("kubernetes"), _) => {
             return Err(Error::invalid_config(
                 "ipam.datastore kubernetes is not supported by twill's whereabouts (there is no API server to keep IPPools in); use etcd (with etcd_host) or file:DIR",
@@ -87,7 +89,9 @@ pub fn node_name(ipam: &Map<String, Value>, env_nodename: Option<String>) -> Res
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     match host.trim() {
-        "" => Err(Error::invalid_config("no node name: set ipam.node_name (twilld writes it into the flat file)")),
+        "" => Err(Error::invalid_config(
+            "no node name: set ipam.node_name (twilld writes it into the flat file)",
+        )),
         h => Ok(h.to_string()),
     }
 }
@@ -113,7 +117,8 @@ mod tests {
         .unwrap();
         assert_eq!(d.to_string(), "etcd:https://a:2379");
         assert_eq!(d.tls.key, Some(PathBuf::from("/k.pem")));
-        let d = datastore(&obj(json!({"datastore": "etcd:https://a:1", "etcd_ca_cert_file": "/ca.pem"}))).unwrap();
+        let d = datastore(&obj(json!({"datastore": "etcd:https://a:1", "etcd_ca_cert_file": "/ca.pem"})))
+            .unwrap();
         assert_eq!(d.tls.cacert, Some(PathBuf::from("/ca.pem")));
     }
 

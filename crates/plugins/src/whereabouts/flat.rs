@@ -11,17 +11,24 @@ use cni_spec::{Error, ErrorCode};
 use serde_json::{Map, Value};
 
 /// Where Whereabouts looks when `configuration_path` is not set, in order.
-pub const DEFAULT_PATHS: [&str; 2] =
-    ["/etc/kubernetes/cni/net.d/whereabouts.d/whereabouts.conf", "/etc/cni/net.d/whereabouts.d/whereabouts.conf"];
+pub const DEFAULT_PATHS: [&str; 2] = [
+    "/etc/kubernetes/cni/net.d/whereabouts.d/whereabouts.conf",
+    "/etc/cni/net.d/whereabouts.d/whereabouts.conf",
+];
 
 /// The IPAM object with the flat file laid under it, and the file used, if any.
-pub fn merge(ipam: &Map<String, Value>, defaults: &[&Path]) -> Result<(Map<String, Value>, Option<PathBuf>), Error> {
+pub fn merge(
+    ipam: &Map<String, Value>,
+    defaults: &[&Path],
+) -> Result<(Map<String, Value>, Option<PathBuf>), Error> {
     let named = match ipam.get("configuration_path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => Some(PathBuf::from(s)),
         Some(other) => {
-            return Err(Error::invalid_config(format!("ipam.configuration_path: expected a string, found {other}")));
+            return Err(Error::invalid_config(format!(
+                "ipam.configuration_path: expected a string, found {other}"
+            )));
         }
     };
     if let Some(p) = &named
@@ -45,8 +52,9 @@ pub fn merge(ipam: &Map<String, Value>, defaults: &[&Path]) -> Result<(Map<Strin
 }
 
 fn read(path: &Path) -> Result<Map<String, Value>, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::new(ErrorCode::Io, format!("read whereabouts flat file {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(ErrorCode::Io, format!("read whereabouts flat file {}: {e}", path.display()))
+    })?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(Error::decode(format!("whereabouts flat file {}: not a JSON object", path.display()))),
@@ -67,7 +75,8 @@ mod tests {
     fn ipam_keys_win_and_missing_ones_come_from_the_file() {
         let dir = testkit::TempDir::new("wb-flat");
         let file = dir.path().join("whereabouts.conf");
-        std::fs::write(&file, r#"{"datastore": "file:/x", "range": "10.9.0.0/24", "node_name": "n1"}"#).unwrap();
+        std::fs::write(&file, r#"{"datastore": "file:/x", "range": "10.9.0.0/24", "node_name": "n1"}"#)
+            .unwrap();
         let ipam = obj(json!({"type": "whereabouts", "range": "10.1.0.0/24",
                               "configuration_path": file.display().to_string()}));
         let (m, used) = merge(&ipam, &[]).unwrap();

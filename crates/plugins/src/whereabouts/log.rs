@@ -32,7 +32,12 @@ impl Log {
     fn write(&self, msg: &str) {
         let line = format!("whereabouts[{}]: {msg}\n", std::process::id());
         let to_file = self.file.as_ref().is_some_and(|p| {
-            std::fs::OpenOptions::new().create(true).append(true).open(p).and_then(|mut f| f.write_all(line.as_bytes())).is_ok()
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .is_ok()
         });
         if !to_file {
             let _ = std::io::stderr().write_all(line.as_bytes());

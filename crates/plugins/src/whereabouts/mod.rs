@@ -66,7 +66,9 @@ fn to_cni(e: IpPoolError, d: &cluster::DatastoreConf) -> Error {
         IpPoolError::Store(_) | IpPoolError::Record(_) => ErrorCode::Io,
     };
     let msg = match code {
-        ErrorCode::TryAgainLater if e.is_unavailable() => format!("whereabouts: datastore {d} is unreachable: {e}"),
+        ErrorCode::TryAgainLater if e.is_unavailable() => {
+            format!("whereabouts: datastore {d} is unreachable: {e}")
+        }
         _ => format!("whereabouts: {e}"),
     };
     Error::new(code, msg)
@@ -95,8 +97,18 @@ fn build_result(wc: &WhereaboutsConf, ips: &[IpAddr]) -> CniResult {
             interface: None,
         })
         .collect();
-    out.extend(wc.addresses.iter().map(|a| IpConfig { address: a.address, gateway: a.gateway, interface: None }));
-    CniResult { cni_version: wc.version, interfaces: Vec::new(), ips: out, routes: wc.routes.clone(), dns: wc.dns.clone() }
+    out.extend(wc.addresses.iter().map(|a| IpConfig {
+        address: a.address,
+        gateway: a.gateway,
+        interface: None,
+    }));
+    CniResult {
+        cni_version: wc.version,
+        interfaces: Vec::new(),
+        ips: out,
+        routes: wc.routes.clone(),
+        dns: wc.dns.clone(),
+    }
 }
 
 /// Refuses, before anything is reserved, a result its cniVersion cannot carry.
@@ -148,7 +160,8 @@ impl Plugin for Whereabouts {
         let store = open(&d)?;
         let held = ippool::held(store.as_ref(), &wc.network, &args.container_id, &args.ifname)
             .map_err(|e| to_cni(e, &d))?;
-        let not_reserved = |what: String| Error::new(ErrorCode::Plugin(NOT_RESERVED), format!("whereabouts: {what}"));
+        let not_reserved =
+            |what: String| Error::new(ErrorCode::Plugin(NOT_RESERVED), format!("whereabouts: {what}"));
         for r in &wc.ranges {
             if !held.iter().any(|s| s.record.range == r.subnet()) {
                 return Err(not_reserved(format!(
@@ -163,7 +176,10 @@ impl Plugin for Whereabouts {
         for ip in prev.iter().map(|i| i.address.addr()) {
             let ours = wc.ranges.iter().any(|r| r.subnet().contains(&ip));
             if ours && !held.iter().any(|s| s.record.ip == ip) {
-                return Err(not_reserved(format!("{ip} is not reserved for {}/{}", args.container_id, args.ifname)));
+                return Err(not_reserved(format!(
+                    "{ip} is not reserved for {}/{}",
+                    args.container_id, args.ifname
+                )));
             }
         }
         Ok(())
