@@ -181,6 +181,9 @@ fn call(
     Ok(Some(ip))
 }
 
+/// One call's time and outcome (the address of an ADD).
+type Call = (Duration, Result<Option<IpAddr>, String>);
+
 /// Every worker of every node takes the next index until `n` are done; returns each call's
 /// time and result, and the phase's wall time.
 fn phase(
@@ -188,7 +191,7 @@ fn phase(
     workers: usize,
     n: usize,
     job: impl Fn(usize, usize) -> Result<Option<IpAddr>, String> + Sync,
-) -> (Vec<(Duration, Result<Option<IpAddr>, String>)>, Duration) {
+) -> (Vec<Call>, Duration) {
     let next = AtomicUsize::new(0);
     let out = Mutex::new(Vec::with_capacity(n));
     let started = Instant::now();

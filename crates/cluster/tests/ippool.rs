@@ -157,7 +157,7 @@ fn exhaustion_is_named(s: &dyn Datastore) {
     assert!(matches!(err, IpPoolError::Exhausted { .. }), "{err}");
     assert_eq!(
         ippool::pools(s).unwrap().iter().find(|p| p.network == "ex").unwrap().unreadable,
-        [key.clone()]
+        std::slice::from_ref(&key)
     );
     s.delete(&key).unwrap();
     ippool::release(s, "ex", "e2", "net1").unwrap();

@@ -43,9 +43,12 @@ fn shape() -> impl Strategy<Value = Shape> {
     ]
 }
 
-/// A range over `shape` with bounds and exclusions (offsets within the subnet), and taken
-/// offsets.
-fn case() -> impl Strategy<Value = (Shape, Option<u8>, Option<u8>, Vec<(u8, u8)>, Vec<u8>)> {
+/// A shape, range bounds and exclusions (offsets within the subnet; an exclusion is an
+/// offset and its host bits), and taken offsets.
+type Case = (Shape, Option<u8>, Option<u8>, Vec<(u8, u8)>, Vec<u8>);
+
+/// A range over a shape with bounds, exclusions and taken addresses.
+fn case() -> impl Strategy<Value = Case> {
     shape().prop_flat_map(|s| {
         let size = 1u16 << s.host_bits;
         let off = move || (0..size).prop_map(|v| v as u8);
