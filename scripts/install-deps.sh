@@ -13,6 +13,7 @@ packages=(
   jq procps psmisc               # test scripts
   iputils-ping netcat-openbsd    # connectivity checks in tests
   podman runc busybox-static     # podman (CNI backend, runc; busybox rootfs) as a real runtime in tests
+  containerd                     # containerd 1.6 + ctr (`ctr run --cni`) as a real runtime in tests
   etcd-server                    # the etcd datastore (agent tests, `twill lab up --datastore etcd`)
   protobuf-compiler libprotobuf-dev  # protoc and its well-known .proto files, for etcd-client's gRPC code
 )

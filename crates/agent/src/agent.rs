@@ -15,7 +15,6 @@ use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
 use crate::conf::AgentConf;
 use crate::ippools::IpPoolReconciler;
 use crate::layout;
-use crate::log::{Field, Logger};
 use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
 use crate::metrics::{Counter, Metrics};
@@ -54,7 +53,6 @@ pub struct Agent {
     pub(crate) backend: Box<dyn Backend>,
     pub(crate) masq: Masquerade,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) log: Logger,
     pub(crate) member: MemberConf,
     pub(crate) membership: Membership,
     /// The peers of the last successful datastore read.
@@ -71,14 +69,14 @@ pub struct Agent {
 
 /// Runs twilld until `rx` delivers [`Input::Shutdown`] (or every sender is gone); `tx`
 /// feeds the same channel (the watcher's wake-ups).
-pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>) -> Result<(), AgentError> {
+pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<(), AgentError> {
     let metrics = Arc::new(Metrics::default());
     let addr = conf.health_listen;
     health::spawn(addr, metrics.clone()).map_err(|source| AgentError::Health { addr, source })?;
-    let Prepared { store, backend, netns } = prepare(&conf, &log)?;
+    let Prepared { store, backend, netns } = prepare(&conf)?;
     let member = member_conf(&conf, backend.as_ref());
-    let Some(membership) = join_until_ok(store.as_ref(), &member, &conf, &rx, &log, &metrics) else {
-        log.info("stopped before joining", &[]);
+    let Some(membership) = join_until_ok(store.as_ref(), &member, &conf, &rx, &metrics) else {
+        tracing::info!("stopped before joining");
         return Ok(());
     };
     let masq = Masquerade::new(conf.pool.cluster(), conf.pool6.map(|p| p.cluster()));
@@ -87,10 +85,7 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
     let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
     let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
     if let Err(e) = &notifier {
-        log.warn(
-            "cannot listen for twill-pod notifications; pods are published every resync",
-            &[("error", e)],
-        );
+        tracing::warn!(error = %e, "cannot listen for twill-pod notifications; pods are published every resync");
     }
     let ipam_grace = conf.ipam_grace;
     let mut agent = Agent {
@@ -99,7 +94,6 @@ pub fn run(conf: AgentConf, log: Logger, tx: Sender<Input>, rx: Receiver<Input>)
         backend,
         masq,
         metrics,
-        log,
         member,
         membership,
         peers,
@@ -126,24 +120,18 @@ struct Prepared {
 }
 
 /// The datastore client, forwarding and the backend.
-fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
+fn prepare(conf: &AgentConf) -> Result<Prepared, AgentError> {
     let store = conf.datastore.open()?;
-    check_datastore(store.as_ref(), log)?;
-    let node_ip = conf.node_ip.to_string();
+    check_datastore(store.as_ref())?;
     let datastore = store.describe();
-    let fields: [Field<'_>; 4] =
-        [("node", &conf.node), ("node_ip", &node_ip), ("backend", &conf.backend), ("datastore", &datastore)];
-    log.info("twilld starting", &fields);
+    tracing::info!(node = %conf.node, node_ip = %conf.node_ip, backend = %conf.backend, %datastore, "twilld starting");
     let netns = NetNs::current()?;
     node::ensure_forwarding(&netns, conf.pool6.is_some()).map_err(AgentError::Forwarding)?;
     let missing = node::missing_plugins(&conf.cni_bin_dir);
     if !missing.is_empty() {
-        let dir = conf.cni_bin_dir.display().to_string();
+        let dir = conf.cni_bin_dir.display();
         let missing = missing.join(",");
-        log.warn(
-            "CNI plugins missing (install them with `twill install`)",
-            &[("dir", &dir), ("missing", &missing)],
-        );
+        tracing::warn!(%dir, %missing, "CNI plugins missing (install them with `twill install`)");
     }
     let backend_conf = BackendConf {
         node: conf.node.clone(),
@@ -157,15 +145,12 @@ fn prepare(conf: &AgentConf, log: &Logger) -> Result<Prepared, AgentError> {
 
 /// Refuses to start with TLS settings the datastore rejects (a wrong CA, a missing or
 /// refused client certificate); a datastore that is merely away is waited for while joining.
-fn check_datastore(store: &dyn Datastore, log: &Logger) -> Result<(), AgentError> {
+fn check_datastore(store: &dyn Datastore) -> Result<(), AgentError> {
     match store.check() {
         Ok(()) => Ok(()),
         Err(e) if e.is_unavailable() => {
-            let (datastore, error) = (store.describe(), e.to_string());
-            log.warn(
-                "datastore not reachable yet; joining will retry",
-                &[("datastore", &datastore), ("error", &error)],
-            );
+            let datastore = store.describe();
+            tracing::warn!(%datastore, error = %e, "datastore not reachable yet; joining will retry");
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -196,7 +181,6 @@ fn join_until_ok(
     member: &MemberConf,
     conf: &AgentConf,
     rx: &Receiver<Input>,
-    log: &Logger,
     metrics: &Metrics,
 ) -> Option<Membership> {
     let prior = state::load_subnets(&conf.state_dir);
@@ -209,7 +193,8 @@ fn join_until_ok(
                     metrics.add(Counter::DatastoreError, 1);
                 }
                 let retry = format!("{}ms", backoff.as_millis());
-                log.warn("cannot join the cluster yet", &[("error", &e), ("retry_in", &retry)]);
+                tracing::warn!(error = %e, retry_in = %retry, "cannot join the cluster yet");
+                crate::systemd::status(&format!("cannot join the cluster yet: {e}"));
             }
         }
         match rx.recv_timeout(backoff) {
@@ -232,7 +217,6 @@ impl Agent {
                 tx: tx.clone(),
                 stop: stop.clone(),
                 metrics: self.metrics.clone(),
-                log: self.log.clone(),
             };
             watcher.spawn().map_err(AgentError::Thread)?;
         }
@@ -278,13 +262,12 @@ impl Agent {
     pub(crate) fn joined(&mut self) {
         let m = self.membership;
         if let Err(e) = state::save_subnets(&self.conf.state_dir, &m.subnets()) {
-            self.log.warn("cannot remember the subnet in the state directory", &[("error", &e)]);
+            tracing::warn!(error = %e, "cannot remember the subnet in the state directory");
         }
         let nets: Vec<_> = [Some(m.subnet), m.subnet6].into_iter().flatten().collect();
         self.metrics.set_lease(Some((self.conf.node.clone(), nets)));
         let subnet6 = m.subnet6.map(|s| s.to_string()).unwrap_or_default();
-        self.log
-            .info("joined the cluster", &[("subnet", &m.subnet), ("subnet6", &subnet6), ("lease", &m.lease)]);
+        tracing::info!(subnet = %m.subnet, %subnet6, lease = %m.lease, "joined the cluster");
     }
 
     /// Renews the lease; false when the datastore could not be reached.
@@ -293,10 +276,10 @@ impl Agent {
             Ok(r) => {
                 self.metrics.add(Counter::LeaseRenewal, 1);
                 if std::mem::take(&mut self.renew_failing) {
-                    self.log.info("lease renewed again", &[("lease", &self.membership.lease)]);
+                    tracing::info!(lease = %self.membership.lease, "lease renewed again");
                 }
                 if r.rejoined || r.changed {
-                    self.log.warn("lease had been lost; joined again", &[("subnets_changed", &r.changed)]);
+                    tracing::warn!(subnets_changed = r.changed, "lease had been lost; joined again");
                     self.joined();
                     self.reconcile();
                 }
@@ -304,7 +287,7 @@ impl Agent {
             }
             Err(e) => {
                 self.metrics.add(Counter::DatastoreError, 1);
-                self.log.warn("lease renewal failed", &[("error", &e)]);
+                tracing::warn!(error = %e, "lease renewal failed");
                 self.renew_failing = true;
                 false
             }
@@ -314,12 +297,13 @@ impl Agent {
     /// Leaves the cluster (best-effort). Kernel state stays: local pods keep working, and a
     /// restarted agent adopts it.
     fn leave(&mut self) {
+        crate::systemd::stopping();
         self.metrics.set_ready(false);
         for e in membership::leave(self.store.as_ref(), &self.member, &self.membership) {
             self.metrics.add(Counter::DatastoreError, 1);
-            self.log.warn("leaving the cluster: step failed", &[("error", &e)]);
+            tracing::warn!(error = %e, "leaving the cluster: step failed");
         }
         self.metrics.set_lease(None);
-        self.log.info("left the cluster", &[("node", &self.conf.node)]);
+        tracing::info!(node = %self.conf.node, "left the cluster");
     }
 }

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-pub const CNI_VERSION: &str = "1.1.0";
+/// `cniVersion` of the lists: what runtimes whose libcni predates CNI 1.1 accept — podman 4.3
+/// and containerd 1.6 refuse a 1.1.0 list ("unsupported CNI result version"). Runtimes that
+/// know `cniVersions` (CNI 1.1, twill's cni-exec) pick the highest entry of [`CNI_VERSIONS`].
+pub const CNI_VERSION: &str = "1.0.0";
+pub const CNI_VERSIONS: [&str; 2] = ["1.0.0", "1.1.0"];
 pub const NETWORK: &str = "twill";
 pub const BRIDGE: &str = "twill0";
 pub const CONFLIST: &str = "10-twill.conflist";
@@ -42,6 +46,7 @@ pub fn build_conflist(c: &CniConf) -> Value {
         .collect();
     json!({
         "cniVersion": CNI_VERSION,
+        "cniVersions": CNI_VERSIONS,
         "name": NETWORK,
         "plugins": [
             {
@@ -70,7 +75,7 @@ pub fn build_conflist(c: &CniConf) -> Value {
 }
 
 pub fn build_loopback() -> Value {
-    json!({ "cniVersion": CNI_VERSION, "name": "lo", "plugins": [{ "type": "loopback" }] })
+    json!({ "cniVersion": CNI_VERSION, "cniVersions": CNI_VERSIONS, "name": "lo", "plugins": [{ "type": "loopback" }] })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +133,10 @@ mod tests {
     #[test]
     fn conflist_is_bridge_host_local_portmap() {
         let v = build_conflist(&conf());
-        assert_eq!(v["cniVersion"], "1.1.0");
+        assert_eq!(
+            (v["cniVersion"].as_str(), &v["cniVersions"]),
+            (Some("1.0.0"), &json!(["1.0.0", "1.1.0"]))
+        );
         assert_eq!(v["name"], "twill");
         let bridge = &v["plugins"][0];
         assert_eq!(bridge["type"], "bridge");

@@ -1,6 +1,8 @@
-//! twilld's command line ([`Args`]) and its validated form ([`AgentConf`]). Everything that
-//! can be checked without the kernel or the datastore is checked here, so a bad flag fails
-//! before the node joins anything.
+//! twilld's settings ([`Args`]) and their validated form ([`AgentConf`]). Settings come from
+//! the command line, the environment (`TWILL_DATASTORE`, `TWILL_ETCD_*`) and a TOML file
+//! (`--config`, [`crate::conf_file`]), in that order of precedence; [`Args::validate`] is the
+//! one place they are checked. Everything that can be checked without the kernel or the
+//! datastore is checked here, so a bad setting fails before the node joins anything.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -17,50 +19,58 @@ use crate::subnet::{SubnetError, SubnetPool};
 
 /// twill node agent: leases this node's pod subnet, writes its CNI config, routes to the
 /// other nodes' pods, masquerades traffic leaving the cluster.
+///
+/// Every flag is also a key of the --config file (`node-ip = "10.0.0.11"`). Precedence:
+/// command line, then environment, then the file, then the defaults. Settings marked
+/// [required] must come from one of them.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "twilld", version, args_override_self = true)]
 pub struct Args {
-    /// This node's name in the cluster.
+    /// TOML file whose keys are these flags' names (flags given here override it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// [required] This node's name in the cluster.
     #[arg(long)]
-    pub node: String,
-    /// This node's address on the underlay (host-gw next hop, vxlan VTEP).
+    pub node: Option<String>,
+    /// [required] This node's address on the underlay (host-gw next hop, vxlan VTEP).
     #[arg(long)]
-    pub node_ip: IpAddr,
-    /// The interface that carries node-to-node traffic.
+    pub node_ip: Option<IpAddr>,
+    /// [required] The interface that carries node-to-node traffic.
     #[arg(long)]
-    pub underlay_iface: String,
-    /// `file:DIR` or `etcd:http[s]://HOST:PORT[,http[s]://HOST2:PORT...]`.
-    #[arg(long)]
-    pub datastore: String,
+    pub underlay_iface: Option<String>,
+    /// [required] `file:DIR` or `etcd:http[s]://HOST:PORT[,http[s]://HOST2:PORT...]`.
+    #[arg(long, env = "TWILL_DATASTORE")]
+    pub datastore: Option<String>,
     /// CA certificate (PEM) of the etcd members, for https:// endpoints.
-    #[arg(long)]
+    #[arg(long, env = "TWILL_ETCD_CACERT")]
     pub etcd_cacert: Option<PathBuf>,
     /// Client certificate (PEM) presented to etcd.
-    #[arg(long)]
+    #[arg(long, env = "TWILL_ETCD_CERT")]
     pub etcd_cert: Option<PathBuf>,
     /// Key of the client certificate (PEM).
-    #[arg(long)]
+    #[arg(long, env = "TWILL_ETCD_KEY")]
     pub etcd_key: Option<PathBuf>,
     /// host-gw, vxlan (bgp is reserved and not implemented yet).
     #[arg(long, default_value = "vxlan")]
     pub backend: BackendKind,
+    /// [required] The pod network; node subnets are carved out of it.
     #[arg(long)]
-    pub cluster_cidr: IpNet,
+    pub cluster_cidr: Option<IpNet>,
     #[arg(long)]
     pub cluster_cidr6: Option<IpNet>,
     #[arg(long, default_value_t = 24)]
     pub node_subnet_size: u8,
     #[arg(long, default_value_t = 64)]
     pub node_subnet_size6: u8,
-    /// Where the network lists are written.
+    /// [required] Where the network lists are written.
     #[arg(long)]
-    pub cni_conf_dir: PathBuf,
-    /// Where the CNI plugins are installed (checked at start).
+    pub cni_conf_dir: Option<PathBuf>,
+    /// [required] Where the CNI plugins are installed (checked at start).
     #[arg(long)]
-    pub cni_bin_dir: PathBuf,
-    /// The agent's own state (remembered subnet, host-local's data).
+    pub cni_bin_dir: Option<PathBuf>,
+    /// [required] The agent's own state (remembered subnet, host-local's data).
     #[arg(long)]
-    pub state_dir: PathBuf,
+    pub state_dir: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:9099")]
     pub health_listen: SocketAddr,
     #[arg(long, default_value_t = 2)]
@@ -107,6 +117,13 @@ pub enum ConfError {
     Invalid { flag: &'static str, value: String, reason: &'static str },
     #[error("--backend bgp is not implemented yet (it will render BIRD configuration); use host-gw or vxlan")]
     BgpNotImplemented,
+    #[error("--{flag} is required: give it on the command line or as `{flag} = ...` in the --config file")]
+    Missing { flag: &'static str },
+}
+
+/// A setting without a default: present, or named in the error.
+fn required<'a, T>(flag: &'static str, value: &'a Option<T>) -> Result<&'a T, ConfError> {
+    value.as_ref().ok_or(ConfError::Missing { flag })
 }
 
 fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> ConfError {
@@ -116,25 +133,29 @@ fn invalid(flag: &'static str, value: impl ToString, reason: &'static str) -> Co
 impl Args {
     /// Checks the flags and their combinations.
     pub fn validate(&self) -> Result<AgentConf, ConfError> {
-        check_name("node", &self.node)?;
+        let node = required("node", &self.node)?;
+        let node_ip = *required("node-ip", &self.node_ip)?;
+        let underlay = required("underlay-iface", &self.underlay_iface)?;
+        let datastore = required("datastore", &self.datastore)?;
+        let cluster_cidr = *required("cluster-cidr", &self.cluster_cidr)?;
+        let cni_conf_dir = required("cni-conf-dir", &self.cni_conf_dir)?;
+        let cni_bin_dir = required("cni-bin-dir", &self.cni_bin_dir)?;
+        let state_dir = required("state-dir", &self.state_dir)?;
+        check_name("node", node)?;
         if self.backend == BackendKind::Bgp {
             return Err(ConfError::BgpNotImplemented);
         }
-        if self.node_ip.is_unspecified() || self.node_ip.is_loopback() || self.node_ip.is_multicast() {
-            return Err(invalid("node-ip", self.node_ip, "must be a unicast address of the underlay"));
+        if node_ip.is_unspecified() || node_ip.is_loopback() || node_ip.is_multicast() {
+            return Err(invalid("node-ip", node_ip, "must be a unicast address of the underlay"));
         }
-        if self.underlay_iface.is_empty() || self.underlay_iface.len() > nl::link::IFNAME_MAX {
-            return Err(invalid("underlay-iface", &self.underlay_iface, "not an interface name"));
+        if underlay.is_empty() || underlay.len() > nl::link::IFNAME_MAX {
+            return Err(invalid("underlay-iface", underlay, "not an interface name"));
         }
-        let pool = SubnetPool::new(self.cluster_cidr, self.node_subnet_size)
+        let pool = SubnetPool::new(cluster_cidr, self.node_subnet_size)
             .map_err(|source| ConfError::Subnet { flag: "cluster-cidr", source })?;
         let pool6 = self.pool6()?;
-        if pool6.is_some() && !self.cluster_cidr.addr().is_ipv4() {
-            return Err(invalid(
-                "cluster-cidr",
-                self.cluster_cidr,
-                "must be IPv4 when --cluster-cidr6 is given",
-            ));
+        if pool6.is_some() && !cluster_cidr.addr().is_ipv4() {
+            return Err(invalid("cluster-cidr", cluster_cidr, "must be IPv4 when --cluster-cidr6 is given"));
         }
         if self.resync_seconds == 0 {
             return Err(invalid("resync-seconds", self.resync_seconds, "must be at least 1"));
@@ -144,16 +165,16 @@ impl Args {
             return Err(invalid("lease-ttl-seconds", self.lease_ttl_seconds, "must be at least 3"));
         }
         Ok(AgentConf {
-            node: self.node.clone(),
-            node_ip: self.node_ip,
-            underlay: self.underlay_iface.clone(),
-            datastore: DatastoreConf::parse(&self.datastore, self.etcd_tls())?,
+            node: node.clone(),
+            node_ip,
+            underlay: underlay.clone(),
+            datastore: DatastoreConf::parse(datastore, self.etcd_tls())?,
             backend: self.backend,
             pool,
             pool6,
-            cni_conf_dir: self.cni_conf_dir.clone(),
-            cni_bin_dir: self.cni_bin_dir.clone(),
-            state_dir: self.state_dir.clone(),
+            cni_conf_dir: cni_conf_dir.clone(),
+            cni_bin_dir: cni_bin_dir.clone(),
+            state_dir: state_dir.clone(),
             health_listen: self.health_listen,
             resync: Duration::from_secs(self.resync_seconds),
             ttl: Duration::from_secs(self.lease_ttl_seconds),
@@ -204,7 +225,10 @@ mod tests {
             "--state-dir",
             "/var/lib/twilld",
         ];
-        Args::try_parse_from(base.iter().chain(extra))
+        Args::load_from(base.iter().chain(extra), |_| None).map_err(|e| match e {
+            crate::conf_file::LoadError::Cli(e) => e,
+            crate::conf_file::LoadError::File(e) => panic!("no config file here: {e}"),
+        })
     }
 
     #[test]
@@ -271,6 +295,27 @@ mod tests {
             &["--underlay-iface", "a-very-long-interface-name"],
         ] {
             assert!(args(extra).unwrap().validate().is_err(), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn missing_settings_name_the_flag_and_the_key() {
+        let base = [
+            ("--node", "node-1"),
+            ("--node-ip", "10.100.0.11"),
+            ("--underlay-iface", "eth0"),
+            ("--datastore", "file:/run/x"),
+            ("--cluster-cidr", "10.244.0.0/16"),
+            ("--cni-conf-dir", "/etc/cni/net.d"),
+            ("--cni-bin-dir", "/opt/cni/bin"),
+            ("--state-dir", "/var/lib/twilld"),
+        ];
+        for (flag, _) in base {
+            let kept = base.iter().filter(|(f, _)| *f != flag).flat_map(|(f, v)| [*f, *v]);
+            let argv: Vec<&str> = std::iter::once("twilld").chain(kept).collect();
+            let e = Args::load_from(argv, |_| None).unwrap().validate().unwrap_err().to_string();
+            let key = flag.trim_start_matches('-');
+            assert!(e.contains(flag) && e.contains(&format!("`{key} = ...`")), "{e}");
         }
     }
 }

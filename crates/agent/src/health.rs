@@ -1,110 +1,64 @@
-//! A tiny HTTP/1.1 server on a std `TcpListener`: `GET /readyz` (200 once the node is
-//! ready, 503 before), `GET /healthz` (200 while the process serves) and `GET /metrics`.
-//! One request per connection, answered and closed; requests are served one at a time,
-//! which is plenty for a kubelet probe and a scraper.
+//! The health and metrics server (axum over hyper): `GET /readyz` (200 once the node is
+//! ready, 503 before and while leaving), `GET /healthz` and `/livez` (200 while the process
+//! serves) and `GET /metrics` (OpenMetrics text). HEAD is answered like GET without a body.
+//!
+//! The rest of twilld is std threads, so the server gets a thread and a one-thread tokio
+//! runtime of its own. The socket is bound before that thread starts, on the caller's
+//! thread: a bad address fails the start at once, and the socket belongs to the network
+//! namespace twilld was started in (the runtime never enters another one).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 
-/// Largest request head read.
-const MAX_HEAD: usize = 8192;
+use crate::metrics::{CONTENT_TYPE, Metrics};
 
-/// An answer: status, content type, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
+/// The server's routes over `metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(alive))
+        .route("/livez", get(alive))
+        .route("/metrics", get(exposition))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(metrics)
 }
 
-fn text(status: u16, body: &str) -> Answer {
-    Answer { status, content_type: "text/plain; charset=utf-8", body: body.to_string() }
-}
-
-/// The answer to `METHOD PATH`.
-pub fn answer(method: &str, path: &str, metrics: &Metrics) -> Answer {
-    if method != "GET" && method != "HEAD" {
-        return text(405, "method not allowed\n");
-    }
-    match path.split('?').next().unwrap_or_default() {
-        "/readyz" if metrics.is_ready() => text(200, "ok\n"),
-        "/readyz" => text(503, "not ready\n"),
-        "/healthz" | "/livez" => text(200, "ok\n"),
-        "/metrics" => Answer {
-            status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: metrics.render(),
-        },
-        _ => text(404, "not found\n"),
+async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
+    match m.is_ready() {
+        true => (StatusCode::OK, "ok\n"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        503 => "Service Unavailable",
-        _ => "",
-    }
+async fn alive() -> &'static str {
+    "ok\n"
 }
 
-/// The bytes of `a` as an HTTP/1.1 response (no body for HEAD).
-pub fn render(a: &Answer, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        a.status,
-        reason(a.status),
-        a.content_type,
-        a.body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(a.body.as_bytes());
-    }
-    out
+async fn exposition(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], m.render())
 }
 
-/// The method and path of a request head, `None` if it is not HTTP.
-pub fn parse_request_line(head: &[u8]) -> Option<(String, String)> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?.trim_end();
-    let mut parts = line.split(' ');
-    let (method, path, version) = (parts.next()?, parts.next()?, parts.next()?);
-    version.starts_with("HTTP/1.").then(|| (method.to_string(), path.to_string()))
-}
-
-fn serve_one(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-    conn.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-        match conn.read(&mut buf)? {
-            0 => break,
-            n => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let bytes = match parse_request_line(&head) {
-        Some((method, path)) => render(&answer(&method, &path, metrics), method == "HEAD"),
-        None => render(&text(400, "bad request\n"), false),
-    };
-    conn.write_all(&bytes)
-}
-
-/// Binds `addr` and serves on a background thread for the life of the process.
+/// Binds `addr` and serves on a background thread for the life of the process; returns the
+/// bound address (`addr` may ask for port 0).
 pub fn spawn(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    std::thread::Builder::new().name("twilld-health".into()).spawn(move || {
-        for conn in listener.incoming().flatten() {
-            // A client that hangs up or stalls affects only its own request.
-            let _ = serve_one(conn, &metrics);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    std::thread::Builder::new().name("twilld-http".into()).spawn(move || {
+        let served = rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, router(metrics)).await
+        });
+        // axum::serve only returns on a listener error; readiness probes will notice too.
+        if let Err(e) = served {
+            tracing::error!(addr = %bound, error = %e, "health server stopped");
         }
     })?;
     Ok(bound)
@@ -112,43 +66,48 @@ pub fn spawn(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketA
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
 
-    #[test]
-    fn readiness_follows_the_flag() {
-        let m = Metrics::default();
-        assert_eq!(answer("GET", "/readyz", &m).status, 503);
-        m.set_ready(true);
-        let a = answer("GET", "/readyz", &m);
-        assert_eq!((a.status, a.body.as_str()), (200, "ok\n"));
-        assert_eq!(answer("GET", "/healthz", &m).status, 200);
-        assert_eq!(answer("GET", "/nope", &m).status, 404);
-        assert_eq!(answer("POST", "/readyz", &m).status, 405);
-        assert!(answer("GET", "/metrics?x=1", &m).body.contains("twill_ready 1"));
-    }
-
-    #[test]
-    fn request_lines_and_responses() {
-        assert_eq!(
-            parse_request_line(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Some(("GET".into(), "/readyz".into()))
-        );
-        assert_eq!(parse_request_line(b"hello\r\n"), None);
-        let r = String::from_utf8(render(&text(503, "not ready\n"), false)).unwrap();
-        assert!(r.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{r}");
-        assert!(r.ends_with("Content-Length: 10\r\nConnection: close\r\n\r\nnot ready\n"), "{r}");
-        assert!(String::from_utf8(render(&text(200, "ok\n"), true)).unwrap().ends_with("\r\n\r\n"));
-    }
-
-    #[test]
-    fn serves_over_tcp() {
-        let m = Arc::new(Metrics::default());
-        m.set_ready(true);
-        let addr = spawn("127.0.0.1:0".parse().unwrap(), m).unwrap();
+    /// One request on its own connection: status line and body.
+    fn request(addr: SocketAddr, method: &str, path: &str) -> (String, String, String) {
         let mut c = TcpStream::connect(addr).unwrap();
-        c.write_all(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        write!(c, "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
         let mut resp = String::new();
         c.read_to_string(&mut resp).unwrap();
-        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n") && resp.ends_with("ok\n"), "{resp}");
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+        let status = head.lines().next().unwrap().to_string();
+        (status, head.to_ascii_lowercase(), body.to_string())
+    }
+
+    #[test]
+    fn serves_readiness_liveness_and_metrics_over_tcp() {
+        let m = Arc::new(Metrics::default());
+        let addr = spawn("127.0.0.1:0".parse().unwrap(), m.clone()).unwrap();
+        let (status, _, body) = request(addr, "GET", "/readyz");
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 503 Service Unavailable", "not ready\n"));
+        m.set_ready(true);
+        let (status, _, body) = request(addr, "GET", "/readyz");
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "ok\n"));
+        assert_eq!(request(addr, "GET", "/healthz").0, "HTTP/1.1 200 OK");
+        assert_eq!(request(addr, "GET", "/livez").0, "HTTP/1.1 200 OK");
+        assert_eq!(request(addr, "GET", "/nope").0, "HTTP/1.1 404 Not Found");
+        assert_eq!(request(addr, "POST", "/readyz").0, "HTTP/1.1 405 Method Not Allowed");
+        let (status, head, body) = request(addr, "HEAD", "/readyz");
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", ""));
+        assert!(head.contains("content-length: 3"), "{head}");
+        let (status, head, body) = request(addr, "GET", "/metrics?x=1");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"), "{head}");
+        assert!(body.contains("\ntwill_ready 1\n") && body.ends_with("# EOF\n"), "{body}");
+    }
+
+    #[test]
+    fn a_taken_address_fails_at_once() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let e = spawn(taken.local_addr().unwrap(), Arc::new(Metrics::default())).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
     }
 }

@@ -17,6 +17,7 @@ pub mod agent;
 pub mod backend;
 pub mod cniconf;
 pub mod conf;
+pub mod conf_file;
 pub mod health;
 pub mod ippools;
 pub mod log;
@@ -30,6 +31,7 @@ pub mod policy;
 mod reconcile;
 pub mod state;
 pub mod subnet;
+pub mod systemd;
 pub mod watcher;
 
 pub use agent::{AgentError, run};

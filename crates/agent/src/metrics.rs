@@ -1,30 +1,41 @@
-//! The agent's counters and gauges, rendered in the Prometheus text format (0.0.4).
+//! The agent's counters and gauges, kept in a `prometheus-client` registry and exposed in the
+//! OpenMetrics text format (which Prometheus scrapes as such; sample names are those of the
+//! 0.0.4 text format twilld served before: counters end in `_total`).
 //!
 //! CNI operations are not counted here: the plugins are short-lived processes the runtime
 //! executes, and counting them would need a shared file or socket on every ADD/DEL; the
 //! runtime's own metrics (kubelet's, containerd's) already count them.
 
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use ipnet::IpNet;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::policy::metrics::PolicyMetrics;
 
+/// What `/metrics` answers with.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Shared between the reconciler (writes) and the health server (reads).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    ready: AtomicBool,
-    peers: AtomicU64,
-    reconcile_total: AtomicU64,
-    reconcile_errors_total: AtomicU64,
-    datastore_errors_total: AtomicU64,
-    repairs_total: AtomicU64,
-    lease_renewals_total: AtomicU64,
-    lease: Mutex<Option<(String, Vec<IpNet>)>>,
+    registry: Registry,
+    ready: Gauge,
+    peers: Gauge,
+    counters: [counter::Counter; 5],
+    lease: Family<LeaseLabels, Gauge>,
     /// The NetworkPolicy controller's own metrics.
     pub policy: PolicyMetrics,
+}
+
+/// The labels of `twill_lease_info`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseLabels {
+    node: String,
+    subnet: String,
+    family: &'static str,
 }
 
 /// The counters that only ever go up.
@@ -38,87 +49,92 @@ pub enum Counter {
     LeaseRenewal,
 }
 
-impl Metrics {
-    fn counter(&self, c: Counter) -> &AtomicU64 {
-        match c {
-            Counter::Reconcile => &self.reconcile_total,
-            Counter::ReconcileError => &self.reconcile_errors_total,
-            Counter::DatastoreError => &self.datastore_errors_total,
-            Counter::Repair => &self.repairs_total,
-            Counter::LeaseRenewal => &self.lease_renewals_total,
+/// Each counter's name (without `_total`, which the encoder appends) and help, in the order
+/// of [`Counter`].
+const COUNTERS: [(&str, &str); 5] = [
+    ("twill_reconcile", "Reconcile passes run"),
+    ("twill_reconcile_errors", "Reconcile passes that hit an error"),
+    ("twill_datastore_errors", "Failed datastore operations"),
+    ("twill_repairs", "Kernel entries added or removed to match the cluster"),
+    ("twill_lease_renewals", "Successful lease renewals"),
+];
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            ready: Gauge::default(),
+            peers: Gauge::default(),
+            counters: Default::default(),
+            lease: Family::default(),
+            policy: PolicyMetrics::default(),
+        };
+        let r = &mut m.registry;
+        r.register("twill_lease_info", "The pod subnets this node holds (value always 1)", m.lease.clone());
+        r.register("twill_ready", "1 once the subnet is leased and the CNI config written", m.ready.clone());
+        r.register("twill_peers", "Other nodes this node currently routes to", m.peers.clone());
+        for ((name, help), c) in COUNTERS.iter().zip(&m.counters) {
+            r.register(*name, *help, c.clone());
         }
+        m.policy.register(r);
+        m
+    }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    fn counter(&self, c: Counter) -> &counter::Counter {
+        let i = match c {
+            Counter::Reconcile => 0,
+            Counter::ReconcileError => 1,
+            Counter::DatastoreError => 2,
+            Counter::Repair => 3,
+            Counter::LeaseRenewal => 4,
+        };
+        &self.counters[i]
     }
 
     pub fn add(&self, c: Counter, n: u64) {
-        self.counter(c).fetch_add(n, Ordering::Relaxed);
+        self.counter(c).inc_by(n);
     }
 
     pub fn get(&self, c: Counter) -> u64 {
-        self.counter(c).load(Ordering::Relaxed)
+        self.counter(c).get()
     }
 
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+        self.ready.set(i64::from(ready));
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.ready.get() == 1
     }
 
     pub fn set_peers(&self, n: usize) {
-        self.peers.store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.peers.set(gauge_value(n));
     }
 
     /// The node's leased subnets; `None` once it left.
     pub fn set_lease(&self, lease: Option<(String, Vec<IpNet>)>) {
-        *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = lease;
+        self.lease.clear();
+        for (node, subnet) in lease.iter().flat_map(|(n, nets)| nets.iter().map(move |s| (n, s))) {
+            let family = if subnet.addr().is_ipv4() { "ipv4" } else { "ipv6" };
+            let labels = LeaseLabels { node: node.clone(), subnet: subnet.to_string(), family };
+            self.lease.get_or_create(&labels).set(1);
+        }
     }
 
-    /// The Prometheus exposition.
+    /// The OpenMetrics exposition, `# EOF` included.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let lease = self.lease.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        header(&mut out, "twill_lease_info", "gauge", "The pod subnets this node holds (value always 1).");
-        for (node, nets) in lease.iter().flat_map(|(n, nets)| nets.iter().map(move |s| (n, s))) {
-            let family = if nets.addr().is_ipv4() { "ipv4" } else { "ipv6" };
-            let _ =
-                writeln!(out, "twill_lease_info{{node=\"{node}\",subnet=\"{nets}\",family=\"{family}\"}} 1");
-        }
-        gauge(
-            &mut out,
-            "twill_ready",
-            "1 once the subnet is leased and the CNI config written.",
-            u64::from(self.is_ready()),
-        );
-        gauge(
-            &mut out,
-            "twill_peers",
-            "Other nodes this node currently routes to.",
-            self.peers.load(Ordering::Relaxed),
-        );
-        let counters = [
-            ("twill_reconcile_total", "Reconcile passes run.", Counter::Reconcile),
-            ("twill_reconcile_errors_total", "Reconcile passes that hit an error.", Counter::ReconcileError),
-            ("twill_datastore_errors_total", "Failed datastore operations.", Counter::DatastoreError),
-            ("twill_repairs_total", "Kernel entries added or removed to match the cluster.", Counter::Repair),
-            ("twill_lease_renewals_total", "Successful lease renewals.", Counter::LeaseRenewal),
-        ];
-        for (name, help, c) in counters {
-            header(&mut out, name, "counter", help);
-            let _ = writeln!(out, "{name} {}", self.get(c));
-        }
-        self.policy.render(&mut out);
+        // Writing into a String cannot fail; an encoder error would leave a partial answer,
+        // which the scraper rejects for its missing `# EOF`.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
-    header(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {v}");
 }
 
 #[cfg(test)]
@@ -126,7 +142,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_prometheus_text() {
+    fn renders_the_documented_samples() {
         let m = Metrics::default();
         m.set_lease(Some((
             "node-1".into(),
@@ -141,27 +157,40 @@ mod tests {
             "# TYPE twill_lease_info gauge",
             "twill_lease_info{node=\"node-1\",subnet=\"10.244.1.0/24\",family=\"ipv4\"} 1",
             "twill_lease_info{node=\"node-1\",subnet=\"fd00:10:244:1::/64\",family=\"ipv6\"} 1",
+            "# TYPE twill_ready gauge",
             "twill_ready 1",
             "twill_peers 2",
-            "# TYPE twill_reconcile_total counter",
+            "# TYPE twill_reconcile counter",
             "twill_reconcile_total 3",
             "twill_reconcile_errors_total 0",
             "twill_datastore_errors_total 1",
             "twill_repairs_total 0",
+            "twill_lease_renewals_total 0",
+            "twill_policy_synced_revision 0",
+            "# EOF",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
         }
         // Every sample line is NAME[{labels}] VALUE.
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = l.rsplit_once(' ').unwrap();
-            v.parse::<u64>().unwrap_or_else(|_| panic!("bad sample {l:?}"));
+            v.parse::<f64>().unwrap_or_else(|_| panic!("bad sample {l:?}"));
         }
+        assert!(m.is_ready());
+        assert_eq!(m.get(Counter::Reconcile), 3);
     }
 
     #[test]
-    fn no_lease_no_info_sample() {
-        let text = Metrics::default().render();
-        assert!(!text.lines().any(|l| l.starts_with("twill_lease_info{")));
+    fn a_new_lease_replaces_the_old_samples() {
+        let m = Metrics::default();
+        m.set_lease(Some(("node-1".into(), vec!["10.244.1.0/24".parse().unwrap()])));
+        m.set_lease(Some(("node-1".into(), vec!["10.244.2.0/24".parse().unwrap()])));
+        let text = m.render();
+        assert!(text.contains("subnet=\"10.244.2.0/24\""), "{text}");
+        assert!(!text.contains("subnet=\"10.244.1.0/24\""), "{text}");
+        m.set_lease(None);
+        let text = m.render();
+        assert!(!text.lines().any(|l| l.starts_with("twill_lease_info{")), "{text}");
         assert!(text.contains("twill_ready 0\n"));
     }
 }

@@ -26,8 +26,12 @@ impl Agent {
             ("policy", self.ensure_policy()),
             ("ippools", self.ensure_ippools()),
         ];
-        if steps[0].1 {
+        if steps[0].1 && !self.metrics.is_ready() {
             self.metrics.set_ready(true);
+            crate::systemd::ready(&format!(
+                "ready: node {}, subnet {}",
+                self.conf.node, self.membership.subnet
+            ));
         }
         let failed: Vec<&str> = steps.iter().filter(|(_, ok)| !ok).map(|(name, _)| *name).collect();
         if !failed.is_empty() {
@@ -66,13 +70,13 @@ impl Agent {
         match ensure_conflists(&self.conf.cni_conf_dir, &conf) {
             Ok(written) => {
                 if written > 0 {
-                    let dir = self.conf.cni_conf_dir.display().to_string();
-                    self.log.info("wrote CNI network lists", &[("dir", &dir), ("files", &written)]);
+                    let dir = self.conf.cni_conf_dir.display();
+                    tracing::info!(%dir, files = written, "wrote CNI network lists");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot write CNI network lists", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot write CNI network lists");
                 false
             }
         }
@@ -86,34 +90,25 @@ impl Agent {
             Ok(w) => {
                 if w {
                     let path = crate::ippools::flat_file_path(dir).display().to_string();
-                    self.log.info("wrote the whereabouts flat file", &[("path", &path)]);
+                    tracing::info!(%path, "wrote the whereabouts flat file");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot write the whereabouts flat file", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot write the whereabouts flat file");
                 false
             }
         };
         match self.ippools.reconcile(self.store.as_ref()) {
             Ok(freed) => {
                 for f in &freed {
-                    let why = f.why.to_string();
-                    self.log.info(
-                        "freed an orphaned IP reservation",
-                        &[
-                            ("ip", &f.ip),
-                            ("pool", &f.pool),
-                            ("pod", &f.pod),
-                            ("node", &f.node),
-                            ("why", &why),
-                        ],
-                    );
+                    tracing::info!(ip = %f.ip, pool = %f.pool, pod = %f.pod, node = %f.node, why = %f.why,
+                        "freed an orphaned IP reservation");
                 }
             }
             Err(e) => {
                 self.metrics.add(Counter::DatastoreError, 1);
-                self.log.warn("cannot reconcile IP reservations", &[("error", &e)]);
+                tracing::warn!(error = %e, "cannot reconcile IP reservations");
                 ok = false;
             }
         }
@@ -125,22 +120,19 @@ impl Agent {
         match self.pods.publish(self.store.as_ref()) {
             Ok(p) => {
                 if p.written + p.deleted > 0 {
-                    self.log.info(
-                        "published pods",
-                        &[("written", &p.written), ("deleted", &p.deleted), ("pods", &p.pods)],
-                    );
+                    tracing::info!(written = p.written, deleted = p.deleted, pods = p.pods, "published pods");
                 }
                 for c in &p.conflicts {
-                    self.log.warn("pod name taken by another node; not published", &[("conflict", c)]);
+                    tracing::warn!(conflict = %c, "pod name taken by another node; not published");
                 }
                 for s in &p.skipped {
-                    self.log.warn("attachment not published", &[("why", &format!("{s:?}"))]);
+                    tracing::warn!(why = ?s, "attachment not published");
                 }
                 true
             }
             Err(e) => {
                 self.metrics.add(Counter::DatastoreError, 1);
-                self.log.error("cannot publish pods", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot publish pods");
                 false
             }
         }
@@ -150,12 +142,12 @@ impl Agent {
         match node::ensure_forwarding(&self.netns, self.membership.subnet6.is_some()) {
             Ok(changed) => {
                 if !changed.is_empty() {
-                    self.log.warn("IP forwarding was off; turned it on", &[("sysctls", &changed.join(","))]);
+                    tracing::warn!(sysctls = %changed.join(","), "IP forwarding was off; turned it on");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot enable IP forwarding", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot enable IP forwarding");
                 false
             }
         }
@@ -165,12 +157,12 @@ impl Agent {
         match self.masq.ensure() {
             Ok(applied) => {
                 if applied {
-                    self.log.info("masquerade table applied", &[("table", &"inet twill_agent")]);
+                    tracing::info!(table = "inet twill_agent", "masquerade table applied");
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot apply the masquerade table", &[("error", &e)]);
+                tracing::error!(error = %e, "cannot apply the masquerade table");
                 false
             }
         }
@@ -192,15 +184,17 @@ impl Agent {
             Ok(done) => {
                 if done.changed() {
                     self.metrics.add(Counter::Repair, u64::try_from(done.added + done.removed).unwrap_or(0));
-                    self.log.info(
-                        "programmed kernel state",
-                        &[("what", &what), ("added", &done.added), ("removed", &done.removed)],
+                    tracing::info!(
+                        what,
+                        added = done.added,
+                        removed = done.removed,
+                        "programmed kernel state"
                     );
                 }
                 true
             }
             Err(e) => {
-                self.log.error("cannot program kernel state", &[("what", &what), ("error", &e)]);
+                tracing::error!(what, error = %e, "cannot program kernel state");
                 false
             }
         }
@@ -212,12 +206,12 @@ impl Agent {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.add(Counter::DatastoreError, 1);
-                self.log.warn("cannot read node records; keeping the last known peers", &[("error", &e)]);
+                tracing::warn!(error = %e, "cannot read node records; keeping the last known peers");
                 return false;
             }
         };
         for e in &records.errors {
-            self.log.warn("ignoring unreadable node record", &[("error", e)]);
+            tracing::warn!(error = %e, "ignoring unreadable node record");
         }
         let mine = [Some(self.membership.subnet), self.membership.subnet6];
         let clashes = |p: &Peer| {
@@ -229,13 +223,10 @@ impl Agent {
             match Peer::from_record(r) {
                 // Routing one's own subnet to a peer would cut the node's pods off.
                 Ok(p) if clashes(&p) => {
-                    self.log.warn(
-                        "ignoring peer claiming this node's subnet",
-                        &[("peer", &p.name), ("subnet", &p.subnet)],
-                    );
+                    tracing::warn!(peer = %p.name, subnet = %p.subnet, "ignoring peer claiming this node's subnet");
                 }
                 Ok(p) => peers.push(p),
-                Err(e) => self.log.warn("ignoring node record", &[("error", &e)]),
+                Err(e) => tracing::warn!(error = %e, "ignoring node record"),
             }
         }
         self.log_membership_changes(&peers);
@@ -245,11 +236,10 @@ impl Agent {
 
     fn log_membership_changes(&self, peers: &[Peer]) {
         for p in peers.iter().filter(|p| !self.peers.iter().any(|q| q.name == p.name)) {
-            self.log
-                .info("peer joined", &[("peer", &p.name), ("subnet", &p.subnet), ("node_ip", &p.node_ip)]);
+            tracing::info!(peer = %p.name, subnet = %p.subnet, node_ip = %p.node_ip, "peer joined");
         }
         for q in self.peers.iter().filter(|q| !peers.iter().any(|p| p.name == q.name)) {
-            self.log.info("peer left", &[("peer", &q.name), ("subnet", &q.subnet)]);
+            tracing::info!(peer = %q.name, subnet = %q.subnet, "peer left");
         }
     }
 }

@@ -8,7 +8,6 @@ use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::log::Logger;
 use crate::metrics::{Counter, Metrics};
 use crate::store::{Datastore, StoreError};
 
@@ -31,7 +30,6 @@ pub struct Watcher {
     pub tx: Sender<Input>,
     pub stop: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
-    pub log: Logger,
 }
 
 /// Why one watch ended.
@@ -61,10 +59,7 @@ impl Watcher {
                     }
                     self.metrics.add(Counter::DatastoreError, 1);
                     let retry = format!("{}ms", backoff.as_millis());
-                    self.log.warn(
-                        "datastore watch failed",
-                        &[("prefix", &self.prefix), ("error", &error), ("retry_in", &retry)],
-                    );
+                    tracing::warn!(prefix = self.prefix, %error, retry_in = %retry, "datastore watch failed");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -83,10 +78,7 @@ impl Watcher {
             Err(e) => return failed(false, e),
         };
         if std::mem::take(recovering) {
-            self.log.info(
-                "datastore watch resumed",
-                &[("prefix", &self.prefix), ("revision", &listing.revision)],
-            );
+            tracing::info!(prefix = self.prefix, revision = listing.revision, "datastore watch resumed");
         }
         if self.tx.send(Input::Changed).is_err() {
             return End::Done;

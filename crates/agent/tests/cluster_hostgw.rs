@@ -28,12 +28,16 @@ fn wait_routes(c: &Cluster, i: usize, peers: &[usize]) {
 #[test]
 fn host_gw_cluster_on_the_file_store() {
     let mut c = Cluster::new("hg", 3, "host-gw", Store::File, 4);
-    for i in 0..3 {
-        c.start(i);
-    }
+    c.start(0);
+    // The same settings from a --config file.
+    c.start_from_file(1);
+    c.start(2);
     for i in 0..3 {
         c.wait_ready(i);
     }
+    // systemd (Type=notify) hears of readiness when /readyz turns 200.
+    let notified = c.notifications(1);
+    assert!(notified.contains("READY=1") && notified.contains("STATUS=ready: node node-1"), "{notified}");
 
     // Unique leases, published in the records and the network lists.
     let records = c.records();
@@ -83,6 +87,7 @@ fn host_gw_cluster_on_the_file_store() {
     // A node that leaves is gone from the datastore and from its peers' routes.
     let subnet2 = c.record(2).subnet;
     c.stop(2);
+    assert!(c.notifications(2).contains("STOPPING=1"));
     assert!(c.records().iter().all(|r| r.name != c.nodes[2].name));
     wait_routes(&c, 0, &[0, 1]);
     wait_routes(&c, 1, &[0, 1]);

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use support::TempDir;
 use testkit::TestNs;
-use twill_agent::log::{LogFormat, Logger};
+use tracing::Dispatch;
+use twill_agent::log::{LogFormat, dispatch};
 use twill_agent::metrics::Metrics;
 use twill_agent::policy::PolicyController;
 use twill_agent::record::NamedPort;
@@ -44,7 +45,7 @@ struct Node {
     store: FileStore,
     controller: PolicyController,
     metrics: Metrics,
-    log: Logger,
+    log: Dispatch,
     captured: Captured,
 }
 
@@ -54,7 +55,8 @@ impl Node {
         let dir = TempDir::new(tag);
         let store = FileStore::open(dir.path()).unwrap();
         let captured = Captured::default();
-        let log = Logger::new(LogFormat::Text, Box::new(captured.clone()));
+        let sink = captured.clone();
+        let log = dispatch(LogFormat::Text, move || sink.clone());
         let ns = TestNs::new(tag);
         Node {
             ns,
@@ -71,11 +73,14 @@ impl Node {
         Registry::new(&self.store)
     }
 
-    /// One controller pass inside the node's namespace (nft runs where its caller is).
+    /// One controller pass inside the node's namespace (nft runs where its caller is), its
+    /// log captured: the pass runs on a thread of its own, so the subscriber goes with it.
     fn sync(&mut self) -> bool {
         let Node { ns, store, controller, metrics, log, .. } = self;
         let netns = ns.ns();
-        netns.run(|| controller.sync(&*store, netns, &metrics.policy, log)).unwrap()
+        let pass =
+            || tracing::dispatcher::with_default(log, || controller.sync(&*store, netns, &metrics.policy));
+        netns.run(pass).unwrap()
     }
 
     fn nft(&self, args: &[&str]) -> String {

@@ -9,153 +9,14 @@
 //! tests never meet a developer's lab or each other.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
-use testkit::require_privileges;
 
-const TWILL: &str = env!("CARGO_BIN_EXE_twill");
-
-#[path = "support/twilld.rs"]
-mod twilld;
-use twilld::ensure_twilld;
-
-struct Lab {
-    prefix: String,
-    down: bool,
-}
-
-impl Lab {
-    /// `twill lab up ARGS` under a prefix of its own; panics with the output when it fails.
-    fn up(tag: &str, args: &[&str]) -> Lab {
-        require_privileges();
-        ensure_twilld(TWILL);
-        let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()), down: false };
-        let mut all = vec!["up"];
-        all.extend_from_slice(args);
-        lab.ok(&all);
-        lab
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(TWILL);
-        cmd.arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix);
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "twill lab {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
-    }
-
-    /// `N/M connected` of `twill lab matrix`.
-    fn matrix(&self, args: &[&str]) -> (usize, usize, String) {
-        let mut all = vec!["matrix"];
-        all.extend_from_slice(args);
-        let text = self.ok(&all);
-        let summary = text.lines().find(|l| l.ends_with(" connected")).unwrap_or_else(|| panic!("{text}"));
-        let (n, m) = summary.trim_end_matches(" connected").split_once('/').unwrap();
-        (n.parse().unwrap(), m.parse().unwrap(), text)
-    }
-
-    /// The client address the server at `to` saw, when the probe connects.
-    fn probe(&self, from: &str, to: &str, options: &[&str]) -> Option<String> {
-        let mut all = vec!["probe", from, to];
-        all.extend_from_slice(options);
-        let out = self.run(&all);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        match out.status.code() {
-            Some(0) => {
-                let answer = text.lines().find_map(|l| l.trim().strip_prefix("answer: ")).unwrap();
-                let client = answer.split_whitespace().find_map(|w| w.strip_prefix("client=")).unwrap();
-                let addr: std::net::SocketAddr = client.parse().unwrap();
-                Some(addr.ip().to_string())
-            }
-            Some(1) => None,
-            other => {
-                panic!("probe {from} {to}: exit {other:?}: {text}{}", String::from_utf8_lossy(&out.stderr))
-            }
-        }
-    }
-
-    fn pod_ip(&self, pod: &str) -> String {
-        let status = self.status();
-        let p = status["pods"].as_array().unwrap().iter().find(|p| p["pod"] == pod).unwrap().clone();
-        p["ips"][0].as_str().unwrap().to_string()
-    }
-
-    fn netns_names(&self) -> Vec<String> {
-        let owned = format!("{}-", self.prefix);
-        std::fs::read_dir("/run/netns")
-            .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
-            .unwrap_or_else(|_| Vec::new())
-            .into_iter()
-            .filter(|n: &String| n.starts_with(&owned))
-            .collect()
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/run/twill-lab-{}", self.prefix))
-    }
-
-    fn down(&mut self) -> String {
-        self.down = true;
-        self.ok(&["down"])
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if !self.down {
-            let out = self.run(&["down"]);
-            eprintln!(
-                "cleanup: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Pids of every process the lab recorded.
-fn lab_pids(status: &Value) -> Vec<i32> {
-    let nodes = status["nodes"].as_array().unwrap().iter().map(|n| &n["agent_pid"]);
-    let pods = status["pods"].as_array().unwrap().iter().map(|p| &p["server_pid"]);
-    let etcd = status["etcd"].get("pid").into_iter();
-    let outside = std::iter::once(&status["outside_server_pid"]);
-    nodes.chain(pods).chain(etcd).chain(outside).filter_map(Value::as_i64).map(|p| p as i32).collect()
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
-}
+#[path = "support/lab.rs"]
+mod lab_support;
+use lab_support::{Lab, alive, lab_pids, wait_for};
 
 /// Links of the root namespace with a name the lab or its agents use inside their namespaces
 /// (other tests on the machine add and remove unrelated links there at any time).
@@ -385,7 +246,7 @@ fn up_refuses_an_existing_lab_and_cleans_up_after_a_failure() {
     lab.ok(&["status"]);
     lab.down();
 
-    let broken = Lab { prefix: format!("tlabbr{}", std::process::id()), down: true };
+    let broken = Lab::named(format!("tlabbr{}", std::process::id()), true);
     let out = broken.command(&["up", "--nodes", "2"]).env("TWILL_LAB_TWILLD", "/bin/false").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

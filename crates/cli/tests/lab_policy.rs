@@ -194,11 +194,19 @@ fn updates_never_open_a_denied_pod(r: &mut Runner) {
                 });
             }
         }
+        // Stops the clients however this ends: a panic below must not leave them looping
+        // while the scope waits for them.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
         for _ in 0..6 {
             r.lab.apply(&extra);
             r.lab.ok(&["lab", "policy", "delete", "x/extra"]);
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let (opened, attempts) = (opened.into_inner(), attempts.into_inner());
     eprintln!(

@@ -24,7 +24,7 @@ pub struct Attachment {
     /// `CNI_NETNS` at ADD.
     pub netns: String,
     /// Kubernetes namespace and pod name (`K8S_POD_NAMESPACE`/`K8S_POD_NAME`, else `default`
-    /// and the container ID).
+    /// and podman's container name made a pod name, or the container ID).
     pub namespace: String,
     pub name: String,
     #[serde(default)]

@@ -226,7 +226,7 @@ mod tests {
             serde_json::json!({
                 "name": "node-1", "node_ip": "10.100.0.11", "subnet": "10.244.1.0/24",
                 "subnet6": "fd00:10:244:1::/64", "vtep_mac": "0a:58:0a:f4:01:00",
-                "backend": "vxlan", "expires": 1_700_000_030u64
+                "backend": "vxlan", "expires": 1_700_000_030u64, "heartbeat": 0
             })
         );
         let back: NodeRecord = serde_json::from_value(v).unwrap();

@@ -41,12 +41,30 @@ impl PodConf {
 }
 
 /// `K8S_POD_NAMESPACE`/`K8S_POD_NAME` as CRI runtimes pass them; without them the pod is
-/// `default/CONTAINERID`.
+/// `default/CONTAINERID`. A runtime that passes `K8S_POD_NAME` alone is not a CRI runtime:
+/// podman's CNI backend passes its container name there (`IgnoreUnknown=1;K8S_POD_NAME=
+/// gracious_bartik`), which may hold `_` and capitals; see [`runtime_name`].
 pub(crate) fn pod_identity(args: &CmdArgs) -> (String, String) {
     let non_empty = |k: &str| args.arg(k).filter(|v| !v.is_empty()).map(str::to_string);
-    let namespace = non_empty("K8S_POD_NAMESPACE").unwrap_or_else(|| "default".to_string());
-    let name = non_empty("K8S_POD_NAME").unwrap_or_else(|| args.container_id.clone());
-    (namespace, name)
+    match non_empty("K8S_POD_NAMESPACE") {
+        Some(namespace) => {
+            let name = non_empty("K8S_POD_NAME").unwrap_or_else(|| args.container_id.clone());
+            (namespace, name)
+        }
+        None => {
+            let name = non_empty("K8S_POD_NAME").and_then(|n| runtime_name(&n));
+            ("default".to_string(), name.unwrap_or_else(|| args.container_id.clone()))
+        }
+    }
+}
+
+/// A non-CRI runtime's container name as a pod name: lower-cased, `_` as `-` (podman names
+/// are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, pod names are DNS subdomains); `None` when even that is
+/// not a valid name, and the container ID names the pod. CRI names are never rewritten: two
+/// Kubernetes pods must never map to one record.
+fn runtime_name(name: &str) -> Option<String> {
+    let mapped = name.to_ascii_lowercase().replace('_', "-");
+    cluster::layout::check_name("pod", &mapped).is_ok().then_some(mapped)
 }
 
 fn annotations(conf: &NetConf) -> Result<BTreeMap<String, String>, Error> {
@@ -168,5 +186,57 @@ impl Plugin for TwillPod {
                 format!("twill-pod: journal {} cannot be created: {e}", journal.dir().display()),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cni_args: &str) -> CmdArgs {
+        let env: std::collections::HashMap<String, String> = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "0ecb735cc91e"),
+            ("CNI_NETNS", "/run/netns/x"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+            ("CNI_ARGS", cni_args),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        CmdArgs::from_env(cni_skel::Command::Add, &env).unwrap()
+    }
+
+    fn identity(cni_args: &str) -> (String, String) {
+        pod_identity(&args(cni_args))
+    }
+
+    #[test]
+    fn cri_runtimes_name_the_pod() {
+        let cri = "IgnoreUnknown=1;K8S_POD_NAMESPACE=web;K8S_POD_NAME=db-0;K8S_POD_INFRA_CONTAINER_ID=0ecb";
+        assert_eq!(identity(cri), ("web".into(), "db-0".into()));
+        // Not rewritten even when invalid: twilld reports it rather than merging two pods.
+        assert_eq!(identity("K8S_POD_NAMESPACE=web;K8S_POD_NAME=Db_0"), ("web".into(), "Db_0".into()));
+        assert_eq!(identity("K8S_POD_NAMESPACE=web"), ("web".into(), "0ecb735cc91e".into()));
+    }
+
+    #[test]
+    fn podman_container_names_become_pod_names() {
+        // What podman 4.3's CNI backend passes (measured by crates/cli/tests/lab_runtimes.rs).
+        assert_eq!(identity("IgnoreUnknown=1;K8S_POD_NAME=web-1"), ("default".into(), "web-1".into()));
+        assert_eq!(
+            identity("IgnoreUnknown=1;K8S_POD_NAME=gracious_bartik"),
+            ("default".into(), "gracious-bartik".into())
+        );
+        assert_eq!(identity("K8S_POD_NAME=Web_1.a"), ("default".into(), "web-1.a".into()));
+        // Still not a name (ends in '-'): the container ID names it.
+        assert_eq!(identity("K8S_POD_NAME=web_"), ("default".into(), "0ecb735cc91e".into()));
+    }
+
+    #[test]
+    fn no_args_is_the_container_id_in_default() {
+        // What `ctr run --cni` passes: nothing.
+        assert_eq!(identity(""), ("default".into(), "0ecb735cc91e".into()));
     }
 }

@@ -23,7 +23,6 @@ use policy::{Direction, Ruleset, World, compile};
 
 use crate::agent::Agent;
 use crate::layout;
-use crate::log::Logger;
 use crate::record::{PodRecord, RecordError};
 use crate::registry::{Records, Registry};
 use crate::store::Datastore;
@@ -79,23 +78,17 @@ impl PolicyController {
     }
 
     /// One pass; false when it failed (logged once per distinct error, counted every time).
-    pub fn sync(
-        &mut self,
-        store: &dyn Datastore,
-        netns: &netns::NetNs,
-        m: &PolicyMetrics,
-        log: &Logger,
-    ) -> bool {
+    pub fn sync(&mut self, store: &dyn Datastore, netns: &netns::NetNs, m: &PolicyMetrics) -> bool {
         let outcome = self.pass(store, netns);
         match outcome {
             Ok(s) => {
-                report_applied(&s, log);
+                report_applied(&s);
                 m.synced(s.stats, s.revision);
                 if s.applied.verb != "kept" {
                     m.applied(s.applied.verb, s.applied.duration, s.applied.repair);
                 }
                 if self.last_error.take().is_some() {
-                    log.info("policy table in sync again", &[("revision", &s.revision)]);
+                    tracing::info!(revision = s.revision, "policy table in sync again");
                 }
                 true
             }
@@ -103,7 +96,7 @@ impl PolicyController {
                 m.error();
                 let text = e.to_string();
                 if self.last_error.as_ref() != Some(&text) {
-                    log.error("cannot enforce NetworkPolicy", &[("error", &text)]);
+                    tracing::error!(error = %text, "cannot enforce NetworkPolicy");
                     self.last_error = Some(text);
                 }
                 false
@@ -205,32 +198,42 @@ fn stats(world: &World, local: &[policy::PodRef], want: Option<&Ruleset>) -> Tab
     }
 }
 
-fn report_applied(s: &Synced, log: &Logger) {
+fn report_applied(s: &Synced) {
     let a = &s.applied;
     if let Some(e) = &a.fell_back {
-        log.warn("policy table changed behind the agent's back; replaced it whole", &[("error", e)]);
+        tracing::warn!(error = %e, "policy table changed behind the agent's back; replaced it whole");
     }
     if a.verb == "kept" {
         return;
     }
     let took = format!("{:.1}ms", a.duration.as_secs_f64() * 1e3);
-    let fields: [crate::log::Field<'_>; 6] = [
-        ("change", &a.verb),
-        ("policies", &s.stats.policies),
-        ("isolated_pods", &s.stats.isolated_pods),
-        ("elements", &s.stats.elements),
-        ("took", &took),
-        ("revision", &s.revision),
-    ];
+    let st = &s.stats;
+    let (policies, isolated_pods, elements) = (st.policies, st.isolated_pods, st.elements);
     match a.repair {
-        true => log.warn("policy table had drifted; put it back", &fields),
-        false => log.info("policy table applied", &fields),
+        true => tracing::warn!(
+            change = a.verb,
+            policies,
+            isolated_pods,
+            elements,
+            %took,
+            revision = s.revision,
+            "policy table had drifted; put it back"
+        ),
+        false => tracing::info!(
+            change = a.verb,
+            policies,
+            isolated_pods,
+            elements,
+            %took,
+            revision = s.revision,
+            "policy table applied"
+        ),
     }
 }
 
 impl Agent {
     /// The reconcile step: NetworkPolicy for this node's pods.
     pub(crate) fn ensure_policy(&mut self) -> bool {
-        self.policy.sync(self.store.as_ref(), &self.netns, &self.metrics.policy, &self.log)
+        self.policy.sync(self.store.as_ref(), &self.netns, &self.metrics.policy)
     }
 }

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub struct Node {
     pub ip: String,
     pub ns: TestNs,
     pub dir: TempDir,
+    /// Where the agent's sd_notify messages arrive (its NOTIFY_SOCKET).
+    notify: UnixDatagram,
 }
 
 pub struct Cluster {
@@ -111,7 +114,10 @@ impl Cluster {
         nh.addr_add(eth0.index, format!("{ip}/24").parse().unwrap(), false).expect("node address");
         nh.link_set_up(eth0.index, true).expect("eth0 up");
         let name = format!("node-{i}");
-        self.nodes.push(Node { agent: None, name, ip, ns, dir: TempDir::new("node") });
+        let dir = TempDir::new("node");
+        let notify = UnixDatagram::bind(dir.path().join("notify.sock")).expect("bind notify socket");
+        notify.set_nonblocking(true).expect("non-blocking notify socket");
+        self.nodes.push(Node { agent: None, name, ip, ns, dir, notify });
     }
 
     pub fn datastore(&self) -> String {
@@ -121,10 +127,11 @@ impl Cluster {
         }
     }
 
-    fn args(&self, i: usize) -> Vec<String> {
+    /// Node `i`'s settings, as flag names and values.
+    fn settings(&self, i: usize) -> Vec<(&'static str, String)> {
         let n = &self.nodes[i];
         let d = n.dir.path();
-        let mut a: Vec<String> = [
+        vec![
             ("--node", n.name.clone()),
             ("--node-ip", n.ip.clone()),
             ("--underlay-iface", "eth0".into()),
@@ -137,19 +144,38 @@ impl Cluster {
             ("--resync-seconds", "1".into()),
             ("--lease-ttl-seconds", self.ttl.to_string()),
         ]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_string(), v])
-        .collect();
-        a.extend(self.extra.iter().cloned());
-        a
     }
 
-    /// Starts twilld in node `i`; its log goes to the node's directory.
+    /// Starts twilld in node `i` with its settings as flags; its log goes to the node's
+    /// directory.
     pub fn start(&mut self, i: usize) {
+        let args: Vec<String> = self.settings(i).into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect();
+        self.spawn(i, args);
+    }
+
+    /// Starts twilld in node `i` with its settings in a `--config` file (the extra
+    /// arguments stay flags).
+    pub fn start_from_file(&mut self, i: usize) {
+        let toml: String = self
+            .settings(i)
+            .into_iter()
+            .map(|(k, v)| format!("{} = {}\n", k.trim_start_matches('-'), serde_json::Value::from(v)))
+            .collect();
+        let path = self.nodes[i].dir.path().join("twilld.toml");
+        std::fs::write(&path, toml).expect("write config file");
+        self.spawn(i, vec!["--config".into(), path.display().to_string()]);
+    }
+
+    fn spawn(&mut self, i: usize, mut args: Vec<String>) {
+        args.extend(self.extra.iter().cloned());
         let log_path = self.nodes[i].dir.path().join("twilld.log");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_twilld"));
-        cmd.args(self.args(i)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.env("NOTIFY_SOCKET", self.nodes[i].dir.path().join("notify.sock"));
+        for var in ["TWILL_DATASTORE", "TWILL_ETCD_CACERT", "TWILL_ETCD_CERT", "TWILL_ETCD_KEY"] {
+            cmd.env_remove(var);
+        }
         self.nodes[i].ns.ns().spawn_inside(&mut cmd);
         let child = cmd.spawn().expect("spawn twilld");
         self.nodes[i].agent = Some(AgentProc(child));
@@ -173,6 +199,17 @@ impl Cluster {
         drop(self.nodes[i].agent.take());
     }
 
+    /// The sd_notify messages node `i`'s agents sent since the last call.
+    pub fn notifications(&self, i: usize) -> String {
+        let mut out = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.nodes[i].notify.recv(&mut buf) {
+            out.push_str(&String::from_utf8_lossy(&buf[..n]));
+            out.push('\n');
+        }
+        out
+    }
+
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.nodes[i].dir.path().join("twilld.log")).unwrap_or_default()
     }
@@ -183,7 +220,7 @@ impl Cluster {
             let addr = "127.0.0.1:9099".parse().unwrap();
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
             s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())?;
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())?;
             let mut out = String::new();
             s.read_to_string(&mut out)?;
             Ok(out)

@@ -84,6 +84,7 @@ fn args(dir: &Path, options: &LabOptions, node: &NodeState) -> Vec<String> {
         ("--health-listen", HEALTH_ADDR.to_string()),
         ("--resync-seconds", RESYNC_SECONDS.to_string()),
         ("--ipam-grace-seconds", IPAM_GRACE_SECONDS.to_string()),
+        ("--lease-ttl-seconds", options.lease_ttl.to_string()),
     ]
     .into_iter()
     .flat_map(|(k, v)| [k.to_string(), v])
@@ -178,6 +179,7 @@ mod tests {
             datastore: DatastoreKind::File,
             ipv6: false,
             etcd_members: 1,
+            lease_ttl: 30,
         };
         let a = args(dir, &options, &node).join(" ");
         assert_eq!(
@@ -185,7 +187,7 @@ mod tests {
             "--node node-2 --node-ip 10.100.0.12 --underlay-iface eth0 --datastore file:/run/twill-lab/datastore \
              --backend vxlan --cluster-cidr 10.244.0.0/16 --cni-conf-dir /run/twill-lab/nodes/node-2/net.d \
              --cni-bin-dir /run/twill-lab/bin --state-dir /run/twill-lab/nodes/node-2/agent \
-             --health-listen 127.0.0.1:9099 --resync-seconds 2"
+             --health-listen 127.0.0.1:9099 --resync-seconds 2 --lease-ttl-seconds 30"
         );
         options.ipv6 = true;
         options.datastore = DatastoreKind::Etcd;

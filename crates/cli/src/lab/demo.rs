@@ -27,6 +27,7 @@ pub fn run(names: &Names) -> Result<()> {
         datastore: DatastoreKind::File,
         ipv6: false,
         etcd_members: 1,
+        lease_ttl: 30,
     };
     println!("== twill lab up --nodes 3 --backend host-gw --datastore file");
     println!("   (if this is interrupted, `twill lab down` removes the lab)");

@@ -15,6 +15,7 @@ mod cluster;
 mod demo;
 mod enforce;
 mod etcd;
+mod etcd_cmd;
 mod exec;
 mod health;
 mod label;
@@ -80,6 +81,9 @@ pub enum LabCommand {
     /// Stop or start a node's twilld.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Outages of the lab's etcd: stop, kill, start, freeze or thaw a member.
+    #[command(subcommand)]
+    Etcd(etcd_cmd::EtcdCommand),
     /// Bring up a 3-node lab, add pods, show the reachability matrix, take it down.
     Demo,
     /// The server every lab pod runs (started by `lab pod add`).
@@ -266,6 +270,7 @@ pub fn run(cmd: LabCommand) -> Result<()> {
         LabCommand::Status(a) => status::run(&names, a.json),
         LabCommand::Agent(AgentCommand::Start { node }) => agent::start_command(&names, node),
         LabCommand::Agent(AgentCommand::Stop { node }) => agent::stop_command(&names, node),
+        LabCommand::Etcd(cmd) => etcd_cmd::run(&names, &cmd),
         LabCommand::Demo => demo::run(&names),
         LabCommand::Serve(args) => server::run(&args),
     }

@@ -49,10 +49,17 @@ pub struct LabOptions {
     /// Members of the etcd cluster (with the etcd datastore).
     #[serde(default = "one")]
     pub etcd_members: u8,
+    /// twilld's `--lease-ttl-seconds`.
+    #[serde(default = "thirty")]
+    pub lease_ttl: u32,
 }
 
 fn one() -> u8 {
     1
+}
+
+fn thirty() -> u32 {
+    30
 }
 
 /// One node: a namespace running twilld.

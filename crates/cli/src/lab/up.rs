@@ -31,6 +31,10 @@ pub struct UpArgs {
     /// Dual-stack: IPv6 on the underlay and an IPv6 pod network too.
     #[arg(long)]
     pub ipv6: bool,
+    /// The nodes' lease TTL in seconds (twilld's `--lease-ttl-seconds`): how long a node
+    /// that vanished keeps its subnet and routes.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(3..))]
+    pub lease_ttl: u32,
     /// Members of the etcd cluster (with `--datastore etcd`; TLS with client certificates).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(etcd::MAX_MEMBERS)))]
     pub etcd_members: u8,
@@ -44,6 +48,7 @@ impl UpArgs {
             datastore: self.datastore,
             ipv6: self.ipv6,
             etcd_members: self.etcd_members,
+            lease_ttl: self.lease_ttl,
         }
     }
 }
