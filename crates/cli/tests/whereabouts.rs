@@ -275,3 +275,19 @@ fn overlapping_ranges_of_two_networks_never_share_an_address() {
         assert!(seen.insert(ip), "{ip} twice");
     }
 }
+
+#[test]
+fn check_reports_a_reservation_that_is_gone() {
+    let world = world("wbck");
+    let net = bridge_list(&world, "1.0.0", "twwb9", ipam("n", json!({"range": "10.80.0.0/24"})));
+    let pod = TestNs::new("wbckp");
+    let rt = world.rt("k1", &pod);
+    world.add(&net, &rt);
+    world.runtime.check(&net, &rt).unwrap();
+    // Someone freed it behind the runtime's back (an operator, a reconciler misled).
+    ippool::release(&store(&world), "", "k1", "eth0").unwrap();
+    let (code, msg) = code_of(world.runtime.check(&net, &rt).unwrap_err());
+    assert_eq!(code, 102, "{msg}");
+    assert!(msg.contains("no address of range 10.80.0.0/24 is reserved for k1/eth0"), "{msg}");
+    world.runtime.del(&net, &rt).unwrap();
+}
