@@ -167,7 +167,12 @@ fn call(
         container_id: id.to_string(),
         netns: bed.netns_path.display().to_string(),
         ifname: "net1".into(),
-        args: vec![("K8S_POD_NAMESPACE".into(), "bench".into()), ("K8S_POD_NAME".into(), id.to_string())],
+        // As CRI runtimes pass them; the reference refuses unknown args without IgnoreUnknown.
+        args: vec![
+            ("IgnoreUnknown".into(), "1".into()),
+            ("K8S_POD_NAMESPACE".into(), "bench".into()),
+            ("K8S_POD_NAME".into(), id.to_string()),
+        ],
         path: vec![bin.to_path_buf()],
     };
     let out = exec.exec(&bin.join(t.plugin()), conf, &args).map_err(|e| e.to_string())?;
