@@ -2,7 +2,7 @@
 //! `twill-cni` (node-local plugins) and `twill-cni-cluster` (the plugins that reach the
 //! cluster datastore, ADR 0013) — and links every plugin name twill provides to the one that
 //! answers to it, so a runtime whose CNI_PATH points at DIR runs twill's plugins under the
-//! reference names.
+//! reference names. Both binaries come from one build and are installed together.
 
 use std::path::{Path, PathBuf};
 
@@ -19,35 +19,30 @@ pub struct InstallArgs {
     pub only: Vec<String>,
 }
 
-/// The plugin binaries and the names each answers to.
-pub const BINARIES: [(&str, &[&str]); 2] =
-    [("twill-cni", plugins::NAMES), ("twill-cni-cluster", plugins::CLUSTER_NAMES)];
-
 /// Every plugin name twill provides.
 pub fn all_names() -> Vec<&'static str> {
-    BINARIES.iter().flat_map(|(_, names)| names.iter().copied()).collect()
+    plugins::NAMES.iter().chain(plugins::CLUSTER_NAMES).copied().collect()
 }
 
 pub fn run(args: &InstallArgs) -> Result<()> {
-    let all = all_names();
     let names: Vec<&str> = if args.only.is_empty() {
-        all
+        all_names()
     } else {
         for name in &args.only {
-            if !all.contains(&name.as_str()) {
-                bail!("twill has no plugin named {name:?} (it has {})", all.join(", "));
+            if plugins::binary_of(name).is_none() {
+                bail!("twill has no plugin named {name:?} (it has {})", all_names().join(", "));
             }
         }
         args.only.iter().map(String::as_str).collect()
     };
     let installed = install(&args.cni_bin_dir, &names)?;
     let files: Vec<String> = installed.iter().map(|p| p.display().to_string()).collect();
-    println!("installed {} into {}: {}", files.join(", "), args.cni_bin_dir.display(), names.join(" "));
+    println!("installed {} into {}: {}", files.join(" and "), args.cni_bin_dir.display(), names.join(" "));
     Ok(())
 }
 
-/// `FILE` (`twill-cni`, `twill-cni-cluster`) next to the running `twill`.
-pub fn binary_path(file: &str) -> Result<PathBuf> {
+/// `file` (`twill-cni`, `twill-cni-cluster`) next to the running `twill`.
+pub fn binary(file: &str) -> Result<PathBuf> {
     let me = std::env::current_exe().context("find the running twill binary")?;
     let candidate = me.with_file_name(file);
     if !candidate.is_file() {
@@ -56,28 +51,28 @@ pub fn binary_path(file: &str) -> Result<PathBuf> {
     Ok(candidate)
 }
 
-/// Copies each binary one of `names` needs into DIR (atomically) and links each name to
+/// Copies each binary one of `names` needs into `dir` (atomically) and links each name to
 /// its binary; returns the binaries installed.
 pub fn install(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut needed: Vec<&str> = names.iter().filter_map(|n| plugins::binary_of(n)).collect();
+    needed.sort_unstable();
+    needed.dedup();
     let mut installed = Vec::new();
-    for (file, provides) in BINARIES {
-        let wanted: Vec<&str> = names.iter().copied().filter(|n| provides.contains(n)).collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        installed.push(copy_binary(&binary_path(file)?, dir, file)?);
-        for name in wanted {
-            link(dir, name, file)?;
-        }
+    for file in needed {
+        installed.push(copy_binary(&binary(file)?, dir, file)?);
+    }
+    for name in names {
+        let Some(file) = plugins::binary_of(name) else { bail!("twill has no plugin named {name:?}") };
+        link(dir, name, file)?;
     }
     Ok(installed)
 }
 
-fn copy_binary(binary: &Path, dir: &Path, file: &str) -> Result<PathBuf> {
+fn copy_binary(source: &Path, dir: &Path, file: &str) -> Result<PathBuf> {
     let target = dir.join(file);
     let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::copy(binary, &tmp).with_context(|| format!("copy {} to {}", binary.display(), tmp.display()))?;
+    std::fs::copy(source, &tmp).with_context(|| format!("copy {} to {}", source.display(), tmp.display()))?;
     std::fs::rename(&tmp, &target).with_context(|| format!("install {}", target.display()))?;
     Ok(target)
 }

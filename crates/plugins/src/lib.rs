@@ -57,8 +57,25 @@ pub const NAMES: &[&str] = &[
     "twill-pod",
 ];
 
-/// The plugin names `twill-cni-cluster` answers to.
+/// The plugins that reach the cluster datastore: `twill-cni-cluster` answers to these (and
+/// to every name of [`NAMES`]).
 pub const CLUSTER_NAMES: &[&str] = &["whereabouts"];
+
+/// The node-local plugin binary.
+pub const BINARY: &str = "twill-cni";
+/// The plugin binary that links the datastore client.
+pub const CLUSTER_BINARY: &str = "twill-cni-cluster";
+
+/// The binary that provides the plugin `name`, if twill has it.
+pub fn binary_of(name: &str) -> Option<&'static str> {
+    if NAMES.contains(&name) {
+        Some(BINARY)
+    } else if CLUSTER_NAMES.contains(&name) {
+        Some(CLUSTER_BINARY)
+    } else {
+        None
+    }
+}
 
 /// The plugin called `name`, if twill provides it.
 pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
@@ -79,23 +96,24 @@ pub fn plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     }
 }
 
-/// The cluster plugin called `name`, if twill provides it.
-pub fn cluster_plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
+/// Any plugin of `twill-cni-cluster`: the ones that reach the datastore and every
+/// node-local one (so it can run its delegates in-process).
+fn cluster_plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     match name {
         "whereabouts" => Some(Box::new(whereabouts::Whereabouts)),
-        _ => None,
+        other => plugin_by_name(other),
     }
 }
 
 /// `twill-cni`'s entry point: picks the plugin from the executable name (or, when run as
 /// `twill-cni`, from the first argument), runs one CNI invocation and exits with its code.
 pub fn run_from_args() -> ! {
-    run_multi_call("twill-cni", NAMES, plugin_by_name)
+    run_multi_call(BINARY, NAMES, plugin_by_name)
 }
 
 /// `twill-cni-cluster`'s entry point, the same way.
 pub fn run_cluster_from_args() -> ! {
-    run_multi_call("twill-cni-cluster", CLUSTER_NAMES, cluster_plugin_by_name)
+    run_multi_call(CLUSTER_BINARY, CLUSTER_NAMES, cluster_plugin_by_name)
 }
 
 fn run_multi_call(binary: &str, names: &[&str], by_name: fn(&str) -> Option<Box<dyn Plugin>>) -> ! {
@@ -116,8 +134,9 @@ fn run_multi_call(binary: &str, names: &[&str], by_name: fn(&str) -> Option<Box<
             )
         }
         None => {
+            let elsewhere = binary_of(&name).map(|b| format!(" ({name} is in {b})")).unwrap_or_default();
             let err = cni_spec::Error::invalid_env(format!(
-                "{binary} has no plugin named {name:?}; it provides {}",
+                "{binary} has no plugin named {name:?}{elsewhere}; it provides {}",
                 names.join(", ")
             ));
             println!("{}", err.to_json(cni_spec::Version::V1_1_0.as_str()));

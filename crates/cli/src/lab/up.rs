@@ -100,8 +100,8 @@ fn refuse_existing(names: &Names) -> Result<()> {
 /// Finds the programs the lab will start before anything is built.
 fn preflight(options: &LabOptions) -> Result<()> {
     agent::twilld_binary()?;
-    for (file, _) in crate::install::BINARIES {
-        crate::install::binary_path(file)?;
+    for file in [plugins::BINARY, plugins::CLUSTER_BINARY] {
+        crate::install::binary(file)?;
     }
     if options.datastore == DatastoreKind::Etcd {
         super::process::find_program("etcd", "etcd-server")?;
