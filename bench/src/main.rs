@@ -8,6 +8,8 @@ mod datapath;
 mod density;
 mod floors;
 mod inventory;
+mod ipam_bench;
+mod ipam_report;
 mod lab;
 mod latency;
 mod machine;
@@ -79,6 +81,15 @@ struct Cli {
     /// Attribution: traced pods per chain.
     #[arg(long, global = true)]
     attrib_pods: Option<usize>,
+    /// IPAM: addresses allocated per round and target.
+    #[arg(long, global = true)]
+    ipam_allocs: Option<usize>,
+    /// IPAM: rounds (the target going first rotates).
+    #[arg(long, global = true)]
+    ipam_rounds: Option<usize>,
+    /// IPAM: concurrent workers per node of the 3-node targets (3x that on one node for host-local).
+    #[arg(long, global = true)]
+    ipam_workers: Option<usize>,
     /// Directory holding the built `twill` and `twill-cni` (default: next to twill-bench).
     #[arg(long, global = true)]
     twill_dir: Option<PathBuf>,
@@ -107,6 +118,8 @@ enum Part {
     Multus,
     /// NetworkPolicy at 1..10,000 policies: twill's nftables table against iptables rules.
     Policy,
+    /// Cluster-wide IPAM (whereabouts, 3 nodes) against host-local on one node.
+    Ipam,
     /// Remove namespaces and scratch dirs left by bench runs that were killed.
     Cleanup,
 }
@@ -191,11 +204,20 @@ fn run(cli: &Cli) -> Result<()> {
         true => part(&mut report, "policy", || policy::run(&lab, cli.quick))?,
         false => None,
     };
+    let ipam = match wanted(Part::Ipam) {
+        true => {
+            let conf = ipam_conf(cli);
+            eprintln!("twill-bench: ipam ({} allocations x {} rounds)", conf.allocs, conf.rounds);
+            part(&mut report, "ipam", || ipam_bench::run(&lab, &prov, conf))?
+        }
+        false => None,
+    };
     drop(lab);
     report.elapsed = started.elapsed();
     report.load_end = machine::loadavg();
     let policy = policy.map(|p| policy_report::render(&p)).unwrap_or_default();
-    write(&(report.render() + &policy), cli.out.as_deref())
+    let ipam = ipam.map(|i| ipam_report::render(&i)).unwrap_or_default();
+    write(&(report.render() + &policy + &ipam), cli.out.as_deref())
 }
 
 /// A part that failed outright is reported and the run goes on; Ctrl-C stops everything.
@@ -234,6 +256,15 @@ fn settings(cli: &Cli) -> Settings {
     s.memory_runs = cli.memory_runs.unwrap_or(s.memory_runs);
     s.attrib_pods = cli.attrib_pods.unwrap_or(s.attrib_pods);
     s
+}
+
+fn ipam_conf(cli: &Cli) -> ipam_bench::IpamConf {
+    let (allocs, rounds, workers) = if cli.quick { (60, 1, 4) } else { (150, 3, 8) };
+    ipam_bench::IpamConf {
+        allocs: cli.ipam_allocs.unwrap_or(allocs).clamp(1, 250),
+        rounds: cli.ipam_rounds.unwrap_or(rounds).max(1),
+        workers_per_node: cli.ipam_workers.unwrap_or(workers).max(1),
+    }
 }
 
 /// The workspace root for `git describe`: two levels above target/release.

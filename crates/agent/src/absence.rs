@@ -1,4 +1,4 @@
-//! When a node missing from the datastore counts as gone (docs/adr/0013).
+//! When a node missing from the datastore counts as gone (docs/adr/0015).
 //!
 //! A node's record lives under its lease, so it vanishes when the node stops renewing — a
 //! dead machine — but also when the datastore itself could not hear anyone for a while:

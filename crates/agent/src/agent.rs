@@ -16,6 +16,7 @@ use crate::absence::DatastoreHealth;
 use crate::backend::{self, Backend, BackendConf, BackendError, Peer};
 use crate::bgppeer::{BGPPEERS, BgpPeers};
 use crate::conf::AgentConf;
+use crate::ippools::IpPoolReconciler;
 use crate::layout;
 use crate::masq::Masquerade;
 use crate::membership::{self, MemberConf, MemberError, Membership};
@@ -71,6 +72,7 @@ pub struct Agent {
     pub(crate) netns: NetNs,
     pub(crate) policy: PolicyController,
     pub(crate) pods: PodPublisher,
+    pub(crate) ippools: IpPoolReconciler,
     /// What the node record says of this agent (`ready`, `degraded: ...`).
     pub(crate) health: String,
     /// The BGPPeers of the last successful read (bgp backend).
@@ -101,6 +103,7 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     if let Err(e) = &notifier {
         tracing::warn!(error = %e, "cannot listen for twill-pod notifications; pods are published every resync");
     }
+    let ipam_grace = conf.ipam_grace;
     let mut agent = Agent {
         conf,
         store,
@@ -117,6 +120,7 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
         netns,
         policy,
         pods,
+        ippools: IpPoolReconciler::new(ipam_grace),
         health: membership::HEALTH_JOINING.to_string(),
         bgp_peers: BgpPeers::default(),
     };

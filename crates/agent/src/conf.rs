@@ -91,6 +91,10 @@ pub struct Args {
     /// twill.dev/route-reflector=true makes a bgp node a route reflector).
     #[arg(long, default_value = "")]
     pub node_labels: String,
+    /// Cluster-wide IPAM (`whereabouts`): a reservation whose node is gone or whose pod has
+    /// no record is freed after looking so this long (longer than any ADD takes).
+    #[arg(long, default_value_t = 120)]
+    pub ipam_grace_seconds: u64,
 }
 
 /// A validated configuration.
@@ -114,6 +118,7 @@ pub struct AgentConf {
     pub labels: Labels,
     /// The bgp backend's settings (with `--backend bgp` only).
     pub bgp: Option<BgpConf>,
+    pub ipam_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +200,7 @@ impl Args {
                 BackendKind::Bgp => Some(self.bgp.validate(node_ip, cluster_cidr, self.resync_seconds)?),
                 _ => None,
             },
+            ipam_grace: Duration::from_secs(self.ipam_grace_seconds),
         })
     }
 

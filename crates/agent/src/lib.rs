@@ -22,6 +22,7 @@ pub mod cniconf;
 pub mod conf;
 pub mod conf_file;
 pub mod health;
+pub mod ippools;
 pub mod log;
 pub mod masq;
 pub mod membership;

@@ -31,6 +31,7 @@ impl Agent {
             ("backend", self.ensure_backend()),
             ("pods", self.ensure_pods()),
             ("policy", self.ensure_policy()),
+            ("ippools", self.ensure_ippools()),
         ];
         if steps[0].1 && !self.metrics.is_ready() {
             self.metrics.set_ready(true);
@@ -86,6 +87,39 @@ impl Agent {
                 false
             }
         }
+    }
+
+    /// The whereabouts flat file, then orphaned cluster-wide reservations (crate::ippools).
+    fn ensure_ippools(&mut self) -> bool {
+        let dir = &self.conf.cni_conf_dir;
+        let written = crate::ippools::ensure_flat_file(dir, &self.conf.node, &self.conf.datastore);
+        let mut ok = match written {
+            Ok(w) => {
+                if w {
+                    let path = crate::ippools::flat_file_path(dir).display().to_string();
+                    tracing::info!(%path, "wrote the whereabouts flat file");
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the whereabouts flat file");
+                false
+            }
+        };
+        match self.ippools.reconcile(self.store.as_ref()) {
+            Ok(freed) => {
+                for f in &freed {
+                    tracing::info!(ip = %f.ip, pool = %f.pool, pod = %f.pod, node = %f.node, why = %f.why,
+                        "freed an orphaned IP reservation");
+                }
+            }
+            Err(e) => {
+                self.metrics.add(Counter::DatastoreError, 1);
+                tracing::warn!(error = %e, "cannot reconcile IP reservations");
+                ok = false;
+            }
+        }
+        ok
     }
 
     /// Publishes the pods of the node's attachment journal.

@@ -36,24 +36,19 @@ pub fn run(args: &InstallArgs) -> Result<()> {
         args.only.iter().map(String::as_str).collect()
     };
     let installed = install(&args.cni_bin_dir, &names)?;
-    let binaries: Vec<String> = installed.iter().map(|p| p.display().to_string()).collect();
-    println!("installed {} into {}: {}", binaries.join(" and "), args.cni_bin_dir.display(), names.join(" "));
+    let files: Vec<String> = installed.iter().map(|p| p.display().to_string()).collect();
+    println!("installed {} into {}: {}", files.join(" and "), args.cni_bin_dir.display(), names.join(" "));
     Ok(())
 }
 
-/// `binary` (`twill-cni`, `twill-cni-cluster`) next to the running `twill`.
-pub fn binary(binary: &str) -> Result<PathBuf> {
+/// `file` (`twill-cni`, `twill-cni-cluster`) next to the running `twill`.
+pub fn binary(file: &str) -> Result<PathBuf> {
     let me = std::env::current_exe().context("find the running twill binary")?;
-    let candidate = me.with_file_name(binary);
+    let candidate = me.with_file_name(file);
     if !candidate.is_file() {
         bail!("plugin binary {} not found next to {}", candidate.display(), me.display());
     }
     Ok(candidate)
-}
-
-/// `twill-cni` next to the running `twill`.
-pub fn plugin_binary() -> Result<PathBuf> {
-    binary(plugins::BINARY)
 }
 
 /// Copies the binaries `names` need into `dir` (atomically) and links each name to its
@@ -64,22 +59,28 @@ pub fn install(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
     needed.sort_unstable();
     needed.dedup();
     let mut installed = Vec::new();
-    for b in needed {
-        let target = dir.join(b);
-        let tmp = dir.join(format!(".{b}.tmp"));
-        let source = binary(b)?;
-        std::fs::copy(&source, &tmp)
-            .with_context(|| format!("copy {} to {}", source.display(), tmp.display()))?;
-        std::fs::rename(&tmp, &target).with_context(|| format!("install {}", target.display()))?;
-        installed.push(target);
+    for file in needed {
+        installed.push(copy_binary(&binary(file)?, dir, file)?);
     }
     for name in names {
-        let Some(b) = plugins::binary_of(name) else { bail!("twill has no plugin named {name:?}") };
-        let link = dir.join(name);
-        let tmp_link = dir.join(format!(".{name}.tmp"));
-        let _ = std::fs::remove_file(&tmp_link);
-        std::os::unix::fs::symlink(b, &tmp_link).with_context(|| format!("link {}", tmp_link.display()))?;
-        std::fs::rename(&tmp_link, &link).with_context(|| format!("install {}", link.display()))?;
+        let Some(file) = plugins::binary_of(name) else { bail!("twill has no plugin named {name:?}") };
+        link(dir, name, file)?;
     }
     Ok(installed)
+}
+
+fn copy_binary(source: &Path, dir: &Path, file: &str) -> Result<PathBuf> {
+    let target = dir.join(file);
+    let tmp = dir.join(format!(".{file}.tmp"));
+    std::fs::copy(source, &tmp).with_context(|| format!("copy {} to {}", source.display(), tmp.display()))?;
+    std::fs::rename(&tmp, &target).with_context(|| format!("install {}", target.display()))?;
+    Ok(target)
+}
+
+fn link(dir: &Path, name: &str, file: &str) -> Result<()> {
+    let link = dir.join(name);
+    let tmp_link = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp_link);
+    std::os::unix::fs::symlink(file, &tmp_link).with_context(|| format!("link {}", tmp_link.display()))?;
+    std::fs::rename(&tmp_link, &link).with_context(|| format!("install {}", link.display()))
 }

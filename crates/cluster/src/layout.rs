@@ -10,6 +10,10 @@
 //! /twill/policies/NS/NAME    PolicyRecord     (`twill cluster apply`)
 //! /twill/bgppeers/NAME       BgpPeerRecord    (`twill cluster apply`)
 //! /twill/netattachdefs/NS/NAME  NetAttachDef (`twill cluster apply`; read by the multus plugin)
+//! /twill/ipam/NET/ips/CIDR/IP   IpReservation  (the `whereabouts` IPAM plugin, by CAS; NET is
+//!                            the config's `network_name`, `_` when unset; CIDR as for subnets)
+//! /twill/ipam/NET/claims/IP  IpReservation    (the same, per address across the network's
+//!                            ranges: what keeps overlapping ranges from giving one IP twice)
 //! ```
 
 use ipnet::IpNet;
@@ -25,6 +29,9 @@ pub const NAMESPACES: &str = "/twill/namespaces/";
 pub const POLICIES: &str = "/twill/policies/";
 pub const BGPPEERS: &str = "/twill/bgppeers/";
 pub const NET_ATTACH_DEFS: &str = "/twill/netattachdefs/";
+pub const IPAM: &str = "/twill/ipam/";
+/// The key component of the unnamed network (not a valid name, so no `network_name` meets it).
+pub const UNNAMED_NETWORK: &str = "_";
 
 /// Names (nodes, namespaces, pods, policies) are Kubernetes-style: 1–253 bytes of lower-case
 /// letters, digits, `-` and `.`, starting and ending with a letter or digit. That keeps them
@@ -86,6 +93,22 @@ pub fn net_attach_def_key(namespace: &str, name: &str) -> String {
     format!("{NET_ATTACH_DEFS}{namespace}/{name}")
 }
 
+/// `/twill/ipam/NET/`: everything of one IPAM network, read in one listing.
+pub fn ipam_network_prefix(network: &str) -> String {
+    let net = if network.is_empty() { UNNAMED_NETWORK } else { network };
+    format!("{IPAM}{net}/")
+}
+
+/// `/twill/ipam/NET/ips/10.10.0.0-24/10.10.0.7`.
+pub fn ip_reservation_key(network: &str, range: IpNet, ip: std::net::IpAddr) -> String {
+    format!("{}ips/{}-{}/{ip}", ipam_network_prefix(network), range.network(), range.prefix_len())
+}
+
+/// `/twill/ipam/NET/claims/10.10.0.7`.
+pub fn ip_claim_key(network: &str, ip: std::net::IpAddr) -> String {
+    format!("{}claims/{ip}", ipam_network_prefix(network))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +138,12 @@ mod tests {
         assert_eq!(namespace_key("default"), "/twill/namespaces/default");
         assert_eq!(policy_key("default", "deny-all"), "/twill/policies/default/deny-all");
         assert_eq!(net_attach_def_key("x", "data"), "/twill/netattachdefs/x/data");
+        let ip = "fd00::7".parse().unwrap();
+        assert_eq!(
+            ip_reservation_key("", "fd00::/64".parse().unwrap(), ip),
+            "/twill/ipam/_/ips/fd00::-64/fd00::7"
+        );
+        assert_eq!(ip_claim_key("blue", ip), "/twill/ipam/blue/claims/fd00::7");
     }
 
     #[test]

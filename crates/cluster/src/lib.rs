@@ -10,9 +10,11 @@
 //! - [`bgppeer`]: BGPPeer objects (the bgp backend's explicit neighbours): manifest
 //!   decoding, validation, node selection.
 //! - [`multinet`]: NetworkAttachmentDefinitions and the network-status of multi-network pods.
+//! - [`ippool`]: cluster-wide IP reservations (the `whereabouts` IPAM plugin's pools).
 
 pub mod attachment;
 pub mod bgppeer;
+pub mod ippool;
 pub mod layout;
 pub mod manifest;
 pub mod multinet;

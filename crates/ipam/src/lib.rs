@@ -11,6 +11,10 @@
 //!   node can switch between the reference binary and twill with reservations in place;
 //!   unlike the reference, every file is written atomically. [`MemoryStore`] is for tests.
 //!
+//! - [`PoolRange`] is the cluster-wide side (the `whereabouts` plugin): a range with
+//!   exclusions, lowest free address first, IPv6 ranges of any size; the reservations
+//!   themselves live in the cluster datastore (`twill-cluster`'s `ippool`).
+//!
 //! No CNI types here: the plugin maps [`Error::kind`] to a CNI error code and
 //! [`Allocation`]s to result entries.
 //!
@@ -35,6 +39,7 @@ mod disk;
 mod error;
 mod fields;
 mod memory;
+mod pool;
 mod range;
 mod release;
 mod request;
@@ -46,6 +51,7 @@ pub use config::{DEFAULT_DATA_DIR, IpamConfig, Route};
 pub use disk::{DiskStore, Warning};
 pub use error::{ConfigError, Error, ErrorKind};
 pub use memory::MemoryStore;
+pub use pool::{PoolError, PoolRange, RangeRequest, choose_all, parse_exclude, parse_range};
 pub use range::{Range, RangeSet, canonical};
 pub use release::{check, gc, release};
 pub use request::parse_requested;

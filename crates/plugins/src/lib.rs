@@ -1,7 +1,13 @@
-//! twill's CNI plugins, shipped as one multi-call binary (`twill-cni`) that acts as the
-//! plugin it is invoked as: installed under the reference names (`bridge`, `host-local`,
-//! `loopback`, ...), every existing conflist keeps working. Each plugin is a thin module:
-//! parse its config, plan (pure), apply (kernel effects), answer.
+//! twill's CNI plugins, shipped as multi-call binaries that act as the plugin they are
+//! invoked as: installed under the reference names (`bridge`, `host-local`, `loopback`, ...),
+//! every existing conflist keeps working. Each plugin is a thin module: parse its config,
+//! plan (pure), apply (kernel effects), answer.
+//!
+//! Node-local plugins are `twill-cni` ([`NAMES`], [`run_from_args`]); the plugins that talk
+//! to the cluster datastore are `twill-cni-cluster` ([`CLUSTER_NAMES`],
+//! [`run_cluster_from_args`]), so that the etcd client (tokio, tonic, rustls) is linked into
+//! them alone and every other plugin's process stays as small as it was
+//! (docs/adr/0014-multus-reads-the-datastore-from-its-own-binary.md).
 
 mod bandwidth;
 mod bridge;
@@ -32,6 +38,7 @@ mod tuning;
 mod twill_pod;
 mod undo;
 mod veth;
+mod whereabouts;
 
 use cni_skel::Plugin;
 
@@ -56,7 +63,7 @@ pub const NAMES: &[&str] = &[
 /// The plugins that read the cluster datastore: `twill-cni-cluster` answers to these (and to
 /// every name of [`NAMES`]). They live in their own binary so that the datastore client
 /// (gRPC, TLS) never weighs on the node-local plugins' processes (docs/adr/0014).
-pub const CLUSTER_NAMES: &[&str] = &["multus", "multus-shim"];
+pub const CLUSTER_NAMES: &[&str] = &["multus", "multus-shim", "whereabouts"];
 
 /// The node-local plugin binary.
 pub const BINARY: &str = "twill-cni";
@@ -98,6 +105,7 @@ fn cluster_plugin_by_name(name: &str) -> Option<Box<dyn Plugin>> {
     match name {
         // Multus's thick-plugin shim name: twill's multus is one thin plugin either way.
         "multus" | "multus-shim" => Some(Box::new(multus::Multus)),
+        "whereabouts" => Some(Box::new(whereabouts::Whereabouts)),
         other => plugin_by_name(other),
     }
 }

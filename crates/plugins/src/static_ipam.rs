@@ -144,7 +144,7 @@ fn items<'a>(ipam: &'a Map<String, Value>, key: &str) -> Result<Vec<(String, &'a
     }
 }
 
-fn configured_addresses(ipam: &Map<String, Value>) -> Result<Vec<StaticAddress>, Error> {
+pub(crate) fn configured_addresses(ipam: &Map<String, Value>) -> Result<Vec<StaticAddress>, Error> {
     items(ipam, "addresses")?
         .into_iter()
         .map(|(path, v)| {
@@ -163,7 +163,7 @@ fn configured_addresses(ipam: &Map<String, Value>) -> Result<Vec<StaticAddress>,
         .collect()
 }
 
-fn configured_routes(ipam: &Map<String, Value>) -> Result<Vec<Route>, Error> {
+pub(crate) fn configured_routes(ipam: &Map<String, Value>) -> Result<Vec<Route>, Error> {
     items(ipam, "routes")?
         .into_iter()
         .map(|(path, v)| {
@@ -181,7 +181,7 @@ fn configured_routes(ipam: &Map<String, Value>) -> Result<Vec<Route>, Error> {
 
 /// `IP=` (comma-separated CIDRs) and `GATEWAY=` (comma-separated; each becomes the gateway
 /// of the `IP=` addresses whose subnet holds it). Problems here are code 4.
-fn cni_args_addresses(args: &CmdArgs) -> Result<Vec<StaticAddress>, Error> {
+pub(crate) fn cni_args_addresses(args: &CmdArgs) -> Result<Vec<StaticAddress>, Error> {
     let mut addresses = Vec::new();
     for item in args.arg("IP").filter(|s| !s.is_empty()).into_iter().flat_map(|s| s.split(',')) {
         let text = item.trim();

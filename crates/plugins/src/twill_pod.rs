@@ -44,7 +44,7 @@ impl PodConf {
 /// `default/CONTAINERID`. A runtime that passes `K8S_POD_NAME` alone is not a CRI runtime:
 /// podman's CNI backend passes its container name there (`IgnoreUnknown=1;K8S_POD_NAME=
 /// gracious_bartik`), which may hold `_` and capitals; see [`runtime_name`].
-fn pod_identity(args: &CmdArgs) -> (String, String) {
+pub(crate) fn pod_identity(args: &CmdArgs) -> (String, String) {
     let non_empty = |k: &str| args.arg(k).filter(|v| !v.is_empty()).map(str::to_string);
     match non_empty("K8S_POD_NAMESPACE") {
         Some(namespace) => {

@@ -1,8 +1,8 @@
-//! `twill cluster get nodes|namespaces|pods|networkpolicies|nets|bgppeers [-n NS] [-o wide|json|yaml]`:
-//! tables like kubectl's, or the records as JSON or YAML (pods with the operator's labels,
-//! annotations and ports laid over what their node published, and their network-status).
-//! With the bgp backend, `get nodes -o wide` shows each node's AS and BGP sessions as of its
-//! last renewal.
+//! `twill cluster get nodes|namespaces|pods|networkpolicies|nets|bgppeers|ippools [-n NS]
+//! [-o wide|json|yaml]`: tables like kubectl's, or the records as JSON or YAML (pods with the
+//! operator's labels, annotations and ports laid over what their node published, and their
+//! network-status; ippools in `super::ippools`). With the bgp backend, `get nodes -o wide`
+//! shows each node's AS and BGP sessions as of its last renewal.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,12 +13,12 @@ use cluster::multinet::DefinitionConfig;
 use cluster::{NamespaceRecord, NetAttachDef, NodeRecord, PodRecord, PolicyRecord, Registry};
 use serde::Serialize;
 
-use super::Connection;
+use super::{Connection, ippools};
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
     /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol),
-    /// network-attachment-definitions (nets, net-attach-def), bgppeers.
+    /// network-attachment-definitions (nets, net-attach-def), bgppeers, ippools.
     pub kind: String,
     /// Only this namespace (pods, networkpolicies, nets).
     #[arg(short = 'n', long)]
@@ -87,7 +87,29 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
                 .collect();
             show(fmt, &items, nad_row, NAD_HEAD)
         }
-        other => bail!("unknown kind {other:?}: nodes, namespaces, pods, networkpolicies, nets or bgppeers"),
+        "ippools" | "ippool" => {
+            let pools = ippools::read(store.as_ref())?;
+            match fmt {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&pools)?),
+                Format::Yaml => print!("{}", serde_norway::to_string(&pools)?),
+                Format::Table | Format::Wide => {
+                    let wide = fmt == Format::Wide;
+                    let (base, extra) = ippools::HEAD;
+                    let head = columns(
+                        base.iter().map(|s| s.to_string()).collect(),
+                        extra.iter().map(|s| s.to_string()).collect(),
+                        wide,
+                    );
+                    let mut rows = vec![head];
+                    rows.extend(ippools::rows(&pools, ago).into_iter().map(|(b, e)| columns(b, e, wide)));
+                    print!("{}", table(&rows));
+                }
+            }
+            Ok(())
+        }
+        other => bail!(
+            "unknown kind {other:?}: nodes, namespaces, pods, networkpolicies, nets, bgppeers or ippools"
+        ),
     }
 }
 

@@ -5,6 +5,7 @@
 //! uses too, so there is one way for state to reach the datastore.
 
 mod get;
+mod ippools;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +73,8 @@ pub enum ClusterCommand {
     Apply(FileArg),
     /// Delete the objects of a manifest.
     Delete(FileArg),
-    /// List nodes, namespaces, pods, networkpolicies or nets (NetworkAttachmentDefinitions).
+    /// List nodes, namespaces, pods, networkpolicies, nets (NetworkAttachmentDefinitions),
+    /// bgppeers or ippools (cluster-wide IP reservations).
     Get(get::GetArgs),
     /// Change labels: `label namespace NAME k=v k2-`, `label pod NS/NAME k=v k2-`.
     Label {

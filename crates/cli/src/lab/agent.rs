@@ -22,6 +22,9 @@ pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const CLUSTER_CIDR6: &str = "fd00:10:244::/56";
 /// How often agents repair what drifted; short, so the lab shows repairs quickly.
 const RESYNC_SECONDS: u32 = 2;
+/// How long a whereabouts reservation must look orphaned before an agent frees it; short,
+/// so the lab shows the reconciler at work (an ADD in the lab takes well under a second).
+const IPAM_GRACE_SECONDS: u32 = 10;
 const READY_LIMIT: Duration = Duration::from_secs(60);
 
 /// Names another twilld binary (a release build, a wrapper that adds logging).
@@ -81,6 +84,7 @@ fn args(dir: &Path, options: &LabOptions, node: &NodeState) -> Vec<String> {
         ("--state-dir", node.agent_dir.display().to_string()),
         ("--health-listen", HEALTH_ADDR.to_string()),
         ("--resync-seconds", RESYNC_SECONDS.to_string()),
+        ("--ipam-grace-seconds", IPAM_GRACE_SECONDS.to_string()),
         ("--lease-ttl-seconds", options.lease_ttl.to_string()),
     ]
     .into_iter()

@@ -148,8 +148,9 @@ fn preflight(options: &LabOptions) -> Result<()> {
     if options.backend == Backend::Bgp {
         super::process::find_program("bird", "bird2")?;
     }
-    crate::install::plugin_binary()?;
-    crate::install::binary(plugins::CLUSTER_BINARY)?;
+    for file in [plugins::BINARY, plugins::CLUSTER_BINARY] {
+        crate::install::binary(file)?;
+    }
     if options.datastore == DatastoreKind::Etcd {
         super::process::find_program("etcd", "etcd-server")?;
     }
@@ -224,8 +225,8 @@ fn planned_node(dir: &Path, shape: &topology::Shape, host: &topology::Host) -> O
     })
 }
 
-/// twill-cni under every name twill provides, the reference plugins for any other name a
-/// network list might use.
+/// twill's plugin binaries under every name twill provides, the reference plugins for any
+/// other name a network list might use.
 fn install_plugins(bin: &Path) -> Result<()> {
     let ours = crate::install::all_names();
     crate::install::install(bin, &ours)?;

@@ -20,6 +20,8 @@ use super::{Compare, Datastore, Entry, EtcdTls, LeaseId, Listing, Op, StoreError
 /// How long one request may take before the members count as unreachable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How a call that ran out of time is reported ([`StoreError::is_timeout`]).
+pub const NO_ANSWER: &str = "no answer within";
 
 /// A client of an etcd cluster.
 pub struct EtcdStore {
@@ -144,7 +146,7 @@ impl EtcdStore {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => self.error(op, e),
                 Err(_) => {
-                    let reason = format!("no answer within {}s", REQUEST_TIMEOUT.as_secs());
+                    let reason = format!("{NO_ANSWER} {}s", REQUEST_TIMEOUT.as_secs());
                     return Err(StoreError::Unavailable { endpoints: self.endpoints.clone(), op, reason });
                 }
             };

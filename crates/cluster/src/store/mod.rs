@@ -204,6 +204,12 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. } | StoreError::WatchEnded { .. })
     }
+
+    /// The members did not answer in time (overloaded, frozen, or cut off), as opposed to
+    /// refusing the connection: the request may or may not have been applied.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StoreError::Unavailable { reason, .. } if reason.starts_with(etcd::NO_ANSWER))
+    }
 }
 
 #[cfg(test)]
