@@ -12,6 +12,7 @@
 //!
 //! Everything here is pure; applying a batch (`fw::nft::Conn::apply`) is the caller's effect.
 
+pub mod admin;
 mod compile;
 mod decode;
 mod eval;
@@ -22,10 +23,11 @@ mod selector;
 mod verdict;
 mod world;
 
+pub use admin::{Action, AdminPeer, AdminPolicy, AdminPort, AdminRule, Subject, Tier, TierRuleRef};
 pub use compile::{FAMILY, Ruleset, TABLE, apply_batch, compile, delete_batch, table_id, update_batch};
 pub use decode::{
-    KINDS, Object, ParseError, PodObject, metadata, parse_document, parse_policy_spec, parse_value,
-    parse_yaml, reader,
+    ADMIN_API_VERSION, KINDS, Object, ParseError, PodObject, metadata, parse_admin_spec, parse_document,
+    parse_policy_spec, parse_value, parse_yaml, reader,
 };
 pub use eval::{evaluate, evaluate_family};
 pub use model::{

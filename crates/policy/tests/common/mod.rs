@@ -136,6 +136,22 @@ pub fn np(ns: &str, name: &str, spec: &str) -> String {
     )
 }
 
+/// An AdminNetworkPolicy document of `priority` with `spec` (indented by the caller's lines).
+pub fn anp(name: &str, priority: u32, spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata:\n  name: {name}\nspec:\n  priority: {priority}\n{spec}"
+    )
+}
+
+/// The BaselineAdminNetworkPolicy document with `spec`.
+pub fn banp(spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata:\n  name: default\nspec:\n{spec}"
+    )
+}
+
 pub const ALL_OPEN: &str = "
     ... ... ...
     ... ... ...
