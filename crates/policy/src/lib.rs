@@ -24,7 +24,10 @@ mod verdict;
 mod world;
 
 pub use admin::{Action, AdminPeer, AdminPolicy, AdminPort, AdminRule, Subject, Tier, TierRuleRef};
-pub use compile::{FAMILY, Ruleset, TABLE, apply_batch, compile, delete_batch, table_id, update_batch};
+pub use compile::{
+    FAMILY, Ruleset, TABLE, TierRulePlan, apply_batch, compile, delete_batch, plan_tiers, table_id,
+    tier_chain, update_batch,
+};
 pub use decode::{
     ADMIN_API_VERSION, KINDS, Object, ParseError, PodObject, metadata, parse_admin_spec, parse_document,
     parse_policy_spec, parse_value, parse_yaml, reader,

@@ -54,6 +54,48 @@ spec:
     ports: [{port: 80, endPort: 81}]
 ";
 
+/// The admin tiers around NetworkPolicy: Pass to NetworkPolicy, Deny and Allow over it, the
+/// baseline for a pod no NetworkPolicy selects, admin egress.
+const ADMIN_POLICIES: &str = "
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard-x}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  ingress:
+  - {name: pass-y-http, action: Pass, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}], ports: [{portNumber: {port: 80}}]}
+  - {name: deny-81, action: Deny, from: [{namespaces: {}}], ports: [{portRange: {start: 81, end: 82}}]}
+  egress:
+  - {name: b-may-81, action: Allow, to: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: a}}}}], ports: [{namedPort: serve-81-tcp}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: web-to-y-a}
+spec:
+  priority: 5
+  subject: {pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}, podSelector: {matchLabels: {pod: a}}}}
+  ingress:
+  - {action: Allow, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}], ports: [{portNumber: {port: 80}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {}}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-y-on-http, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]
+    ports: [{port: serve-80-tcp}]
+";
+
 /// Listeners on [::]:80 and [::]:81 (dual-stack) in a pod, answering `ok`; stopped on drop.
 struct Servers {
     stop: Arc<AtomicBool>,
@@ -142,8 +184,17 @@ fn attach(node: &TestNs, pod: &TestNs, (ns, name): (&str, &str)) {
 
 #[test]
 fn connections_on_a_bridge_follow_evaluate() {
+    connections_follow_evaluate(POLICIES);
+}
+
+#[test]
+fn connections_through_admin_tiers_follow_evaluate() {
+    connections_follow_evaluate(ADMIN_POLICIES);
+}
+
+fn connections_follow_evaluate(policies: &str) {
     require_privileges();
-    let world = common::world_with(POLICIES);
+    let world = common::world_with(policies);
     let names = [("x", "a"), ("x", "b"), ("y", "a")];
     let node = node_with_bridge();
     let pods: Vec<TestNs> = names.iter().map(|_| TestNs::new("polp")).collect();
