@@ -201,6 +201,14 @@ pub struct PolicyRecord {
     pub spec: serde_json::Value,
 }
 
+/// `/twill/adminpolicies/NAME` (an AdminNetworkPolicy) or `/twill/baselinepolicies/default`
+/// (the BaselineAdminNetworkPolicy): cluster-scoped, `spec` as Kubernetes writes it in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPolicyRecord {
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
 /// Why a record could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {

@@ -1,5 +1,7 @@
 //! The NetworkPolicy controller: a step of the agent's reconcile pass (woken by watches of
-//! `/twill/pods/`, `/twill/namespaces/` and `/twill/policies/` and by the resync timer).
+//! `/twill/pods/`, `/twill/namespaces/`, `/twill/policies/`, `/twill/adminpolicies/` and
+//! `/twill/baselinepolicies/` and by the resync timer). AdminNetworkPolicies and the
+//! BaselineAdminNetworkPolicy are compiled into the same table, in the same transaction.
 //!
 //! Each pass reads the three prefixes, builds the [`policy::World`] ([`world`]), compiles
 //! the ruleset for the pods on this node ([`policy::compile`]) and makes the kernel's
@@ -19,7 +21,7 @@ pub mod plan;
 pub mod table;
 pub mod world;
 
-use policy::{Direction, Ruleset, World, compile};
+use policy::{Direction, Ruleset, Tier, World, compile};
 
 use crate::agent::Agent;
 use crate::layout;
@@ -160,9 +162,20 @@ pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), Poli
     let metas = read(layout::POD_META, reg.pod_metas())?;
     let namespaces = read(layout::NAMESPACES, reg.namespaces())?;
     let policies = read(layout::POLICIES, reg.policies())?;
-    let revision = pods.revision.min(metas.revision).min(namespaces.revision).min(policies.revision);
-    let errors: Vec<&RecordError> =
-        [&pods.errors, &metas.errors, &namespaces.errors, &policies.errors].into_iter().flatten().collect();
+    let admin = read(layout::ADMIN_POLICIES, reg.admin_policies(Tier::Admin))?;
+    let baseline = read(layout::BASELINE_POLICIES, reg.admin_policies(Tier::Baseline))?;
+    let revision = [&pods.revision, &metas.revision, &namespaces.revision, &policies.revision]
+        .into_iter()
+        .chain([&admin.revision, &baseline.revision])
+        .copied()
+        .min()
+        .unwrap_or_default();
+    let errors: Vec<&RecordError> = [&pods.errors, &metas.errors, &namespaces.errors, &policies.errors]
+        .into_iter()
+        .flatten()
+        .chain(admin.errors.iter())
+        .chain(baseline.errors.iter())
+        .collect();
     if let Some(first) = errors.first() {
         return Err(PolicyError::Records { count: errors.len(), first: first.to_string() });
     }
@@ -175,6 +188,8 @@ pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), Poli
         pods: pods.collect(),
         namespaces: namespaces.items,
         policies: policies.items,
+        admin_policies: admin.items,
+        baseline_policies: baseline.items,
         nodes: Vec::new(),
     };
     Ok((records, revision))
@@ -188,10 +203,13 @@ fn stats(world: &World, local: &[policy::PodRef], want: Option<&Ruleset>) -> Tab
     let isolated = |r: &policy::PodRef| {
         world.pod(r).is_some_and(|p| {
             [Direction::Ingress, Direction::Egress].iter().any(|d| !world.selecting(p, *d).is_empty())
+                || [Tier::Admin, Tier::Baseline].iter().any(|t| !world.admin_selecting(*t, p).is_empty())
         })
     };
     TableStats {
-        policies: world.policies().count(),
+        policies: world.policies().count()
+            + world.admin_policies(Tier::Admin).count()
+            + world.admin_policies(Tier::Baseline).count(),
         isolated_pods: local.iter().filter(|r| isolated(r)).count(),
         rules: want.map_or(0, Ruleset::rule_count),
         elements: want.map_or(0, Ruleset::element_count),
