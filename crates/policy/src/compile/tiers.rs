@@ -248,3 +248,69 @@ fn render_rule(plan: &TierRulePlan) -> (Set, Rule) {
     .with_comment(comment(&plan.rule.short()));
     (set, rule)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{AdminPeer, Subject};
+    use crate::selector::LabelSelector;
+    use crate::{Namespace, compile, update_batch};
+
+    fn pod(ns: &str, name: &str, ip: &str, node: &str) -> Pod {
+        Pod {
+            namespace: ns.into(),
+            name: name.into(),
+            ips: vec![ip.parse().unwrap()],
+            node: node.into(),
+            ..Pod::default()
+        }
+    }
+
+    fn world() -> World {
+        let mut w = World::new();
+        w.add_namespace(Namespace::new("x", Default::default()));
+        w.add_pod(pod("x", "a", "10.0.1.1", "n1"));
+        w.add_pod(pod("y", "a", "10.0.2.1", "n2"));
+        let by_name = |ns: &str| LabelSelector::labels([(crate::NAMESPACE_NAME_LABEL, ns)]);
+        w.add_admin_policy(AdminPolicy {
+            tier: Tier::Admin,
+            name: "deny-y".into(),
+            priority: 1,
+            subject: Subject::Namespaces(by_name("x")),
+            ingress: vec![AdminRule {
+                name: String::new(),
+                action: Action::Deny,
+                peers: vec![AdminPeer::Namespaces(by_name("y"))],
+                ports: vec![],
+            }],
+            egress: vec![],
+        });
+        w
+    }
+
+    #[test]
+    fn plans_name_their_rules_and_peers_change_elements_only() {
+        let w = world();
+        let local = w.pods_on("n1");
+        let locals: Vec<&Pod> = local.iter().filter_map(|r| w.pod(r)).collect();
+        let plans = plan_tiers(&w, &locals);
+        assert_eq!(plans.len(), 2, "one per family");
+        assert_eq!(plans[0].rule.short(), "anp/deny-y ingress[0]");
+        assert_eq!(
+            plans[0].any,
+            vec![(
+                num("10.0.1.1".parse().unwrap()),
+                (num("10.0.2.1".parse().unwrap()), num("10.0.2.1".parse().unwrap()))
+            )]
+        );
+        assert!(plans[1].any.is_empty(), "no IPv6 addresses");
+        assert!(plan_tiers(&w, &[]).is_empty(), "no local subject, no rules");
+        // A new peer pod is one more element; the table's shape stays.
+        let old = compile(&w, &local);
+        let mut w2 = w.clone();
+        w2.add_pod(pod("y", "b", "10.0.2.2", "n2"));
+        let new = compile(&w2, &local);
+        assert_ne!(old, new);
+        assert!(update_batch(&old, &new).is_some(), "elements only");
+    }
+}
