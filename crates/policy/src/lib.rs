@@ -1,6 +1,9 @@
 //! Kubernetes NetworkPolicy for twill (docs/policy.md):
 //!
 //! - the `networking.k8s.io/v1` model, parsed and validated from manifests ([`parse_yaml`]);
+//! - the admin tiers around it, `policy.networking.k8s.io/v1alpha1` AdminNetworkPolicy and
+//!   BaselineAdminNetworkPolicy ([`admin`]): ordered first-match rules (Allow, Deny, Pass)
+//!   before NetworkPolicy and, for pods no NetworkPolicy selects, after it;
 //! - its semantics as a pure function over a [`World`] ([`evaluate`]): a connection is allowed
 //!   iff the source may send it and the destination may receive it; the [`Verdict`] names the
 //!   policies and rules that decided, which is what `twill policy explain` prints;
