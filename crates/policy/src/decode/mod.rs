@@ -218,4 +218,6 @@ pub fn labels(root: &Obj) -> Result<crate::Labels, FieldError> {
 }
 
 #[cfg(test)]
+mod admin_tests;
+#[cfg(test)]
 mod tests;
