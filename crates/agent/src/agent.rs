@@ -198,6 +198,7 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
             sessions_up: 0,
         }),
         ttl: conf.ttl,
+        labels: conf.labels.clone(),
     }
 }
 

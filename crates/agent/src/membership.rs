@@ -34,6 +34,8 @@ pub struct MemberConf {
     /// The node's BGP AS and role (bgp backend).
     pub bgp: Option<NodeBgp>,
     pub ttl: Duration,
+    /// The node's labels, published in its record.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A node's subnets (also what the state directory remembers across restarts).
@@ -158,6 +160,7 @@ pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecor
         heartbeat: now,
         health: health.to_string(),
         bgp: conf.bgp,
+        labels: conf.labels.clone(),
     }
 }
 

@@ -30,6 +30,7 @@ fn conf(node: &str, cluster: &str) -> MemberConf {
         vtep_mac: Some([2, 0, 0, 0, 0, 1]),
         bgp: None,
         ttl: Duration::from_secs(30),
+        labels: Default::default(),
     }
 }
 

@@ -84,6 +84,9 @@ pub struct NodeRecord {
     /// their sessions to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<NodeBgp>,
+    /// The node's labels (`--node-labels`): what AdminNetworkPolicy `nodes` peers select.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The BGP side of a node record.
@@ -250,6 +253,7 @@ mod tests {
             bgp: None,
             heartbeat: 0,
             health: String::new(),
+            labels: BTreeMap::new(),
         }
     }
 

@@ -129,6 +129,8 @@ pub enum AdminPeer {
     Namespaces(LabelSelector),
     /// Matching pods in matching namespaces.
     Pods { namespaces: LabelSelector, pods: LabelSelector },
+    /// Egress only: the addresses of the nodes whose labels match.
+    Nodes(LabelSelector),
     /// Egress only: addresses in any of these CIDRs, pod addresses included.
     Networks(Vec<IpNet>),
 }
@@ -200,14 +202,20 @@ impl World {
             AdminPeer::Pods { namespaces, pods } => {
                 pod.is_some_and(|p| self.in_namespaces(namespaces, Some(pods), p))
             }
+            AdminPeer::Nodes(sel) => ip.is_some_and(|ip| self.node_ips(sel).any(|n| n == ip)),
             AdminPeer::Networks(nets) => ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
         }
     }
 
-    /// The pods of the world an admin peer selects (none for `networks`).
+    /// The addresses of the nodes `selector` selects by their labels.
+    pub fn node_ips<'a>(&'a self, selector: &'a LabelSelector) -> impl Iterator<Item = IpAddr> + 'a {
+        self.nodes().filter(|n| selector.matches(&n.labels)).flat_map(|n| n.ips.iter().copied())
+    }
+
+    /// The pods of the world an admin peer selects (none for `networks` and `nodes`).
     pub fn admin_peer_pods<'a>(&'a self, peer: &'a AdminPeer) -> Box<dyn Iterator<Item = &'a Pod> + 'a> {
         match peer {
-            AdminPeer::Networks(_) => Box::new(std::iter::empty()),
+            AdminPeer::Networks(_) | AdminPeer::Nodes(_) => Box::new(std::iter::empty()),
             _ => Box::new(self.pods().filter(move |p| self.admin_peer_matches(peer, Some(p), None))),
         }
     }

@@ -131,7 +131,7 @@ fn rulesets_replace_each_other_and_update_by_elements() {
 /// pods on the node.
 fn big_world() -> World {
     let mut w = World::new();
-    w.add_node(Node { name: "n1".into(), ips: vec![] });
+    w.add_node(Node { name: "n1".into(), ..Node::default() });
     w.add_namespace(Namespace::new("app", Default::default()));
     for i in 0..20u8 {
         w.add_pod(Pod {

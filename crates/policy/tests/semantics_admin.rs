@@ -269,6 +269,31 @@ fn egress_and_ingress_tiers_combine() {
     );
 }
 
+#[test]
+fn egress_to_nodes_by_label() {
+    // n1 is 192.168.0.1 (node: n1), n2 192.168.0.2 (node: n2).
+    let w = world_with(&anp(
+        "no-n2",
+        1,
+        &format!(
+            "{SUBJECT_X}\negress:\n- {{name: n2, action: Deny, to: [{{nodes: {{matchLabels: {{node: n2}}}}}}], ports: [{{portNumber: {{port: 10250}}}}]}}"
+        ),
+    ));
+    let node = |ip: &str| Endpoint::Ip(ip.parse().unwrap());
+    let v = evaluate(&w, &pod("x", "a"), &node("192.168.0.2"), 10250, Tcp);
+    assert!(!v.allowed(), "{v}");
+    assert!(
+        v.to_string().contains(
+            "egress  from x/a: denied by AdminNetworkPolicy no-n2 (priority 1) egress[0] \"n2\" Deny"
+        ),
+        "{v}"
+    );
+    assert!(evaluate(&w, &pod("x", "a"), &node("192.168.0.1"), 10250, Tcp).allowed());
+    assert!(evaluate(&w, &pod("x", "a"), &node("192.168.0.2"), 10251, Tcp).allowed());
+    assert!(evaluate(&w, &pod("y", "a"), &node("192.168.0.2"), 10250, Tcp).allowed(), "not a subject");
+    assert_table(&w, 10250, Tcp, ALL_OPEN);
+}
+
 fn pod(ns: &str, name: &str) -> Endpoint {
     Endpoint::Pod(PodRef::new(ns, name))
 }

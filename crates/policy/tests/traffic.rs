@@ -238,3 +238,58 @@ fn connections_follow_evaluate(policies: &str) {
     }
     assert!(allowed > 0 && allowed < 24, "the policies both allow and deny something ({allowed} allowed)");
 }
+
+/// An AdminNetworkPolicy `nodes` peer: pods connecting to their node's own addresses (the
+/// `input` hook) are judged like `evaluate` judges a connection to that address.
+#[test]
+fn connections_to_a_selected_node_follow_evaluate() {
+    require_privileges();
+    let mut world = common::world_with(
+        "apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: x-not-to-node-81}
+spec:
+  priority: 1
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  egress:
+  - {action: Deny, to: [{nodes: {matchLabels: {role: worker}}}], ports: [{portNumber: {port: 81}}]}
+",
+    );
+    let node_ips: Vec<IpAddr> = vec!["10.244.1.1".parse().unwrap(), "fd00:1::1".parse().unwrap()];
+    let labels = [("role".to_string(), "worker".to_string())].into();
+    world.add_node(twill_policy::Node { name: "n1".into(), ips: node_ips.clone(), labels });
+    let names = [("x", "a"), ("y", "a")];
+    let node = node_with_bridge();
+    let pods: Vec<TestNs> = names.iter().map(|_| TestNs::new("polp")).collect();
+    for (pod, name) in pods.iter().zip(names) {
+        attach(&node, pod, name);
+    }
+    let refs: Vec<PodRef> = names.iter().map(|(ns, n)| PodRef::new(ns, n)).collect();
+    let rs = compile(&world, &refs);
+    let mut conn = fw::nft::Conn::in_netns(node.ns()).unwrap_or_else(|e| panic!("open: {e}"));
+    conn.apply(&apply_batch(&rs)).unwrap_or_else(|e| panic!("apply: {e}"));
+    let _server = Servers::start(&node);
+    let mut mismatches = Vec::new();
+    let mut allowed = 0;
+    for (pod, from) in pods.iter().zip(&refs) {
+        for ip in &node_ips {
+            for port in [80u16, 81] {
+                let verdict = evaluate_family(
+                    &world,
+                    &Endpoint::Pod(from.clone()),
+                    &Endpoint::Ip(*ip),
+                    port,
+                    Protocol::Tcp,
+                    Family::of(*ip),
+                );
+                let got = connects(pod, SocketAddr::new(*ip, port));
+                allowed += usize::from(got);
+                if got != verdict.allowed() {
+                    mismatches.push(format!("connected: {got}, but\n{verdict}"));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(allowed, 6, "x/a is denied port 81 on both families, everything else connects");
+}

@@ -25,7 +25,7 @@ use policy::{Direction, Ruleset, Tier, World, compile};
 
 use crate::agent::Agent;
 use crate::layout;
-use crate::record::{PodRecord, RecordError};
+use crate::record::{NodeRecord, PodRecord, RecordError};
 use crate::registry::{Records, Registry};
 use crate::store::Datastore;
 use bridge::{BridgeError, ensure_bridge_netfilter};
@@ -153,9 +153,9 @@ impl PolicyController {
     }
 }
 
-/// The records policy depends on (nodes aside), pods with their operator metadata laid over
-/// them, and the lowest datastore revision they were read at; undecodable records are an
-/// error.
+/// The records policy depends on, pods with their operator metadata laid over them, nodes
+/// reduced to what policy reads of them ([`policy_view`]), and the lowest datastore revision
+/// they were read at; undecodable records are an error.
 pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), PolicyError> {
     let reg = Registry::new(store);
     let pods = read(layout::PODS, reg.pods())?;
@@ -164,9 +164,10 @@ pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), Poli
     let policies = read(layout::POLICIES, reg.policies())?;
     let admin = read(layout::ADMIN_POLICIES, reg.admin_policies(Tier::Admin))?;
     let baseline = read(layout::BASELINE_POLICIES, reg.admin_policies(Tier::Baseline))?;
+    let nodes = read(layout::NODES, reg.nodes())?;
     let revision = [&pods.revision, &metas.revision, &namespaces.revision, &policies.revision]
         .into_iter()
-        .chain([&admin.revision, &baseline.revision])
+        .chain([&admin.revision, &baseline.revision, &nodes.revision])
         .copied()
         .min()
         .unwrap_or_default();
@@ -175,6 +176,7 @@ pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), Poli
         .flatten()
         .chain(admin.errors.iter())
         .chain(baseline.errors.iter())
+        .chain(nodes.errors.iter())
         .collect();
     if let Some(first) = errors.first() {
         return Err(PolicyError::Records { count: errors.len(), first: first.to_string() });
@@ -190,9 +192,16 @@ pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), Poli
         policies: policies.items,
         admin_policies: admin.items,
         baseline_policies: baseline.items,
-        nodes: Vec::new(),
+        nodes: nodes.items.into_iter().map(policy_view).collect(),
     };
     Ok((records, revision))
+}
+
+/// A node record as policy reads it: name, addresses (FromOwnNode, `nodes` peers) and labels
+/// (`nodes` peers). Heartbeat, expiry, health and BGP state change on every renewal and would
+/// make every pass look like a new cluster to compile.
+fn policy_view(n: NodeRecord) -> NodeRecord {
+    NodeRecord { expires: 0, heartbeat: 0, health: String::new(), bgp: None, vtep_mac: None, ..n }
 }
 
 fn read<T>(prefix: &'static str, r: Result<Records<T>, RecordError>) -> Result<Records<T>, PolicyError> {

@@ -61,7 +61,7 @@ pub fn build_world(records: &ClusterRecords) -> (World, Vec<RecordProblem>) {
     }
     for n in &records.nodes {
         let ips = std::iter::once(n.node_ip).chain(n.node_ip6).collect();
-        world.add_node(Node { name: n.name.clone(), ips });
+        world.add_node(Node { name: n.name.clone(), ips, labels: n.labels.clone() });
     }
     (world, problems)
 }
@@ -152,6 +152,7 @@ mod tests {
                 heartbeat: 0,
                 health: String::new(),
                 bgp: None,
+                labels: [("role".into(), "infra".into())].into(),
             }],
         }
     }

@@ -167,10 +167,16 @@ fn plan_rule(
 fn peer_ranges(world: &World, rule: &AdminRule, family: Family) -> Vec<AddrRange> {
     let mut ranges = AddrRanges::default();
     for peer in &rule.peers {
-        if let AdminPeer::Networks(nets) = peer {
-            for net in nets.iter().filter(|n| Family::of(n.addr()) == family) {
-                ranges.add_block(&crate::model::IpBlock { cidr: *net, except: Vec::new() });
+        match peer {
+            AdminPeer::Networks(nets) => {
+                for net in nets.iter().filter(|n| Family::of(n.addr()) == family) {
+                    ranges.add_block(&crate::model::IpBlock { cidr: *net, except: Vec::new() });
+                }
             }
+            AdminPeer::Nodes(sel) => {
+                world.node_ips(sel).filter(|ip| Family::of(*ip) == family).for_each(|ip| ranges.add_ip(ip))
+            }
+            _ => {}
         }
         for pod in world.admin_peer_pods(peer) {
             pod.ips.iter().filter(|ip| Family::of(**ip) == family).for_each(|ip| ranges.add_ip(*ip));

@@ -2,10 +2,9 @@
 //! (`policy.networking.k8s.io/v1alpha1`), validated as the CRD's schema and CEL rules do:
 //! priority 0–1000, a subject of exactly one kind, at most 100 rules per direction, peers and
 //! ports per rule, 25 CIDRs per `networks` peer, rule names of at most 100 characters, actions
-//! by tier, and no named port beside a `networks` peer.
+//! by tier, and no named port beside a `networks` or `nodes` peer.
 //!
-//! The `nodes` egress peer is rejected as unsupported: twill's node records carry no labels
-//! (ADR 0016). `domainNames` (experimental, needs DNS interception) is rejected likewise.
+//! `domainNames` (experimental, needs DNS interception) is refused as unsupported (ADR 0016).
 
 use super::policy::{parse_cidr, selector};
 use super::reader::{At, FieldError, Object};
@@ -94,11 +93,11 @@ fn rules(spec: &Object, tier: Tier, dir: Direction) -> Result<Vec<AdminRule>, Fi
             None => Vec::new(),
         };
         let named = ports.iter().any(|p| matches!(p, AdminPort::Named(_)));
-        if named && peers.iter().any(|p| matches!(p, AdminPeer::Networks(_))) {
+        if named && peers.iter().any(|p| matches!(p, AdminPeer::Networks(_) | AdminPeer::Nodes(_))) {
             let at = rule.require("ports")?;
-            return Err(
-                at.err("a named port cannot be used with a `networks` peer: addresses have no named ports")
-            );
+            return Err(at.err(
+                "a named port cannot be used with a `networks` or `nodes` peer: they have no named ports",
+            ));
         }
         out.push(AdminRule { name, action, peers, ports });
     }
@@ -141,9 +140,7 @@ fn peer(at: &At, dir: Direction) -> Result<AdminPeer, FieldError> {
         "namespaces" => Ok(AdminPeer::Namespaces(selector(&value)?)),
         "pods" => namespaced_pod(&value).map(|(namespaces, pods)| AdminPeer::Pods { namespaces, pods }),
         "networks" => networks(&value),
-        "nodes" => Err(value.err(
-            "not supported by twill: node records carry no labels to select by; use `networks` with the node addresses (ADR 0016)",
-        )),
+        "nodes" => Ok(AdminPeer::Nodes(selector(&value)?)),
         _ => Err(value.err("not supported by twill: domain names need DNS interception (ADR 0016)")),
     }
 }

@@ -73,14 +73,22 @@ fn admin_policy_errors_name_their_field() {
             "spec.ingress[0].from[0].networks: unknown field",
         ),
         (
-            format!("  priority: 1\n{subject}  egress: [{{action: Deny, to: [{{nodes: {{}}}}]}}]\n"),
-            "spec.egress[0].to[0].nodes: not supported by twill",
+            format!(
+                "  priority: 1\n{subject}  egress: [{{action: Deny, to: [{{domainNames: [a.example]}}]}}]\n"
+            ),
+            "spec.egress[0].to[0].domainNames: not supported by twill",
+        ),
+        (
+            format!(
+                "  priority: 1\n{subject}  egress: [{{action: Deny, to: [{{nodes: {{}}}}], ports: [{{namedPort: http}}]}}]\n"
+            ),
+            "spec.egress[0].ports: a named port cannot be used with a `networks` or `nodes` peer",
         ),
         (
             format!(
                 "  priority: 1\n{subject}  egress: [{{action: Deny, to: [{{networks: [10.0.0.0/8]}}], ports: [{{namedPort: http}}]}}]\n"
             ),
-            "spec.egress[0].ports: a named port cannot be used with a `networks` peer",
+            "spec.egress[0].ports: a named port cannot be used with a `networks` or `nodes` peer",
         ),
         (
             format!(

@@ -156,6 +156,10 @@ spec:
   - name: no-documentation-net
     action: Deny
     to: [{networks: [192.0.2.0/24, '2001:db8::/32']}]
+  - name: no-kubelet-on-n2
+    action: Deny
+    to: [{nodes: {matchLabels: {node: n2}}}]
+    ports: [{portNumber: {port: 10250}}]
 ---
 apiVersion: policy.networking.k8s.io/v1alpha1
 kind: AdminNetworkPolicy

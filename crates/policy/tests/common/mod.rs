@@ -67,9 +67,14 @@ pub fn world() -> World {
             });
         }
     }
-    w.add_node(Node { name: "n1".into(), ips: vec!["192.168.0.1".parse().unwrap()] });
-    w.add_node(Node { name: "n2".into(), ips: vec!["192.168.0.2".parse().unwrap()] });
+    w.add_node(Node { name: "n1".into(), ips: vec!["192.168.0.1".parse().unwrap()], labels: role("n1") });
+    w.add_node(Node { name: "n2".into(), ips: vec!["192.168.0.2".parse().unwrap()], labels: role("n2") });
     w
+}
+
+/// Node labels: `node: NAME`.
+fn role(name: &str) -> twill_policy::Labels {
+    [("node".to_string(), name.to_string())].into()
 }
 
 /// The world plus every object of `yaml`.
