@@ -28,7 +28,7 @@ mod world;
 
 pub use admin::{Action, AdminPeer, AdminPolicy, AdminPort, AdminRule, Subject, Tier, TierRuleRef};
 pub use compile::{
-    FAMILY, Ruleset, TABLE, TierRulePlan, apply_batch, compile, delete_batch, plan_tiers, table_id,
+    FAMILY, Ruleset, TABLE, TierPlan, TierRulePlan, apply_batch, compile, delete_batch, plan_tiers, table_id,
     tier_chain, update_batch,
 };
 pub use decode::{

@@ -40,7 +40,7 @@ use fw::nft::{
     Chain, ChainType, DataType, Elem, ElemData, Field, Hook, Match, Rule, Set, Stmt, Value, Verdict,
 };
 pub use ruleset::{FAMILY, Ruleset, TABLE, table_id};
-pub use tiers::{TierRulePlan, plan_tiers, tier_chain};
+pub use tiers::{TierPlan, TierRulePlan, plan_tiers, tier_chain};
 pub use update::{apply_batch, delete_batch, update_batch};
 
 use crate::admin::Tier;

@@ -10,11 +10,12 @@
 //!   baseline's place in the API.
 //!
 //! The chain lists the tier's rules in evaluation order (policies by priority then name,
-//! rules as written), one nft rule per rule and family, each with its own interval set keyed
-//! by `local pod . peer` (rules without ports) or `local pod . peer . l4proto . port`. Keying
-//! by the local pod's address is what makes one set serve every subject pod: named ports of
-//! ingress rules resolve per subject pod, egress ones per destination pod. Each compiled rule
-//! carries its [`TierRuleRef`] ([`TierRulePlan`]) so that what the table does can be named.
+//! rules as written), per family: `ip daddr @SUBJECTS ip saddr @PEERS verdict` (no ports) or
+//! `ip daddr @SUBJECTS ip saddr . meta l4proto . th dport @BOXES verdict`. Subjects (a
+//! policy's local pods) and peers are separate sets, so elements add up (subjects + peers ×
+//! ports) instead of multiplying. Only ingress named ports depend on the subject pod: they get
+//! a third set keyed `subject . peer . l4proto . port`. Each compiled rule carries its
+//! [`TierRuleRef`] ([`TierRulePlan`]) so that what the table does can be named.
 
 use std::collections::BTreeMap;
 
@@ -29,16 +30,28 @@ use crate::admin::{Action, AdminPeer, AdminPolicy, AdminPort, AdminRule, Tier, T
 use crate::model::{Direction, Family, Pod, Protocol};
 use crate::world::World;
 
-/// One admin rule compiled for one node and family: its identity and the elements of its set.
+/// The tiers compiled for one node: the subject sets and the rules, in chain order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierPlan {
+    /// Per policy, direction and family: the set name and the local subjects' addresses.
+    pub subjects: Vec<(String, Family, Vec<u128>)>,
+    pub rules: Vec<TierRulePlan>,
+}
+
+/// One admin rule compiled for one node and family: its identity and its sets' elements.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TierRulePlan {
     pub rule: TierRuleRef,
     pub family: Family,
-    /// The rule has no ports: `local . peer` elements in `any`; else `local . peer . proto .
-    /// port` boxes in `boxes`.
+    /// The subject set of the rule's policy (and direction, family).
+    pub subjects: String,
+    /// The rule has no ports: its peers are `any`; else `boxes` (peer × protocol × ports).
     pub all_ports: bool,
-    pub any: Vec<(u128, AddrRange)>,
-    pub boxes: Vec<(u128, Protocol, AddrRange, PortRange)>,
+    pub any: Vec<AddrRange>,
+    pub boxes: Vec<(Protocol, AddrRange, PortRange)>,
+    /// Ingress rules with named ports: `subject . peer . protocol . port`, the port as the
+    /// subject pod names it.
+    pub named: Option<Vec<(u128, Protocol, AddrRange, PortRange)>>,
 }
 
 impl TierRulePlan {
@@ -47,20 +60,10 @@ impl TierRulePlan {
         tier_chain(self.rule.tier, self.rule.direction)
     }
 
-    /// Its set's name: tier, direction, policy (bounded, plus a hash of the whole name so
-    /// that two long names never share a set), rule index, kind and family.
-    pub fn set(&self) -> String {
+    /// The name of one of its sets (`any`, `ports`, `named`).
+    pub fn set(&self, kind: &str) -> String {
         let r = &self.rule;
-        let short = &r.policy[..r.policy.len().min(64)];
-        let kind = if self.all_ports { "any" } else { "ports" };
-        format!(
-            "{}_{}_{short}_{:08x}_{}_{kind}{}",
-            r.tier.short(),
-            r.direction.field(),
-            fnv1a(&r.policy) as u32,
-            r.index,
-            suffix(self.family)
-        )
+        format!("{}_{}_{kind}{}", policy_prefix(r.tier, r.direction, &r.policy), r.index, suffix(self.family))
     }
 
     /// What the rule does in nft: Pass returns to the base chain (NetworkPolicy is next).
@@ -78,12 +81,19 @@ pub fn tier_chain(tier: Tier, dir: Direction) -> String {
     format!("{}_{}", tier.short(), dir.field())
 }
 
+/// `anp_ingress_guard-x_1a2b3c4d`: tier, direction, the policy's name (bounded, plus a hash
+/// of the whole name so that two long names never share a set).
+fn policy_prefix(tier: Tier, dir: Direction, policy: &str) -> String {
+    let short = &policy[..policy.len().min(64)];
+    format!("{}_{}_{short}_{:08x}", tier.short(), dir.field(), fnv1a(policy) as u32)
+}
+
 /// Every admin rule touching a local pod, in evaluation order per tier and direction.
-pub fn plan_tiers(world: &World, locals: &[&Pod]) -> Vec<TierRulePlan> {
-    let mut out = Vec::new();
+pub fn plan_tiers(world: &World, locals: &[&Pod]) -> TierPlan {
+    let mut out = TierPlan::default();
     for tier in [Tier::Admin, Tier::Baseline] {
         for dir in [Direction::Ingress, Direction::Egress] {
-            for policy in world.admin_policies(tier) {
+            for policy in world.admin_policies(tier).filter(|p| !p.rules(dir).is_empty()) {
                 // The baseline is only reached by pods no NetworkPolicy selects in `dir`.
                 let reaches = |p: &Pod| tier == Tier::Admin || world.selecting(p, dir).is_empty();
                 let subjects: Vec<&Pod> = locals
@@ -91,13 +101,8 @@ pub fn plan_tiers(world: &World, locals: &[&Pod]) -> Vec<TierRulePlan> {
                     .copied()
                     .filter(|p| reaches(p) && world.subject_selects(&policy.subject, p))
                     .collect();
-                if subjects.is_empty() {
-                    continue;
-                }
-                for (index, rule) in policy.rules(dir).iter().enumerate() {
-                    for family in FAMILIES {
-                        out.push(plan_rule(world, policy, dir, index, rule, &subjects, family));
-                    }
+                if !subjects.is_empty() {
+                    plan_policy(world, policy, dir, &subjects, &mut out);
                 }
             }
         }
@@ -105,65 +110,100 @@ pub fn plan_tiers(world: &World, locals: &[&Pod]) -> Vec<TierRulePlan> {
     out
 }
 
+fn plan_policy(world: &World, policy: &AdminPolicy, dir: Direction, subjects: &[&Pod], out: &mut TierPlan) {
+    for family in FAMILIES {
+        let name = format!("{}_subjects{}", policy_prefix(policy.tier, dir, &policy.name), suffix(family));
+        let mut addrs: Vec<u128> = subjects
+            .iter()
+            .flat_map(|p| p.ips.iter())
+            .filter(|ip| Family::of(**ip) == family)
+            .map(|ip| num(*ip))
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        out.subjects.push((name.clone(), family, addrs));
+        for (index, rule) in policy.rules(dir).iter().enumerate() {
+            out.rules.push(plan_rule(world, policy.rule_ref(dir, index), rule, subjects, &name, family));
+        }
+    }
+}
+
 fn plan_rule(
     world: &World,
-    policy: &AdminPolicy,
-    dir: Direction,
-    index: usize,
+    rule_ref: TierRuleRef,
     rule: &AdminRule,
     subjects: &[&Pod],
+    subject_set: &str,
     family: Family,
 ) -> TierRulePlan {
+    let dir = rule_ref.direction;
     let peers = peer_ranges(world, rule, family);
-    let mut plan = TierRulePlan {
-        rule: policy.rule_ref(dir, index),
+    let named_ports: Vec<&str> = rule
+        .ports
+        .iter()
+        .filter_map(|p| match p {
+            AdminPort::Named(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut boxes = Boxes::default();
+    for port in &rule.ports {
+        match port {
+            AdminPort::Number(proto, n) => peers.iter().for_each(|p| boxes.add(*proto, *p, (*n, *n))),
+            AdminPort::Range(proto, a, b) => peers.iter().for_each(|p| boxes.add(*proto, *p, (*a, *b))),
+            AdminPort::Named(_) => {}
+        }
+    }
+    if dir == Direction::Egress {
+        // Egress named ports resolve on the destination: one box per peer pod having the name.
+        for (dest, ip) in named_destinations(world, rule, family) {
+            for (name, proto) in named_ports.iter().flat_map(|n| Protocol::ALL.map(|p| (*n, p))) {
+                if let Some(n) = dest.named_port(name, proto) {
+                    boxes.add(proto, (ip, ip), (n, n));
+                }
+            }
+        }
+    }
+    let named = (dir == Direction::Ingress && !named_ports.is_empty())
+        .then(|| subject_named_boxes(subjects, &named_ports, &peers, family));
+    TierRulePlan {
+        rule: rule_ref,
         family,
+        subjects: subject_set.to_string(),
         all_ports: rule.ports.is_empty(),
-        any: Vec::new(),
-        boxes: Vec::new(),
-    };
-    // Egress named ports resolve on the destination: one box per peer pod having the name.
-    let named_destinations = named_destinations(world, rule, family);
+        any: if rule.ports.is_empty() { peers } else { Vec::new() },
+        boxes: boxes.disjoint(),
+        named,
+    }
+}
+
+/// Ingress named ports, resolved on each subject pod: `subject . peer . protocol . port`.
+fn subject_named_boxes(
+    subjects: &[&Pod],
+    names: &[&str],
+    peers: &[AddrRange],
+    family: Family,
+) -> Vec<(u128, Protocol, AddrRange, PortRange)> {
     let mut locals: BTreeMap<u128, &Pod> = BTreeMap::new();
     for pod in subjects {
         for ip in pod.ips.iter().filter(|ip| Family::of(**ip) == family) {
             locals.entry(num(*ip)).or_insert(pod);
         }
     }
+    let mut out = Vec::new();
     for (local, pod) in locals {
-        if plan.all_ports {
-            plan.any.extend(peers.iter().map(|p| (local, *p)));
-            continue;
-        }
         let mut boxes = Boxes::default();
-        for port in &rule.ports {
-            match port {
-                AdminPort::Number(proto, n) => peers.iter().for_each(|p| boxes.add(*proto, *p, (*n, *n))),
-                AdminPort::Range(proto, a, b) => peers.iter().for_each(|p| boxes.add(*proto, *p, (*a, *b))),
-                AdminPort::Named(name) if dir == Direction::Ingress => {
-                    for proto in Protocol::ALL {
-                        if let Some(n) = pod.named_port(name, proto) {
-                            peers.iter().for_each(|p| boxes.add(proto, *p, (n, n)));
-                        }
-                    }
-                }
-                AdminPort::Named(name) => {
-                    for (dest, ip) in &named_destinations {
-                        for proto in Protocol::ALL {
-                            if let Some(n) = dest.named_port(name, proto) {
-                                boxes.add(proto, (*ip, *ip), (n, n));
-                            }
-                        }
-                    }
-                }
+        for (name, proto) in names.iter().flat_map(|n| Protocol::ALL.map(|p| (*n, p))) {
+            if let Some(n) = pod.named_port(name, proto) {
+                peers.iter().for_each(|p| boxes.add(proto, *p, (n, n)));
             }
         }
-        plan.boxes.extend(boxes.disjoint().into_iter().map(|(proto, a, p)| (local, proto, a, p)));
+        out.extend(boxes.disjoint().into_iter().map(|(proto, a, p)| (local, proto, a, p)));
     }
-    plan
+    out
 }
 
-/// The addresses of `family` a rule's peers match: the pods they select and their networks.
+/// The addresses of `family` a rule's peers match: pods, nodes and networks.
 fn peer_ranges(world: &World, rule: &AdminRule, family: Family) -> Vec<AddrRange> {
     let mut ranges = AddrRanges::default();
     for peer in &rule.peers {
@@ -187,27 +227,32 @@ fn peer_ranges(world: &World, rule: &AdminRule, family: Family) -> Vec<AddrRange
 
 /// Every pod a rule's pod peers select, with its address of `family`.
 fn named_destinations<'w>(world: &'w World, rule: &'w AdminRule, family: Family) -> Vec<(&'w Pod, u128)> {
-    let mut out: Vec<(&Pod, u128)> = Vec::new();
+    let mut out: BTreeMap<u128, &Pod> = BTreeMap::new();
     for peer in &rule.peers {
         for pod in world.admin_peer_pods(peer) {
             for ip in pod.ips.iter().filter(|ip| Family::of(**ip) == family) {
-                if !out.iter().any(|(_, seen)| *seen == num(*ip)) {
-                    out.push((pod, num(*ip)));
-                }
+                out.entry(num(*ip)).or_insert(pod);
             }
         }
     }
-    out
+    out.into_iter().map(|(ip, pod)| (pod, ip)).collect()
 }
 
-/// The tier chains and their sets, from the plans.
-pub fn render_tiers(plans: &[TierRulePlan]) -> (Vec<Chain>, Vec<Set>) {
+/// The tier chains and their sets, from the plan.
+pub fn render_tiers(plan: &TierPlan) -> (Vec<Chain>, Vec<Set>) {
+    let mut sets: Vec<Set> = plan
+        .subjects
+        .iter()
+        .map(|(name, family, addrs)| {
+            let elems = addrs.iter().map(|a| Elem::new(vec![addr_part(*family, *a, *a)])).collect();
+            Set::new(name.clone(), &[addr_type(*family)]).with_elems(elems)
+        })
+        .collect();
     let mut chains: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
-    let mut sets = Vec::new();
-    for plan in plans {
-        let (set, rule) = render_rule(plan);
-        sets.push(set);
-        chains.entry(plan.chain()).or_default().push(rule);
+    for rule in &plan.rules {
+        let (rule_sets, nft_rules) = render_rule(rule);
+        sets.extend(rule_sets);
+        chains.entry(rule.chain()).or_default().extend(nft_rules);
     }
     let chains = chains
         .into_iter()
@@ -220,39 +265,47 @@ pub fn render_tiers(plans: &[TierRulePlan]) -> (Vec<Chain>, Vec<Set>) {
     (chains, sets)
 }
 
-fn render_rule(plan: &TierRulePlan) -> (Set, Rule) {
-    let family = plan.family;
-    let dir = plan.rule.direction;
+/// A rule's sets and nft rules (two when ingress named ports sit beside numbered ones).
+fn render_rule(plan: &TierRulePlan) -> (Vec<Set>, Vec<Rule>) {
+    let (family, dir) = (plan.family, plan.rule.direction);
     let local = match dir {
         Direction::Ingress => peer_field(Direction::Egress, family),
         Direction::Egress => peer_field(Direction::Ingress, family),
     };
-    let addr = addr_type(family);
-    let local_part = |n: u128| addr_part(family, n, n);
-    let (set, fields) = if plan.all_ports {
-        let elems =
-            plan.any.iter().map(|(l, (lo, hi))| Elem::new(vec![local_part(*l), addr_part(family, *lo, *hi)]));
-        let set = Set::new(plan.set(), &[addr, addr]).intervals().with_elems(elems.collect());
-        (set, vec![local, peer_field(dir, family)])
-    } else {
-        let elems = plan.boxes.iter().map(|(l, proto, (lo, hi), (first, last))| {
-            Elem::new(vec![
-                local_part(*l),
-                addr_part(family, *lo, *hi),
-                proto_part(*proto),
-                port_part(*first, *last),
-            ])
-        });
-        let types = [addr, addr, DataType::InetProto, DataType::InetService];
-        let set = Set::new(plan.set(), &types).intervals().with_elems(elems.collect());
-        (set, vec![local, peer_field(dir, family), Field::L4Proto, Field::ThDport])
+    let (addr, peer) = (addr_type(family), peer_field(dir, family));
+    let subject = Match::in_set(&[local], plan.subjects.clone());
+    let nft_rule = |matches: Vec<Match>| {
+        Rule::new(matches, vec![Stmt::Counter, Stmt::Verdict(plan.verdict())])
+            .with_comment(comment(&plan.rule.short()))
     };
-    let rule = Rule::new(
-        vec![Match::in_set(&fields, plan.set())],
-        vec![Stmt::Counter, Stmt::Verdict(plan.verdict())],
-    )
-    .with_comment(comment(&plan.rule.short()));
-    (set, rule)
+    let port_types = [addr, DataType::InetProto, DataType::InetService];
+    let box_elem = |(proto, (lo, hi), (first, last)): &(Protocol, AddrRange, PortRange)| {
+        vec![addr_part(family, *lo, *hi), proto_part(*proto), port_part(*first, *last)]
+    };
+    if plan.all_ports {
+        let elems = plan.any.iter().map(|(lo, hi)| Elem::new(vec![addr_part(family, *lo, *hi)])).collect();
+        let set = Set::new(plan.set("any"), &[addr]).intervals().with_elems(elems);
+        return (vec![set], vec![nft_rule(vec![subject, Match::in_set(&[peer], plan.set("any"))])]);
+    }
+    let elems = plan.boxes.iter().map(|b| Elem::new(box_elem(b))).collect();
+    let mut sets = vec![Set::new(plan.set("ports"), &port_types).intervals().with_elems(elems)];
+    let boxed = [peer, Field::L4Proto, Field::ThDport];
+    let mut rules = vec![nft_rule(vec![subject, Match::in_set(&boxed, plan.set("ports"))])];
+    if let Some(named) = &plan.named {
+        let elems = named
+            .iter()
+            .map(|(l, proto, a, p)| {
+                let mut key = vec![addr_part(family, *l, *l)];
+                key.extend(box_elem(&(*proto, *a, *p)));
+                Elem::new(key)
+            })
+            .collect();
+        let types = [addr, addr, DataType::InetProto, DataType::InetService];
+        sets.push(Set::new(plan.set("named"), &types).intervals().with_elems(elems));
+        let keyed = [local, peer, Field::L4Proto, Field::ThDport];
+        rules.push(nft_rule(vec![Match::in_set(&keyed, plan.set("named"))]));
+    }
+    (sets, rules)
 }
 
 #[cfg(test)]
@@ -299,18 +352,15 @@ mod tests {
         let w = world();
         let local = w.pods_on("n1");
         let locals: Vec<&Pod> = local.iter().filter_map(|r| w.pod(r)).collect();
-        let plans = plan_tiers(&w, &locals);
+        let plan = plan_tiers(&w, &locals);
+        let plans = &plan.rules;
         assert_eq!(plans.len(), 2, "one per family");
         assert_eq!(plans[0].rule.short(), "anp/deny-y ingress[0]");
-        assert_eq!(
-            plans[0].any,
-            vec![(
-                num("10.0.1.1".parse().unwrap()),
-                (num("10.0.2.1".parse().unwrap()), num("10.0.2.1".parse().unwrap()))
-            )]
-        );
+        let y_a = num("10.0.2.1".parse().unwrap());
+        assert_eq!(plans[0].any, vec![(y_a, y_a)]);
+        assert_eq!(plan.subjects[0].2, vec![num("10.0.1.1".parse().unwrap())]);
         assert!(plans[1].any.is_empty(), "no IPv6 addresses");
-        assert!(plan_tiers(&w, &[]).is_empty(), "no local subject, no rules");
+        assert_eq!(plan_tiers(&w, &[]), TierPlan::default(), "no local subject, no rules");
         // A new peer pod is one more element; the table's shape stays.
         let old = compile(&w, &local);
         let mut w2 = w.clone();
