@@ -288,6 +288,52 @@ fn order_ports_egress() -> Vec<Scenario> {
     ]
 }
 
+/// The conformance suite's ingress rules case: shadowed rules, port-specific Deny before Pass,
+/// an Allow on one port before a Deny of everything else.
+fn rule_order() -> Scenario {
+    let (x, y, z) = (from_ns("x"), from_ns("y"), from_ns("z"));
+    let http = "ports: [{portNumber: {protocol: TCP, port: 80}}]";
+    let yaml = anp(
+        "ingress-tcp",
+        3,
+        &format!(
+            "{SUBJECT_X}\ningress:\n\
+             - {{name: allow-from-y, action: Allow, from: {y}}}\n\
+             - {{name: deny-from-y, action: Deny, from: {y}}}\n\
+             - {{name: pass-from-y, action: Pass, from: {y}}}\n\
+             - {{name: deny-from-z-80, action: Deny, from: {z}, {http}}}\n\
+             - {{name: pass-from-z-80, action: Pass, from: {z}, {http}}}\n\
+             - {{name: allow-from-x-80, action: Allow, from: {x}, {http}}}\n\
+             - {{name: deny-from-x, action: Deny, from: {x}}}"
+        ),
+    );
+    let others = "
+        .XX ... ...
+        X.X ... ...
+        XX. ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...";
+    let http_table = "
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        XXX ... ...
+        XXX ... ...
+        XXX ... ...";
+    scenario(
+        "rules in order: shadowed rules, Deny before Pass, Allow before Deny",
+        yaml,
+        vec![check(80, Tcp, http_table), check(81, Tcp, others), check(80, Udp, others)],
+    )
+}
+
 /// `networks` peers: node-2's pod subnet (pods b), measured against evaluate only.
 fn networks(node2_v4: &str) -> Scenario {
     let yaml = anp(
@@ -338,6 +384,7 @@ fn admin_tiers_in_a_three_node_lab() {
     let mut all = tiers_against_network_policy();
     all.extend(baseline());
     all.extend(order_ports_egress());
+    all.push(rule_order());
     all.push(networks(&node2_v4));
     for s in &all {
         r.run(s);

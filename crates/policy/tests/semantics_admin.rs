@@ -297,3 +297,57 @@ fn egress_to_nodes_by_label() {
 fn pod(ns: &str, name: &str) -> Endpoint {
     Endpoint::Pod(PodRef::new(ns, name))
 }
+
+/// After the conformance suite's ingress rules case: later rules shadowed by earlier ones
+/// (Allow, then Deny and Pass of the same peers), port-specific Deny before Pass, an Allow
+/// on one port before a Deny of everything else.
+#[test]
+fn conformance_ingress_rule_order() {
+    let y = from_ns("y");
+    let z = from_ns("z");
+    let x = from_ns("x");
+    let http = "ports: [{portNumber: {protocol: TCP, port: 80}}]";
+    let w = world_with(&anp(
+        "ingress-tcp",
+        3,
+        &format!(
+            "{SUBJECT_X}\ningress:\n\
+             - {{name: allow-from-y, action: Allow, from: {y}}}\n\
+             - {{name: deny-from-y, action: Deny, from: {y}}}\n\
+             - {{name: pass-from-y, action: Pass, from: {y}}}\n\
+             - {{name: deny-from-z-80, action: Deny, from: {z}, {http}}}\n\
+             - {{name: pass-from-z-80, action: Pass, from: {z}, {http}}}\n\
+             - {{name: allow-from-x-80, action: Allow, from: {x}, {http}}}\n\
+             - {{name: deny-from-x, action: Deny, from: {x}}}"
+        ),
+    ));
+    assert_table(
+        &w,
+        80,
+        Tcp,
+        "
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        XXX ... ...
+        XXX ... ...
+        XXX ... ...",
+    );
+    let others = "
+        .XX ... ...
+        X.X ... ...
+        XX. ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...
+        ... ... ...";
+    assert_table(&w, 81, Tcp, others);
+    assert_table(&w, 80, Udp, others);
+    let v = evaluate(&w, &pod("y", "a"), &pod("x", "a"), 81, Tcp);
+    assert!(matches!(&v.ingress, Decision::Tier(r) if r.name == "allow-from-y"), "{v}");
+}
