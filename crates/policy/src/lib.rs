@@ -9,6 +9,8 @@
 //!   verdict maps, peers and ports are set elements. [`apply_batch`] replaces the table in one
 //!   atomic transaction with no open window; [`update_batch`] changes only elements when the
 //!   table's shape is unchanged. Replies of allowed connections pass by conntrack.
+//!   [`compile_logged`] adds flow log statements and the [`FlowSites`] catalogue that maps
+//!   their prefixes back to the verdict, tier, policies and rule (docs/flows.md).
 //!
 //! Everything here is pure; applying a batch (`fw::nft::Conn::apply`) is the caller's effect.
 
@@ -22,7 +24,11 @@ mod selector;
 mod verdict;
 mod world;
 
-pub use compile::{FAMILY, Ruleset, TABLE, apply_batch, compile, delete_batch, table_id, update_batch};
+pub use compile::flowlog::{FLOW_LOG_GROUP, TIER_NETWORK_POLICY, TIER_NONE};
+pub use compile::{
+    FAMILY, FlowLogs, FlowSite, FlowSites, FlowVerdict, Ruleset, TABLE, apply_batch, compile, compile_logged,
+    delete_batch, table_id, update_batch,
+};
 pub use decode::{
     KINDS, Object, ParseError, PodObject, metadata, parse_document, parse_policy_spec, parse_value,
     parse_yaml, reader,

@@ -30,6 +30,16 @@ const NFULA_IFINDEX_OUTDEV: u16 = 5;
 const NFULA_PAYLOAD: u16 = 9;
 const NFULA_PREFIX: u16 = 10;
 
+/// The group twill's tables log to (the policy table, the plugins' spoof checks) and twilld
+/// listens on. Far from the small numbers ulogd and hand-written rules tend to use.
+pub const TWILL_GROUP: u16 = 6120;
+
+/// The prefix of packets the plugins' spoof checks drop, `KIND` naming the check (`mac`,
+/// `ip4`, `ip6`, `arp`, `nd`, `router`).
+pub fn spoof_prefix(kind: &str) -> String {
+    format!("twill denied spoof {kind}")
+}
+
 /// How many bytes of each packet the kernel copies: enough for an IPv6 header, a few
 /// extension headers and the ports.
 pub const COPY_RANGE: u32 = 160;

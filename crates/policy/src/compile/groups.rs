@@ -86,7 +86,7 @@ pub fn group<'w>(members: Vec<(GroupKey, Vec<&'w NetworkPolicy>, &'w Pod)>) -> B
     groups
 }
 
-fn fnv1a(s: &str) -> u64 {
+pub(super) fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
