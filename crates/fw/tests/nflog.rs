@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use testkit::{TestNs, require_privileges};
 use twill_fw::nflog::{Listener, Packet, Received, Tuple};
-use twill_fw::nft::{Batch, Chain, ChainType, Conn, Family, Field, Hook, Match, Rule, Stmt, Table, Value, Verdict};
+use twill_fw::nft::{
+    Batch, Chain, ChainType, Conn, Family, Field, Hook, Match, Rule, Stmt, Table, Value, Verdict,
+};
 
 const GROUP: u16 = 4321;
 
@@ -15,7 +17,10 @@ fn log_table() -> Table {
     let log = |prefix: &str| Stmt::Log { group: GROUP, prefix: prefix.into() };
     let rules = vec![
         Rule::new(
-            vec![Match::AnyOf { field: Field::CtState, bits: 8 }, Match::eq(Field::ThDport, Value::Port(7001))],
+            vec![
+                Match::AnyOf { field: Field::CtState, bits: 8 },
+                Match::eq(Field::ThDport, Value::Port(7001)),
+            ],
             vec![log("tw test tcp"), Stmt::Verdict(Verdict::Accept)],
         ),
         Rule::new(

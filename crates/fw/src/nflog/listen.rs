@@ -93,7 +93,10 @@ impl Listener {
                     Some((errno, detail)) => {
                         let e = io::Error::from_raw_os_error(errno);
                         let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
-                        return Err(io::Error::new(e.kind(), format!("bind nflog group {}: {e}{detail}", self.group)));
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("bind nflog group {}: {e}{detail}", self.group),
+                        ));
                     }
                     None => {}
                 }

@@ -16,8 +16,8 @@ const CAPTURED: [u8; 276] = [
     0, 10, 0, 16, 225, 8, 0, 1, 0, 134, 221, 3, 0, 16, 0, 10, 0, 116, 119, 32, 116, 101, 115, 116, 32, 117,
     100, 112, 0, 8, 0, 5, 0, 0, 0, 0, 1, 8, 0, 11, 0, 0, 0, 0, 0, 8, 0, 14, 0, 0, 0, 0, 0, 53, 0, 9, 0, 96,
     2, 30, 109, 0, 9, 17, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 1, 128, 183, 27, 90, 0, 9, 0, 28, 120, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 16, 225,
+    0, 0, 0, 0, 0, 1, 128, 183, 27, 90, 0, 9, 0, 28, 120, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 16, 225,
 ];
 
 fn ip(s: &str) -> IpAddr {
@@ -31,7 +31,8 @@ fn captured_datagram_gives_both_packets() {
     assert_eq!((got[0].prefix.as_str(), got[0].hw_protocol, got[0].hook), ("tw test tcp", 0x0800, 3));
     assert_eq!((got[0].timestamp, got[0].outdev), (None, Some(1)));
     let tcp = Tuple::parse(&got[0].payload).unwrap();
-    let want = Tuple { src: ip("127.0.0.1"), dst: ip("127.0.0.1"), proto: 6, sport: Some(33030), dport: Some(7001) };
+    let want =
+        Tuple { src: ip("127.0.0.1"), dst: ip("127.0.0.1"), proto: 6, sport: Some(33030), dport: Some(7001) };
     assert_eq!(tcp, want);
     assert_eq!((got[1].prefix.as_str(), got[1].hw_protocol), ("tw test udp", 0x86dd));
     let udp = Tuple::parse(&got[1].payload).unwrap();

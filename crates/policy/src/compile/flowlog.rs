@@ -182,7 +182,8 @@ pub fn local_sets(mode: FlowLogs, locals: &[&Pod]) -> Vec<Set> {
                 locals.iter().flat_map(|p| p.ips.iter()).filter(|ip| Family::of(**ip) == family).collect();
             ips.sort();
             ips.dedup();
-            let elems = ips.into_iter().map(|ip| fw::nft::Elem::new(vec![fw::nft::KeyPart::addr(*ip)])).collect();
+            let elems =
+                ips.into_iter().map(|ip| fw::nft::Elem::new(vec![fw::nft::KeyPart::addr(*ip)])).collect();
             Set::new(local_set(family), &[addr_type(family)]).with_elems(elems)
         })
         .collect()

@@ -33,10 +33,10 @@ mod update;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+pub use flowlog::{FlowLogs, FlowSite, FlowSites, FlowVerdict};
 use fw::nft::{
     Chain, ChainType, DataType, Elem, ElemData, Field, Hook, Match, Rule, Set, Stmt, Value, Verdict,
 };
-pub use flowlog::{FlowLogs, FlowSite, FlowSites, FlowVerdict};
 pub use ruleset::{FAMILY, Ruleset, TABLE, table_id};
 pub use update::{apply_batch, delete_batch, update_batch};
 
@@ -121,7 +121,8 @@ fn group_chain(
 ) -> (Chain, Vec<Set>) {
     let policies = group.policies.iter().map(|p| p.key()).collect();
     let [log_allow, log_deny] = sites.group_stmts(&group.name, dir, policies);
-    let accept = |m: Match| Rule::new(vec![m], [log_allow.clone(), vec![Stmt::Verdict(Verdict::Accept)]].concat());
+    let accept =
+        |m: Match| Rule::new(vec![m], [log_allow.clone(), vec![Stmt::Verdict(Verdict::Accept)]].concat());
     let mut rules = Vec::new();
     let mut sets = Vec::new();
     let representative = group.pods[0];

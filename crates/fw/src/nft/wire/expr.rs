@@ -354,7 +354,9 @@ fn stmt(c: &mut Compiler<'_>, s: &Stmt, sets: &dyn SetLookup) -> Result<(), Inva
         Stmt::Masquerade => c.expr("masq", |_| {}),
         Stmt::Log { group, prefix } => {
             if prefix.len() > LOG_PREFIX_MAX || prefix.contains('\0') {
-                return Err(Invalid(format!("log prefix {prefix:?}: more than {LOG_PREFIX_MAX} bytes or a NUL")));
+                return Err(Invalid(format!(
+                    "log prefix {prefix:?}: more than {LOG_PREFIX_MAX} bytes or a NUL"
+                )));
             }
             c.expr("log", |w| {
                 w.put(NFTA_LOG_GROUP, &group.to_be_bytes());
