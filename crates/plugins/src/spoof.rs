@@ -77,6 +77,7 @@ mod tests {
         assert!(text.contains("guarded { \"veth0a1b2c3d\" comment \"n/c/eth0\" }"), "{text}");
         assert!(text.contains("allowed { \"veth0a1b2c3d\" . 02:00:00:00:00:01 comment"), "{text}");
         let table = super::table().text();
-        assert!(table.contains("iifname @guarded iifname . ether saddr != @allowed drop"), "{table}");
+        let rule = "iifname @guarded iifname . ether saddr != @allowed log prefix \"twill denied spoof mac\" group 6120 drop";
+        assert!(table.contains(rule), "{table}");
     }
 }
