@@ -97,7 +97,10 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     };
     let peers = Vec::new();
     let ttl = conf.ttl;
-    let policy = PolicyController::new(&conf.node);
+    let view = crate::flows::SharedView::default();
+    let policy = PolicyController::logging(&conf.node, conf.flow_logs, view.clone());
+    let flows_stop = Arc::new(AtomicBool::new(false));
+    start_flow_logs(&conf, view, &metrics, &flows_stop);
     let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
     let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
     if let Err(e) = &notifier {
@@ -128,8 +131,27 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     let stop = agent.spawn_watcher(tx)?;
     agent.run_loop(&rx);
     stop.store(true, Ordering::Relaxed);
+    flows_stop.store(true, Ordering::Relaxed);
     agent.leave();
     Ok(())
+}
+
+/// Starts the flow log reader unless `--flow-logs off`. Without it the node still works:
+/// the table logs to a group nobody reads, which costs the kernel a lookup.
+fn start_flow_logs(
+    conf: &AgentConf,
+    view: crate::flows::SharedView,
+    metrics: &Metrics,
+    stop: &Arc<AtomicBool>,
+) {
+    if conf.flow_logs == policy::FlowLogs::Off {
+        return;
+    }
+    let started = crate::flows::spawn(view, metrics.flows.clone(), conf.state_dir.clone(), stop.clone());
+    match started {
+        Ok(()) => tracing::info!(mode = ?conf.flow_logs, group = fw::nflog::TWILL_GROUP, "flow logs on"),
+        Err(e) => tracing::error!(error = %e, "cannot read flow logs; /flows stays empty"),
+    }
 }
 
 /// What must work before the node joins.
