@@ -34,6 +34,8 @@ pub struct MemberConf {
     /// The node's BGP AS and role (bgp backend).
     pub bgp: Option<NodeBgp>,
     pub ttl: Duration,
+    /// Where the agent's HTTP server answers from elsewhere (none: loopback only).
+    pub http: Option<String>,
 }
 
 /// A node's subnets (also what the state directory remembers across restarts).
@@ -158,6 +160,7 @@ pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecor
         heartbeat: now,
         health: health.to_string(),
         bgp: conf.bgp,
+        http: conf.http.clone(),
     }
 }
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use policy::{FlowLogs, Namespace, Pod, World, apply_batch, compile_logged, parse_yaml};
 use testkit::{TempDir, TestNs, require_privileges, wait_until};
 use twill_agent::flows::{self, FlowQuery, FlowRecord, FlowStore, FlowView, SharedView};
-use policy::{FlowLogs, Namespace, Pod, World, apply_batch, compile_logged, parse_yaml};
 
 const POLICY: &str = "
 apiVersion: networking.k8s.io/v1

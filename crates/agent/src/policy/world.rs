@@ -128,6 +128,7 @@ mod tests {
                 heartbeat: 0,
                 health: String::new(),
                 bgp: None,
+                http: None,
             }],
         }
     }
