@@ -76,11 +76,20 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
     let refused = find(&denied, |r| r["src_pod"] == "x/c").unwrap();
     assert_eq!(
         (&refused["node"], &refused["direction"], &refused["tier"], &refused["reason"]),
-        (&Value::from("node-2"), &Value::from("ingress"), &Value::from("NetworkPolicy"), &Value::from("default deny")),
+        (
+            &Value::from("node-2"),
+            &Value::from("ingress"),
+            &Value::from("NetworkPolicy"),
+            &Value::from("default deny")
+        ),
         "{refused:#}"
     );
     assert_eq!(refused["policies"], serde_json::json!(["y/only-xa"]), "{refused:#}");
-    assert_eq!((&refused["proto"], &refused["dport"]), (&Value::from("tcp"), &Value::from(80)), "{refused:#}");
+    assert_eq!(
+        (&refused["proto"], &refused["dport"]),
+        (&Value::from("tcp"), &Value::from(80)),
+        "{refused:#}"
+    );
     let spoofed = find(&denied, |r| r["reason"] == "spoofed ip4").unwrap();
     assert_eq!((&spoofed["tier"], &spoofed["node"]), (&Value::from("spoofchk"), &Value::from("node-2")));
     assert_eq!((&spoofed["src"], &spoofed["dst_pod"]), (&Value::from(xa.to_string()), &Value::from("y/b")));
@@ -88,8 +97,15 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
 
     let to_yb = records(&lab.ok(&["flows", "--pod", "y/b", "-o", "json"]));
     let allowed = find(&to_yb, |r| r["src_pod"] == "x/a" && r["direction"] == "ingress").expect("x/a → y/b");
-    assert_eq!((&allowed["verdict"], &allowed["policy"]), (&Value::from("allowed"), &Value::from("y/only-xa")));
-    assert_eq!((&allowed["rule"], &allowed["node"]), (&Value::from(1), &Value::from("node-2")), "{allowed:#}");
+    assert_eq!(
+        (&allowed["verdict"], &allowed["policy"]),
+        (&Value::from("allowed"), &Value::from("y/only-xa"))
+    );
+    assert_eq!(
+        (&allowed["rule"], &allowed["node"]),
+        (&Value::from(1), &Value::from("node-2")),
+        "{allowed:#}"
+    );
     // x/a's egress on node-1: no policy selects x/a.
     assert!(find(&to_yb, |r| r["node"] == "node-1" && r["reason"] == "no policy").is_some(), "{to_yb:#?}");
     assert!(to_yb.iter().all(|r| r["src_pod"] == "y/b" || r["dst_pod"] == "y/b"), "{to_yb:#?}");
