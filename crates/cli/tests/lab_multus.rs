@@ -5,7 +5,9 @@
 //! different nodes reach each other over net1; the network-status is in the pod's record
 //! (`twill cluster get pods -o json`, `twill lab status --json`); `twill cluster get nets`;
 //! deleting the definitions and then the pods cleans up everything; a bad annotation gives a
-//! clear error and attaches nothing.
+//! clear error and attaches nothing. Then the data network with cluster-wide IPAM
+//! (`whereabouts` on the lab's datastore): pods on both nodes get distinct addresses from one
+//! range, reach each other, show in `twill cluster get ippools`, and free them at DEL.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -134,6 +136,38 @@ fn write_node_data_conf(lab: &Lab, status: &Value, node: usize) {
                  "ranges": [[{"subnet": "10.60.0.0/24", "rangeStart": format!("10.60.0.{}", node * 50), "rangeEnd": format!("10.60.0.{}", node * 50 + 40)}]]}});
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("data.conf"), conf.to_string()).unwrap();
+}
+
+/// `wdata` on node N: the same macvlan with `whereabouts` over all of 10.62.0.0/24, reading
+/// the datastore and the node's name from the flat file this node's twilld writes.
+fn write_node_whereabouts_conf(status: &Value, node: usize) {
+    let n = &status["nodes"][node - 1];
+    let dir = PathBuf::from(n["multus_conf_dir"].as_str().unwrap());
+    let flat = PathBuf::from(n["cni_conf_dir"].as_str().unwrap()).join("whereabouts.d/whereabouts.conf");
+    assert!(flat.is_file(), "node-{node}'s twilld wrote {}", flat.display());
+    let conf = json!({"cniVersion": "1.0.0", "name": "wdata", "type": "macvlan", "master": n["data_iface"], "mode": "bridge",
+        "ipam": {"type": "whereabouts", "range": "10.62.0.0/24", "exclude": ["10.62.0.0/28"], "configuration_path": flat}});
+    std::fs::write(dir.join("wdata.conf"), conf.to_string()).unwrap();
+}
+
+/// The live reservations of the ippools as `(ip, pod, node)`.
+fn reservations(lab: &Lab) -> Vec<(String, String, String)> {
+    let pools: Value = serde_json::from_str(&lab.cluster(&["get", "ippools", "-o", "json"])).unwrap();
+    let mut out: Vec<(String, String, String)> = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["reservations"].as_array().cloned().unwrap_or_default())
+        .map(|r| {
+            (
+                r["ip"].as_str().unwrap().into(),
+                r["pod"].as_str().unwrap().into(),
+                r["node"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn network_status(record: &Value) -> Vec<(String, String, bool, Vec<String>)> {
@@ -265,4 +299,45 @@ fn multi_network_pods_on_the_lab() {
         .count();
     assert_eq!(side_left, 0);
     let _ = std::fs::remove_file(file);
+
+    // The data network again, now with cluster-wide addresses.
+    for node in [1, 2] {
+        write_node_whereabouts_conf(&status, node);
+    }
+    let wfile = std::env::temp_dir().join(format!("twill-lab-wnad-{}.yaml", std::process::id()));
+    std::fs::write(
+        &wfile,
+        "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: wdata}\n",
+    )
+    .unwrap();
+    lab.ok(&["apply", "-f", wfile.to_str().unwrap(), "--no-wait"]);
+    for (pod, node) in [("default/d", "1"), ("default/e", "2"), ("default/f", "1")] {
+        lab.ok(&["pod", "add", pod, "--node", node, "--networks", "wdata"]);
+    }
+    let ips: Vec<String> =
+        ["default/d", "default/e", "default/f"].iter().flat_map(|p| lab.addrs(p, "net1")).collect();
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "three pods, three addresses: {ips:?}");
+    assert!(
+        ips.iter()
+            .all(|ip| ip.starts_with("10.62.0.")
+                && ip.rsplit('.').next().unwrap().parse::<u8>().unwrap() >= 16),
+        "{ips:?}"
+    );
+    let ping = lab.run(&["exec", "default/d", "--", "ping", "-c1", "-W2", &ips[1]]);
+    assert!(ping.status.success(), "d (node-1) reaches e (node-2) over net1: {}", text(&ping));
+    let held = reservations(&lab);
+    let who: Vec<(&str, &str)> = held.iter().map(|(_, pod, node)| (pod.as_str(), node.as_str())).collect();
+    assert_eq!(held.len(), 3, "{held:?}");
+    for want in [("default/d", "node-1"), ("default/e", "node-2"), ("default/f", "node-1")] {
+        assert!(who.contains(&want), "{want:?} in {held:?}");
+    }
+    lab.ok(&["delete", "-f", wfile.to_str().unwrap(), "--no-wait"]);
+    for pod in ["default/d", "default/e", "default/f"] {
+        lab.ok(&["pod", "del", pod]);
+    }
+    assert_eq!(reservations(&lab), [], "DEL freed every cluster-wide address");
+    let _ = std::fs::remove_file(wfile);
 }

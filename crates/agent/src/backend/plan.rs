@@ -63,11 +63,29 @@ impl Plan {
     }
 }
 
+/// The peers whose pod subnets overlap no earlier peer's. Subnet leases make them disjoint; a
+/// datastore written by something else may not, and two routes (or two VTEP neighbours with
+/// different MACs) for one destination cannot both be in the kernel: a plan holding both
+/// would never be in place, and every reconcile would rewrite it. The first claim wins.
+pub fn distinct_subnets(peers: &[Peer]) -> Vec<&Peer> {
+    let mut kept: Vec<&Peer> = Vec::new();
+    let subnets = |p: &Peer| [Some(p.subnet), p.subnet6].into_iter().flatten().collect::<Vec<_>>();
+    for p in peers {
+        let clash = kept
+            .iter()
+            .any(|k| subnets(k).iter().any(|a| subnets(p).iter().any(|b| crate::subnet::overlaps(a, b))));
+        if !clash {
+            kept.push(p);
+        }
+    }
+    kept
+}
+
 /// host-gw: each peer's pod subnet via the peer's node address on the underlay. An IPv6
 /// subnet needs an IPv6 next hop, so it is routed only when the peer published one.
 pub fn plan_host_gw(peers: &[Peer], underlay: u32) -> Plan {
     let mut plan = Plan::default();
-    for p in peers {
+    for p in distinct_subnets(peers) {
         let hops = [(Some(p.subnet), Some(p.node_ip)), (p.subnet6, p.node_ip6.or(Some(p.node_ip)))];
         for (dst, gw) in hops {
             let (Some(dst), Some(gw)) = (dst, gw) else { continue };
@@ -85,7 +103,7 @@ pub fn plan_host_gw(peers: &[Peer], underlay: u32) -> Plan {
 /// published no VTEP MAC (another backend) are skipped.
 pub fn plan_vxlan(peers: &[Peer], vxlan: u32) -> Plan {
     let mut plan = Plan::default();
-    for p in peers {
+    for p in distinct_subnets(peers) {
         let Some(mac) = p.vtep_mac else { continue };
         plan.fdb.push(FdbSpec { mac, dst: p.node_ip });
         for dst in [Some(p.subnet), p.subnet6].into_iter().flatten() {
@@ -157,6 +175,27 @@ mod tests {
             vtep_mac: mac,
             bgp: None,
         }
+    }
+
+    /// fuzz: record. Two node records claiming one subnet with different VTEP MACs gave a
+    /// plan that was never in place (two neighbours for one address).
+    #[test]
+    fn peers_claiming_a_taken_subnet_are_left_out() {
+        let mut b = peer(1, Some(MAC2), true);
+        b.name = "node-b".into();
+        let mut c = peer(3, Some(MAC2), false);
+        c.subnet = "10.244.1.0/25".parse().unwrap();
+        let peers = [peer(1, Some(MAC1), true), b, c, peer(2, Some(MAC2), false)];
+        let dsts = |plan: &Plan| plan.routes.iter().map(|r| r.dst.to_string()).collect::<Vec<_>>();
+        let (host_gw, vxlan) = (plan_host_gw(&peers, 2), plan_vxlan(&peers, 3));
+        for plan in [&host_gw, &vxlan] {
+            assert!(plan_changes(plan, plan).is_empty(), "{plan:?}");
+        }
+        assert_eq!(dsts(&host_gw), ["10.244.1.0/24", "10.244.2.0/24"], "no IPv6 next hop: no IPv6 route");
+        assert_eq!(dsts(&vxlan), ["10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:1::/64"]);
+        assert!(
+            plan_vxlan(&peers, 3).neigh.iter().all(|n| n.ip.to_string() == "10.244.2.0" || n.mac == MAC1)
+        );
     }
 
     fn route(dst: &str, gw: &str, oif: u32, onlink: bool) -> RouteSpec {

@@ -231,7 +231,7 @@ mod tests {
             "--node node-2 --node-ip 10.100.0.12 --underlay-iface eth0 --datastore file:/run/twill-lab/datastore \
              --backend vxlan --cluster-cidr 10.244.0.0/16 --cni-conf-dir /run/twill-lab/nodes/node-2/net.d \
              --cni-bin-dir /run/twill-lab/bin --state-dir /run/twill-lab/nodes/node-2/agent \
-             --health-listen 127.0.0.1:9099 --resync-seconds 2 --lease-ttl-seconds 30"
+             --health-listen 127.0.0.1:9099 --resync-seconds 2 --ipam-grace-seconds 10 --lease-ttl-seconds 30"
         );
         options.ipv6 = true;
         options.datastore = DatastoreKind::Etcd;
