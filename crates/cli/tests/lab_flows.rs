@@ -33,7 +33,7 @@ fn records(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect()
 }
 
-fn find<'a>(records: &'a [Value], f: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+fn find(records: &[Value], f: impl Fn(&Value) -> bool) -> Option<&Value> {
     records.iter().find(|r| f(r))
 }
 
