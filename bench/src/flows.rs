@@ -44,6 +44,8 @@ pub struct ModeMeasure {
     pub gbps: Vec<f64>,
     /// Records the reader made per connection opened.
     pub records_per_conn: Vec<f64>,
+    /// CPU time of the reader thread per record it made.
+    pub reader_cpu_per_record: Vec<Duration>,
     pub error: Option<String>,
 }
 
@@ -108,6 +110,7 @@ fn round(
 
 fn measure(bed: &Bed, conf: &FlowsConf, store: &FlowStore, m: &mut ModeMeasure) -> Result<()> {
     let before = store.next_seq();
+    let cpu_before = reader_cpu();
     let started = Instant::now();
     let times = bed.connections(conf.connect_span)?;
     let stalled: Vec<&Duration> = times.iter().filter(|t| **t > STALL).collect();
@@ -119,6 +122,29 @@ fn measure(bed: &Bed, conf: &FlowsConf, store: &FlowStore, m: &mut ModeMeasure) 
     std::thread::sleep(Duration::from_millis(300));
     let made = store.query(&FlowQuery { after: before.checked_sub(1), ..FlowQuery::default() }).len();
     m.records_per_conn.push(made as f64 / times.len().max(1) as f64);
+    if let (Some(a), Some(b)) = (cpu_before, reader_cpu())
+        && made > 0
+    {
+        m.reader_cpu_per_record.push(b.saturating_sub(a) / made as u32);
+    }
     m.gbps.push(bed.throughput(conf.iperf_secs)?);
     Ok(())
+}
+
+/// User and system CPU time of this process's `twilld-flows` thread (the reader), from
+/// /proc/self/task/*/stat, in clock ticks of 10 ms.
+fn reader_cpu() -> Option<Duration> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "twilld-flows" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<u64> =
+            rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+        return Some(Duration::from_millis(10 * fields.iter().sum::<u64>()));
+    }
+    None
 }

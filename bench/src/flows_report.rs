@@ -47,14 +47,24 @@ pub fn render(f: &FlowsResult) -> String {
             show(gbps, " Gbit/s", 2),
             show(ratio_value(gbps, off_gbps), "x", 2),
             show(median(&m.records_per_conn), "", 2),
+            show(median_duration(&m.reader_cpu_per_record).map(|d| d.as_secs_f64() * 1e6), " µs", 1),
             m.stalls.iter().sum::<usize>().to_string(),
         ]);
         if let Some(e) = &m.error {
             errors.push(format!("{mode:?}: {e}"));
         }
     }
-    let header =
-        ["flow logs", "connections", "ratio", "connect", "iperf3", "ratio", "records / connection", "stalls"];
+    let header = [
+        "flow logs",
+        "connections",
+        "ratio",
+        "connect",
+        "iperf3",
+        "ratio",
+        "records / connection",
+        "reader CPU / record",
+        "stalls",
+    ];
     table(&mut out, &header, rows);
     crate::report::errors(&mut out, "Errors", &errors);
     out

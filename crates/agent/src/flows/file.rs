@@ -3,7 +3,7 @@
 //! previous one) and a new file starts, so at most twice that stays on disk.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::record::FlowRecord;
@@ -15,7 +15,8 @@ pub const MAX_BYTES: u64 = 16 << 20;
 #[derive(Debug)]
 pub struct FlowFile {
     path: PathBuf,
-    file: Option<File>,
+    /// Buffered: the reader writes a datagram's records, then [`FlowFile::flush`]es once.
+    file: Option<BufWriter<File>>,
     size: u64,
     max: u64,
 }
@@ -34,6 +35,7 @@ impl FlowFile {
         let mut line = serde_json::to_vec(r).map_err(std::io::Error::other)?;
         line.push(b'\n');
         if self.file.is_some() && self.size + line.len() as u64 > self.max {
+            self.flush()?;
             self.file = None;
             std::fs::rename(&self.path, self.path.with_extension("jsonl.1"))?;
         }
@@ -42,12 +44,17 @@ impl FlowFile {
             None => {
                 let f = OpenOptions::new().create(true).append(true).open(&self.path)?;
                 self.size = f.metadata()?.len();
-                self.file.insert(f)
+                self.file.insert(BufWriter::new(f))
             }
         };
         file.write_all(&line)?;
         self.size += line.len() as u64;
         Ok(())
+    }
+
+    /// Writes out what [`FlowFile::append`] buffered.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
     }
 }
 
@@ -63,12 +70,14 @@ mod tests {
         for _ in 0..5 {
             f.append(&r).unwrap();
         }
+        f.flush().unwrap();
         let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
         let line: FlowRecord = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!((text.lines().count(), line), (5, r.clone()));
         for _ in 0..5 {
             f.append(&r).unwrap();
         }
+        f.flush().unwrap();
         let old = std::fs::read_to_string(dir.path().join("flows.jsonl.1")).unwrap();
         let new = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
         assert_eq!(old.lines().count() + new.lines().count(), 10);

@@ -49,47 +49,60 @@ pub fn spawn(
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let mut listener = Listener::bind(TWILL_GROUP, Duration::from_millis(500))?;
-    let mut file = FlowFile::new(&state_dir);
+    let mut reader = Reader { view, store, file: FlowFile::new(&state_dir), file_failing: false };
     std::thread::Builder::new().name("twilld-flows".into()).spawn(move || {
-        let mut file_failing = false;
         while !stop.load(Ordering::Relaxed) {
-            let packets = match listener.recv() {
-                Ok(Received::Packets(p)) => p,
-                Ok(Received::Idle) => continue,
-                Ok(Received::Overrun) => {
-                    store.problem("lost");
-                    continue;
-                }
+            match listener.recv() {
+                Ok(Received::Packets(p)) => reader.record(p),
+                Ok(Received::Idle) => {}
+                Ok(Received::Overrun) => reader.store.problem("lost"),
                 Err(e) => {
                     tracing::error!(error = %e, "flow log socket failed; flow logs stop");
                     return;
-                }
-            };
-            let view = view.latest();
-            for packet in packets {
-                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-                let record = packet.map_err(|e| e.to_string()).and_then(|p| {
-                    build_record(&view, &p, store.next_seq(), now.as_secs_f64()).map_err(|e| e.to_string())
-                });
-                match record {
-                    Ok(r) => {
-                        let written = file.append(&r);
-                        if written.is_err() != file_failing {
-                            file_failing = written.is_err();
-                            match written {
-                                Err(e) => tracing::warn!(error = %e, "cannot append to flows.jsonl"),
-                                Ok(()) => tracing::info!("appending to flows.jsonl again"),
-                            }
-                        }
-                        store.push(r);
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "flow log message skipped");
-                        store.problem("unknown");
-                    }
                 }
             }
         }
     })?;
     Ok(())
+}
+
+/// The reader thread's state.
+struct Reader {
+    view: SharedView,
+    store: Arc<FlowStore>,
+    file: FlowFile,
+    /// The file could not be written last time (to log the change only).
+    file_failing: bool,
+}
+
+impl Reader {
+    /// Records the packets of one datagram, then writes the file out once.
+    fn record(&mut self, packets: Vec<Result<fw::nflog::Packet, fw::nflog::ParseError>>) {
+        let view = self.view.latest();
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let mut written = Ok(());
+        for packet in packets {
+            let record = packet
+                .map_err(|e| e.to_string())
+                .and_then(|p| build_record(&view, &p, self.store.next_seq(), now).map_err(|e| e.to_string()));
+            match record {
+                Ok(r) => {
+                    written = written.and_then(|()| self.file.append(&r));
+                    self.store.push(r);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "flow log message skipped");
+                    self.store.problem("unknown");
+                }
+            }
+        }
+        let written = written.and_then(|()| self.file.flush());
+        if written.is_err() != self.file_failing {
+            self.file_failing = written.is_err();
+            match written {
+                Err(e) => tracing::warn!(error = %e, "cannot append to flows.jsonl"),
+                Ok(()) => tracing::info!("appending to flows.jsonl again"),
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 use fw::nflog::{Packet, Tuple};
 use policy::{
@@ -76,13 +77,22 @@ pub struct FlowView {
     pub world: World,
     pub sites: FlowSites,
     pub pods_by_ip: HashMap<IpAddr, PodRef>,
+    /// Rules already resolved in this world: clients open many connections alike, and
+    /// evaluating every policy again for each costs the reader more than the rest of a record.
+    resolved: Mutex<HashMap<Resolution, Option<(String, usize)>>>,
 }
+
+/// What a rule resolution depends on besides the world: side, ends, protocol and port.
+type Resolution = (Direction, IpAddr, IpAddr, u8, u16);
+
+/// Resolutions kept per view before the cache starts over.
+const RESOLVED_MAX: usize = 65_536;
 
 impl FlowView {
     pub fn new(node: &str, world: World, sites: FlowSites) -> FlowView {
         let pods_by_ip =
             world.pods().flat_map(|p| p.ips.iter().map(move |ip| (*ip, p.key()))).collect::<HashMap<_, _>>();
-        FlowView { node: node.to_string(), world, sites, pods_by_ip }
+        FlowView { node: node.to_string(), world, sites, pods_by_ip, resolved: Mutex::default() }
     }
 
     fn pod(&self, ip: IpAddr) -> Option<String> {
@@ -152,7 +162,6 @@ fn decider(view: &FlowView, site: &FlowSite, tuple: &Tuple, r: &mut FlowRecord) 
         r.policies.clear();
         return;
     }
-    let end = |ip: IpAddr| view.pods_by_ip.get(&ip).map_or(Endpoint::Ip(ip), |p| Endpoint::Pod(p.clone()));
     // Rules with ports name TCP, UDP or SCTP; any other protocol passes only a rule without
     // ports, which TCP port 0 matches the same way.
     let (protocol, port) = match tuple.proto {
@@ -161,20 +170,46 @@ fn decider(view: &FlowView, site: &FlowSite, tuple: &Tuple, r: &mut FlowRecord) 
         6 => (Protocol::Tcp, tuple.dport.unwrap_or(0)),
         _ => (Protocol::Tcp, 0),
     };
+    let key = (site.direction, tuple.src, tuple.dst, tuple.proto, port);
+    let cached = view.resolved.lock().ok().and_then(|c| c.get(&key).cloned());
+    let resolved = cached.unwrap_or_else(|| {
+        let found = first_rule(view, site.direction, tuple, protocol, port);
+        if let Ok(mut c) = view.resolved.lock() {
+            if c.len() >= RESOLVED_MAX {
+                c.clear();
+            }
+            c.insert(key, found.clone());
+        }
+        found
+    });
+    match resolved {
+        Some((policy, rule)) => {
+            (r.policy, r.rule) = (Some(policy), Some(rule));
+            r.policies.clear();
+        }
+        // The cluster changed between the packet and this read.
+        None => r.reason = "rule (not resolved: the cluster changed since)".into(),
+    }
+}
+
+/// The first rule that allows `tuple` on side `dir`, by [`evaluate_family`].
+fn first_rule(
+    view: &FlowView,
+    dir: Direction,
+    tuple: &Tuple,
+    protocol: Protocol,
+    port: u16,
+) -> Option<(String, usize)> {
+    let end = |ip: IpAddr| view.pods_by_ip.get(&ip).map_or(Endpoint::Ip(ip), |p| Endpoint::Pod(p.clone()));
     let verdict =
         evaluate_family(&view.world, &end(tuple.src), &end(tuple.dst), port, protocol, Family::of(tuple.src));
-    let decision = match site.direction {
+    let decision = match dir {
         Direction::Ingress => verdict.ingress,
         Direction::Egress => verdict.egress,
     };
     match decision {
-        Decision::Allowed(rules) if !rules.is_empty() => {
-            r.policy = Some(rules[0].policy.to_string());
-            r.rule = Some(rules[0].index);
-            r.policies.clear();
-        }
-        // The cluster changed between the packet and this read.
-        _ => r.reason = "rule (not resolved: the cluster changed since)".into(),
+        Decision::Allowed(rules) => rules.first().map(|r| (r.policy.to_string(), r.index)),
+        _ => None,
     }
 }
 
