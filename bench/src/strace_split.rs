@@ -48,10 +48,12 @@ struct Call {
 const WAITS: [&str; 7] = ["futex", "wait4", "waitid", "poll", "ppoll", "epoll_wait", "nanosleep"];
 
 fn parse_line(line: &str, pending: &mut HashMap<u32, String>) -> Option<Call> {
-    let mut words = line.splitn(3, ' ');
-    let pid: u32 = words.next()?.trim().parse().ok()?;
-    let rest = words.next().map(|w| (w, words.next().unwrap_or_default()))?;
-    let (at, body) = (rest.0.parse::<f64>().ok()?, rest.1.trim_start());
+    // strace pads the pid column (`6414  1796633011.213619 execve(...`): fields are split on
+    // runs of spaces, not on one.
+    let (pid, rest) = line.trim_start().split_once(' ')?;
+    let pid: u32 = pid.parse().ok()?;
+    let (at, body) = rest.trim_start().split_once(' ')?;
+    let (at, body) = (at.parse::<f64>().ok()?, body.trim_start());
     if body.ends_with("<unfinished ...>") {
         pending.insert(pid, body.to_string());
         return None;
@@ -129,6 +131,17 @@ mod tests {
         assert_eq!(us(s.netns), 50);
         // The stdin read and the stdout write; the futex wait is left out.
         assert_eq!(us(s.other_syscalls), 15);
+    }
+
+    #[test]
+    fn a_padded_pid_column_parses() {
+        let mut pending = HashMap::new();
+        let line = "6414  1796633011.213619 execve(\"/bin/true\", [\"/bin/true\"], 0x7ffe /* 35 vars */) = 0 <0.000177>";
+        let call = parse_line(line, &mut pending).expect("a padded line is a call");
+        assert_eq!((call.pid, call.name.as_str()), (6414, "execve"));
+        assert!((call.took - 0.000177).abs() < 1e-9);
+        let wide = line.replacen("6414  ", "16414 ", 1);
+        assert_eq!(parse_line(&wide, &mut pending).map(|c| c.pid), Some(16414));
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub fn render(report: &Report, a: &AttribResult, out: &mut String) {
             groups.entry((*chain, run.plugin.clone(), run.command)).or_default().push(s);
         }
     }
+    if groups.values().flatten().all(|s| s.total.is_zero()) {
+        // Every trace empty or unreadable: a table of zeros would read as "no time spent".
+        let _ = writeln!(out, "**Not measured**: none of the {} traces could be read.\n", a.runs.len());
+        return;
+    }
     let untraced = untraced(report);
     let start =
         report.latency.as_ref().and_then(|l| l.exec_floor.get(&Impl::Twill)).and_then(|v| median_duration(v));
