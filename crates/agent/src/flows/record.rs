@@ -147,7 +147,7 @@ pub fn build_record(view: &FlowView, packet: &Packet, seq: u64, now: f64) -> Res
     r.direction = Some(site.direction.field().into());
     r.tier = site.tier.clone();
     r.reason = site.reason.into();
-    r.policies = site.policies.iter().map(|p| p.to_string()).collect();
+    r.policies = site.policies.clone();
     if site.verdict == FlowVerdict::Allowed && !site.policies.is_empty() {
         decider(view, site, &tuple, &mut r);
     }
@@ -158,7 +158,7 @@ pub fn build_record(view: &FlowView, packet: &Packet, seq: u64, now: f64) -> Res
 /// else the first matching rule by the semantics the group's sets were compiled from.
 fn decider(view: &FlowView, site: &FlowSite, tuple: &Tuple, r: &mut FlowRecord) {
     if let (Some(rule), [policy]) = (site.rule, &site.policies[..]) {
-        (r.policy, r.rule) = (Some(policy.to_string()), Some(rule));
+        (r.policy, r.rule) = (Some(policy.clone()), Some(rule));
         r.policies.clear();
         return;
     }

@@ -75,8 +75,10 @@ pub struct FlowSite {
     pub direction: Direction,
     /// [`TIER_NETWORK_POLICY`], [`TIER_NONE`], or another tier's name.
     pub tier: String,
-    /// The deciding policy, or (default deny, group allowances) the policies selecting the pod.
-    pub policies: Vec<PolicyRef>,
+    /// The deciding policy, or (default deny, group allowances) the policies selecting the pod,
+    /// as people name them: `NAMESPACE/NAME` for NetworkPolicy, `NAME` for cluster-scoped
+    /// tiers.
+    pub policies: Vec<String>,
     /// The deciding rule's index in `direction`, when the kernel knows it.
     pub rule: Option<usize>,
     /// `rule`, `default deny` or `no policy`.
@@ -118,6 +120,7 @@ impl FlowSites {
     /// NetworkPolicy sites of a group's chain: allowed by one of its rules, or denied by
     /// default.
     pub fn group_stmts(&mut self, chain: &str, dir: Direction, policies: Vec<PolicyRef>) -> [Vec<Stmt>; 2] {
+        let policies: Vec<String> = policies.iter().map(PolicyRef::to_string).collect();
         let site = |verdict, reason| FlowSite {
             verdict,
             direction: dir,
@@ -218,7 +221,10 @@ mod tests {
         assert!(allow.is_empty() && deny.len() == 1);
         let Stmt::Log { prefix, .. } = &deny[0] else { panic!("{deny:?}") };
         let site = denied.get(prefix).unwrap();
-        assert_eq!((site.verdict, site.reason, &site.policies), (FlowVerdict::Denied, "default deny", &pol));
+        assert_eq!(
+            (site.verdict, site.reason, &site.policies[..]),
+            (FlowVerdict::Denied, "default deny", &["x/deny-all".to_string()][..])
+        );
         let mut all = FlowSites::new(FlowLogs::All);
         let [allow, _] = all.group_stmts("ingress_x_1", Direction::Ingress, pol);
         assert_eq!(allow.len(), 1);
