@@ -141,6 +141,25 @@ mod tests {
     }
 
     #[test]
+    fn flows_are_served_filtered_as_json_lines() {
+        let m = Arc::new(Metrics::default());
+        let mut r = crate::flows::store::tests::record(0, "denied", Some("x/a"));
+        m.flows.push(r.clone());
+        (r.seq, r.verdict, r.src_pod) = (1, "allowed".into(), Some("y/b".into()));
+        m.flows.push(r);
+        let addr = spawn("127.0.0.1:0".parse().unwrap(), m).unwrap();
+        let (status, head, body) = request(addr, "GET", "/flows");
+        assert_eq!((status.as_str(), body.lines().count()), ("HTTP/1.1 200 OK", 2), "{body}");
+        assert!(head.contains("content-type: application/x-ndjson"), "{head}");
+        let (_, _, body) = request(addr, "GET", "/flows?denied=true&pod=x%2Fa");
+        let only: crate::flows::FlowRecord = serde_json::from_str(body.trim()).unwrap();
+        assert_eq!((only.seq, only.src_pod.as_deref()), (0, Some("x/a")));
+        assert_eq!(request(addr, "GET", "/flows?after=1").2, "");
+        let (status, _, body) = request(addr, "GET", "/flows?colour=red");
+        assert_eq!(status, "HTTP/1.1 400 Bad Request", "{body}");
+    }
+
+    #[test]
     fn a_taken_address_fails_at_once() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let e = spawn(taken.local_addr().unwrap(), Arc::new(Metrics::default())).unwrap_err();
