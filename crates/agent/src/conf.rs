@@ -376,6 +376,15 @@ mod tests {
     }
 
     #[test]
+    fn flow_logs_default_to_denied() {
+        assert_eq!(args(&[]).unwrap().validate().unwrap().flow_logs, policy::FlowLogs::Denied);
+        let all = args(&["--flow-logs", "all"]).unwrap().validate().unwrap();
+        assert_eq!(all.flow_logs, policy::FlowLogs::All);
+        let e = args(&["--flow-logs", "some"]).unwrap_err().to_string();
+        assert!(e.contains("expected off, denied or all"), "{e}");
+    }
+
+    #[test]
     fn bad_combinations_are_rejected() {
         for extra in [
             &["--node", "Node_1"][..],
