@@ -85,14 +85,18 @@ impl Tuple {
     }
 
     fn with_ports(src: IpAddr, dst: IpAddr, proto: u8, l4: Option<&[u8]>) -> Tuple {
-        let word = |at: usize| l4.and_then(|h| h.get(at..at + 2)).map(|b| u16::from_be_bytes([b[0], b[1]]));
-        let byte = |at: usize| l4.and_then(|h| h.get(at)).map(|b| u16::from(*b));
-        let (sport, dport) = match proto {
-            p if PORTED.contains(&p) => (word(0), word(2)),
-            // ICMP and ICMPv6: type and code stand where the ports would be.
-            1 | 58 => (byte(0), byte(1)),
-            _ => (None, None),
+        // Both ports or neither: a header cut short has none.
+        let pair = |h: &[u8], wide: bool| match wide {
+            true => Some((u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]))),
+            false => Some((u16::from(h[0]), u16::from(h[1]))),
         };
+        let ports = match (proto, l4) {
+            (p, Some(h)) if PORTED.contains(&p) && h.len() >= 4 => pair(h, true),
+            // ICMP and ICMPv6: type and code stand where the ports would be.
+            (1 | 58, Some(h)) if h.len() >= 2 => pair(h, false),
+            _ => None,
+        };
+        let (sport, dport) = (ports.map(|p| p.0), ports.map(|p| p.1));
         Tuple { src, dst, proto, sport, dport }
     }
 
