@@ -1,12 +1,13 @@
 //! Kubernetes manifests: `twill cluster apply|delete -f` and the lab's wrappers (YAML or JSON
-//! streams of NetworkPolicy, Namespace, Pod and List). Beyond no panic: the cluster's reader
-//! accepts exactly what the policy decoder accepts, and every object it stores reads back
-//! (as twilld reads the record) as the very object that was validated.
+//! streams of NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Namespace, Pod
+//! and List). Beyond no panic: the cluster's reader accepts exactly what the policy decoder
+//! accepts, and every object it stores reads back (as twilld reads the record) as the very
+//! object that was validated.
 #![no_main]
 
 use cluster::manifest::{Manifest, parse_manifests};
 use libfuzzer_sys::fuzz_target;
-use policy::{Object, parse_policy_spec, parse_value, parse_yaml};
+use policy::{Object, parse_admin_spec, parse_policy_spec, parse_value, parse_yaml};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -31,6 +32,10 @@ fn same(object: &Object, record: &Manifest) {
         (Object::NetworkPolicy(p), Manifest::Policy(r)) => {
             let back = parse_policy_spec(&r.namespace, &r.name, &r.spec).expect("a stored policy reads back");
             assert_eq!(&back, p, "stored policy reads back as another policy");
+        }
+        (Object::AdminPolicy(p), Manifest::AdminPolicy(tier, r)) => {
+            let back = parse_admin_spec(*tier, &r.name, &r.spec).expect("a stored admin policy reads back");
+            assert_eq!(&back, p, "stored admin policy reads back as another policy");
         }
         (Object::Namespace(ns), Manifest::Namespace(r)) => {
             assert_eq!(ns.name, r.name);

@@ -220,6 +220,7 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
             sessions_up: 0,
         }),
         ttl: conf.ttl,
+        labels: conf.labels.clone(),
         http: http_address(conf.health_listen, conf.node_ip),
     }
 }
@@ -271,9 +272,16 @@ impl Agent {
     /// returns the flag that stops them.
     fn spawn_watcher(&self, tx: Sender<Input>) -> Result<Arc<AtomicBool>, AgentError> {
         let stop = Arc::new(AtomicBool::new(false));
-        for prefix in
-            [layout::NODES, layout::PODS, layout::POD_META, layout::NAMESPACES, layout::POLICIES, BGPPEERS]
-        {
+        for prefix in [
+            layout::NODES,
+            layout::PODS,
+            layout::POD_META,
+            layout::NAMESPACES,
+            layout::POLICIES,
+            layout::ADMIN_POLICIES,
+            layout::BASELINE_POLICIES,
+            BGPPEERS,
+        ] {
             let watcher = Watcher {
                 prefix,
                 store: self.store.clone(),

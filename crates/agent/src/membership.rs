@@ -36,6 +36,8 @@ pub struct MemberConf {
     pub ttl: Duration,
     /// Where the agent's HTTP server answers from elsewhere (none: loopback only).
     pub http: Option<String>,
+    /// The node's labels, published in its record.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A node's subnets (also what the state directory remembers across restarts).
@@ -161,6 +163,7 @@ pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecor
         health: health.to_string(),
         bgp: conf.bgp,
         http: conf.http.clone(),
+        labels: conf.labels.clone(),
     }
 }
 

@@ -31,6 +31,7 @@ fn conf(node: &str, cluster: &str) -> MemberConf {
         bgp: None,
         http: None,
         ttl: Duration::from_secs(30),
+        labels: Default::default(),
     }
 }
 

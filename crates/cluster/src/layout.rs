@@ -8,6 +8,8 @@
 //! /twill/podmeta/NS/NAME     PodMeta          (labels, annotations, ports: `twill cluster`)
 //! /twill/namespaces/NAME     NamespaceRecord  (`twill cluster apply|label`)
 //! /twill/policies/NS/NAME    PolicyRecord     (`twill cluster apply`)
+//! /twill/adminpolicies/NAME  AdminPolicyRecord (AdminNetworkPolicy: `twill cluster apply`)
+//! /twill/baselinepolicies/default  AdminPolicyRecord (BaselineAdminNetworkPolicy)
 //! /twill/bgppeers/NAME       BgpPeerRecord    (`twill cluster apply`)
 //! /twill/netattachdefs/NS/NAME  NetAttachDef (`twill cluster apply`; read by the multus plugin)
 //! /twill/ipam/NET/ips/CIDR/IP   IpReservation  (the `whereabouts` IPAM plugin, by CAS; NET is
@@ -27,6 +29,8 @@ pub const PODS: &str = "/twill/pods/";
 pub const POD_META: &str = "/twill/podmeta/";
 pub const NAMESPACES: &str = "/twill/namespaces/";
 pub const POLICIES: &str = "/twill/policies/";
+pub const ADMIN_POLICIES: &str = "/twill/adminpolicies/";
+pub const BASELINE_POLICIES: &str = "/twill/baselinepolicies/";
 pub const BGPPEERS: &str = "/twill/bgppeers/";
 pub const NET_ATTACH_DEFS: &str = "/twill/netattachdefs/";
 pub const IPAM: &str = "/twill/ipam/";
@@ -81,6 +85,19 @@ pub fn namespace_key(name: &str) -> String {
 
 pub fn policy_key(namespace: &str, name: &str) -> String {
     format!("{POLICIES}{namespace}/{name}")
+}
+
+/// Where the admin policies of `tier` live.
+pub fn admin_policies_prefix(tier: policy::Tier) -> &'static str {
+    match tier {
+        policy::Tier::Admin => ADMIN_POLICIES,
+        policy::Tier::Baseline => BASELINE_POLICIES,
+    }
+}
+
+/// `/twill/adminpolicies/NAME`, `/twill/baselinepolicies/default`.
+pub fn admin_policy_key(tier: policy::Tier, name: &str) -> String {
+    format!("{}{name}", admin_policies_prefix(tier))
 }
 
 /// `/twill/bgppeers/NAME`.
@@ -138,6 +155,8 @@ mod tests {
         assert_eq!(namespace_key("default"), "/twill/namespaces/default");
         assert_eq!(policy_key("default", "deny-all"), "/twill/policies/default/deny-all");
         assert_eq!(net_attach_def_key("x", "data"), "/twill/netattachdefs/x/data");
+        assert_eq!(admin_policy_key(policy::Tier::Admin, "deny-y"), "/twill/adminpolicies/deny-y");
+        assert_eq!(admin_policy_key(policy::Tier::Baseline, "default"), "/twill/baselinepolicies/default");
         let ip = "fd00::7".parse().unwrap();
         assert_eq!(
             ip_reservation_key("", "fd00::/64".parse().unwrap(), ip),

@@ -25,6 +25,9 @@ pub mod registry;
 pub mod store;
 
 pub use multinet::{NetAttachDef, NetworkStatus};
-pub use record::{BackendKind, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, SubnetOwner};
+pub use record::{
+    AdminPolicyRecord, BackendKind, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord,
+    SubnetOwner,
+};
 pub use registry::Registry;
 pub use store::{Datastore, DatastoreConf, Endpoint, EtcdTls};

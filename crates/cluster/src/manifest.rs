@@ -1,5 +1,6 @@
 //! Kubernetes manifests for `twill cluster apply|delete -f` (and the lab's wrappers): one or
-//! many YAML or JSON documents of NetworkPolicy, Namespace, Pod, NetworkAttachmentDefinition
+//! many YAML or JSON documents of NetworkPolicy, AdminNetworkPolicy,
+//! BaselineAdminNetworkPolicy, Namespace, Pod, NetworkAttachmentDefinition
 //! and BGPPeer objects (and `List`s of them). Everything is validated first, all or nothing,
 //! with errors naming document, object and field — the policy kinds by `twill_policy`,
 //! definitions by [`crate::multinet`], BGPPeers by [`crate::bgppeer`]; a policy is then stored
@@ -14,15 +15,18 @@ use serde_json::Value;
 
 use crate::bgppeer::{self, BgpPeerError, BgpPeerRecord};
 use crate::multinet::{self, NAD_API_VERSION, NAD_KIND, NetAttachDef};
-use crate::record::{NamedPort, NamespaceRecord, PodMeta, PolicyRecord};
+use crate::record::{AdminPolicyRecord, NamedPort, NamespaceRecord, PodMeta, PolicyRecord};
 
 /// The kinds a manifest may hold, for error messages.
-pub const KINDS: &str = "NetworkPolicy, Namespace, Pod, NetworkAttachmentDefinition, BGPPeer and List";
+pub const KINDS: &str = "NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Namespace, Pod, \
+                         NetworkAttachmentDefinition, BGPPeer and List";
 
 /// One object of a manifest, as the datastore stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
     Policy(PolicyRecord),
+    /// An AdminNetworkPolicy or the BaselineAdminNetworkPolicy.
+    AdminPolicy(policy::Tier, AdminPolicyRecord),
     Namespace(NamespaceRecord),
     Pod(PodMeta),
     BgpPeer(BgpPeerRecord),
@@ -34,6 +38,7 @@ impl Manifest {
     pub fn describe(&self) -> String {
         match self {
             Manifest::Policy(p) => format!("networkpolicy {}/{}", p.namespace, p.name),
+            Manifest::AdminPolicy(tier, p) => format!("{} {}", tier.kind().to_lowercase(), p.name),
             Manifest::Namespace(ns) => format!("namespace {}", ns.name),
             Manifest::Pod(p) => format!("pod {}/{}", p.namespace, p.name),
             Manifest::BgpPeer(p) => format!("bgppeer {}", p.name),
@@ -99,7 +104,7 @@ fn collect(value: &Value, document: usize, out: &mut Vec<Manifest>) -> Result<()
             out.push(Manifest::BgpPeer(record));
             Ok(())
         }
-        "NetworkPolicy" | "Namespace" | "Pod" => {
+        "NetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "Namespace" | "Pod" => {
             let objects = policy::parse_document(value, document)?;
             out.extend(objects.into_iter().map(|o| record(o, value)));
             Ok(())
@@ -126,6 +131,11 @@ fn record(object: Object, raw: &Value) -> Manifest {
             // An absent spec is an empty one (select every pod of the namespace, deny ingress).
             spec: raw.get("spec").cloned().unwrap_or_else(|| Value::Object(Default::default())),
         }),
+        Object::AdminPolicy(p) => Manifest::AdminPolicy(
+            p.tier,
+            // The decoder requires a spec.
+            AdminPolicyRecord { name: p.name, spec: raw.get("spec").cloned().unwrap_or_default() },
+        ),
         Object::Namespace(ns) => Manifest::Namespace(NamespaceRecord { name: ns.name, labels: ns.labels }),
         Object::Pod(p) => Manifest::Pod(PodMeta {
             namespace: p.namespace,
@@ -201,6 +211,23 @@ items:
         assert!(e.contains("unsupported kind \"Deployment\""), "{e}");
         assert!(e.contains("NetworkAttachmentDefinition"), "{e}");
         assert!(e.contains("BGPPeer"), "{e}");
+    }
+
+    #[test]
+    fn admin_tiers_are_cluster_scoped_records() {
+        let text = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: deny-y}\nspec: {priority: 3, subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {}}]}]}\n---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata: {name: default}\nspec: {subject: {namespaces: {}}}\n";
+        let m = parse_manifests(text).unwrap();
+        let names: Vec<String> = m.iter().map(Manifest::describe).collect();
+        assert_eq!(names, ["adminnetworkpolicy deny-y", "baselineadminnetworkpolicy default"]);
+        let Manifest::AdminPolicy(tier, p) = &m[0] else { panic!() };
+        assert_eq!(p.spec["priority"], json!(3));
+        // What is stored reads back as the same policy.
+        policy::parse_admin_spec(*tier, &p.name, &p.spec).unwrap();
+        let e = parse_manifests(&text.replace("priority: 3", "priority: -1")).unwrap_err().to_string();
+        assert!(
+            e.contains("document 1: AdminNetworkPolicy deny-y: spec.priority: -1 must be between 0 and 1000"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -61,6 +61,10 @@ fn key_and_value(m: &Manifest) -> Result<(String, Vec<u8>), RecordError> {
             check_name("policy", &p.name)?;
             enc(layout::policy_key(&p.namespace, &p.name), p)
         }
+        Manifest::AdminPolicy(tier, p) => {
+            check_name(tier.kind(), &p.name)?;
+            enc(layout::admin_policy_key(*tier, &p.name), p)
+        }
         Manifest::Namespace(ns) => {
             check_name("namespace", &ns.name)?;
             enc(layout::namespace_key(&ns.name), &with_name_label(ns.clone()))

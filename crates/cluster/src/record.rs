@@ -88,6 +88,9 @@ pub struct NodeRecord {
     /// its node's loopback: where `twill cluster flows` asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// The node's labels (`--node-labels`): what AdminNetworkPolicy `nodes` peers select.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The BGP side of a node record.
@@ -205,6 +208,14 @@ pub struct PolicyRecord {
     pub spec: serde_json::Value,
 }
 
+/// `/twill/adminpolicies/NAME` (an AdminNetworkPolicy) or `/twill/baselinepolicies/default`
+/// (the BaselineAdminNetworkPolicy): cluster-scoped, `spec` as Kubernetes writes it in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPolicyRecord {
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
 /// Why a record could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -247,6 +258,7 @@ mod tests {
             http: None,
             heartbeat: 0,
             health: String::new(),
+            labels: BTreeMap::new(),
         }
     }
 

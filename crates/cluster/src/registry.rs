@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use crate::layout::{self, check_name};
 use crate::multinet::NetAttachDef;
 use crate::record::{
-    NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, RecordError, decode, encode,
+    AdminPolicyRecord, NamespaceRecord, NodeRecord, PodMeta, PodRecord, PolicyRecord, RecordError, decode,
+    encode,
 };
 use crate::store::Datastore;
 
@@ -125,6 +126,11 @@ impl<'a> Registry<'a> {
 
     pub fn policies(&self) -> Result<Records<PolicyRecord>, RecordError> {
         self.list(layout::POLICIES)
+    }
+
+    /// The AdminNetworkPolicies (`Tier::Admin`) or the BaselineAdminNetworkPolicy.
+    pub fn admin_policies(&self, tier: policy::Tier) -> Result<Records<AdminPolicyRecord>, RecordError> {
+        self.list(layout::admin_policies_prefix(tier))
     }
 
     pub fn net_attach_defs(&self) -> Result<Records<NetAttachDef>, RecordError> {

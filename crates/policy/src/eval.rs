@@ -1,13 +1,21 @@
-//! NetworkPolicy semantics as a pure function: may this connection be opened?
+//! Policy semantics as a pure function: may this connection be opened?
 //!
 //! A connection is allowed iff the source may send it (egress) AND the destination may receive
-//! it (ingress). A pod selected by no policy of a direction is open in that direction; once
-//! selected, it accepts only what a rule of a selecting policy allows (rules and policies add
-//! up). Replies of an allowed connection are always allowed: that is the dataplane's conntrack
+//! it (ingress). Each side is judged by three tiers in turn:
+//! 1. AdminNetworkPolicies whose subject selects the pod, by priority (rules in order): the
+//!    first matching rule decides when it is Allow or Deny; Pass skips the rest of the tier;
+//! 2. NetworkPolicy: a pod selected by no policy of a direction is open in that direction;
+//!    once selected, it accepts only what a rule of a selecting policy allows (rules and
+//!    policies add up);
+//! 3. only when no NetworkPolicy selects the pod: the BaselineAdminNetworkPolicy's rules, in
+//!    order; no match leaves the pod open.
+//!
+//! The Replies of an allowed connection are always allowed: that is the dataplane's conntrack
 //! (`ct state established,related accept`), not a decision made here.
 
 use std::net::IpAddr;
 
+use crate::admin::{Action, Tier, TierRuleRef, admin_port_matches};
 use crate::model::{Direction, Family, Pod, Protocol};
 use crate::select::port_matches;
 use crate::verdict::{Decision, RuleRef, Verdict};
@@ -78,7 +86,8 @@ impl<'w> Conn<'w> {
         }
     }
 
-    /// The decision of `pod`'s policies of `dir` about `peer`.
+    /// The decision of the tiers about `pod` in `dir` and `peer`: admin, then NetworkPolicy,
+    /// then (for pods no NetworkPolicy selects) the baseline.
     fn side(
         &self,
         pod: &Pod,
@@ -87,6 +96,45 @@ impl<'w> Conn<'w> {
         peer_ip: Option<IpAddr>,
         destination: Option<&Pod>,
     ) -> Decision {
+        let end = Other { peer, peer_ip, destination };
+        let passed = match self.tier_rule(Tier::Admin, pod, dir, &end) {
+            Some(rule) if rule.action != Action::Pass => return Decision::Tier(rule),
+            passed => passed,
+        };
+        let mut decision = self.network_policy(pod, dir, &end);
+        if decision == Decision::NotSelected
+            && let Some(rule) = self.tier_rule(Tier::Baseline, pod, dir, &end)
+        {
+            decision = Decision::Tier(rule);
+        }
+        match passed {
+            Some(by) => Decision::Passed { by, then: Box::new(decision) },
+            None => decision,
+        }
+    }
+
+    /// The first rule of `tier` (policies in order, rules in order) that matches.
+    fn tier_rule(&self, tier: Tier, pod: &Pod, dir: Direction, end: &Other) -> Option<TierRuleRef> {
+        for policy in self.world.admin_selecting(tier, pod) {
+            for (index, rule) in policy.rules(dir).iter().enumerate() {
+                let peer_ok =
+                    rule.peers.iter().any(|p| self.world.admin_peer_matches(p, end.peer, end.peer_ip));
+                let port_ok = rule.ports.is_empty()
+                    || rule
+                        .ports
+                        .iter()
+                        .any(|pp| admin_port_matches(pp, self.protocol, self.port, end.destination));
+                if peer_ok && port_ok {
+                    return Some(policy.rule_ref(dir, index));
+                }
+            }
+        }
+        None
+    }
+
+    /// The decision of `pod`'s NetworkPolicies of `dir` about the other end.
+    fn network_policy(&self, pod: &Pod, dir: Direction, end: &Other) -> Decision {
+        let Other { peer, peer_ip, destination } = *end;
         let selecting = self.world.selecting(pod, dir);
         if selecting.is_empty() {
             return Decision::NotSelected;
@@ -111,6 +159,15 @@ impl<'w> Conn<'w> {
             false => Decision::Allowed(allowed),
         }
     }
+}
+
+/// The other end of a connection, as one side sees it.
+#[derive(Clone, Copy)]
+struct Other<'p> {
+    peer: Option<&'p Pod>,
+    peer_ip: Option<IpAddr>,
+    /// The pod receiving the connection (named ports resolve against it).
+    destination: Option<&'p Pod>,
 }
 
 /// An address endpoint fixes the family; two pods use the first family both have.

@@ -1,6 +1,9 @@
 //! Kubernetes NetworkPolicy for twill (docs/policy.md):
 //!
 //! - the `networking.k8s.io/v1` model, parsed and validated from manifests ([`parse_yaml`]);
+//! - the admin tiers around it, `policy.networking.k8s.io/v1alpha1` AdminNetworkPolicy and
+//!   BaselineAdminNetworkPolicy ([`admin`]): ordered first-match rules (Allow, Deny, Pass)
+//!   before NetworkPolicy and, for pods no NetworkPolicy selects, after it;
 //! - its semantics as a pure function over a [`World`] ([`evaluate`]): a connection is allowed
 //!   iff the source may send it and the destination may receive it; the [`Verdict`] names the
 //!   policies and rules that decided, which is what `twill policy explain` prints;
@@ -14,6 +17,7 @@
 //!
 //! Everything here is pure; applying a batch (`fw::nft::Conn::apply`) is the caller's effect.
 
+pub mod admin;
 mod compile;
 mod decode;
 mod eval;
@@ -24,14 +28,15 @@ mod selector;
 mod verdict;
 mod world;
 
+pub use admin::{Action, AdminPeer, AdminPolicy, AdminPort, AdminRule, Subject, Tier, TierRuleRef};
 pub use compile::flowlog::{FLOW_LOG_GROUP, TIER_NETWORK_POLICY, TIER_NONE};
 pub use compile::{
-    FAMILY, FlowLogs, FlowSite, FlowSites, FlowVerdict, Ruleset, TABLE, apply_batch, compile, compile_logged,
-    delete_batch, table_id, update_batch,
+    FAMILY, FlowLogs, FlowSite, FlowSites, FlowVerdict, Ruleset, TABLE, TierPlan, TierRulePlan, apply_batch,
+    compile, compile_logged, delete_batch, plan_tiers, table_id, tier_chain, update_batch,
 };
 pub use decode::{
-    KINDS, Object, ParseError, PodObject, metadata, parse_document, parse_policy_spec, parse_value,
-    parse_yaml, reader,
+    ADMIN_API_VERSION, KINDS, Object, ParseError, PodObject, metadata, parse_admin_spec, parse_document,
+    parse_policy_spec, parse_value, parse_yaml, reader,
 };
 pub use eval::{evaluate, evaluate_family};
 pub use model::{

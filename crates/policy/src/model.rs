@@ -299,12 +299,14 @@ pub struct NamedPort {
 }
 
 /// A node: traffic from its own addresses to its own pods is always allowed, as Kubernetes
-/// requires for kubelet probes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// requires for kubelet probes. Its labels are what AdminNetworkPolicy `nodes` peers select.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub name: String,
     #[serde(default)]
     pub ips: Vec<IpAddr>,
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::admin::{Action, TierRuleRef};
 use crate::model::{Direction, Family, PolicyRef, Protocol};
 use crate::world::Endpoint;
 
@@ -38,6 +39,12 @@ pub enum Decision {
     Denied(Vec<PolicyRef>),
     /// The endpoint names a pod the world does not have.
     UnknownPod,
+    /// An AdminNetworkPolicy or BaselineAdminNetworkPolicy rule decided (its action, Allow
+    /// or Deny, is the decision).
+    Tier(TierRuleRef),
+    /// An AdminNetworkPolicy rule passed the connection on; `then` is what NetworkPolicy (or,
+    /// for a pod no NetworkPolicy selects, the baseline) decided.
+    Passed { by: TierRuleRef, then: Box<Decision> },
 }
 
 /// One rule of one policy: `x/allow-web ingress[0]`.
@@ -57,7 +64,21 @@ impl Verdict {
 
 impl Decision {
     pub fn allows(&self) -> bool {
-        !matches!(self, Decision::Denied(_) | Decision::UnknownPod)
+        match self {
+            Decision::Denied(_) | Decision::UnknownPod => false,
+            Decision::Tier(rule) => rule.action == Action::Allow,
+            Decision::Passed { then, .. } => then.allows(),
+            _ => true,
+        }
+    }
+
+    /// The admin or baseline rule that decided or passed, if any: what flow logs name.
+    pub fn tier_rule(&self) -> Option<&TierRuleRef> {
+        match self {
+            Decision::Tier(rule) => Some(rule),
+            Decision::Passed { then, by } => then.tier_rule().or(Some(by)),
+            _ => None,
+        }
     }
 
     fn explain(&self, dir: Direction) -> String {
@@ -75,6 +96,9 @@ impl Decision {
                 list(policies.iter().map(|p| p.to_string()).collect())
             ),
             Decision::UnknownPod => "denied: no such pod".into(),
+            Decision::Tier(rule) if rule.action == Action::Allow => format!("allowed by {rule}"),
+            Decision::Tier(rule) => format!("denied by {rule}"),
+            Decision::Passed { by, then } => format!("passed by {by}; then {}", then.explain(dir)),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::admin::{AdminPolicy, Tier};
 use crate::decode::Object;
 use crate::model::{Namespace, NetworkPolicy, Node, NsName, Pod, PodRef, PolicyRef};
 use crate::selector::Labels;
@@ -17,6 +18,10 @@ pub struct World {
     pods: BTreeMap<PodRef, Pod>,
     policies: BTreeMap<PolicyRef, NetworkPolicy>,
     nodes: BTreeMap<String, Node>,
+    /// AdminNetworkPolicies by name.
+    admins: BTreeMap<String, AdminPolicy>,
+    /// The BaselineAdminNetworkPolicy (there is at most one, named `default`).
+    baseline: Option<AdminPolicy>,
     /// How many pods each namespace has: namespaces exist for policy as soon as a pod does.
     pod_namespaces: BTreeMap<String, usize>,
 }
@@ -59,6 +64,34 @@ impl World {
         self.policies.insert(policy.key(), policy);
     }
 
+    /// Adds or replaces an AdminNetworkPolicy or the BaselineAdminNetworkPolicy.
+    pub fn add_admin_policy(&mut self, policy: AdminPolicy) {
+        match policy.tier {
+            Tier::Admin => {
+                self.admins.insert(policy.name.clone(), policy);
+            }
+            Tier::Baseline => self.baseline = Some(policy),
+        }
+    }
+
+    pub fn remove_admin_policy(&mut self, tier: Tier, name: &str) -> Option<AdminPolicy> {
+        match tier {
+            Tier::Admin => self.admins.remove(name),
+            Tier::Baseline => self.baseline.take_if(|b| b.name == name),
+        }
+    }
+
+    /// The policies of `tier` in evaluation order: AdminNetworkPolicies by priority, then
+    /// (for equal priorities, where the API leaves the order open) by name.
+    pub fn admin_policies(&self, tier: Tier) -> impl Iterator<Item = &AdminPolicy> {
+        let mut list: Vec<&AdminPolicy> = match tier {
+            Tier::Admin => self.admins.values().collect(),
+            Tier::Baseline => self.baseline.iter().collect(),
+        };
+        list.sort_by_key(|p| p.priority);
+        list.into_iter()
+    }
+
     pub fn add_node(&mut self, node: Node) {
         self.nodes.insert(node.name.clone(), node);
     }
@@ -69,6 +102,7 @@ impl World {
         match object {
             Object::NetworkPolicy(p) => self.add_policy(p),
             Object::Namespace(ns) => self.add_namespace(ns),
+            Object::AdminPolicy(p) => self.add_admin_policy(p),
             Object::Pod(_) => {}
         }
     }
@@ -114,6 +148,10 @@ impl World {
 
     pub fn policies(&self) -> impl Iterator<Item = &NetworkPolicy> {
         self.policies.values()
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
     }
 
     pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {

@@ -54,6 +54,48 @@ spec:
     ports: [{port: 80, endPort: 81}]
 ";
 
+/// The admin tiers around NetworkPolicy: Pass to NetworkPolicy, Deny and Allow over it, the
+/// baseline for a pod no NetworkPolicy selects, admin egress.
+const ADMIN_POLICIES: &str = "
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard-x}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  ingress:
+  - {name: pass-y-http, action: Pass, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}], ports: [{portNumber: {port: 80}}]}
+  - {name: deny-81, action: Deny, from: [{namespaces: {}}], ports: [{portRange: {start: 81, end: 82}}]}
+  egress:
+  - {name: b-may-81, action: Allow, to: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: a}}}}], ports: [{namedPort: serve-81-tcp}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: web-to-y-a}
+spec:
+  priority: 5
+  subject: {pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}, podSelector: {matchLabels: {pod: a}}}}
+  ingress:
+  - {action: Allow, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}], ports: [{portNumber: {port: 80}}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {}}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-from-y-on-http, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]
+    ports: [{port: serve-80-tcp}]
+";
+
 /// Listeners on [::]:80 and [::]:81 (dual-stack) in a pod, answering `ok`; stopped on drop.
 struct Servers {
     stop: Arc<AtomicBool>,
@@ -142,8 +184,17 @@ fn attach(node: &TestNs, pod: &TestNs, (ns, name): (&str, &str)) {
 
 #[test]
 fn connections_on_a_bridge_follow_evaluate() {
+    connections_follow_evaluate(POLICIES);
+}
+
+#[test]
+fn connections_through_admin_tiers_follow_evaluate() {
+    connections_follow_evaluate(ADMIN_POLICIES);
+}
+
+fn connections_follow_evaluate(policies: &str) {
     require_privileges();
-    let world = common::world_with(POLICIES);
+    let world = common::world_with(policies);
     let names = [("x", "a"), ("x", "b"), ("y", "a")];
     let node = node_with_bridge();
     let pods: Vec<TestNs> = names.iter().map(|_| TestNs::new("polp")).collect();
@@ -186,4 +237,59 @@ fn connections_on_a_bridge_follow_evaluate() {
         );
     }
     assert!(allowed > 0 && allowed < 24, "the policies both allow and deny something ({allowed} allowed)");
+}
+
+/// An AdminNetworkPolicy `nodes` peer: pods connecting to their node's own addresses (the
+/// `input` hook) are judged like `evaluate` judges a connection to that address.
+#[test]
+fn connections_to_a_selected_node_follow_evaluate() {
+    require_privileges();
+    let mut world = common::world_with(
+        "apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: x-not-to-node-81}
+spec:
+  priority: 1
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  egress:
+  - {action: Deny, to: [{nodes: {matchLabels: {role: worker}}}], ports: [{portNumber: {port: 81}}]}
+",
+    );
+    let node_ips: Vec<IpAddr> = vec!["10.244.1.1".parse().unwrap(), "fd00:1::1".parse().unwrap()];
+    let labels = [("role".to_string(), "worker".to_string())].into();
+    world.add_node(twill_policy::Node { name: "n1".into(), ips: node_ips.clone(), labels });
+    let names = [("x", "a"), ("y", "a")];
+    let node = node_with_bridge();
+    let pods: Vec<TestNs> = names.iter().map(|_| TestNs::new("polp")).collect();
+    for (pod, name) in pods.iter().zip(names) {
+        attach(&node, pod, name);
+    }
+    let refs: Vec<PodRef> = names.iter().map(|(ns, n)| PodRef::new(ns, n)).collect();
+    let rs = compile(&world, &refs);
+    let mut conn = fw::nft::Conn::in_netns(node.ns()).unwrap_or_else(|e| panic!("open: {e}"));
+    conn.apply(&apply_batch(&rs)).unwrap_or_else(|e| panic!("apply: {e}"));
+    let _server = Servers::start(&node);
+    let mut mismatches = Vec::new();
+    let mut allowed = 0;
+    for (pod, from) in pods.iter().zip(&refs) {
+        for ip in &node_ips {
+            for port in [80u16, 81] {
+                let verdict = evaluate_family(
+                    &world,
+                    &Endpoint::Pod(from.clone()),
+                    &Endpoint::Ip(*ip),
+                    port,
+                    Protocol::Tcp,
+                    Family::of(*ip),
+                );
+                let got = connects(pod, SocketAddr::new(*ip, port));
+                allowed += usize::from(got);
+                if got != verdict.allowed() {
+                    mismatches.push(format!("connected: {got}, but\n{verdict}"));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(allowed, 6, "x/a is denied port 81 on both families, everything else connects");
 }

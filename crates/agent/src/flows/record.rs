@@ -148,20 +148,19 @@ pub fn build_record(view: &FlowView, packet: &Packet, seq: u64, now: f64) -> Res
     r.tier = site.tier.clone();
     r.reason = site.reason.into();
     r.policies = site.policies.clone();
-    if site.verdict == FlowVerdict::Allowed && !site.policies.is_empty() {
+    if let (Some(rule), [policy]) = (site.rule, &site.policies[..]) {
+        // A tier whose rules compile one by one: the kernel named the rule.
+        (r.policy, r.rule) = (Some(policy.clone()), Some(rule));
+        r.policies.clear();
+    } else if site.verdict == FlowVerdict::Allowed && !site.policies.is_empty() {
         decider(view, site, &tuple, &mut r);
     }
     Ok(r)
 }
 
-/// Fills in the rule that allowed the connection: the site's own when the kernel knows it,
-/// else the first matching rule by the semantics the group's sets were compiled from.
+/// Fills in the NetworkPolicy rule that allowed the connection: the first matching rule by
+/// the semantics the group's sets were compiled from.
 fn decider(view: &FlowView, site: &FlowSite, tuple: &Tuple, r: &mut FlowRecord) {
-    if let (Some(rule), [policy]) = (site.rule, &site.policies[..]) {
-        (r.policy, r.rule) = (Some(policy.clone()), Some(rule));
-        r.policies.clear();
-        return;
-    }
     // Rules with ports name TCP, UDP or SCTP; any other protocol passes only a rule without
     // ports, which TCP port 0 matches the same way.
     let (protocol, port) = match tuple.proto {
@@ -203,10 +202,14 @@ fn first_rule(
     let end = |ip: IpAddr| view.pods_by_ip.get(&ip).map_or(Endpoint::Ip(ip), |p| Endpoint::Pod(p.clone()));
     let verdict =
         evaluate_family(&view.world, &end(tuple.src), &end(tuple.dst), port, protocol, Family::of(tuple.src));
-    let decision = match dir {
+    let mut decision = match dir {
         Direction::Ingress => verdict.ingress,
         Direction::Egress => verdict.egress,
     };
+    // An AdminNetworkPolicy Pass hands the connection to NetworkPolicy: its rule decided.
+    while let Decision::Passed { then, .. } = decision {
+        decision = *then;
+    }
     match decision {
         Decision::Allowed(rules) => rules.first().map(|r| (r.policy.to_string(), r.index)),
         _ => None,

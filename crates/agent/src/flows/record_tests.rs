@@ -147,3 +147,32 @@ fn pods_no_policy_selects_are_logged_as_open() {
     let r = build_record(&v, &p, 0, 0.0).unwrap();
     assert_eq!((r.tier.as_str(), r.reason.as_str(), r.policy), ("none", "no policy", None));
 }
+
+#[test]
+fn admin_tiers_name_their_rule_exactly() {
+    let mut v = view(FlowLogs::Denied);
+    let anp = "
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard}
+spec:
+  priority: 1
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: client}}}}
+  ingress:
+  - {name: pass-web, action: Pass, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}]}
+  - {name: no-other, action: Deny, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: other}}}}]}
+";
+    let mut world = std::mem::take(&mut v.world);
+    parse_yaml(anp).unwrap().into_iter().for_each(|o| world.add_object(o));
+    let (_, sites) = compile_logged(&world, &world.pods_on("n1"), FlowLogs::Denied);
+    let v = FlowView::new("n1", world, sites);
+    let (prefix, _) = v.sites.sites.iter().find(|(_, s)| s.tier == "AdminNetworkPolicy").unwrap();
+    let r = build_record(&v, &packet(prefix, tcp([10, 0, 0, 4], [10, 0, 0, 3], 1, 80)), 0, 0.0).unwrap();
+    assert_eq!(
+        (r.verdict.as_str(), r.tier.as_str(), r.reason.as_str()),
+        ("denied", "AdminNetworkPolicy", "rule")
+    );
+    assert_eq!((r.policy.as_deref(), r.rule, r.policies.len()), (Some("guard"), Some(1), 0));
+    // Pass decides nothing: it logs nothing.
+    assert_eq!(v.sites.sites.values().filter(|s| s.tier == "AdminNetworkPolicy").count(), 1);
+}

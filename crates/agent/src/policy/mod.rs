@@ -1,5 +1,7 @@
 //! The NetworkPolicy controller: a step of the agent's reconcile pass (woken by watches of
-//! `/twill/pods/`, `/twill/namespaces/` and `/twill/policies/` and by the resync timer).
+//! `/twill/pods/`, `/twill/namespaces/`, `/twill/policies/`, `/twill/adminpolicies/` and
+//! `/twill/baselinepolicies/` and by the resync timer). AdminNetworkPolicies and the
+//! BaselineAdminNetworkPolicy are compiled into the same table, in the same transaction.
 //!
 //! Each pass reads the three prefixes, builds the [`policy::World`] ([`world`]), compiles
 //! the ruleset for the pods on this node ([`policy::compile`]) and makes the kernel's
@@ -19,12 +21,12 @@ pub mod plan;
 pub mod table;
 pub mod world;
 
-use policy::{Direction, FlowLogs, Ruleset, World, compile_logged};
+use policy::{Direction, FlowLogs, Ruleset, Tier, World, compile_logged};
 
 use crate::agent::Agent;
 use crate::flows::{FlowView, SharedView};
 use crate::layout;
-use crate::record::{PodRecord, RecordError};
+use crate::record::{NodeRecord, PodRecord, RecordError};
 use crate::registry::{Records, Registry};
 use crate::store::Datastore;
 use bridge::{BridgeError, ensure_bridge_netfilter};
@@ -169,18 +171,31 @@ impl PolicyController {
     }
 }
 
-/// The records policy depends on (nodes aside), pods with their operator metadata laid over
-/// them, and the lowest datastore revision they were read at; undecodable records are an
-/// error.
+/// The records policy depends on, pods with their operator metadata laid over them, nodes
+/// reduced to what policy reads of them ([`policy_view`]), and the lowest datastore revision
+/// they were read at; undecodable records are an error.
 pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), PolicyError> {
     let reg = Registry::new(store);
     let pods = read(layout::PODS, reg.pods())?;
     let metas = read(layout::POD_META, reg.pod_metas())?;
     let namespaces = read(layout::NAMESPACES, reg.namespaces())?;
     let policies = read(layout::POLICIES, reg.policies())?;
-    let revision = pods.revision.min(metas.revision).min(namespaces.revision).min(policies.revision);
-    let errors: Vec<&RecordError> =
-        [&pods.errors, &metas.errors, &namespaces.errors, &policies.errors].into_iter().flatten().collect();
+    let admin = read(layout::ADMIN_POLICIES, reg.admin_policies(Tier::Admin))?;
+    let baseline = read(layout::BASELINE_POLICIES, reg.admin_policies(Tier::Baseline))?;
+    let nodes = read(layout::NODES, reg.nodes())?;
+    let revision = [&pods.revision, &metas.revision, &namespaces.revision, &policies.revision]
+        .into_iter()
+        .chain([&admin.revision, &baseline.revision, &nodes.revision])
+        .copied()
+        .min()
+        .unwrap_or_default();
+    let errors: Vec<&RecordError> = [&pods.errors, &metas.errors, &namespaces.errors, &policies.errors]
+        .into_iter()
+        .flatten()
+        .chain(admin.errors.iter())
+        .chain(baseline.errors.iter())
+        .chain(nodes.errors.iter())
+        .collect();
     if let Some(first) = errors.first() {
         return Err(PolicyError::Records { count: errors.len(), first: first.to_string() });
     }
@@ -193,9 +208,18 @@ pub fn read_records(store: &dyn Datastore) -> Result<(ClusterRecords, u64), Poli
         pods: pods.collect(),
         namespaces: namespaces.items,
         policies: policies.items,
-        nodes: Vec::new(),
+        admin_policies: admin.items,
+        baseline_policies: baseline.items,
+        nodes: nodes.items.into_iter().map(policy_view).collect(),
     };
     Ok((records, revision))
+}
+
+/// A node record as policy reads it: name, addresses (FromOwnNode, `nodes` peers) and labels
+/// (`nodes` peers). Heartbeat, expiry, health and BGP state change on every renewal and would
+/// make every pass look like a new cluster to compile.
+fn policy_view(n: NodeRecord) -> NodeRecord {
+    NodeRecord { expires: 0, heartbeat: 0, health: String::new(), bgp: None, vtep_mac: None, ..n }
 }
 
 fn read<T>(prefix: &'static str, r: Result<Records<T>, RecordError>) -> Result<Records<T>, PolicyError> {
@@ -206,10 +230,13 @@ fn stats(world: &World, local: &[policy::PodRef], want: Option<&Ruleset>) -> Tab
     let isolated = |r: &policy::PodRef| {
         world.pod(r).is_some_and(|p| {
             [Direction::Ingress, Direction::Egress].iter().any(|d| !world.selecting(p, *d).is_empty())
+                || [Tier::Admin, Tier::Baseline].iter().any(|t| !world.admin_selecting(*t, p).is_empty())
         })
     };
     TableStats {
-        policies: world.policies().count(),
+        policies: world.policies().count()
+            + world.admin_policies(Tier::Admin).count()
+            + world.admin_policies(Tier::Baseline).count(),
         isolated_pods: local.iter().filter(|r| isolated(r)).count(),
         rules: want.map_or(0, Ruleset::rule_count),
         elements: want.map_or(0, Ruleset::element_count),

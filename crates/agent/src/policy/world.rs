@@ -1,13 +1,14 @@
 //! The cluster as NetworkPolicy sees it, built from the datastore's records: pods (labels,
 //! addresses, node, named ports), namespaces (labels), policies (validated like the API
-//! server does) and nodes (their addresses, for `explain`). Pure: the controller and
+//! server does), AdminNetworkPolicies and the BaselineAdminNetworkPolicy, and nodes (their addresses, for `explain`). Pure: the controller and
 //! `twill policy explain` read the records and hand them here.
 
 use policy::{
-    NamedPort, Namespace, NetworkPolicy, Node, ParseError, Pod, Protocol, World, parse_policy_spec,
+    AdminPolicy, NamedPort, Namespace, NetworkPolicy, Node, ParseError, Pod, Protocol, Tier, World,
+    parse_admin_spec, parse_policy_spec,
 };
 
-use crate::record::{NamespaceRecord, NodeRecord, PodRecord, PolicyRecord};
+use crate::record::{AdminPolicyRecord, NamespaceRecord, NodeRecord, PodRecord, PolicyRecord};
 
 /// Everything policy decisions depend on, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct ClusterRecords {
     pub pods: Vec<PodRecord>,
     pub namespaces: Vec<NamespaceRecord>,
     pub policies: Vec<PolicyRecord>,
+    pub admin_policies: Vec<AdminPolicyRecord>,
+    pub baseline_policies: Vec<AdminPolicyRecord>,
     pub nodes: Vec<NodeRecord>,
 }
 
@@ -23,6 +26,8 @@ pub struct ClusterRecords {
 pub enum RecordProblem {
     #[error("policy record {namespace}/{name}: {source}")]
     Policy { namespace: String, name: String, source: Box<ParseError> },
+    #[error("{} record {name}: {source}", tier.kind())]
+    AdminPolicy { tier: Tier, name: String, source: Box<ParseError> },
     #[error(
         "pod record {namespace}/{name}: port {port}: unknown protocol {protocol:?} (expected TCP, UDP or SCTP)"
     )]
@@ -45,9 +50,18 @@ pub fn build_world(records: &ClusterRecords) -> (World, Vec<RecordProblem>) {
             Err(problem) => problems.push(problem),
         }
     }
+    let tiers = [(Tier::Admin, &records.admin_policies), (Tier::Baseline, &records.baseline_policies)];
+    for (tier, list) in tiers {
+        for p in list {
+            match build_admin_policy(tier, p) {
+                Ok(policy) => world.add_admin_policy(policy),
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
     for n in &records.nodes {
         let ips = std::iter::once(n.node_ip).chain(n.node_ip6).collect();
-        world.add_node(Node { name: n.name.clone(), ips });
+        world.add_node(Node { name: n.name.clone(), ips, labels: n.labels.clone() });
     }
     (world, problems)
 }
@@ -55,6 +69,14 @@ pub fn build_world(records: &ClusterRecords) -> (World, Vec<RecordProblem>) {
 fn build_policy(p: &PolicyRecord) -> Result<NetworkPolicy, RecordProblem> {
     parse_policy_spec(&p.namespace, &p.name, &p.spec).map_err(|source| RecordProblem::Policy {
         namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        source: Box::new(source),
+    })
+}
+
+fn build_admin_policy(tier: Tier, p: &AdminPolicyRecord) -> Result<AdminPolicy, RecordProblem> {
+    parse_admin_spec(tier, &p.name, &p.spec).map_err(|source| RecordProblem::AdminPolicy {
+        tier,
         name: p.name.clone(),
         source: Box::new(source),
     })
@@ -116,6 +138,8 @@ mod tests {
                 name: "from-blue".into(),
                 spec: json!({"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}], "ports": [{"port": "serve-80-tcp"}]}]}),
             }],
+            admin_policies: Vec::new(),
+            baseline_policies: Vec::new(),
             nodes: vec![NodeRecord {
                 name: "node-1".into(),
                 node_ip: "10.100.0.11".parse().unwrap(),
@@ -129,6 +153,7 @@ mod tests {
                 health: String::new(),
                 bgp: None,
                 http: None,
+                labels: [("role".into(), "infra".into())].into(),
             }],
         }
     }
@@ -154,6 +179,31 @@ mod tests {
             Protocol::Tcp,
         );
         assert!(from_node.allowed(), "a node reaches its own pods: {from_node}");
+    }
+
+    #[test]
+    fn admin_records_join_the_world() {
+        let mut r = records();
+        r.admin_policies.push(AdminPolicyRecord {
+            name: "deny-blue".into(),
+            spec: json!({"priority": 1, "subject": {"namespaces": {}}, "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {"team": "blue"}}}]}]}),
+        });
+        r.baseline_policies.push(AdminPolicyRecord {
+            name: "default".into(),
+            spec: json!({"subject": {"namespaces": {}}, "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}),
+        });
+        let (w, problems) = build_world(&r);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!allowed(&w, "y/b", "x/a", 80), "the admin Deny beats the NetworkPolicy");
+        assert!(!allowed(&w, "x/a", "y/b", 80), "the baseline denies into y/b");
+        r.admin_policies[0].spec["priority"] = json!(1001);
+        let (w, problems) = build_world(&r);
+        assert_eq!(w.admin_policies(Tier::Admin).count(), 0);
+        let text = problems[0].to_string();
+        assert!(
+            text.starts_with("AdminNetworkPolicy record deny-blue: ") && text.contains("spec.priority"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `twill cluster get nodes|namespaces|pods|networkpolicies|nets|bgppeers|ippools [-n NS]
+//! `twill cluster get nodes|namespaces|pods|networkpolicies|adminnetworkpolicies|
+//! baselineadminnetworkpolicies|nets|bgppeers|ippools [-n NS]
 //! [-o wide|json|yaml]`: tables like kubectl's, or the records as JSON or YAML (pods with the
 //! operator's labels, annotations and ports laid over what their node published, and their
 //! network-status; ippools in `super::ippools`). With the bgp backend, `get nodes -o wide`
@@ -10,7 +11,10 @@ use anyhow::{Result, bail};
 use clap::Args;
 use cluster::bgppeer::{BGPPEERS, BgpPeerRecord};
 use cluster::multinet::DefinitionConfig;
-use cluster::{NamespaceRecord, NetAttachDef, NodeRecord, PodRecord, PolicyRecord, Registry};
+use cluster::{
+    AdminPolicyRecord, NamespaceRecord, NetAttachDef, NodeRecord, PodRecord, PolicyRecord, Registry,
+};
+use policy::Tier;
 use serde::Serialize;
 
 use super::{Connection, ippools};
@@ -18,6 +22,7 @@ use super::{Connection, ippools};
 #[derive(Args, Debug)]
 pub struct GetArgs {
     /// nodes (no), namespaces (ns), pods (po), networkpolicies (netpol),
+    /// adminnetworkpolicies (anp), baselineadminnetworkpolicies (banp),
     /// network-attachment-definitions (nets, net-attach-def), bgppeers, ippools.
     pub kind: String,
     /// Only this namespace (pods, networkpolicies, nets).
@@ -65,6 +70,14 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
                 reg.policies()?.items.into_iter().filter(|p| ns.is_none_or(|n| p.namespace == n)).collect();
             show(fmt, &items, policy_row, POLICY_HEAD)
         }
+        "adminnetworkpolicies" | "adminnetworkpolicy" | "anp" => {
+            let mut items = reg.admin_policies(Tier::Admin)?.items;
+            items.sort_by_key(|p| (p.spec.get("priority").and_then(|v| v.as_i64()), p.name.clone()));
+            show(fmt, &items, admin_row, ADMIN_HEAD)
+        }
+        "baselineadminnetworkpolicies" | "baselineadminnetworkpolicy" | "banp" => {
+            show(fmt, &reg.admin_policies(Tier::Baseline)?.items, admin_row, ADMIN_HEAD)
+        }
         "bgppeers" | "bgppeer" => {
             let mut items: Vec<BgpPeerRecord> = reg.list(BGPPEERS)?.items;
             // A BGP password is a secret: shown as set, never printed.
@@ -108,7 +121,8 @@ pub fn run(conn: &Connection, args: &GetArgs) -> Result<()> {
             Ok(())
         }
         other => bail!(
-            "unknown kind {other:?}: nodes, namespaces, pods, networkpolicies, nets, bgppeers or ippools"
+            "unknown kind {other:?}: nodes, namespaces, pods, networkpolicies, adminnetworkpolicies (anp), \
+             baselineadminnetworkpolicies (banp), nets, bgppeers or ippools"
         ),
     }
 }
@@ -251,6 +265,15 @@ const POLICY_HEAD: (&[&str], &[&str]) = (&["NAMESPACE", "NAME", "POD-SELECTOR"],
 fn policy_row(p: &PolicyRecord) -> Row {
     let selector = p.spec.get("podSelector").map(|s| s.to_string()).unwrap_or_else(|| "{}".into());
     (vec![p.namespace.clone(), p.name.clone(), selector], vec![p.spec.to_string()])
+}
+
+const ADMIN_HEAD: (&[&str], &[&str]) = (&["NAME", "PRIORITY", "INGRESS", "EGRESS"], &["SPEC"]);
+
+/// Name, priority (none for the baseline) and rule counts, like kubectl's printer columns.
+fn admin_row(p: &AdminPolicyRecord) -> Row {
+    let priority = p.spec.get("priority").map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    let count = |dir: &str| p.spec.get(dir).and_then(|r| r.as_array()).map_or(0, Vec::len).to_string();
+    (vec![p.name.clone(), priority, count("ingress"), count("egress")], vec![p.spec.to_string()])
 }
 
 const NAD_HEAD: (&[&str], &[&str]) = (&["NAMESPACE", "NAME", "NETWORK", "PLUGINS"], &["CONFIG"]);

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use crate::twilld::ensure_twilld;
 use policy::{
-    Endpoint, Family, NamedPort, Namespace, NetworkPolicy, NsName, Object, Pod, Protocol, World,
-    evaluate_family, parse_yaml,
+    AdminPolicy, Endpoint, Family, NamedPort, Namespace, NetworkPolicy, NsName, Object, Pod, Protocol, Tier,
+    World, evaluate_family, parse_yaml,
 };
 use serde_json::Value;
 
@@ -133,6 +133,8 @@ pub struct Model {
     pub pods: Vec<Pod>,
     pub ns_labels: BTreeMap<String, BTreeMap<String, String>>,
     pub policies: BTreeMap<NsName, NetworkPolicy>,
+    /// AdminNetworkPolicies and the BaselineAdminNetworkPolicy.
+    pub admins: BTreeMap<(Tier, String), AdminPolicy>,
 }
 
 impl Model {
@@ -160,7 +162,7 @@ impl Model {
             })
             .collect();
         let ns_labels = NAMESPACES.iter().map(|ns| (ns.to_string(), baseline_ns_labels(ns))).collect();
-        Model { pods, ns_labels, policies: BTreeMap::new() }
+        Model { pods, ns_labels, policies: BTreeMap::new(), admins: BTreeMap::new() }
     }
 
     pub fn apply(&mut self, yaml: &str) {
@@ -168,6 +170,9 @@ impl Model {
             match object {
                 Object::NetworkPolicy(p) => {
                     self.policies.insert(p.key(), p);
+                }
+                Object::AdminPolicy(p) => {
+                    self.admins.insert((p.tier, p.name.clone()), p);
                 }
                 Object::Namespace(ns) => {
                     self.ns_labels.insert(ns.name.clone(), ns.labels);
@@ -194,6 +199,7 @@ impl Model {
         }
         self.pods.iter().cloned().for_each(|p| w.add_pod(p));
         self.policies.values().cloned().for_each(|p| w.add_policy(p));
+        self.admins.values().cloned().for_each(|p| w.add_admin_policy(p));
         w
     }
 

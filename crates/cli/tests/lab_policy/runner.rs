@@ -49,8 +49,14 @@ impl<'a> Runner<'a> {
                 let out = self.lab.manifest("delete", yaml);
                 self.record_propagation(&out);
                 for object in policy::parse_yaml(yaml).unwrap() {
-                    if let policy::Object::NetworkPolicy(p) = object {
-                        self.model.policies.remove(&p.key());
+                    match object {
+                        policy::Object::NetworkPolicy(p) => {
+                            self.model.policies.remove(&p.key());
+                        }
+                        policy::Object::AdminPolicy(p) => {
+                            self.model.admins.remove(&(p.tier, p.name));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -154,6 +160,13 @@ impl<'a> Runner<'a> {
     /// Back to the baseline: no policies, `ns=NAME` and `pod=NAME` labels only. Only the
     /// last write waits until every agent enforces the whole reset.
     pub fn reset(&mut self) {
+        // Admin policies have no `lab policy delete`: a scenario deletes its own manifest.
+        let admins: Vec<String> =
+            self.model.admins.values().map(|p| format!("{} {}", p.tier.kind(), p.name)).collect();
+        assert!(
+            admins.is_empty(),
+            "a scenario left admin policies behind: {admins:?}; end it with DeleteManifest"
+        );
         let mut writes: Vec<Vec<String>> = Vec::new();
         let words = |head: &[&str], tail: Vec<String>| -> Vec<String> {
             head.iter().map(|s| s.to_string()).chain(tail).collect()

@@ -19,6 +19,9 @@
 //! ([`update_batch`]); a new group (a new combination of policies on the node) changes the
 //! shape and needs [`apply_batch`].
 //!
+//! AdminNetworkPolicy and the baseline add ordered chains before and after the dispatch maps
+//! ([`tiers`]); a node without admin policies for its pods has none.
+//!
 //! Egress and ingress are two base chains on the same hook: `accept` ends only its own base
 //! chain, so a packet must pass both, and `drop` in either is final.
 
@@ -28,6 +31,7 @@ pub mod flowlog;
 mod groups;
 mod intervals;
 mod ruleset;
+mod tiers;
 mod update;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,8 +42,10 @@ use fw::nft::{
     Chain, ChainType, DataType, Elem, ElemData, Field, Hook, Match, Rule, Set, Stmt, Value, Verdict,
 };
 pub use ruleset::{FAMILY, Ruleset, TABLE, table_id};
+pub use tiers::{TierPlan, TierRulePlan, plan_tiers, tier_chain};
 pub use update::{apply_batch, delete_batch, update_batch};
 
+use crate::admin::Tier;
 use crate::model::{Direction, Family, Pod, PodRef};
 use crate::world::World;
 use allow::Allowances;
@@ -71,10 +77,14 @@ pub fn compile_logged(world: &World, node_pods: &[PodRef], logs: FlowLogs) -> (R
     }
     let groups = groups::group(members);
     let mut sites = FlowSites::new(logs);
+    let (tier_chains, tier_sets) = tiers::render_tiers(&plan_tiers(world, &locals), &mut sites);
+    let present: BTreeSet<String> = tier_chains.iter().map(|c| c.name.clone()).collect();
     let mut rs = Ruleset::new(FAMILY, TABLE);
     rs.sets = dispatch_maps(&groups);
+    rs.sets.extend(tier_sets);
     rs.sets.extend(flowlog::local_sets(logs, &locals));
-    rs.chains = base_chains(flowlog::open_rules(&mut sites));
+    rs.chains = base_chains(&present, flowlog::open_rules(&mut sites));
+    rs.chains.extend(tier_chains);
     let mut allowances = Allowances::new(world);
     for (key, group) in &groups {
         let (chain, sets) = group_chain(&mut allowances, key.dir, group, &mut sites);
@@ -180,15 +190,21 @@ fn dispatch_map(dir: Direction, family: Family) -> String {
     format!("{}_dispatch{}", dir.field(), suffix(family))
 }
 
-/// The hooked chains: egress of local pods on forward and input, ingress on forward; `open`
-/// rules (flow logs of pods no policy selects) last.
-fn base_chains(open: BTreeMap<Direction, Vec<Rule>>) -> Vec<Chain> {
+/// The hooked chains: egress of local pods on forward and input, ingress on forward. Each
+/// jumps to the admin tier's chain of its direction before the dispatch maps and to the
+/// baseline's after them, when `tiers` (chain names) has them; `open` rules (flow logs of
+/// pods no policy decided for) last.
+fn base_chains(tiers: &BTreeSet<String>, open: BTreeMap<Direction, Vec<Rule>>) -> Vec<Chain> {
     let base = |name: &str, hook: Hook, priority: i32, dir: Direction| {
         let local = |family| match dir {
             Direction::Ingress => peer_field(Direction::Egress, family),
             Direction::Egress => peer_field(Direction::Ingress, family),
         };
         let nd = (133..=136).map(|t| fw::nft::KeyPart::Exact(Value::Icmpv6Type(t))).collect();
+        let jump = |tier| {
+            let chain = tier_chain(tier, dir);
+            tiers.contains(&chain).then(|| Rule::verdict(vec![], Verdict::Jump(chain)))
+        };
         let mut rules = vec![
             Rule::verdict(vec![Match::AnyOf { field: Field::CtState, bits: 2 | 4 }], Verdict::Accept),
             // Neighbour discovery is how pods find each other at all, and conntrack does not
@@ -198,6 +214,9 @@ fn base_chains(open: BTreeMap<Direction, Vec<Rule>>) -> Vec<Chain> {
                 Verdict::Accept,
             ),
             Rule::verdict(vec![Match::AnyOf { field: Field::CtState, bits: 1 }], Verdict::Drop),
+        ];
+        rules.extend(jump(Tier::Admin));
+        rules.extend([
             Rule::new(
                 vec![],
                 vec![Stmt::Vmap { key: vec![local(Family::V4)], map: dispatch_map(dir, Family::V4) }],
@@ -206,7 +225,8 @@ fn base_chains(open: BTreeMap<Direction, Vec<Rule>>) -> Vec<Chain> {
                 vec![],
                 vec![Stmt::Vmap { key: vec![local(Family::V6)], map: dispatch_map(dir, Family::V6) }],
             ),
-        ];
+        ]);
+        rules.extend(jump(Tier::Baseline));
         rules.extend(open.get(&dir).cloned().unwrap_or_default());
         Chain::hooked(name, ChainType::Filter, hook, priority, rules)
     };

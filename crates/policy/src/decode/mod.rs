@@ -1,9 +1,11 @@
 //! Kubernetes manifests in, validated objects out: one or many YAML documents (`---`), or a
 //! JSON value as stored in a datastore. Kinds: NetworkPolicy (networking.k8s.io/v1),
+//! AdminNetworkPolicy and BaselineAdminNetworkPolicy (policy.networking.k8s.io/v1alpha1),
 //! Namespace (v1), Pod (v1: its labels, annotations and named container ports — what policy
 //! and multi-network attachment read of a pod), and List (v1) of those. Every error names the
 //! document, the object and the field.
 
+mod admin;
 mod pod;
 mod policy;
 pub mod reader;
@@ -11,18 +13,25 @@ pub mod reader;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::admin::{AdminPolicy, BASELINE_NAME, Tier};
 use crate::model::{Namespace, NetworkPolicy};
 use crate::names;
 pub use pod::PodObject;
 use reader::{FieldError, Object as Obj};
 
 /// The kinds [`parse_yaml`] reads, for error messages.
-pub const KINDS: &str = "NetworkPolicy, Namespace, Pod and List";
+pub const KINDS: &str =
+    "NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Namespace, Pod and List";
+
+/// The API group and version of the admin tiers.
+pub const ADMIN_API_VERSION: &str = "policy.networking.k8s.io/v1alpha1";
 
 /// A decoded manifest object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Object {
     NetworkPolicy(NetworkPolicy),
+    /// An AdminNetworkPolicy or the BaselineAdminNetworkPolicy.
+    AdminPolicy(AdminPolicy),
     Namespace(Namespace),
     Pod(PodObject),
 }
@@ -82,6 +91,24 @@ pub fn parse_policy_spec(namespace: &str, name: &str, spec: &Value) -> Result<Ne
     }
 }
 
+/// An AdminNetworkPolicy or BaselineAdminNetworkPolicy stored as name and `spec` (the
+/// agent's `/twill/adminpolicies/NAME` and `/twill/baselinepolicies/NAME` records).
+pub fn parse_admin_spec(tier: Tier, name: &str, spec: &Value) -> Result<AdminPolicy, ParseError> {
+    let manifest = serde_json::json!({
+        "apiVersion": ADMIN_API_VERSION,
+        "kind": tier.kind(),
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    let mut out = Vec::new();
+    decode(&manifest, 1, &mut out)?;
+    match out.pop() {
+        Some(Object::AdminPolicy(p)) => Ok(p),
+        // decode of an admin manifest yields exactly that policy.
+        _ => Err(ParseError::UnsupportedKind { document: 1, kind: tier.kind().into(), supported: KINDS }),
+    }
+}
+
 fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), ParseError> {
     let invalid = |object: &str, e: FieldError| ParseError::Invalid {
         document,
@@ -93,6 +120,7 @@ fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), P
     let kind = root.require("kind").and_then(|k| k.str()).map_err(|e| invalid("manifest", e))?;
     let want_api = match kind {
         "NetworkPolicy" => "networking.k8s.io/v1",
+        "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" => ADMIN_API_VERSION,
         "Namespace" | "Pod" | "List" => "v1",
         other => return Err(ParseError::UnsupportedKind { document, kind: other.into(), supported: KINDS }),
     };
@@ -110,6 +138,16 @@ fn decode(value: &Value, document: usize, out: &mut Vec<Object>) -> Result<(), P
             let (_, name) = metadata(&root, false).map_err(|e| invalid(kind, e))?;
             let object = format!("Namespace {name}");
             out.push(Object::Namespace(namespace(&root, &name).map_err(|e| invalid(&object, e))?));
+            Ok(())
+        }
+        "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" => {
+            let tier = if kind == "AdminNetworkPolicy" { Tier::Admin } else { Tier::Baseline };
+            let name = cluster_name(&root, tier).map_err(|e| invalid(kind, e))?;
+            root.allow_only(&["apiVersion", "kind", "metadata", "spec", "status"])
+                .map_err(|e| invalid(kind, e))?;
+            let object = format!("{kind} {name}");
+            let p = admin::admin_policy(&root, tier, &name).map_err(|e| invalid(&object, e))?;
+            out.push(Object::AdminPolicy(p));
             Ok(())
         }
         "Pod" => {
@@ -148,6 +186,21 @@ pub fn metadata(root: &Obj, namespaced: bool) -> Result<(String, String), FieldE
     Ok((ns, name.to_string()))
 }
 
+/// `metadata.name` of a cluster-scoped admin policy (a `metadata.namespace` is ignored, as
+/// the API server does for cluster-scoped kinds); the baseline must be named `default`.
+fn cluster_name(root: &Obj, tier: Tier) -> Result<String, FieldError> {
+    let meta = root.require("metadata")?.object()?;
+    let at = meta.require("name")?;
+    let name = at.str()?;
+    names::dns_subdomain(name).map_err(|m| at.err(m))?;
+    if tier == Tier::Baseline && name != BASELINE_NAME {
+        return Err(at.err(format!(
+            "must be {BASELINE_NAME:?}: a cluster has one BaselineAdminNetworkPolicy, named {BASELINE_NAME:?}"
+        )));
+    }
+    Ok(name.to_string())
+}
+
 fn namespace(root: &Obj, name: &str) -> Result<Namespace, FieldError> {
     Ok(Namespace::new(name, labels(root)?))
 }
@@ -164,5 +217,7 @@ pub fn labels(root: &Obj) -> Result<crate::Labels, FieldError> {
     Ok(labels)
 }
 
+#[cfg(test)]
+mod admin_tests;
 #[cfg(test)]
 mod tests;

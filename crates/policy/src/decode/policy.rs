@@ -120,7 +120,7 @@ fn ip_block(at: &At) -> Result<IpBlock, FieldError> {
 }
 
 /// A CIDR; host bits are accepted (the API server parses sloppily) and cleared.
-fn parse_cidr(at: &At) -> Result<IpNet, FieldError> {
+pub(super) fn parse_cidr(at: &At) -> Result<IpNet, FieldError> {
     let s = at.str()?;
     s.parse::<IpNet>()
         .map(|n| n.trunc())

@@ -123,7 +123,7 @@ fn other_kinds_are_named() {
     let e = error("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n");
     assert_eq!(
         e,
-        "document 1: unsupported kind \"Service\": twill reads NetworkPolicy, Namespace, Pod and List"
+        "document 1: unsupported kind \"Service\": twill reads NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Namespace, Pod and List"
     );
     let e = error(&format!("{}---\napiVersion: apps/v1\nkind: Deployment\n", spec("  podSelector: {}\n")));
     assert!(e.starts_with("document 2: unsupported kind \"Deployment\""), "{e}");

@@ -160,6 +160,89 @@ spec:
   - {}
 ",
     ),
+    (
+        "flows-all-admin-tiers",
+        "apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard-x}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  ingress:
+  - name: pass-y
+    action: Pass
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}]
+  - name: deny-z
+    action: Deny
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: z}}}]
+  - name: allow-rest
+    action: Allow
+    from: [{namespaces: {}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  egress:
+  - name: deny-z
+    action: Deny
+    to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: z}}}]
+",
+    ),
+    (
+        "admin-tiers",
+        "apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard-x}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  ingress:
+  - name: pass-y
+    action: Pass
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}]
+  - name: deny-z-http
+    action: Deny
+    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: a}}}}]
+    ports: [{namedPort: serve-80-tcp}, {portRange: {protocol: UDP, start: 80, end: 81}}]
+  egress:
+  - name: no-documentation-net
+    action: Deny
+    to: [{networks: [192.0.2.0/24, '2001:db8::/32']}]
+  - name: no-kubelet-on-n2
+    action: Deny
+    to: [{nodes: {matchLabels: {node: n2}}}]
+    ports: [{portNumber: {port: 10250}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: allow-dns}
+spec:
+  priority: 5
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: b}}}}
+  egress:
+  - action: Allow
+    to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: z}}}]
+    ports: [{portNumber: {protocol: UDP, port: 53}}, {portNumber: {port: 53}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+  - name: deny-other-namespaces
+    action: Deny
+    from: [{namespaces: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [y]}]}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress, namespace: y}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+",
+    ),
 ];
 
 pub fn golden_dir() -> PathBuf {

@@ -67,9 +67,14 @@ pub fn world() -> World {
             });
         }
     }
-    w.add_node(Node { name: "n1".into(), ips: vec!["192.168.0.1".parse().unwrap()] });
-    w.add_node(Node { name: "n2".into(), ips: vec!["192.168.0.2".parse().unwrap()] });
+    w.add_node(Node { name: "n1".into(), ips: vec!["192.168.0.1".parse().unwrap()], labels: role("n1") });
+    w.add_node(Node { name: "n2".into(), ips: vec!["192.168.0.2".parse().unwrap()], labels: role("n2") });
     w
+}
+
+/// Node labels: `node: NAME`.
+fn role(name: &str) -> twill_policy::Labels {
+    [("node".to_string(), name.to_string())].into()
 }
 
 /// The world plus every object of `yaml`.
@@ -133,6 +138,22 @@ pub fn np(ns: &str, name: &str, spec: &str) -> String {
     let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
     format!(
         "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}"
+    )
+}
+
+/// An AdminNetworkPolicy document of `priority` with `spec` (indented by the caller's lines).
+pub fn anp(name: &str, priority: u32, spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata:\n  name: {name}\nspec:\n  priority: {priority}\n{spec}"
+    )
+}
+
+/// The BaselineAdminNetworkPolicy document with `spec`.
+pub fn banp(spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata:\n  name: default\nspec:\n{spec}"
     )
 }
 
