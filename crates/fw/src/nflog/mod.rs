@@ -106,7 +106,9 @@ pub fn parse_packet(attrs: crate::nft::wire::reader::Attrs<'_>) -> Result<Packet
     let timestamp = attrs.get(NFULA_TIMESTAMP).and_then(|a| {
         let secs = u64::from_be_bytes(a.data.get(..8)?.try_into().ok()?);
         let usecs = u64::from_be_bytes(a.data.get(8..16)?.try_into().ok()?);
-        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs) + Duration::from_micros(usecs))
+        // Checked: a timestamp past what SystemTime holds is dropped, not a panic (fuzz).
+        let since = Duration::from_secs(secs).checked_add(Duration::from_micros(usecs))?;
+        SystemTime::UNIX_EPOCH.checked_add(since)
     });
     Ok(Packet {
         prefix,

@@ -64,11 +64,17 @@ fn timestamps_and_missing_headers() {
     w.begin_msg(SUBSYS_ULOG << 8, 0, 0, 2, 5);
     w.put_str(NFULA_PREFIX, "no header");
     w.end_msg();
+    w.begin_msg(SUBSYS_ULOG << 8, 0, 0, 2, 5);
+    w.put(NFULA_PACKET_HDR, &[0x08, 0x00, 2, 0]);
+    w.put(NFULA_TIMESTAMP, &[0xff; 16]);
+    w.end_msg();
     let got = parse_datagram(&w.into_bytes());
     let first = got[0].as_ref().unwrap();
     let want = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_millis(250);
     assert_eq!((first.timestamp, first.hook, first.prefix.as_str()), (Some(want), 2, ""));
     assert_eq!(got[1], Err(ParseError::Missing("NFULA_PACKET_HDR")));
+    // Found by fuzzing: seconds and microseconds that overflow a Duration.
+    assert_eq!(got[2].as_ref().map(|p| p.timestamp), Ok(None));
 }
 
 fn v4(proto: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
