@@ -33,8 +33,9 @@ impl<'a> Message<'a> {
     /// extended-ack text if any.
     pub fn error(&self) -> Option<(i32, Option<String>)> {
         let code = i32::from_ne_bytes(self.payload.get(..4)?.try_into().ok()?);
+        // Saturating: i32::MIN has no negation (the nflog fuzz target sent one).
         if self.kind == NLMSG_DONE {
-            return Some((-code, None));
+            return Some((code.saturating_neg(), None));
         }
         let detail = if self.flags & NLM_F_ACK_TLVS == 0 {
             None
@@ -49,7 +50,7 @@ impl<'a> Message<'a> {
                 .find(|a| a.kind == NLMSGERR_ATTR_MSG)
                 .map(|a| a.str())
         };
-        Some((-code, detail))
+        Some((code.saturating_neg(), detail))
     }
 }
 
