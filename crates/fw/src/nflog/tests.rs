@@ -73,7 +73,7 @@ fn timestamps_and_missing_headers() {
     let want = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_millis(250);
     assert_eq!((first.timestamp, first.hook, first.prefix.as_str()), (Some(want), 2, ""));
     assert_eq!(got[1], Err(ParseError::Missing("NFULA_PACKET_HDR")));
-    // Found by fuzzing: seconds and microseconds that overflow a Duration.
+    // fuzz: nflog — seconds and microseconds that overflow a Duration panicked.
     assert_eq!(got[2].as_ref().map(|p| p.timestamp), Ok(None));
 }
 

@@ -158,6 +158,16 @@ mod tests {
         assert_eq!(attrs.get(3).unwrap().nested().get(1).unwrap().u32(), Some(0xdead));
     }
 
+    /// fuzz: nflog — an error code of i32::MIN panicked on negation.
+    #[test]
+    fn an_error_code_without_a_negation_saturates() {
+        let payload = i32::MIN.to_ne_bytes();
+        for kind in [NLMSG_ERROR, NLMSG_DONE] {
+            let m = Message { kind, flags: 0, seq: 1, payload: &payload };
+            assert_eq!(m.error(), Some((i32::MAX, None)));
+        }
+    }
+
     #[test]
     fn errors_with_extended_ack() {
         // NLMSG_ERROR, capped, with an NLMSGERR_ATTR_MSG: errno 2 for request seq 9.
