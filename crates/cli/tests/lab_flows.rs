@@ -3,7 +3,8 @@
 //! `twill lab flows -o json` must show x/a's connection allowed by that rule, x/c's
 //! connection denied by default with the policy that isolates y/b (`--denied`), and a
 //! datagram x/c forged with x/a's address dropped by the node's spoof check. `twill cluster
-//! flows --agent` on the node shows the same records.
+//! flows --agent` on the node shows the same records. Then an AdminNetworkPolicy Deny beats the
+//! NetworkPolicy rule that would let x/c in, and its record names tier, policy and rule.
 
 #[path = "support/forge.rs"]
 mod forge;
@@ -29,6 +30,27 @@ spec:
     ports: [{port: 80}]
 ";
 
+/// Ingress of y/b: x/a is passed on to NetworkPolicy (rule 0), x/c is denied (rule 1) —
+/// although the NetworkPolicy's rule 0 would let x/c in on port 81.
+const ADMIN: &str = "apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: no-c}
+spec:
+  priority: 5
+  subject: {pods: {namespaceSelector: {matchLabels: {ns: y}}, podSelector: {matchLabels: {pod: b}}}}
+  ingress:
+  - {name: pass-a, action: Pass, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: a}}}}]}
+  - {name: deny-c, action: Deny, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {pod: c}}}}]}
+";
+
+/// `twill lab apply -f -` with `yaml`; waits until every node enforces it.
+fn apply(lab: &Lab, yaml: &str) {
+    let mut child = lab.command(&["apply", "-f", "-"]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), yaml.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "lab apply");
+}
+
 fn records(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect()
 }
@@ -52,11 +74,7 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
     for (pod, node, label) in [("x/a", "1", "pod=a"), ("y/b", "2", "pod=b"), ("x/c", "2", "pod=c")] {
         lab.ok(&["pod", "add", pod, "--node", node, "--labels", label]);
     }
-    let apply = lab.command(&["apply", "-f", "-"]).stdin(std::process::Stdio::piped()).spawn();
-    let mut child = apply.unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), POLICY.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success(), "lab apply");
+    apply(&lab, POLICY);
 
     let tcp80 = ["--port", "80", "--protocol", "tcp"];
     assert!(lab.probe("x/a", "y/b", &tcp80).is_some(), "x/a reaches y/b:80");
@@ -114,4 +132,33 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
     assert!(text.lines().any(|l| l.contains("NetworkPolicy default deny (y/only-xa)")), "{text}");
     let on_node = lab.cluster_ok("node-2", &["flows", "--agent", "127.0.0.1:9099", "--denied", "-o", "json"]);
     assert_eq!(records(&on_node).len(), records(&lab.ok(&["flows", "--denied", "-o", "json"])).len());
+    admin_tier(&lab);
+}
+
+/// An AdminNetworkPolicy Deny beats the NetworkPolicy rule that would allow x/c on port 81,
+/// and its record names the tier, the policy and the rule; x/a, passed on, is still allowed
+/// by the NetworkPolicy's rule.
+fn admin_tier(lab: &Lab) {
+    apply(lab, ADMIN);
+    let tcp81 = ["--port", "81", "--protocol", "tcp"];
+    assert!(lab.probe("x/c", "y/b", &tcp81).is_none(), "the AdminNetworkPolicy denies x/c");
+    assert!(lab.probe("x/a", "y/b", &["--port", "80", "--protocol", "tcp"]).is_some(), "x/a is passed on");
+    let mut seen = Vec::new();
+    let xa_in = |r: &&Value| r["src_pod"] == "x/a" && r["direction"] == "ingress";
+    wait_for("the AdminNetworkPolicy's record and x/a's second", Duration::from_secs(10), || {
+        seen = records(&lab.ok(&["flows", "--pod", "y/b", "-o", "json"]));
+        seen.iter().any(|r| r["tier"] == "AdminNetworkPolicy") && seen.iter().filter(xa_in).count() >= 2
+    });
+    let denied = find(&seen, |r| r["tier"] == "AdminNetworkPolicy").unwrap();
+    assert_eq!(
+        (&denied["verdict"], &denied["policy"], &denied["rule"]),
+        (&Value::from("denied"), &Value::from("no-c"), &Value::from(1)),
+        "{denied:#}"
+    );
+    assert_eq!((&denied["src_pod"], &denied["dport"]), (&Value::from("x/c"), &Value::from(81)), "{denied:#}");
+    let allowed: Vec<&Value> = seen.iter().filter(xa_in).collect();
+    assert!(
+        allowed.len() >= 2 && allowed.iter().all(|r| r["policy"] == "y/only-xa" && r["rule"] == 1),
+        "{allowed:#?}"
+    );
 }
