@@ -221,18 +221,7 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
         }),
         ttl: conf.ttl,
         labels: conf.labels.clone(),
-        http: http_address(conf.health_listen, conf.node_ip),
-    }
-}
-
-/// The health server's address as other hosts reach it: none on loopback, the node's
-/// address for a wildcard listener.
-fn http_address(listen: std::net::SocketAddr, node_ip: std::net::IpAddr) -> Option<String> {
-    let ip = listen.ip();
-    match (ip.is_loopback(), ip.is_unspecified()) {
-        (true, _) => None,
-        (_, true) => Some(std::net::SocketAddr::new(node_ip, listen.port()).to_string()),
-        _ => Some(listen.to_string()),
+        http: membership::http_address(conf.health_listen, conf.node_ip),
     }
 }
 
