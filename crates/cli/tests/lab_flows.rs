@@ -4,7 +4,8 @@
 //! connection denied by default with the policy that isolates y/b (`--denied`), and a
 //! datagram x/c forged with x/a's address dropped by the node's spoof check. `twill cluster
 //! flows --agent` on the node shows the same records. Then an AdminNetworkPolicy Deny beats the
-//! NetworkPolicy rule that would let x/c in, and its record names tier, policy and rule.
+//! NetworkPolicy rule that would let x/c in, and its record names tier, policy and rule; `lab
+//! flows --follow` prints a new record as it comes.
 
 #[path = "support/forge.rs"]
 mod forge;
@@ -133,6 +134,38 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
     let on_node = lab.cluster_ok("node-2", &["flows", "--agent", "127.0.0.1:9099", "--denied", "-o", "json"]);
     assert_eq!(records(&on_node).len(), records(&lab.ok(&["flows", "--denied", "-o", "json"])).len());
     admin_tier(&lab);
+    follow(&lab);
+}
+
+/// `lab flows --follow` prints what is there, then new records as they come.
+fn follow(lab: &Lab) {
+    let mut child = lab.command(&["flows", "--follow", "--denied", "-o", "json"]);
+    let mut child = child.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // What was there before: the follower has printed it within a poll or two.
+    std::thread::sleep(Duration::from_millis(2500));
+    let before: Vec<Value> = rx.try_iter().map(|l| serde_json::from_str(&l).unwrap()).collect();
+    let last = before.iter().filter(|r| r["node"] == "node-2").filter_map(|r| r["seq"].as_u64()).max();
+    let last = last.expect("--follow printed nothing of what was there");
+    assert!(lab.probe("x/c", "y/b", &["--port", "81", "--protocol", "tcp"]).is_none());
+    let new = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let new: Value = serde_json::from_str(&new.expect("a new record while following")).unwrap();
+    assert_eq!(
+        (&new["src_pod"], &new["dport"], &new["tier"]),
+        (&Value::from("x/c"), &Value::from(81), &Value::from("AdminNetworkPolicy")),
+        "{new:#}"
+    );
+    assert!(new["seq"].as_u64() > Some(last), "not a new record: {new:#}");
 }
 
 /// An AdminNetworkPolicy Deny beats the NetworkPolicy rule that would allow x/c on port 81,
