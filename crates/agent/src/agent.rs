@@ -98,9 +98,9 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     let peers = Vec::new();
     let ttl = conf.ttl;
     let view = crate::flows::SharedView::default();
-    let policy = PolicyController::logging(&conf.node, conf.flow_logs, view.clone());
     let flows_stop = Arc::new(AtomicBool::new(false));
-    start_flow_logs(&conf, view, &metrics, &flows_stop);
+    let logs = start_flow_logs(&conf, view.clone(), &metrics, &flows_stop);
+    let policy = PolicyController::logging(&conf.node, logs, view);
     let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
     let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
     if let Err(e) = &notifier {
@@ -136,21 +136,29 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     Ok(())
 }
 
-/// Starts the flow log reader unless `--flow-logs off`. Without it the node still works:
-/// the table logs to a group nobody reads, which costs the kernel a lookup.
+/// Starts the flow log reader unless `--flow-logs off`; returns what the policy table is to
+/// log. A reader that cannot start (the group taken, a kernel without nfnetlink_log, whose
+/// tables would then refuse log statements) turns the table's logs off: enforcing policy
+/// never depends on logging it.
 fn start_flow_logs(
     conf: &AgentConf,
     view: crate::flows::SharedView,
     metrics: &Metrics,
     stop: &Arc<AtomicBool>,
-) {
+) -> policy::FlowLogs {
     if conf.flow_logs == policy::FlowLogs::Off {
-        return;
+        return policy::FlowLogs::Off;
     }
     let started = crate::flows::spawn(view, metrics.flows.clone(), conf.state_dir.clone(), stop.clone());
     match started {
-        Ok(()) => tracing::info!(mode = ?conf.flow_logs, group = fw::nflog::TWILL_GROUP, "flow logs on"),
-        Err(e) => tracing::error!(error = %e, "cannot read flow logs; /flows stays empty"),
+        Ok(()) => {
+            tracing::info!(mode = ?conf.flow_logs, group = fw::nflog::TWILL_GROUP, "flow logs on");
+            conf.flow_logs
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read flow logs; the policy table logs nothing, /flows stays empty");
+            policy::FlowLogs::Off
+        }
     }
 }
 
