@@ -53,3 +53,16 @@ pub fn flows(conn: &Connection, args: &ClusterFlowsArgs) -> Result<()> {
     };
     run(&Agents(agents), &args.flows, &mut std::io::stdout().lock())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_on_loopback_only_is_named_with_the_way_out() {
+        let agents = Agents([("node-1".to_string(), None)].into());
+        assert_eq!(agents.nodes().unwrap(), ["node-1"]);
+        let e = agents.get("node-1", "/flows").unwrap_err().to_string();
+        assert!(e.contains("loopback only") && e.contains("--agent 127.0.0.1:9099"), "{e}");
+    }
+}
