@@ -7,6 +7,8 @@ mod churn;
 mod datapath;
 mod density;
 mod floors;
+mod flows;
+mod flows_report;
 mod inventory;
 mod ipam_bench;
 mod ipam_report;
@@ -120,6 +122,8 @@ enum Part {
     Policy,
     /// Cluster-wide IPAM (whereabouts, 3 nodes) against host-local on one node.
     Ipam,
+    /// Connection rate and throughput through the policy table with flow logs off, denied, all.
+    Flows,
     /// Remove namespaces and scratch dirs left by bench runs that were killed.
     Cleanup,
 }
@@ -212,12 +216,17 @@ fn run(cli: &Cli) -> Result<()> {
         }
         false => None,
     };
+    let flows = match wanted(Part::Flows) {
+        true => part(&mut report, "flows", || flows::run(&lab, cli.quick))?,
+        false => None,
+    };
     drop(lab);
     report.elapsed = started.elapsed();
     report.load_end = machine::loadavg();
     let policy = policy.map(|p| policy_report::render(&p)).unwrap_or_default();
     let ipam = ipam.map(|i| ipam_report::render(&i)).unwrap_or_default();
-    write(&(report.render() + &policy + &ipam), cli.out.as_deref())
+    let flows = flows.map(|f| flows_report::render(&f)).unwrap_or_default();
+    write(&(report.render() + &policy + &ipam + &flows), cli.out.as_deref())
 }
 
 /// A part that failed outright is reported and the run goes on; Ctrl-C stops everything.

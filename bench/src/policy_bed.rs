@@ -120,6 +120,12 @@ impl Bed {
     /// rules. The median, because a rare SYN lost to a reused port's old state costs a 1 s
     /// retransmission that would swamp a rate.
     pub fn connect_time(&self, span: Duration) -> Result<Duration> {
+        let times = self.connections(span)?;
+        crate::stats::median_duration(&times).context("no connection was made")
+    }
+
+    /// The time of each connection made one at a time for `span` (see [`Bed::connect_time`]).
+    pub fn connections(&self, span: Duration) -> Result<Vec<Duration>> {
         let to = SocketAddr::new(IpAddr::V4(SERVER_IP), PORTS[1]);
         let times = self.client.run(|| -> Result<Vec<Duration>> {
             let started = Instant::now();
@@ -137,7 +143,7 @@ impl Bed {
             }
             Ok(times)
         })??;
-        crate::stats::median_duration(&times).context("no connection was made")
+        Ok(times)
     }
 }
 

@@ -97,7 +97,10 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     };
     let peers = Vec::new();
     let ttl = conf.ttl;
-    let policy = PolicyController::new(&conf.node);
+    let view = crate::flows::SharedView::default();
+    let flows_stop = Arc::new(AtomicBool::new(false));
+    let logs = start_flow_logs(&conf, view.clone(), &metrics, &flows_stop);
+    let policy = PolicyController::logging(&conf.node, logs, view);
     let pods = PodPublisher::new(&conf.node, &state::journal_dir(&conf.state_dir), 2 * conf.ttl);
     let notifier = notify::spawn(&state::notify_socket(&conf.state_dir), tx.clone());
     if let Err(e) = &notifier {
@@ -128,8 +131,35 @@ pub fn run(conf: AgentConf, tx: Sender<Input>, rx: Receiver<Input>) -> Result<()
     let stop = agent.spawn_watcher(tx)?;
     agent.run_loop(&rx);
     stop.store(true, Ordering::Relaxed);
+    flows_stop.store(true, Ordering::Relaxed);
     agent.leave();
     Ok(())
+}
+
+/// Starts the flow log reader unless `--flow-logs off`; returns what the policy table is to
+/// log. A reader that cannot start (the group taken, a kernel without nfnetlink_log, whose
+/// tables would then refuse log statements) turns the table's logs off: enforcing policy
+/// never depends on logging it.
+fn start_flow_logs(
+    conf: &AgentConf,
+    view: crate::flows::SharedView,
+    metrics: &Metrics,
+    stop: &Arc<AtomicBool>,
+) -> policy::FlowLogs {
+    if conf.flow_logs == policy::FlowLogs::Off {
+        return policy::FlowLogs::Off;
+    }
+    let started = crate::flows::spawn(view, metrics.flows.clone(), conf.state_dir.clone(), stop.clone());
+    match started {
+        Ok(()) => {
+            tracing::info!(mode = ?conf.flow_logs, group = fw::nflog::TWILL_GROUP, "flow logs on");
+            conf.flow_logs
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read flow logs; the policy table logs nothing, /flows stays empty");
+            policy::FlowLogs::Off
+        }
+    }
 }
 
 /// What must work before the node joins.
@@ -199,6 +229,7 @@ fn member_conf(conf: &AgentConf, backend: &dyn Backend) -> MemberConf {
         }),
         ttl: conf.ttl,
         labels: conf.labels.clone(),
+        http: membership::http_address(conf.health_listen, conf.node_ip),
     }
 }
 

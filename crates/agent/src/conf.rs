@@ -95,6 +95,15 @@ pub struct Args {
     /// no record is freed after looking so this long (longer than any ADD takes).
     #[arg(long, default_value_t = 120)]
     pub ipam_grace_seconds: u64,
+    /// Flow logs of new connections the policy table decides (docs/flows.md): `off`,
+    /// `denied` (refused connections and spoofed packets; allowed traffic pays nothing) or
+    /// `all` (every new connection of a local pod, also of pods no policy selects).
+    #[arg(long, default_value = "denied", value_parser = parse_flow_logs)]
+    pub flow_logs: policy::FlowLogs,
+}
+
+fn parse_flow_logs(s: &str) -> Result<policy::FlowLogs, String> {
+    s.parse()
 }
 
 /// A validated configuration.
@@ -119,6 +128,7 @@ pub struct AgentConf {
     /// The bgp backend's settings (with `--backend bgp` only).
     pub bgp: Option<BgpConf>,
     pub ipam_grace: Duration,
+    pub flow_logs: policy::FlowLogs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +211,7 @@ impl Args {
                 _ => None,
             },
             ipam_grace: Duration::from_secs(self.ipam_grace_seconds),
+            flow_logs: self.flow_logs,
         })
     }
 
@@ -362,6 +373,15 @@ mod tests {
         assert_eq!(c.labels.get("role").map(String::as_str), Some(""));
         assert!(!c.masquerade);
         assert!(args(&[]).unwrap().validate().unwrap().masquerade);
+    }
+
+    #[test]
+    fn flow_logs_default_to_denied() {
+        assert_eq!(args(&[]).unwrap().validate().unwrap().flow_logs, policy::FlowLogs::Denied);
+        let all = args(&["--flow-logs", "all"]).unwrap().validate().unwrap();
+        assert_eq!(all.flow_logs, policy::FlowLogs::All);
+        let e = args(&["--flow-logs", "some"]).unwrap_err().to_string();
+        assert!(e.contains("expected off, denied or all"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The health and metrics server (axum over hyper): `GET /readyz` (200 once the node is
 //! ready, 503 before and while leaving), `GET /healthz` and `/livez` (200 while the process
 //! serves), `GET /metrics` (OpenMetrics text) and, with the bgp backend, `GET /bgp` (BIRD's
-//! sessions as JSON). HEAD is answered like GET without a body.
+//! sessions as JSON), `GET /flows` (recent flow records as JSON lines, docs/flows.md). HEAD
+//! is answered like GET without a body.
 //!
 //! The rest of twilld is std threads, so the server gets a thread and a one-thread tokio
 //! runtime of its own. The socket is bound before that thread starts, on the caller's
@@ -13,10 +14,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::flows::FlowQuery;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 
 /// The server's routes over `metrics`.
@@ -27,6 +29,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .route("/livez", get(alive))
         .route("/metrics", get(exposition))
         .route("/bgp", get(bgp))
+        .route("/flows", get(flows))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(metrics)
 }
@@ -53,6 +56,21 @@ async fn bgp(State(m): State<Arc<Metrics>>) -> axum::response::Response {
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         None => (StatusCode::NOT_FOUND, "this node does not run the bgp backend\n").into_response(),
+    }
+}
+
+/// The recent flow records `?after=&denied=&namespace=&pod=&limit=` asks for, as JSON lines.
+async fn flows(State(m): State<Arc<Metrics>>, uri: Uri) -> axum::response::Response {
+    match FlowQuery::parse(uri.query().unwrap_or_default()) {
+        Ok(q) => {
+            let mut body = String::new();
+            for r in m.flows.query(&q) {
+                body.push_str(&serde_json::to_string(&r).unwrap_or_default());
+                body.push('\n');
+            }
+            ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }
 
@@ -120,6 +138,25 @@ mod tests {
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(head.contains("content-type: application/json"), "{head}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["local_as"], 64512);
+    }
+
+    #[test]
+    fn flows_are_served_filtered_as_json_lines() {
+        let m = Arc::new(Metrics::default());
+        let mut r = crate::flows::store::tests::record(0, "denied", Some("x/a"));
+        m.flows.push(r.clone());
+        (r.seq, r.verdict, r.src_pod) = (1, "allowed".into(), Some("y/b".into()));
+        m.flows.push(r);
+        let addr = spawn("127.0.0.1:0".parse().unwrap(), m).unwrap();
+        let (status, head, body) = request(addr, "GET", "/flows");
+        assert_eq!((status.as_str(), body.lines().count()), ("HTTP/1.1 200 OK", 2), "{body}");
+        assert!(head.contains("content-type: application/x-ndjson"), "{head}");
+        let (_, _, body) = request(addr, "GET", "/flows?denied=true&pod=x%2Fa");
+        let only: crate::flows::FlowRecord = serde_json::from_str(body.trim()).unwrap();
+        assert_eq!((only.seq, only.src_pod.as_deref()), (0, Some("x/a")));
+        assert_eq!(request(addr, "GET", "/flows?after=1").2, "");
+        let (status, _, body) = request(addr, "GET", "/flows?colour=red");
+        assert_eq!(status, "HTTP/1.1 400 Bad Request", "{body}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! ([`membership`], [`subnet`]), writes the node's CNI network list ([`cniconf`]), routes to
 //! the other nodes' pod subnets through a [`backend::Backend`] (host-gw or vxlan),
 //! masquerades traffic leaving the cluster ([`masq`]), enforces NetworkPolicy for the node's
-//! pods ([`policy`]) and serves `/readyz` and `/metrics` ([`health`], [`metrics`]). Its
+//! pods ([`policy`]), records what its filters decided ([`flows`]) and serves `/readyz`,
+//! `/metrics` and `/flows` ([`health`], [`metrics`]). Its
 //! reconciler is flannel's: woken by datastore watches and by a timer, every step
 //! idempotent, so drift (a deleted route, FDB entry, device, table or file) is repaired
 //! within one resync period.
@@ -21,6 +22,7 @@ pub mod bird;
 pub mod cniconf;
 pub mod conf;
 pub mod conf_file;
+pub mod flows;
 pub mod health;
 pub mod ippools;
 pub mod log;

@@ -34,6 +34,8 @@ pub struct MemberConf {
     /// The node's BGP AS and role (bgp backend).
     pub bgp: Option<NodeBgp>,
     pub ttl: Duration,
+    /// Where the agent's HTTP server answers from elsewhere (none: loopback only).
+    pub http: Option<String>,
     /// The node's labels, published in its record.
     pub labels: std::collections::BTreeMap<String, String>,
 }
@@ -145,6 +147,17 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// The health server's address as other hosts reach it: none on loopback, the node's
+/// address for a wildcard listener.
+pub fn http_address(listen: std::net::SocketAddr, node_ip: std::net::IpAddr) -> Option<String> {
+    let ip = listen.ip();
+    match (ip.is_loopback(), ip.is_unspecified()) {
+        (true, _) => None,
+        (_, true) => Some(std::net::SocketAddr::new(node_ip, listen.port()).to_string()),
+        _ => Some(listen.to_string()),
+    }
+}
+
 /// The node record for `m`.
 pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecord {
     let now = unix_now();
@@ -160,6 +173,7 @@ pub fn node_record(conf: &MemberConf, m: &Membership, health: &str) -> NodeRecor
         heartbeat: now,
         health: health.to_string(),
         bgp: conf.bgp,
+        http: conf.http.clone(),
         labels: conf.labels.clone(),
     }
 }
@@ -243,4 +257,18 @@ fn release(store: &dyn Datastore, node: &str, net: IpNet) -> Result<(), MemberEr
         store.txn(&Txn::delete(&key, e.mod_revision))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_address;
+
+    #[test]
+    fn only_a_reachable_listener_is_published() {
+        let node = "10.0.0.11".parse().unwrap();
+        assert_eq!(http_address("127.0.0.1:9099".parse().unwrap(), node), None);
+        assert_eq!(http_address("[::1]:9099".parse().unwrap(), node), None);
+        assert_eq!(http_address("0.0.0.0:9099".parse().unwrap(), node).as_deref(), Some("10.0.0.11:9099"));
+        assert_eq!(http_address("10.0.0.12:80".parse().unwrap(), node).as_deref(), Some("10.0.0.12:80"));
+    }
 }

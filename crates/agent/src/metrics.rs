@@ -13,10 +13,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::bgp::metrics::BgpMetrics;
 use crate::bgp::status::BgpStatus;
+use crate::flows::FlowStore;
 use crate::policy::metrics::PolicyMetrics;
 
 /// What `/metrics` answers with.
@@ -37,6 +38,8 @@ pub struct Metrics {
     bgp_metrics: Option<BgpMetrics>,
     /// The bgp backend's last status, for `/bgp`.
     bgp: Mutex<Option<BgpStatus>>,
+    /// Recent flow records (`/flows`) and their counters.
+    pub flows: Arc<FlowStore>,
 }
 
 /// The labels of `twill_lease_info`.
@@ -87,6 +90,7 @@ impl Metrics {
             policy: PolicyMetrics::default(),
             bgp_metrics: bgp.then(BgpMetrics::default),
             bgp: Mutex::new(None),
+            flows: Arc::new(FlowStore::default()),
         };
         let r = &mut m.registry;
         r.register("twill_lease_info", "The pod subnets this node holds (value always 1)", m.lease.clone());
@@ -101,6 +105,7 @@ impl Metrics {
             r.register(*name, *help, c.clone());
         }
         m.policy.register(r);
+        m.flows.register(r);
         if let Some(b) = &m.bgp_metrics {
             b.register(&mut m.registry);
         }

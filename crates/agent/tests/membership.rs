@@ -29,6 +29,7 @@ fn conf(node: &str, cluster: &str) -> MemberConf {
         backend: BackendKind::Vxlan,
         vtep_mac: Some([2, 0, 0, 0, 0, 1]),
         bgp: None,
+        http: None,
         ttl: Duration::from_secs(30),
         labels: Default::default(),
     }

@@ -4,6 +4,7 @@
 mod cluster;
 mod cni;
 mod demo;
+mod flows;
 mod install;
 mod lab;
 mod policy;

@@ -84,6 +84,10 @@ pub struct NodeRecord {
     /// their sessions to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<NodeBgp>,
+    /// The agent's HTTP server (`/flows`, `/metrics`) as `HOST:PORT`, when it listens beyond
+    /// its node's loopback: where `twill cluster flows` asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
     /// The node's labels (`--node-labels`): what AdminNetworkPolicy `nodes` peers select.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -251,6 +255,7 @@ mod tests {
             backend: BackendKind::Vxlan,
             expires: 1_700_000_030,
             bgp: None,
+            http: None,
             heartbeat: 0,
             health: String::new(),
             labels: BTreeMap::new(),

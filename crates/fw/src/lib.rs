@@ -9,6 +9,7 @@
 pub mod ct;
 pub mod iptables;
 mod names;
+pub mod nflog;
 pub mod nft;
 
 pub use names::stable_name;

@@ -27,7 +27,7 @@ use cni_spec::Attachment;
 use fw::nft::owned::{Found, deletions, find_owned, find_where};
 use fw::nft::{
     Batch, Chain, ChainType, Conn, DataType, Elem, Family, Field, Hook, KeyPart, Match, Operand, Rule, Set,
-    Table, Value, Verdict,
+    Stmt, Table, Value, Verdict,
 };
 use ipnet::IpNet;
 
@@ -62,35 +62,56 @@ fn drop(matches: Vec<Match>) -> Rule {
     Rule::verdict(matches, Verdict::Drop)
 }
 
+/// A node-side drop that twilld's flow logs report: `kind` names the check. Every forged
+/// packet is logged (these rules see no conntrack state); with nobody listening on the group
+/// a log costs a lookup.
+fn logged_drop(kind: &str, matches: Vec<Match>) -> Rule {
+    let log = Stmt::Log { group: fw::nflog::TWILL_GROUP, prefix: fw::nflog::spoof_prefix(kind) };
+    Rule::new(matches, vec![log, Stmt::Verdict(Verdict::Drop)])
+}
+
 /// The rules shared by both placements: IP sources, router messages, neighbour claims.
 fn ip_rules(guarded: &dyn Fn() -> Match) -> Vec<Rule> {
+    let drop = |kind: &str, matches| logged_drop(kind, matches);
     let unspecified6 = Operand::Value(Value::Addr(Ipv6Addr::UNSPECIFIED.into()));
     let link_local = || not(Field::Ip6Saddr, Operand::Prefix(LINK_LOCAL6));
     let target_not_link_local = || not(Field::NdTarget, Operand::Prefix(LINK_LOCAL6));
     let router = [134, 137].map(|t| KeyPart::Exact(Value::Icmpv6Type(t))).to_vec();
     let dad = Match::Is { field: Field::Ip6Saddr, negate: false, operand: unspecified6.clone() };
     vec![
-        drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::IpSaddr], "ips4")]),
-        drop(vec![
-            guarded(),
-            link_local(),
-            not(Field::Ip6Saddr, unspecified6),
-            Match::not_in_set(&[Field::Iifname, Field::Ip6Saddr], "ips6"),
-        ]),
-        drop(vec![guarded(), Match::OneOf { field: Field::Icmpv6Type, negate: false, values: router }]),
-        drop(vec![
-            guarded(),
-            Match::eq(Field::Icmpv6Type, Value::Icmpv6Type(136)),
-            target_not_link_local(),
-            Match::not_in_set(&[Field::Iifname, Field::NdTarget], "ips6"),
-        ]),
-        drop(vec![
-            guarded(),
-            Match::eq(Field::Icmpv6Type, Value::Icmpv6Type(135)),
-            dad,
-            target_not_link_local(),
-            Match::not_in_set(&[Field::Iifname, Field::NdTarget], "ips6"),
-        ]),
+        drop("ip4", vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::IpSaddr], "ips4")]),
+        drop(
+            "ip6",
+            vec![
+                guarded(),
+                link_local(),
+                not(Field::Ip6Saddr, unspecified6),
+                Match::not_in_set(&[Field::Iifname, Field::Ip6Saddr], "ips6"),
+            ],
+        ),
+        drop(
+            "router",
+            vec![guarded(), Match::OneOf { field: Field::Icmpv6Type, negate: false, values: router }],
+        ),
+        drop(
+            "nd",
+            vec![
+                guarded(),
+                Match::eq(Field::Icmpv6Type, Value::Icmpv6Type(136)),
+                target_not_link_local(),
+                Match::not_in_set(&[Field::Iifname, Field::NdTarget], "ips6"),
+            ],
+        ),
+        drop(
+            "nd",
+            vec![
+                guarded(),
+                Match::eq(Field::Icmpv6Type, Value::Icmpv6Type(135)),
+                dad,
+                target_not_link_local(),
+                Match::not_in_set(&[Field::Iifname, Field::NdTarget], "ips6"),
+            ],
+        ),
     ]
 }
 
@@ -101,13 +122,22 @@ pub fn table(placement: Placement) -> Table {
         Placement::Bridge => (
             Family::Bridge,
             vec![
-                drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::EtherSaddr], "macs")]),
-                drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::ArpSha], "macs")]),
-                drop(vec![
-                    guarded(),
-                    not(Field::ArpSpa, Operand::Value(Value::Addr(IpAddr::from([0, 0, 0, 0])))),
-                    Match::not_in_set(&[Field::Iifname, Field::ArpSpa], "ips4"),
-                ]),
+                logged_drop(
+                    "mac",
+                    vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::EtherSaddr], "macs")],
+                ),
+                logged_drop(
+                    "arp",
+                    vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::ArpSha], "macs")],
+                ),
+                logged_drop(
+                    "arp",
+                    vec![
+                        guarded(),
+                        not(Field::ArpSpa, Operand::Value(Value::Addr(IpAddr::from([0, 0, 0, 0])))),
+                        Match::not_in_set(&[Field::Iifname, Field::ArpSpa], "ips4"),
+                    ],
+                ),
             ],
         ),
         Placement::Routed => (Family::Inet, Vec::new()),

@@ -12,14 +12,14 @@ fn pod() -> Pod {
 fn bridge_table_checks_mac_ip_arp_and_ndp() {
     let text = table(Placement::Bridge).text();
     for rule in [
-        "iifname @ports iifname . ether saddr != @macs drop",
-        "iifname @ports iifname . arp saddr ether != @macs drop",
-        "iifname @ports arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @ips4 drop",
-        "iifname @ports iifname . ip saddr != @ips4 drop",
-        "iifname @ports ip6 saddr != fe80::/10 ip6 saddr != :: iifname . ip6 saddr != @ips6 drop",
-        "iifname @ports icmpv6 type { nd-router-advert, nd-redirect } drop",
-        "iifname @ports icmpv6 type nd-neighbor-advert @th,64,128 != fe80::/10 iifname . @th,64,128 != @ips6 drop",
-        "iifname @ports icmpv6 type nd-neighbor-solicit ip6 saddr :: @th,64,128 != fe80::/10 iifname . @th,64,128 != @ips6 drop",
+        "iifname @ports iifname . ether saddr != @macs log prefix \"twill denied spoof mac\" group 6120 drop",
+        "iifname @ports iifname . arp saddr ether != @macs log prefix \"twill denied spoof arp\" group 6120 drop",
+        "iifname @ports arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @ips4 log prefix \"twill denied spoof arp\" group 6120 drop",
+        "iifname @ports iifname . ip saddr != @ips4 log prefix \"twill denied spoof ip4\" group 6120 drop",
+        "iifname @ports ip6 saddr != fe80::/10 ip6 saddr != :: iifname . ip6 saddr != @ips6 log prefix \"twill denied spoof ip6\" group 6120 drop",
+        "iifname @ports icmpv6 type { nd-router-advert, nd-redirect } log prefix \"twill denied spoof router\" group 6120 drop",
+        "iifname @ports icmpv6 type nd-neighbor-advert @th,64,128 != fe80::/10 iifname . @th,64,128 != @ips6 log prefix \"twill denied spoof nd\" group 6120 drop",
+        "iifname @ports icmpv6 type nd-neighbor-solicit ip6 saddr :: @th,64,128 != fe80::/10 iifname . @th,64,128 != @ips6 log prefix \"twill denied spoof nd\" group 6120 drop",
     ] {
         assert!(text.contains(rule), "missing {rule:?} in\n{text}");
     }

@@ -5,8 +5,8 @@
 use cni_spec::Attachment;
 use fw::nft::owned::{Found, deletions, find_owned, find_where};
 use fw::nft::{
-    Batch, Chain, ChainType, Conn, DataType, Elem, Family, Field, Hook, KeyPart, Match, Rule, Set, Table,
-    Value, Verdict,
+    Batch, Chain, ChainType, Conn, DataType, Elem, Family, Field, Hook, KeyPart, Match, Rule, Set, Stmt,
+    Table, Value, Verdict,
 };
 
 use crate::owner::is_stale;
@@ -18,12 +18,14 @@ pub fn table() -> Table {
     let mut t = Table::new(Family::Bridge, TABLE);
     t.sets.push(Set::new("guarded", &[DataType::Ifname]));
     t.sets.push(Set::new("allowed", &[DataType::Ifname, DataType::EtherAddr]));
-    let rule = Rule::verdict(
+    // Logged for twilld's flow logs, like the spoofchk drops (crate::guard).
+    let log = Stmt::Log { group: fw::nflog::TWILL_GROUP, prefix: fw::nflog::spoof_prefix("mac") };
+    let rule = Rule::new(
         vec![
             Match::in_set(&[Field::Iifname], "guarded"),
             Match::not_in_set(&[Field::Iifname, Field::EtherSaddr], "allowed"),
         ],
-        Verdict::Drop,
+        vec![log, Stmt::Verdict(Verdict::Drop)],
     );
     t.chains.push(Chain::hooked("prerouting", ChainType::Filter, Hook::Prerouting, -300, vec![rule]));
     t
@@ -75,6 +77,7 @@ mod tests {
         assert!(text.contains("guarded { \"veth0a1b2c3d\" comment \"n/c/eth0\" }"), "{text}");
         assert!(text.contains("allowed { \"veth0a1b2c3d\" . 02:00:00:00:00:01 comment"), "{text}");
         let table = super::table().text();
-        assert!(table.contains("iifname @guarded iifname . ether saddr != @allowed drop"), "{table}");
+        let rule = "iifname @guarded iifname . ether saddr != @allowed log prefix \"twill denied spoof mac\" group 6120 drop";
+        assert!(table.contains(rule), "{table}");
     }
 }

@@ -12,6 +12,8 @@
 //!   verdict maps, peers and ports are set elements. [`apply_batch`] replaces the table in one
 //!   atomic transaction with no open window; [`update_batch`] changes only elements when the
 //!   table's shape is unchanged. Replies of allowed connections pass by conntrack.
+//!   [`compile_logged`] adds flow log statements and the [`FlowSites`] catalogue that maps
+//!   their prefixes back to the verdict, tier, policies and rule (docs/flows.md).
 //!
 //! Everything here is pure; applying a batch (`fw::nft::Conn::apply`) is the caller's effect.
 
@@ -27,9 +29,10 @@ mod verdict;
 mod world;
 
 pub use admin::{Action, AdminPeer, AdminPolicy, AdminPort, AdminRule, Subject, Tier, TierRuleRef};
+pub use compile::flowlog::{FLOW_LOG_GROUP, TIER_NETWORK_POLICY, TIER_NONE};
 pub use compile::{
-    FAMILY, Ruleset, TABLE, TierPlan, TierRulePlan, apply_batch, compile, delete_batch, plan_tiers, table_id,
-    tier_chain, update_batch,
+    FAMILY, FlowLogs, FlowSite, FlowSites, FlowVerdict, Ruleset, TABLE, TierPlan, TierRulePlan, apply_batch,
+    compile, compile_logged, delete_batch, plan_tiers, table_id, tier_chain, update_batch,
 };
 pub use decode::{
     ADMIN_API_VERSION, KINDS, Object, ParseError, PodObject, metadata, parse_admin_spec, parse_document,

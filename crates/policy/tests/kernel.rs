@@ -13,7 +13,7 @@ use std::time::Instant;
 use testkit::{TestNs, require_privileges};
 use twill_policy::{
     Direction, LabelSelector, Namespace, NetworkPolicy, Node, Peer, Pod, PodRef, PolicyPort, PortSpec,
-    Protocol, Rule, Ruleset, World, apply_batch, compile, delete_batch, update_batch,
+    Protocol, Rule, Ruleset, World, apply_batch, compile, compile_logged, delete_batch, update_batch,
 };
 
 /// Applies a batch inside `ns` over netlink, as twilld does.
@@ -47,7 +47,7 @@ fn every_golden_ruleset_over_netlink_equals_its_text() {
     for (name, yaml) in golden::CASES {
         let (by_netlink, by_nft) = (TestNs::new("poln"), TestNs::new("polt"));
         let w = common::world_with(yaml);
-        let rs = compile(&w, &n1_pods(&w));
+        let rs = compile_logged(&w, &n1_pods(&w), golden::mode(name)).0;
         apply_in(&by_netlink, &apply_batch(&rs)).unwrap_or_else(|e| panic!("{name}: apply: {e}"));
         by_nft.nft(&rs.text());
         assert_eq!(

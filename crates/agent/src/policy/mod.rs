@@ -21,9 +21,10 @@ pub mod plan;
 pub mod table;
 pub mod world;
 
-use policy::{Direction, Ruleset, Tier, World, compile};
+use policy::{Direction, FlowLogs, Ruleset, Tier, World, compile_logged};
 
 use crate::agent::Agent;
+use crate::flows::{FlowView, SharedView};
 use crate::layout;
 use crate::record::{NodeRecord, PodRecord, RecordError};
 use crate::registry::{Records, Registry};
@@ -57,6 +58,9 @@ pub struct PolicyController {
     wanted: Option<Wanted>,
     /// The last error logged, so a persisting one is logged once (and counted every pass).
     last_error: Option<String>,
+    /// What the table logs, and where the flow log reader finds what the logs mean.
+    logs: FlowLogs,
+    view: SharedView,
 }
 
 /// This node's ruleset (`None`: no table) and the records it was compiled from.
@@ -76,7 +80,19 @@ struct Synced {
 
 impl PolicyController {
     pub fn new(node: &str) -> PolicyController {
-        PolicyController { node: node.to_string(), table: PolicyTable::new(), wanted: None, last_error: None }
+        PolicyController::logging(node, FlowLogs::Off, SharedView::default())
+    }
+
+    /// A controller whose table logs `logs` and which publishes each compile to `view`.
+    pub fn logging(node: &str, logs: FlowLogs, view: SharedView) -> PolicyController {
+        PolicyController {
+            node: node.to_string(),
+            table: PolicyTable::new(),
+            wanted: None,
+            last_error: None,
+            logs,
+            view,
+        }
     }
 
     /// One pass; false when it failed (logged once per distinct error, counted every time).
@@ -147,8 +163,10 @@ impl PolicyController {
             return Err(PolicyError::Records { count: problems.len(), first: first.to_string() });
         }
         let local = world.pods_on(&self.node);
-        let ruleset = wanted(compile(&world, &local));
+        let (ruleset, sites) = compile_logged(&world, &local, self.logs);
+        let ruleset = wanted(ruleset);
         let stats = stats(&world, &local, ruleset.as_ref());
+        self.view.publish(FlowView::new(&self.node, world, sites));
         Ok(Wanted { records, ruleset, stats })
     }
 }

@@ -60,9 +60,12 @@ pub struct TablePlan {
 }
 
 /// The ruleset a node needs, or `None` when no local pod is isolated (compile's output then
-/// holds only base chains and empty maps, which would filter nothing).
+/// holds only base chains and empty maps, which would filter nothing) and no flow of a local
+/// pod is to be logged (`--flow-logs all` fills the `local` sets).
 pub fn wanted(rs: Ruleset) -> Option<Ruleset> {
-    rs.chains.iter().any(|c| c.base.is_none()).then_some(rs)
+    let isolating = rs.chains.iter().any(|c| c.base.is_none());
+    let logging = rs.sets.iter().any(|s| s.name.starts_with("local") && !s.elems.is_empty());
+    (isolating || logging).then_some(rs)
 }
 
 /// Decides the next step. `live` is the fingerprint of the kernel's table now (`None`: no

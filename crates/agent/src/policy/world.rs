@@ -152,6 +152,7 @@ mod tests {
                 heartbeat: 0,
                 health: String::new(),
                 bgp: None,
+                http: None,
                 labels: [("role".into(), "infra".into())].into(),
             }],
         }

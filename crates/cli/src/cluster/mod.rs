@@ -4,6 +4,7 @@
 //! `TWILL_ETCD_KEY`. Objects are written through `twill_cluster::ops`, the code `twill lab`
 //! uses too, so there is one way for state to reach the datastore.
 
+mod flows;
 mod get;
 mod ippools;
 
@@ -88,6 +89,9 @@ pub enum ClusterCommand {
     },
     /// Explain whether a new connection is allowed, and which policy and rule decide.
     Explain(ExplainArgs),
+    /// What the nodes' filters decided: new connections allowed or denied (with the policy
+    /// and rule) and spoofed packets dropped, from every twilld's /flows (docs/flows.md).
+    Flows(flows::ClusterFlowsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +107,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         ClusterCommand::Delete(f) => delete_file(&args.conn, &f.file),
         ClusterCommand::Get(g) => get::run(&args.conn, &g),
         ClusterCommand::Label { kind, name, changes } => label(&args.conn, &kind, &name, &changes),
+        ClusterCommand::Flows(f) => flows::flows(&args.conn, &f),
         ClusterCommand::Explain(e) => {
             let store = args.conn.open()?;
             let world = cluster_world(store.as_ref())?;

@@ -93,6 +93,9 @@ fn args(dir: &Path, options: &LabOptions, node: &NodeState) -> Vec<String> {
     if options.ipv6 {
         a.extend(["--cluster-cidr6".to_string(), CLUSTER_CIDR6.to_string()]);
     }
+    if let Some(logs) = &options.flow_logs {
+        a.extend(["--flow-logs".to_string(), logs.clone()]);
+    }
     let t = tls(dir, options);
     for (flag, path) in [("--etcd-cacert", t.cacert), ("--etcd-cert", t.cert), ("--etcd-key", t.key)] {
         if let Some(p) = path {

@@ -19,6 +19,7 @@ mod enforce;
 mod etcd;
 mod etcd_cmd;
 mod exec;
+mod flows;
 mod health;
 mod label;
 mod layout;
@@ -78,6 +79,9 @@ pub enum LabCommand {
     Apply(FileArgs),
     /// Delete the NetworkPolicies (and pod-less Namespaces) of a Kubernetes YAML file.
     Delete(FileArgs),
+    /// The flow records of the lab's nodes: `twill cluster flows` through each node's
+    /// twilld inside its namespace.
+    Flows(crate::flows::FlowsArgs),
     /// NetworkPolicies in the lab's datastore.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -281,6 +285,7 @@ pub fn run(cmd: LabCommand) -> Result<()> {
             Ok(())
         }
         LabCommand::Status(a) => status::run(&names, a.json),
+        LabCommand::Flows(a) => flows::run(&names, &a),
         LabCommand::Agent(AgentCommand::Start { node }) => agent::start_command(&names, node),
         LabCommand::Agent(AgentCommand::Stop { node }) => agent::stop_command(&names, node),
         LabCommand::Etcd(cmd) => etcd_cmd::run(&names, &cmd),

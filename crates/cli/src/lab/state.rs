@@ -67,6 +67,9 @@ pub struct LabOptions {
     /// twilld's `--lease-ttl-seconds`.
     #[serde(default = "thirty")]
     pub lease_ttl: u32,
+    /// twilld's `--flow-logs` (`off`, `denied`, `all`); none: twilld's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_logs: Option<String>,
 }
 
 fn one() -> u8 {
@@ -91,6 +94,7 @@ impl LabOptions {
             cross_subnet: false,
             etcd_members: 1,
             lease_ttl: 30,
+            flow_logs: None,
         }
     }
 

@@ -54,6 +54,10 @@ pub struct UpArgs {
     /// Members of the etcd cluster (with `--datastore etcd`; TLS with client certificates).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(etcd::MAX_MEMBERS)))]
     pub etcd_members: u8,
+    /// twilld's `--flow-logs` on every node: `off`, `denied` (twilld's default) or `all`
+    /// (`twill lab flows` then shows allowed connections too).
+    #[arg(long, value_parser = ["off", "denied", "all"])]
+    pub flow_logs: Option<String>,
 }
 
 impl UpArgs {
@@ -65,6 +69,7 @@ impl UpArgs {
             cross_subnet: self.cross_subnet,
             etcd_members: self.etcd_members,
             lease_ttl: self.lease_ttl,
+            flow_logs: self.flow_logs.clone(),
             ..LabOptions::flat(self.nodes, self.backend, self.datastore, self.ipv6)
         }
     }

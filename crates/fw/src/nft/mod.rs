@@ -22,7 +22,7 @@ pub(crate) mod wire;
 
 pub use batch::{Batch, Op};
 pub use conn::{Conn, Error};
-pub use rule::{Field, Match, Operand, Rule, Stmt};
+pub use rule::{Field, LOG_PREFIX_MAX, Match, Operand, Rule, Stmt};
 pub use table::{
     BaseChain, Chain, ChainType, Elem, ElemData, Hook, KeyPart, Set, Table, TableId, clean_comment,
 };

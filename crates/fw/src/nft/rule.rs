@@ -175,7 +175,17 @@ pub enum Stmt {
         key: Vec<Field>,
         map: String,
     },
+    /// `log prefix "PREFIX" group GROUP`: a copy of the packet to the nfnetlink_log group
+    /// (whoever bound it; nobody costs a lookup). The kernel takes at most
+    /// [`LOG_PREFIX_MAX`] bytes of prefix.
+    Log {
+        group: u16,
+        prefix: String,
+    },
 }
+
+/// The longest log prefix the kernel accepts (NF_LOG_PREFIXLEN less its NUL).
+pub const LOG_PREFIX_MAX: usize = 127;
 
 /// A rule: matches, then statements.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -278,6 +288,7 @@ impl fmt::Display for Stmt {
                 write!(f, "dnat {ip} to {} map @{map}", concat(key))
             }
             Stmt::Vmap { key, map } => write!(f, "{} vmap @{map}", concat(key)),
+            Stmt::Log { group, prefix } => write!(f, "log prefix \"{prefix}\" group {group}"),
         }
     }
 }
@@ -321,6 +332,8 @@ mod tests {
         let dnat =
             Stmt::DnatMap { v6: false, key: vec![Field::L4Proto, Field::ThDport], map: "port4".into() };
         assert_eq!(dnat.to_string(), "dnat ip to meta l4proto . th dport map @port4");
+        let log = Stmt::Log { group: 7, prefix: "tw:d:1".into() };
+        assert_eq!(log.to_string(), "log prefix \"tw:d:1\" group 7");
     }
 
     #[test]

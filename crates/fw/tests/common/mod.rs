@@ -147,6 +147,10 @@ fn forward_rules() -> Vec<Rule> {
             vec![Match::in_set(&[Field::IpSaddr], "iv4")],
             vec![Stmt::Counter, v(Verdict::Jump("group".into()))],
         ),
+        Rule::new(
+            vec![Match::AnyOf { field: Field::CtState, bits: 8 }],
+            vec![Stmt::Log { group: 7, prefix: "tw a 3f".into() }, v(Verdict::Accept)],
+        ),
         Rule::new(vec![], vec![Stmt::Counter, v(Verdict::Goto("group".into()))]).with_comment("last"),
     ]
 }
@@ -251,7 +255,10 @@ pub fn bridge_table(name: &str) -> Table {
         drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::EtherSaddr], "macs")]),
         drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::ArpSha], "macs")]),
         drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::ArpSpa], "ips4")]),
-        drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::IpSaddr], "ips4")]),
+        Rule::new(
+            vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::IpSaddr], "ips4")],
+            vec![Stmt::Log { group: 7, prefix: "tw s ip".into() }, Stmt::Verdict(Verdict::Drop)],
+        ),
         drop(vec![guarded(), Match::not_in_set(&[Field::Iifname, Field::Ip6Saddr], "ips6")]),
         drop(vec![
             Match::eq(Field::Icmpv6Type, Value::Icmpv6Type(136)),

@@ -27,15 +27,17 @@
 
 mod allow;
 mod boxes;
+pub mod flowlog;
 mod groups;
 mod intervals;
 mod ruleset;
 mod tiers;
 mod update;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+pub use flowlog::{FlowLogs, FlowSite, FlowSites, FlowVerdict};
 use fw::nft::{
     Chain, ChainType, DataType, Elem, ElemData, Field, Hook, Match, Rule, Set, Stmt, Value, Verdict,
 };
@@ -56,6 +58,11 @@ const DIRECTIONS: [Direction; 2] = [Direction::Ingress, Direction::Egress];
 /// Compiles the ruleset for a node whose pods are `node_pods` (pods not in the world are
 /// ignored).
 pub fn compile(world: &World, node_pods: &[PodRef]) -> Ruleset {
+    compile_logged(world, node_pods, FlowLogs::Off).0
+}
+
+/// [`compile`], with the flow log statements `logs` asks for and their catalogue.
+pub fn compile_logged(world: &World, node_pods: &[PodRef], logs: FlowLogs) -> (Ruleset, FlowSites) {
     let mut locals: Vec<&Pod> = node_pods.iter().filter_map(|r| world.pod(r)).collect();
     locals.sort_by_key(|p| p.key());
     locals.dedup_by_key(|p| p.key());
@@ -69,25 +76,27 @@ pub fn compile(world: &World, node_pods: &[PodRef]) -> Ruleset {
         }
     }
     let groups = groups::group(members);
-    let (tier_chains, tier_sets) = tiers::render_tiers(&plan_tiers(world, &locals));
+    let mut sites = FlowSites::new(logs);
+    let (tier_chains, tier_sets) = tiers::render_tiers(&plan_tiers(world, &locals), &mut sites);
     let present: BTreeSet<String> = tier_chains.iter().map(|c| c.name.clone()).collect();
     let mut rs = Ruleset::new(FAMILY, TABLE);
     rs.sets = dispatch_maps(&groups);
     rs.sets.extend(tier_sets);
-    rs.chains = base_chains(&present);
+    rs.sets.extend(flowlog::local_sets(logs, &locals));
+    rs.chains = base_chains(&present, flowlog::open_rules(&mut sites));
     rs.chains.extend(tier_chains);
     let mut allowances = Allowances::new(world);
     for (key, group) in &groups {
-        let (chain, sets) = group_chain(&mut allowances, key.dir, group);
+        let (chain, sets) = group_chain(&mut allowances, key.dir, group, &mut sites);
         rs.sets.extend(sets);
         rs.chains.push(chain);
     }
-    rs
+    (rs, sites)
 }
 
 /// `ingress_dispatch4`, ...: every address of a grouped pod → its group's chain. An address
 /// held by two pods is a bug elsewhere; the first pod keeps it.
-fn dispatch_maps(groups: &std::collections::BTreeMap<GroupKey, Group>) -> Vec<Set> {
+fn dispatch_maps(groups: &BTreeMap<GroupKey, Group>) -> Vec<Set> {
     let mut out = Vec::new();
     for dir in DIRECTIONS {
         let mut seen: BTreeSet<IpAddr> = BTreeSet::new();
@@ -114,7 +123,16 @@ fn dispatch_maps(groups: &std::collections::BTreeMap<GroupKey, Group>) -> Vec<Se
 /// A group's chain and its four sets: peers allowed everything, and (peer, protocol, port)
 /// boxes, per family. The sets exist even when empty, so the shape of the ruleset depends on
 /// the groups only.
-fn group_chain(allowances: &mut Allowances, dir: Direction, group: &Group) -> (Chain, Vec<Set>) {
+fn group_chain(
+    allowances: &mut Allowances,
+    dir: Direction,
+    group: &Group,
+    sites: &mut FlowSites,
+) -> (Chain, Vec<Set>) {
+    let policies = group.policies.iter().map(|p| p.key()).collect();
+    let [log_allow, log_deny] = sites.group_stmts(&group.name, dir, policies);
+    let accept =
+        |m: Match| Rule::new(vec![m], [log_allow.clone(), vec![Stmt::Verdict(Verdict::Accept)]].concat());
     let mut rules = Vec::new();
     let mut sets = Vec::new();
     let representative = group.pods[0];
@@ -137,12 +155,13 @@ fn group_chain(allowances: &mut Allowances, dir: Direction, group: &Group) -> (C
             .collect();
         let port_types = [addr, DataType::InetProto, DataType::InetService];
         sets.push(Set::new(ports.clone(), &port_types).intervals().with_elems(port_elements));
-        rules.push(Rule::verdict(vec![Match::in_set(&[peer], any)], Verdict::Accept));
+        rules.push(accept(Match::in_set(&[peer], any)));
         let boxed = [peer, Field::L4Proto, Field::ThDport];
-        rules.push(Rule::verdict(vec![Match::in_set(&boxed, ports)], Verdict::Accept));
+        rules.push(accept(Match::in_set(&boxed, ports)));
     }
     let no_rule = comment(&format!("no NetworkPolicy {dir} rule allows it"));
-    rules.push(Rule::new(vec![], vec![Stmt::Counter, Stmt::Verdict(Verdict::Drop)]).with_comment(no_rule));
+    let drop = [vec![Stmt::Counter], log_deny, vec![Stmt::Verdict(Verdict::Drop)]].concat();
+    rules.push(Rule::new(vec![], drop).with_comment(no_rule));
     let names: Vec<String> = group.policies.iter().map(|p| p.key().to_string()).collect();
     let mut chain = Chain::new(group.name.clone(), rules);
     chain.comment = Some(comment(&format!("{dir} of pods selected by {}", names.join(", "))));
@@ -173,8 +192,9 @@ fn dispatch_map(dir: Direction, family: Family) -> String {
 
 /// The hooked chains: egress of local pods on forward and input, ingress on forward. Each
 /// jumps to the admin tier's chain of its direction before the dispatch maps and to the
-/// baseline's after them, when `tiers` (chain names) has them.
-fn base_chains(tiers: &BTreeSet<String>) -> Vec<Chain> {
+/// baseline's after them, when `tiers` (chain names) has them; `open` rules (flow logs of
+/// pods no policy decided for) last.
+fn base_chains(tiers: &BTreeSet<String>, open: BTreeMap<Direction, Vec<Rule>>) -> Vec<Chain> {
     let base = |name: &str, hook: Hook, priority: i32, dir: Direction| {
         let local = |family| match dir {
             Direction::Ingress => peer_field(Direction::Egress, family),
@@ -207,6 +227,7 @@ fn base_chains(tiers: &BTreeSet<String>) -> Vec<Chain> {
             ),
         ]);
         rules.extend(jump(Tier::Baseline));
+        rules.extend(open.get(&dir).cloned().unwrap_or_default());
         Chain::hooked(name, ChainType::Filter, hook, priority, rules)
     };
     vec![

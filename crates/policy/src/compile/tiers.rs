@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use fw::nft::{Chain, DataType, Elem, Field, Match, Rule, Set, Stmt, Verdict};
 
 use super::boxes::{AddrRange, Boxes, PortRange};
+use super::flowlog::{FlowSite, FlowSites, FlowVerdict};
 use super::groups::fnv1a;
 use super::intervals::{AddrRanges, num};
 use super::ruleset::{addr_part, addr_type, comment, port_part, proto_part};
@@ -239,7 +240,7 @@ fn named_destinations<'w>(world: &'w World, rule: &'w AdminRule, family: Family)
 }
 
 /// The tier chains and their sets, from the plan.
-pub fn render_tiers(plan: &TierPlan) -> (Vec<Chain>, Vec<Set>) {
+pub fn render_tiers(plan: &TierPlan, sites: &mut FlowSites) -> (Vec<Chain>, Vec<Set>) {
     let mut sets: Vec<Set> = plan
         .subjects
         .iter()
@@ -250,7 +251,7 @@ pub fn render_tiers(plan: &TierPlan) -> (Vec<Chain>, Vec<Set>) {
         .collect();
     let mut chains: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
     for rule in &plan.rules {
-        let (rule_sets, nft_rules) = render_rule(rule);
+        let (rule_sets, nft_rules) = render_rule(rule, &flow_log(rule, sites));
         sets.extend(rule_sets);
         chains.entry(rule.chain()).or_default().extend(nft_rules);
     }
@@ -265,8 +266,29 @@ pub fn render_tiers(plan: &TierPlan) -> (Vec<Chain>, Vec<Set>) {
     (chains, sets)
 }
 
-/// A rule's sets and nft rules (two when ingress named ports sit beside numbered ones).
-fn render_rule(plan: &TierRulePlan) -> (Vec<Set>, Vec<Rule>) {
+/// The flow log statement of a rule that decides (Allow, Deny; Pass decides nothing), when
+/// the mode logs its verdict: the site names the rule exactly.
+fn flow_log(plan: &TierRulePlan, sites: &mut FlowSites) -> Vec<Stmt> {
+    let r = &plan.rule;
+    let verdict = match r.action {
+        Action::Allow => FlowVerdict::Allowed,
+        Action::Deny => FlowVerdict::Denied,
+        Action::Pass => return Vec::new(),
+    };
+    let site = FlowSite {
+        verdict,
+        direction: r.direction,
+        tier: r.tier.kind().to_string(),
+        policies: vec![r.policy.clone()],
+        rule: Some(r.index),
+        reason: "rule",
+    };
+    sites.log_stmts(&format!("{:08x}", fnv1a(&r.short()) as u32), site)
+}
+
+/// A rule's sets and nft rules (two when ingress named ports sit beside numbered ones);
+/// `log` goes before the verdict.
+fn render_rule(plan: &TierRulePlan, log: &[Stmt]) -> (Vec<Set>, Vec<Rule>) {
     let (family, dir) = (plan.family, plan.rule.direction);
     let local = match dir {
         Direction::Ingress => peer_field(Direction::Egress, family),
@@ -275,7 +297,7 @@ fn render_rule(plan: &TierRulePlan) -> (Vec<Set>, Vec<Rule>) {
     let (addr, peer) = (addr_type(family), peer_field(dir, family));
     let subject = Match::in_set(&[local], plan.subjects.clone());
     let nft_rule = |matches: Vec<Match>| {
-        Rule::new(matches, vec![Stmt::Counter, Stmt::Verdict(plan.verdict())])
+        Rule::new(matches, [&[Stmt::Counter], log, &[Stmt::Verdict(plan.verdict())]].concat())
             .with_comment(comment(&plan.rule.short()))
     };
     let port_types = [addr, DataType::InetProto, DataType::InetService];

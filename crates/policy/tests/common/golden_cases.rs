@@ -3,11 +3,35 @@
 
 use std::path::PathBuf;
 
-use twill_policy::{PodRef, World, compile};
+use twill_policy::{FlowLogs, PodRef, World, compile_logged};
 
 /// (name, policies). Every golden file is also checked by the kernel tier with `nft -c -f`.
 pub const CASES: &[(&str, &str)] = &[
     ("no-policy", ""),
+    (
+        "flows-denied-ingress",
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {pod: b}}}]
+    ports: [{port: 80}]
+",
+    ),
+    (
+        "flows-all-egress",
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: egress-dns, namespace: y}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - ports: [{port: 53, protocol: UDP}]
+",
+    ),
     (
         "deny-all-ingress",
         "apiVersion: networking.k8s.io/v1
@@ -137,6 +161,36 @@ spec:
 ",
     ),
     (
+        "flows-all-admin-tiers",
+        "apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard-x}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  ingress:
+  - name: pass-y
+    action: Pass
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}]
+  - name: deny-z
+    action: Deny
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: z}}}]
+  - name: allow-rest
+    action: Allow
+    from: [{namespaces: {}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  egress:
+  - name: deny-z
+    action: Deny
+    to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: z}}}]
+",
+    ),
+    (
         "admin-tiers",
         "apiVersion: policy.networking.k8s.io/v1alpha1
 kind: AdminNetworkPolicy
@@ -206,6 +260,15 @@ pub fn render(name: &str, yaml: &str) -> String {
     for line in yaml.lines() {
         out.push_str(&format!("#   {line}\n"));
     }
-    out.push_str(&compile(&world, &n1).text());
+    out.push_str(&compile_logged(&world, &n1, mode(name)).0.text());
     out
+}
+
+/// The flow logs a case compiles with: `flows-MODE-...` cases log, the others do not.
+pub fn mode(name: &str) -> FlowLogs {
+    match name.split('-').take(2).collect::<Vec<_>>()[..] {
+        ["flows", "all"] => FlowLogs::All,
+        ["flows", "denied"] => FlowLogs::Denied,
+        _ => FlowLogs::Off,
+    }
 }

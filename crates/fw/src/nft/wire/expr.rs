@@ -5,7 +5,7 @@
 use super::abi::*;
 use super::objects::Invalid;
 use super::writer::{UserData, Writer};
-use crate::nft::rule::{Field, L3, Match, Operand, Rule, Source, Stmt};
+use crate::nft::rule::{Field, L3, LOG_PREFIX_MAX, Match, Operand, Rule, Source, Stmt};
 use crate::nft::table::{Elem, KeyPart, Set};
 use crate::nft::types::{DataType, Family, Value};
 
@@ -17,6 +17,8 @@ const NFT_BYTEORDER_HTON: u32 = 1;
 const NFT_NAT_DNAT: u32 = 1;
 const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
 const NFTA_FIB_F_DADDR: u32 = 2;
+const NFTA_LOG_GROUP: u16 = 1;
+const NFTA_LOG_PREFIX: u16 = 2;
 
 /// A register by its offset in 32-bit words from the first data register, written as nft
 /// does: the 16-byte register number where the offset is aligned to one, else the 4-byte one.
@@ -350,6 +352,17 @@ fn stmt(c: &mut Compiler<'_>, s: &Stmt, sets: &dyn SetLookup) -> Result<(), Inva
         Stmt::Counter => c.expr("counter", |_| {}),
         Stmt::Verdict(v) => c.verdict(v),
         Stmt::Masquerade => c.expr("masq", |_| {}),
+        Stmt::Log { group, prefix } => {
+            if prefix.len() > LOG_PREFIX_MAX || prefix.contains('\0') {
+                return Err(Invalid(format!(
+                    "log prefix {prefix:?}: more than {LOG_PREFIX_MAX} bytes or a NUL"
+                )));
+            }
+            c.expr("log", |w| {
+                w.put(NFTA_LOG_GROUP, &group.to_be_bytes());
+                w.put_str(NFTA_LOG_PREFIX, prefix);
+            });
+        }
         Stmt::Vmap { key, map } => {
             let (decl, id) = declared(map)?;
             c.load_concat(key, decl.interval)?;

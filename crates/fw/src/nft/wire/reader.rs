@@ -33,8 +33,9 @@ impl<'a> Message<'a> {
     /// extended-ack text if any.
     pub fn error(&self) -> Option<(i32, Option<String>)> {
         let code = i32::from_ne_bytes(self.payload.get(..4)?.try_into().ok()?);
+        // Saturating: i32::MIN has no negation (the nflog fuzz target sent one).
         if self.kind == NLMSG_DONE {
-            return Some((-code, None));
+            return Some((code.saturating_neg(), None));
         }
         let detail = if self.flags & NLM_F_ACK_TLVS == 0 {
             None
@@ -49,7 +50,7 @@ impl<'a> Message<'a> {
                 .find(|a| a.kind == NLMSGERR_ATTR_MSG)
                 .map(|a| a.str())
         };
-        Some((-code, detail))
+        Some((code.saturating_neg(), detail))
     }
 }
 
@@ -155,6 +156,16 @@ mod tests {
         let attrs = msgs[0].attrs();
         assert_eq!(attrs.get(1).unwrap().str(), "t");
         assert_eq!(attrs.get(3).unwrap().nested().get(1).unwrap().u32(), Some(0xdead));
+    }
+
+    /// fuzz: nflog — an error code of i32::MIN panicked on negation.
+    #[test]
+    fn an_error_code_without_a_negation_saturates() {
+        let payload = i32::MIN.to_ne_bytes();
+        for kind in [NLMSG_ERROR, NLMSG_DONE] {
+            let m = Message { kind, flags: 0, seq: 1, payload: &payload };
+            assert_eq!(m.error(), Some((i32::MAX, None)));
+        }
     }
 
     #[test]
