@@ -21,6 +21,7 @@ use netns::NetNs;
 use nl::Handle;
 
 pub mod etcd;
+pub mod golden;
 mod tempdir;
 
 pub use etcd::{EtcdCluster, EtcdOpts, ServerTls};

@@ -124,33 +124,13 @@ pub(crate) const CASES: [Case; 5] = [
 
 #[test]
 fn rendered_configurations_match_golden_files() {
-    let bless = std::env::var_os("TWILL_BLESS").is_some_and(|v| v == "1");
-    let mut stale = Vec::new();
-    for (name, case) in CASES {
-        let path = golden_dir().join(format!("{name}.conf"));
-        let got = plan_node(&case()).config.render();
-        if bless {
-            std::fs::write(&path, &got).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-            continue;
-        }
-        if std::fs::read_to_string(&path).unwrap_or_default() != got {
-            stale.push(format!("--- {} differs; got:\n{got}", path.display()));
-        }
-    }
-    assert!(stale.is_empty(), "{}\n(run with TWILL_BLESS=1 to regenerate)", stale.join("\n"));
+    let cases = CASES.iter().map(|(name, case)| (name.to_string(), plan_node(&case()).config.render()));
+    testkit::golden::assert_golden_files(&golden_dir(), "conf", cases);
 }
 
 #[test]
 fn every_golden_file_is_a_case() {
-    let mut names: Vec<String> = std::fs::read_dir(golden_dir())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".conf").map(str::to_string))
-        .collect();
-    names.sort();
-    let mut cases: Vec<String> = CASES.iter().map(|(n, _)| n.to_string()).collect();
-    cases.sort();
-    assert_eq!(names, cases, "remove stale golden files");
+    testkit::golden::assert_no_stale_golden_files(&golden_dir(), "conf", CASES.iter().map(|(n, _)| *n));
 }
 
 fn neighbours(p: &NodePlan) -> Vec<(String, String, bool)> {

@@ -25,21 +25,8 @@ fn golden_dir() -> PathBuf {
 
 #[test]
 fn configurations_match_golden_files() {
-    let bless = std::env::var_os("TWILL_BLESS").is_some_and(|v| v == "1");
-    let mut stale = Vec::new();
-    for (name, case) in CASES {
-        let path = golden_dir().join(format!("{name}.conf"));
-        let got = case().render();
-        if bless {
-            std::fs::create_dir_all(golden_dir()).unwrap();
-            std::fs::write(&path, &got).unwrap();
-            continue;
-        }
-        if std::fs::read_to_string(&path).unwrap_or_default() != got {
-            stale.push(format!("--- {} differs; got:\n{got}", path.display()));
-        }
-    }
-    assert!(stale.is_empty(), "{}\n(run with TWILL_BLESS=1 to regenerate)", stale.join("\n"));
+    let cases = CASES.iter().map(|(name, case)| (name.to_string(), case().render()));
+    testkit::golden::assert_golden_files(&golden_dir(), "conf", cases);
 }
 
 #[test]
