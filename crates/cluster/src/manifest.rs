@@ -10,7 +10,6 @@
 
 use policy::reader::{FieldError, Object as Obj};
 use policy::{Object, ParseError};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::bgppeer::{self, BgpPeerError, BgpPeerRecord};
@@ -63,12 +62,9 @@ pub enum ManifestError {
 /// The objects of a YAML (or JSON) stream, in order.
 pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>, ManifestError> {
     let mut out = Vec::new();
-    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let document = i + 1;
-        let value = Value::deserialize(doc).map_err(|source| ParseError::Yaml { document, source })?;
-        if !value.is_null() {
-            collect(&value, document, &mut out)?;
-        }
+    for doc in policy::documents(text) {
+        let (document, value) = doc?;
+        collect(&value, document, &mut out)?;
     }
     Ok(out)
 }

@@ -35,8 +35,8 @@ pub use compile::{
     compile, compile_logged, delete_batch, plan_tiers, table_id, tier_chain, update_batch,
 };
 pub use decode::{
-    ADMIN_API_VERSION, KINDS, Object, ParseError, PodObject, metadata, parse_admin_spec, parse_document,
-    parse_policy_spec, parse_value, parse_yaml, reader,
+    ADMIN_API_VERSION, KINDS, Object, ParseError, PodObject, documents, metadata, parse_admin_spec,
+    parse_document, parse_policy_spec, parse_value, parse_yaml, reader,
 };
 pub use eval::{evaluate, evaluate_family};
 pub use model::{

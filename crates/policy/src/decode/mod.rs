@@ -50,14 +50,24 @@ pub enum ParseError {
 /// Every object in a YAML stream; empty documents are skipped. All or nothing.
 pub fn parse_yaml(text: &str) -> Result<Vec<Object>, ParseError> {
     let mut out = Vec::new();
-    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let document = i + 1;
-        let value = Value::deserialize(doc).map_err(|source| ParseError::Yaml { document, source })?;
-        if !value.is_null() {
-            decode(&value, document, &mut out)?;
-        }
+    for doc in documents(text) {
+        let (document, value) = doc?;
+        decode(&value, document, &mut out)?;
     }
     Ok(out)
+}
+
+/// The non-empty documents of a YAML (or JSON) stream with their numbers (from 1), read one
+/// at a time: a reader stops at the first document it refuses.
+pub fn documents(text: &str) -> impl Iterator<Item = Result<(usize, Value), ParseError>> + '_ {
+    serde_norway::Deserializer::from_str(text).enumerate().filter_map(|(i, doc)| {
+        let document = i + 1;
+        match Value::deserialize(doc) {
+            Ok(value) if value.is_null() => None,
+            Ok(value) => Some(Ok((document, value))),
+            Err(source) => Some(Err(ParseError::Yaml { document, source })),
+        }
+    })
 }
 
 /// The objects of one JSON (or already parsed YAML) document.
