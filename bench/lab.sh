@@ -510,7 +510,7 @@ write_report() {
 
 if [ "$BUILD" = 1 ]; then
   log "building release binaries"
-  cargo build --release --locked --bins -p twill -p twill-agent >&2
+  scripts/build-release.sh --bins -p twill -p twill-agent >&2
 fi
 [ -x "$TWILL" ] || { echo "lab.sh: $TWILL is missing (drop --no-build)" >&2; exit 1; }
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

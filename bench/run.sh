@@ -3,8 +3,7 @@
 # writing bench/RESULTS.md. Extra arguments go to twill-bench, e.g. `bench/run.sh --quick`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p twill --bins
-cargo build --release --locked -p twill-bench
+scripts/build-release.sh -p twill --bins -p twill-bench
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo target/release/twill-bench all --out bench/RESULTS.md "$@"
 fi

@@ -3,7 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-. scripts/toolchain.sh
-twill_find_cargo
-cargo build --release --locked --bins
+scripts/build-release.sh
 exec target/release/twill lab demo

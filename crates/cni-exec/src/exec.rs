@@ -68,16 +68,12 @@ impl Exec for RawExec {
     fn exec(&self, plugin: &Path, stdin: &[u8], args: &InvokeArgs) -> Result<Vec<u8>, Error> {
         let spawn_err = |source| Error::Spawn { plugin: plugin.to_path_buf(), source };
         let mut cmd = Command::new(plugin);
-        if let Some(ns) = &self.netns {
-            ns.spawn_inside(&mut cmd);
+        cmd.envs(args.env()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = match &self.netns {
+            Some(ns) => ns.spawn(&mut cmd),
+            None => cmd.spawn(),
         }
-        let mut child = cmd
-            .envs(args.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(spawn_err)?;
+        .map_err(spawn_err)?;
         if let Some(mut input) = child.stdin.take() {
             // A plugin may exit before reading stdin (VERSION); a broken pipe is not our failure.
             if let Err(e) = input.write_all(stdin)

@@ -68,9 +68,12 @@ pub fn run_process(plugin: &dyn Plugin, about: &str) -> i32 {
     )
 }
 
+/// The JSON in one write: stdout is line-buffered, and a pretty result written straight to
+/// it costs a system call per line.
 fn write_json(out: &mut dyn Write, value: &Value) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     out.flush()
 }
 

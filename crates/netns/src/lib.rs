@@ -82,8 +82,12 @@ impl NetNs {
 
     /// Runs `f` on a fresh OS thread that has entered this namespace; the thread exits
     /// afterwards, so a switched thread is never reused. A panic in `f` is resumed on the
-    /// calling thread.
+    /// calling thread. When the calling thread is already in this namespace (a plugin's own
+    /// host namespace), `f` runs right here: nothing would change but the cost of a thread.
     pub fn run<T: Send, F: FnOnce() -> T + Send>(&self, f: F) -> Result<T, Error> {
+        if self.is_the_callers() {
+            return Ok(f());
+        }
         std::thread::scope(|s| {
             let worker = std::thread::Builder::new()
                 .name("twill-netns".into())
@@ -104,6 +108,16 @@ impl NetNs {
 impl AsFd for NetNs {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+impl NetNs {
+    /// Whether the calling thread is in this namespace (same nsfs inode).
+    fn is_the_callers(&self) -> bool {
+        match (nix::sys::stat::stat("/proc/thread-self/ns/net"), self.identity()) {
+            (Ok(here), Ok(mine)) => (here.st_dev, here.st_ino) == mine,
+            _ => false,
+        }
     }
 }
 

@@ -54,6 +54,38 @@ fn run_happens_on_another_thread_inside_the_namespace() {
 }
 
 #[test]
+fn run_in_the_callers_own_namespace_stays_on_the_calling_thread() {
+    require_privileges();
+    let t = TestNs::new("own");
+    // A thread of this test moved into the namespace (through `run`) and calling `run` for
+    // that same namespace: no further thread is started.
+    let (outer, inner) = t
+        .ns()
+        .run(|| {
+            let here = NetNs::current().unwrap();
+            let inner = here.run(|| std::thread::current().id()).unwrap();
+            (std::thread::current().id(), inner)
+        })
+        .unwrap();
+    assert_eq!(outer, inner);
+    assert_ne!(outer, std::thread::current().id());
+}
+
+#[test]
+fn spawn_starts_the_child_inside_the_namespace() {
+    require_privileges();
+    let t = TestNs::new("spawn");
+    let mut cmd = Command::new("readlink");
+    cmd.arg("/proc/self/ns/net").stdout(std::process::Stdio::piped());
+    let out = t.ns().spawn(&mut cmd).unwrap().wait_with_output().unwrap();
+    assert!(out.status.success());
+    let want = format!("net:[{}]", nix_stat_ino(t.ns()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    // The calling thread never moved.
+    assert_ne!(nix_stat_ino(&NetNs::current().unwrap()), nix_stat_ino(t.ns()));
+}
+
+#[test]
 fn run_sees_the_links_of_the_other_namespace() {
     require_privileges();
     let t = TestNs::new("links");

@@ -45,7 +45,7 @@ pub use mac::{format_mac, parse_mac};
 pub use neigh::{Fdb, Neigh};
 pub use route::Route;
 pub use rule::Rule;
-pub use sysctl::{reset_inherited, sysctl_get, sysctl_set};
+pub use sysctl::{reset_inherited, sysctl_get, sysctl_set, sysctl_set_all};
 pub use tc::{Qdisc, Tbf};
 pub use tc_filter::Filter;
 

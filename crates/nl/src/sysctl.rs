@@ -39,11 +39,28 @@ pub fn sysctl_get(ns: &NetNs, key: &str) -> Result<String> {
 
 /// Writes `value` to `/proc/sys/KEY` inside `ns`; returns the previous value.
 pub fn sysctl_set(ns: &NetNs, key: &str, value: &str) -> Result<String> {
-    let path = key_path(key)?;
-    ns.run(|| -> Result<String> {
-        let old = std::fs::read_to_string(&path).map_err(|e| sysctl_err("read", key, ns, e))?;
-        std::fs::write(&path, value).map_err(|e| sysctl_err("write", key, ns, e))?;
-        Ok(old.trim_end_matches('\n').to_string())
+    let mut old = sysctl_set_all(ns, &[(key, value)])?;
+    Ok(old.pop().unwrap_or_default())
+}
+
+/// Writes each `(KEY, value)` inside `ns`, in order, entering the namespace once; returns the
+/// previous values. Stops at the first failure (the earlier writes stay).
+pub fn sysctl_set_all(ns: &NetNs, settings: &[(&str, &str)]) -> Result<Vec<String>> {
+    let paths = settings.iter().map(|(key, _)| key_path(key)).collect::<Result<Vec<_>>>()?;
+    ns.run(|| {
+        settings
+            .iter()
+            .zip(&paths)
+            .map(|(&(key, value), path)| {
+                let old = std::fs::read_to_string(path).map_err(|e| sysctl_err("read", key, ns, e))?;
+                let old = old.trim_end_matches('\n');
+                // Already so: nothing to write (a plugin's every ADD asks for forwarding).
+                if old != value {
+                    std::fs::write(path, value).map_err(|e| sysctl_err("write", key, ns, e))?;
+                }
+                Ok(old.to_string())
+            })
+            .collect()
     })?
 }
 

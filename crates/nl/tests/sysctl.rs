@@ -2,7 +2,22 @@
 //! (testkit resets what they inherit from the host), so these hold on any host.
 
 use testkit::{TestNs, require_privileges};
-use twill_nl::{reset_inherited, sysctl_get, sysctl_set};
+use twill_nl::{reset_inherited, sysctl_get, sysctl_set, sysctl_set_all};
+
+#[test]
+fn set_all_writes_in_order_and_returns_the_old_values() {
+    require_privileges();
+    let a = TestNs::new("sysall");
+    let keys = ["net/ipv4/ip_forward", "net/ipv4/conf/lo/arp_notify", "net/ipv4/ip_forward"];
+    let old = sysctl_set_all(a.ns(), &[(keys[0], "1"), (keys[1], "1"), (keys[2], "1")]).unwrap();
+    // The third write found the first one's value.
+    assert_eq!(old, ["0", "0", "1"]);
+    assert_eq!(sysctl_get(a.ns(), keys[1]).unwrap(), "1");
+    // A bad key is refused before anything is written.
+    let e = sysctl_set_all(a.ns(), &[(keys[1], "0"), ("kernel/hostname", "x")]).unwrap_err();
+    assert!(e.to_string().contains("kernel/hostname"), "{e}");
+    assert_eq!(sysctl_get(a.ns(), keys[1]).unwrap(), "1");
+}
 
 #[test]
 fn set_and_get_inside_the_namespace_only() {

@@ -57,18 +57,19 @@ pub fn apply_iface(ns: &NetNs, nl: &Handle, link: &Link, plan: &IfacePlan, dad: 
     Ok(())
 }
 
+/// In one visit to the namespace (a thread each would cost more than the writes).
 fn configure_sysctls(ns: &NetNs, ifname: &str, has_v6: bool, dad: bool) -> Result<(), Error> {
-    let set = |key: String, value: &str| nl::sysctl_set(ns, &key, value).map(drop).map_err(nl_error);
     // Gratuitous ARP when the address comes up, so neighbours learn a reused IP's new MAC.
-    set(format!("net/ipv4/conf/{ifname}/arp_notify"), "1")?;
+    let mut settings = vec![(format!("net/ipv4/conf/{ifname}/arp_notify"), "1")];
     if has_v6 {
         for dev in ["lo", ifname] {
-            set(format!("net/ipv6/conf/{dev}/disable_ipv6"), "0")?;
+            settings.push((format!("net/ipv6/conf/{dev}/disable_ipv6"), "0"));
         }
-        set(format!("net/ipv6/conf/{ifname}/keep_addr_on_down"), "1")?;
-        set(format!("net/ipv6/conf/{ifname}/accept_dad"), if dad { "1" } else { "0" })?;
+        settings.push((format!("net/ipv6/conf/{ifname}/keep_addr_on_down"), "1"));
+        settings.push((format!("net/ipv6/conf/{ifname}/accept_dad"), if dad { "1" } else { "0" }));
     }
-    Ok(())
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    nl::sysctl_set_all(ns, &settings).map(drop).map_err(nl_error)
 }
 
 /// CHECK: the link holds every planned address and route.

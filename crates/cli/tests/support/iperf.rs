@@ -31,32 +31,47 @@ pub fn iperf_udp(
 }
 
 fn measure(server: &TestNs, server_ip: &str, client: &TestNs, reverse: bool, extra: &[&str]) -> f64 {
-    let mut srv: Child = Command::new("ip")
-        .args(["netns", "exec", server.name(), "iperf3", "-s", "-1", "-B", server_ip, "-p", "5201"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start iperf3 server");
-    let deadline = Instant::now() + Duration::from_secs(5);
     let mut args = vec!["iperf3", "-c", server_ip, "-p", "5201", "-J"];
     args.extend_from_slice(extra);
     if reverse {
         args.push("-R");
     }
-    // iperf3 3.12 exits 0 with {"error": ...} when the server is not listening yet.
-    let report = loop {
+    // On a busy machine a run can fail (the server not listening yet, a control connection
+    // cut short); a one-off server is gone after a failed run, so each try starts its own.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut srv: Child = Command::new("ip")
+            .args(["netns", "exec", server.name(), "iperf3", "-s", "-1", "-B", server_ip, "-p", "5201"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start iperf3 server");
+        wait_listening(server, deadline);
         let out = client.exec(&args);
+        let _ = srv.kill();
+        let _ = srv.wait();
+        // iperf3 3.12 exits 0 with {"error": ...} when the run failed.
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if (out.status.success() && report.get("error").is_none()) || Instant::now() > deadline {
-            break report;
+        if let Some(rate) = report["end"]["sum_received"]["bits_per_second"].as_f64()
+            && out.status.success()
+            && report.get("error").is_none()
+        {
+            return rate;
         }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = srv.kill();
-    let _ = srv.wait();
-    report["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("iperf3 report without a received rate: {report}"))
+        assert!(Instant::now() < deadline, "iperf3 gave no received rate within 20 s; last report: {report}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Until something listens on TCP port 5201 in `ns` (or `deadline`).
+fn wait_listening(ns: &TestNs, deadline: Instant) {
+    while Instant::now() < deadline {
+        let out = ns.exec(&["ss", "-Hltn", "sport", "=", ":5201"]);
+        if !out.stdout.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `measured` is within 15% of `limit` (both bits/s).
