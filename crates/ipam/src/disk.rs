@@ -182,10 +182,25 @@ impl Store for DiskStore {
         }
     }
 
+    /// Rewritten in place, as the reference does, not replaced: ext4 (`auto_da_alloc`) starts
+    /// writing a file's data to disk when it replaces another by rename or is truncated to
+    /// zero, which cost every ADD a block-device round trip. Overwriting from the start and
+    /// then cutting to length does neither. A crash in between leaves a wrong or unreadable
+    /// hint, which only moves or restarts the search (see [`Store::last_reserved`]).
     fn set_last_reserved(&mut self, range_set: usize, ip: IpAddr) -> Result<(), Error> {
-        let name = DiskStore::last_reserved_name(range_set);
+        use std::io::Write;
+        let path = self.dir.join(DiskStore::last_reserved_name(range_set));
         let content = canonical(ip).to_string();
-        atomic_file::write(&self.dir, &name, content.as_bytes(), 0o600)
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        file.write_all(content.as_bytes())
+            .and_then(|()| file.set_len(content.len() as u64))
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     fn discard_incomplete(&mut self) -> Result<usize, Error> {

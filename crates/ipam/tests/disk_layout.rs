@@ -194,3 +194,17 @@ fn store_holds_the_lock_until_dropped() {
     other.try_lock().unwrap();
     other.unlock().unwrap();
 }
+
+#[test]
+fn a_shorter_last_reserved_ip_replaces_a_longer_one_exactly() {
+    let scratch = Scratch::new("hint");
+    let conf = dual_stack(scratch.path());
+    let mut store = DiskStore::open(&conf.data_dir, &conf.name).unwrap();
+    let dir = scratch.path().join("mynet");
+    allocate(&mut store, &conf, "ctr1", "eth0", &[ip("10.1.2.100"), ip("2001:db8::ab:0:0:1")]).unwrap();
+    allocate(&mut store, &conf, "ctr2", "eth0", &[ip("10.1.2.4"), ip("2001:db8::5")]).unwrap();
+    // Rewritten in place and cut to length: nothing of the longer address is left.
+    assert_eq!(fs::read(dir.join("last_reserved_ip.0")).unwrap(), b"10.1.2.4");
+    assert_eq!(fs::read(dir.join("last_reserved_ip.1")).unwrap(), b"2001:db8::5");
+    assert!(names(&dir).iter().all(|n| !n.starts_with('.')), "no temp file: {:?}", names(&dir));
+}
