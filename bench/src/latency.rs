@@ -118,7 +118,9 @@ fn one_pod(node: &Node, chain: Chain, i: usize) -> Result<Result<Timed, String>>
     let net = node.list(chain);
     let runtime = node.runtime();
     node.take_runs();
-    let timed = (|| {
+    // On a thread inside the fake host, as a runtime lives in the host's namespace: the
+    // executor then starts each plugin right there, not from a thread made to enter it.
+    let timed = node.host().run(|| {
         let start = Instant::now();
         runtime.add(net, &rt).map_err(|e| format!("ADD: {e}"))?;
         let add = start.elapsed();
@@ -128,7 +130,7 @@ fn one_pod(node: &Node, chain: Chain, i: usize) -> Result<Result<Timed, String>>
         runtime.del(net, &rt).map_err(|e| format!("DEL: {e}"))?;
         let del = start.elapsed();
         Ok(Timed { add, check, del, runs: node.take_runs() })
-    })();
+    })?;
     if timed.is_err() {
         // What a runtime does after a failed ADD: DEL, which must be idempotent.
         let _ = runtime.del(net, &rt);
@@ -144,7 +146,9 @@ fn exec_floor(node: &Node, prov: &Provision, imp: Impl) -> Result<Duration> {
     let plugin: PathBuf = prov.bin_dir(imp).join("bridge");
     let args = InvokeArgs { command: "VERSION", ..Default::default() };
     let stdin = format!("{{\"cniVersion\":\"{CNI_VERSION}\"}}");
-    let start = Instant::now();
-    exec.exec(&plugin, stdin.as_bytes(), &args)?;
-    Ok(start.elapsed())
+    node.host().run(|| {
+        let start = Instant::now();
+        exec.exec(&plugin, stdin.as_bytes(), &args)?;
+        Ok(start.elapsed())
+    })?
 }

@@ -19,7 +19,9 @@ pub fn render(report: &Report, l: &LatencyResult, out: &mut String) {
         out,
         "{} measured iterations after {} warm-up ones. Each iteration, for each implementation \
          (the one going first alternates) and each chain: a pod namespace is created (not timed), \
-         then ADD, CHECK and DEL are timed through `cni_exec::Runtime` with its `RawExec`. The \
+         then ADD, CHECK and DEL are timed through `cni_exec::Runtime` with its `RawExec`, on a \
+         thread inside the fake host (as a runtime lives in the host's namespace, so plugins are \
+         started from there: `posix_spawn`, no namespace switch per plugin). The \
          Kubernetes-chain pod has one hostPort and ingress/egress bandwidth limits. Ratio = \
          reference / twill at the median: above 1 means twill is faster.\n",
         l.iterations, l.warmup
