@@ -139,7 +139,12 @@ fn one_round(node: &Node, conf: ChurnConf, r: usize) -> Result<ChurnRound> {
         let start = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..conf.workers {
-                s.spawn(|| worker(&round, conf.live_per_worker));
+                // Each worker inside the fake host, as a runtime's threads live in the host.
+                s.spawn(|| {
+                    if let Err(e) = node.host().run(|| worker(&round, conf.live_per_worker)) {
+                        lock(&round.out).failures.push(format!("worker: {e}"));
+                    }
+                });
             }
         });
         lock(&round.out).wall = start.elapsed();

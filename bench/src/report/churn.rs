@@ -20,8 +20,8 @@ pub fn render(report: &Report, c: &ChurnResult, out: &mut String) {
         out,
         "{} workers attach and detach {} pods per round through the {} chain (each pod its own \
          hostPort), each worker keeping up to {} pods alive so ADDs and DELs overlap; {} rounds, \
-         the implementation going first alternating. Pod namespaces are created before the clock \
-         starts. A warm-up pod first creates the bridge and the plugins' shared firewall tables; \
+         the implementation going first alternating; the workers run inside the fake host, as a \
+         runtime's threads do in the host. Pod namespaces are created before the clock starts. A warm-up pod first creates the bridge and the plugins' shared firewall tables; \
          leftovers are counted against the node as it was after that pod, once the kernel has \
          settled.\n",
         conf.workers,
