@@ -23,7 +23,10 @@ use crate::policy_rules::{CLIENT_IP, PORTS, SERVER_IP};
 /// `SO_LINGER` on with a zero timeout: close sends a reset.
 const RESET: libc::linger = libc::linger { l_onoff: 1, l_linger: 0 };
 
-pub struct Bed {
+pub struct Bed<'l> {
+    lab: &'l Lab,
+    /// The namespaces made here, removed on drop so a later part can make its own bed.
+    names: Vec<String>,
     pub node: NetNs,
     server: NetNs,
     client: NetNs,
@@ -32,7 +35,7 @@ pub struct Bed {
     acceptor: Option<JoinHandle<()>>,
 }
 
-impl Drop for Bed {
+impl Drop for Bed<'_> {
     fn drop(&mut self) {
         let _ = self.iperf.kill();
         let _ = self.iperf.wait();
@@ -42,14 +45,18 @@ impl Drop for Bed {
         if let Some(a) = self.acceptor.take() {
             let _ = a.join();
         }
+        for name in &self.names {
+            self.lab.remove_ns(name);
+        }
     }
 }
 
-impl Bed {
-    pub fn new(lab: &Lab) -> Result<Bed> {
-        let (_, node) = lab.create_ns("pol-node")?;
-        let (_, server) = lab.create_ns("pol-srv")?;
-        let (_, client) = lab.create_ns("pol-cli")?;
+impl<'l> Bed<'l> {
+    pub fn new(lab: &'l Lab) -> Result<Bed<'l>> {
+        let (node_name, node) = lab.create_ns("pol-node")?;
+        let (server_name, server) = lab.create_ns("pol-srv")?;
+        let (client_name, client) = lab.create_ns("pol-cli")?;
+        let names = vec![node_name, server_name, client_name];
         let h = nl::Handle::in_netns(&node)?;
         h.bridge_add("br0", None, None)?;
         let br = h.link_get("br0")?.context("bridge br0")?.index;
@@ -72,7 +79,7 @@ impl Bed {
         let listener = server.run(|| TcpListener::bind((SERVER_IP, PORTS[1])))??;
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = Some(spawn_acceptor(listener, stop.clone())?);
-        Ok(Bed { node, server, client, iperf, stop, acceptor })
+        Ok(Bed { lab, names, node, server, client, iperf, stop, acceptor })
     }
 
     /// Runs a command reading stdin (`iptables-restore`) inside the node namespace, timed.
