@@ -80,6 +80,14 @@ impl NetNs {
         Ok((st.st_dev, st.st_ino))
     }
 
+    /// Whether the calling thread is in this namespace (same nsfs inode).
+    fn is_the_callers(&self) -> bool {
+        match (nix::sys::stat::stat("/proc/thread-self/ns/net"), self.identity()) {
+            (Ok(here), Ok(mine)) => (here.st_dev, here.st_ino) == mine,
+            _ => false,
+        }
+    }
+
     /// Runs `f` on a fresh OS thread that has entered this namespace; the thread exits
     /// afterwards, so a switched thread is never reused. A panic in `f` is resumed on the
     /// calling thread. When the calling thread is already in this namespace (a plugin's own
@@ -108,16 +116,6 @@ impl NetNs {
 impl AsFd for NetNs {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-impl NetNs {
-    /// Whether the calling thread is in this namespace (same nsfs inode).
-    fn is_the_callers(&self) -> bool {
-        match (nix::sys::stat::stat("/proc/thread-self/ns/net"), self.identity()) {
-            (Ok(here), Ok(mine)) => (here.st_dev, here.st_ino) == mine,
-            _ => false,
-        }
     }
 }
 
