@@ -100,7 +100,10 @@ fn etcd_restarted_in_the_middle_of_a_churn() {
     let log = Arc::new(Mutex::new(Log::default()));
     let (warm, down_for, after) = (Duration::from_secs(3), Duration::from_secs(4), Duration::from_secs(5));
     let stop = Instant::now() + warm + down_for + after;
-    let (down_at, up_at) = std::thread::scope(|s| {
+    // One ADD made while etcd is surely down: the workers may all be retrying a DEL then.
+    let probe_pod = TestNs::new("wbetp");
+    let probe = world.rt("probe", &probe_pod);
+    let (down_at, up_at, probed) = std::thread::scope(|s| {
         for i in 0..WORKERS {
             let (world, net, log) = (&world, &net, &log);
             s.spawn(move || worker(i, world, net, log, stop));
@@ -108,15 +111,24 @@ fn etcd_restarted_in_the_middle_of_a_churn() {
         std::thread::sleep(warm);
         let down_at = Instant::now();
         etcd.kill(0);
-        std::thread::sleep(down_for);
+        let probed = world.runtime.add(&net, &probe);
+        std::thread::sleep(down_for.saturating_sub(down_at.elapsed()));
         etcd.restart(0);
-        (down_at, Instant::now())
+        (down_at, Instant::now(), probed)
     });
+    let (code, msg) = plugin_error(&probed.expect_err("an ADD while etcd is down fails"));
+    log.lock().unwrap().add_errors.push((down_at, code, msg));
+    // What a runtime does after a failed ADD, now that etcd is back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = world.runtime.del(&net, &probe) {
+        assert!(Instant::now() < deadline, "DEL of the probe after etcd came back: {e}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let l = log.lock().unwrap();
     assert!(l.duplicates.is_empty(), "duplicates: {:?}", l.duplicates);
     assert!(l.adds_ok.iter().any(|t| *t < down_at), "ADDs succeeded before the outage");
     assert!(l.adds_ok.iter().any(|t| *t > up_at), "ADDs succeed again after etcd is back");
-    let during = l.add_errors.iter().filter(|(t, ..)| *t > down_at && *t < up_at).count();
+    let during = l.add_errors.iter().filter(|(t, ..)| *t >= down_at && *t < up_at).count();
     assert!(during > 0, "ADDs failed while etcd was down");
     let endpoint = format!("datastore etcd:https://127.0.0.1:{PORT} is unreachable");
     for (_, code, msg) in &l.add_errors {
