@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use agent::flows::{FlowQuery, FlowStore, SharedView};
+use agent::flows::{FlowStore, SharedView};
 use anyhow::{Context, Result};
 use policy::{FlowLogs, apply_batch, compile_logged, delete_batch};
 
@@ -121,7 +121,8 @@ fn measure(bed: &Bed, conf: &FlowsConf, store: &FlowStore, m: &mut ModeMeasure) 
     m.connects.extend(crate::stats::median_duration(&times));
     // The reader flushes every 100 ms or 50 packets.
     std::thread::sleep(Duration::from_millis(300));
-    let made = store.query(&FlowQuery { after: before.checked_sub(1), ..FlowQuery::default() }).len();
+    // Counted by sequence numbers: a query answers at most `MAX_ANSWER` records.
+    let made = store.next_seq().saturating_sub(before) as usize;
     m.records_per_conn.push(made as f64 / times.len().max(1) as f64);
     if let (Some(a), Some(b)) = (cpu_before, reader_cpu())
         && made > 0
@@ -132,20 +133,18 @@ fn measure(bed: &Bed, conf: &FlowsConf, store: &FlowStore, m: &mut ModeMeasure) 
     Ok(())
 }
 
-/// User and system CPU time of this process's `twilld-flows` thread (the reader), from
-/// /proc/self/task/*/stat, in clock ticks of 10 ms.
+/// CPU time of this process's `twilld-flows` thread (the reader), in nanoseconds from
+/// /proc/self/task/*/schedstat (utime and stime in `stat` count 10 ms ticks, too coarse for
+/// a round's few milliseconds).
 fn reader_cpu() -> Option<Duration> {
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if comm.trim() != "twilld-flows" {
             continue;
         }
-        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-        let rest = stat.rsplit_once(')')?.1;
-        let fields: Vec<u64> =
-            rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
-        return Some(Duration::from_millis(10 * fields.iter().sum::<u64>()));
+        let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        let on_cpu: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
+        return Some(Duration::from_nanos(on_cpu));
     }
     None
 }

@@ -26,7 +26,9 @@ pub fn render(f: &FlowsResult) -> String {
          ingress: the rule). {} round(s), the first mode rotating; medians over rounds; ratios \
          are mode / off (1.00: no cost). A connection slower than {} ms waited for a SYN \
          retransmission (its port met an earlier connection's state; it happens with logs off \
-         too): such stalls are counted apart and their time left out of the rate.\n",
+         too): such stalls are counted apart and their time left out of the rate. The reader's \
+         CPU is its thread's time on the CPU (/proc schedstat, nanoseconds) over the records it \
+         made in the connection phase.\n",
         c.connect_span.as_millis(),
         c.iperf_secs,
         c.rounds,
