@@ -23,6 +23,7 @@ use nl::Handle;
 pub mod etcd;
 pub mod golden;
 mod tempdir;
+pub mod truth;
 
 pub use etcd::{EtcdCluster, EtcdOpts, ServerTls};
 pub use tempdir::TempDir;
