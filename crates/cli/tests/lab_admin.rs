@@ -187,7 +187,6 @@ fn order_ports_egress() -> Vec<Scenario> {
         "subject: {{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: y}}}}}}\ningress:\n- {{action: Deny, from: {}}}",
         from_ns("z")
     ));
-    let to_a_denied = FROM_Y_TO_PODS_A_DENIED;
     vec![
         scenario(
             "priorities order policies; ports narrow a rule",
@@ -197,7 +196,11 @@ fn order_ports_egress() -> Vec<Scenario> {
         scenario(
             "egress Deny by named port and port range",
             named,
-            vec![check(80, Udp, to_a_denied), check(81, Tcp, to_a_denied), check(80, Tcp, ALL_OPEN)],
+            vec![
+                check(80, Udp, FROM_Y_TO_PODS_A_DENIED),
+                check(81, Tcp, FROM_Y_TO_PODS_A_DENIED),
+                check(80, Tcp, ALL_OPEN),
+            ],
         ),
         scenario(
             "admin egress and baseline ingress combine",
@@ -226,12 +229,14 @@ fn rule_order() -> Scenario {
              - {{name: deny-from-x, action: Deny, from: {x}}}"
         ),
     );
-    let others = WITHIN_X_DENIED;
-    let http_table = FROM_Z_DENIED_INTO_X;
     scenario(
         "rules in order: shadowed rules, Deny before Pass, Allow before Deny",
         yaml,
-        vec![check(80, Tcp, http_table), check(81, Tcp, others), check(80, Udp, others)],
+        vec![
+            check(80, Tcp, FROM_Z_DENIED_INTO_X),
+            check(81, Tcp, WITHIN_X_DENIED),
+            check(80, Udp, WITHIN_X_DENIED),
+        ],
     )
 }
 

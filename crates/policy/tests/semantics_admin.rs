@@ -135,8 +135,7 @@ fn egress_to_networks_and_named_ports() {
          ports: [{namedPort: serve-80-udp}, {portRange: {protocol: SCTP, start: 80, end: 81}}]",
     );
     let w = world_with(&yaml);
-    let udp = FROM_Y_TO_PODS_A_DENIED;
-    assert_table(&w, 80, Udp, udp);
+    assert_table(&w, 80, Udp, FROM_Y_TO_PODS_A_DENIED);
     assert_table(&w, 80, Tcp, ALL_OPEN);
     assert_table(&w, 81, Udp, ALL_OPEN);
 }
@@ -149,8 +148,7 @@ fn pass_then_baseline_when_no_network_policy_selects() {
         "{SUBJECT_X}\ningress:\n- {{action: Allow, from: {}}}\n- {{action: Deny, from: [{{namespaces: {{}}}}]}}",
         from_ns("z")
     ));
-    let baseline_only = INTO_X_FROM_Z_ONLY;
-    assert_table(&world_with(&yaml), 80, Tcp, baseline_only);
+    assert_table(&world_with(&yaml), 80, Tcp, INTO_X_FROM_Z_ONLY);
     // Once a NetworkPolicy selects x's pods the baseline is not consulted at all: z loses its
     // baseline Allow, y/b gains the NetworkPolicy's.
     yaml += &np(
@@ -241,9 +239,8 @@ fn conformance_ingress_rule_order() {
         ),
     ));
     assert_table(&w, 80, Tcp, FROM_Z_DENIED_INTO_X);
-    let others = WITHIN_X_DENIED;
-    assert_table(&w, 81, Tcp, others);
-    assert_table(&w, 80, Udp, others);
+    assert_table(&w, 81, Tcp, WITHIN_X_DENIED);
+    assert_table(&w, 80, Udp, WITHIN_X_DENIED);
     let v = evaluate(&w, &pod("y", "a"), &pod("x", "a"), 81, Tcp);
     assert!(matches!(&v.ingress, Decision::Tier(r) if r.name == "allow-from-y"), "{v}");
 }
