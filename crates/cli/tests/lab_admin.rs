@@ -23,35 +23,16 @@ mod tables;
 #[path = "support/twilld.rs"]
 mod twilld;
 
-use harness::{Lab, NAMESPACES, PODS, np};
+use harness::{Lab, NAMESPACES, PODS};
 use policy::Protocol::{self, Tcp, Udp};
 use runner::Runner;
 use scenarios::{Scenario, Step};
 use tables::ALL_OPEN;
+use testkit::policy_docs::{SUBJECT_X, anp, banp, from_ns, np};
 use testkit::truth::{
     FROM_Y_DENIED_INTO_X, FROM_Y_TO_PODS_A_DENIED, FROM_Z_DENIED_INTO_X, INTO_X_FROM_Y_ONLY,
     INTO_X_FROM_Z_ONLY, INTO_Y_FROM_X_AND_Z_DENIED, WITHIN_NAMESPACES_ONLY, WITHIN_X_DENIED,
 };
-
-const SUBJECT_X: &str = "subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}";
-
-fn anp(name: &str, priority: u32, spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!(
-        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata:\n  name: {name}\nspec:\n  priority: {priority}\n{spec}"
-    )
-}
-
-fn banp(spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!(
-        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata:\n  name: default\nspec:\n{spec}"
-    )
-}
-
-fn from_ns(ns: &str) -> String {
-    format!("[{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}}}]")
-}
 
 fn check(port: u16, proto: Protocol, want: &'static str) -> Step {
     Step::Check { port, proto, v6: false, want: Some(want) }

@@ -28,12 +28,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::{Lab, NAMESPACES, PODS, np};
+use harness::{Lab, NAMESPACES, PODS};
 use policy::Protocol::{Sctp, Tcp};
 use runner::Runner;
 use scenarios::Subnets;
 use serde_json::Value;
 use tables::{ALL_OPEN, INTO_X_DENIED, INTO_XA_DENIED};
+use testkit::policy_docs::np;
 
 #[test]
 fn network_policy_in_a_three_node_lab() {

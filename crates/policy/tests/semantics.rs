@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{ALL_OPEN, INTO_X_DENIED, INTO_XA_DENIED, INTO_XA_FROM_Y_ONLY, assert_table, np, world_with};
+use common::{ALL_OPEN, INTO_X_DENIED, INTO_XA_DENIED, INTO_XA_FROM_Y_ONLY, assert_table, world_with};
+use testkit::policy_docs::np;
 use twill_policy::Protocol::{Sctp, Tcp, Udp};
 
 #[test]

@@ -5,19 +5,14 @@
 
 mod common;
 
-use common::{ALL_OPEN, anp, assert_table, banp, np, world_with};
+use common::{ALL_OPEN, assert_table, world_with};
+use testkit::policy_docs::{SUBJECT_X, anp, banp, from_ns, np};
 use testkit::truth::{
     FROM_Y_DENIED_INTO_X, FROM_Y_TO_PODS_A_DENIED, FROM_Z_DENIED_INTO_X, INTO_X_FROM_Y_ONLY,
     INTO_X_FROM_Z_ONLY, INTO_Y_FROM_X_AND_Z_DENIED, WITHIN_NAMESPACES_ONLY, WITHIN_X_DENIED,
 };
 use twill_policy::Protocol::{Tcp, Udp};
 use twill_policy::{Decision, Endpoint, PodRef, Tier, evaluate};
-
-const SUBJECT_X: &str = "subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}";
-
-fn from_ns(ns: &str) -> String {
-    format!("[{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}}}]")
-}
 
 #[test]
 fn anp_deny_beats_a_network_policy_allow() {

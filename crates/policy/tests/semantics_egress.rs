@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{ALL_OPEN, INTO_XA_DENIED, assert_table, np, world_with};
+use common::{ALL_OPEN, INTO_XA_DENIED, assert_table, world_with};
+use testkit::policy_docs::np;
 use twill_policy::Protocol::Tcp;
 
 #[test]

@@ -22,6 +22,7 @@ use nl::Handle;
 
 pub mod etcd;
 pub mod golden;
+pub mod policy_docs;
 mod tempdir;
 pub mod truth;
 

@@ -251,11 +251,3 @@ pub fn e2e_ports() -> Vec<NamedPort> {
     }
     out
 }
-
-/// A NetworkPolicy document; `spec` is YAML indented by nothing.
-pub fn np(ns: &str, name: &str, spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!(
-        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}"
-    )
-}

@@ -6,8 +6,8 @@
 
 use policy::Protocol::{self, Tcp, Udp};
 
-use super::harness::np;
 use super::tables::*;
+use testkit::policy_docs::np;
 
 pub enum Step {
     Apply(String),

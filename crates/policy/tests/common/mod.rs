@@ -137,27 +137,3 @@ pub fn assert_table(w: &World, port: u16, proto: Protocol, expected: &str) {
     }
     panic!("{proto}/{port}: truth table differs\nexpected:\n{expected}got:\n{got}\n{why}");
 }
-
-/// A NetworkPolicy document in namespace `ns`.
-pub fn np(ns: &str, name: &str, spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!(
-        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}"
-    )
-}
-
-/// An AdminNetworkPolicy document of `priority` with `spec` (indented by the caller's lines).
-pub fn anp(name: &str, priority: u32, spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!(
-        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata:\n  name: {name}\nspec:\n  priority: {priority}\n{spec}"
-    )
-}
-
-/// The BaselineAdminNetworkPolicy document with `spec`.
-pub fn banp(spec: &str) -> String {
-    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-    format!(
-        "---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata:\n  name: default\nspec:\n{spec}"
-    )
-}
