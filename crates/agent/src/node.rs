@@ -22,8 +22,8 @@ pub fn forwarding_keys(ipv6: bool) -> Vec<&'static str> {
 pub fn ensure_forwarding(ns: &NetNs, ipv6: bool) -> Result<Vec<&'static str>, nl::Error> {
     let mut changed = Vec::new();
     for key in forwarding_keys(ipv6) {
-        if nl::sysctl_get(ns, key)? != "1" {
-            nl::sysctl_set(ns, key, "1")?;
+        // sysctl_set writes only a different value and returns what was there.
+        if nl::sysctl_set(ns, key, "1")? != "1" {
             changed.push(key);
         }
     }

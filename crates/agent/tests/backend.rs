@@ -136,3 +136,14 @@ fn missing_underlay_is_named() {
     let e = backend::build(BackendKind::Bgp, &conf).err().expect("bgp without settings refused");
     assert_eq!(e.to_string(), "the bgp backend needs its BGP settings");
 }
+
+#[test]
+fn ensure_forwarding_reports_only_what_was_off() {
+    testkit::require_privileges();
+    let ns = TestNs::new("fwd");
+    let changed = twill_agent::node::ensure_forwarding(ns.ns(), true).unwrap();
+    assert_eq!(changed, ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"]);
+    assert_eq!(nl::sysctl_get(ns.ns(), "net/ipv4/ip_forward").unwrap(), "1");
+    assert_eq!(nl::sysctl_get(ns.ns(), "net/ipv6/conf/all/forwarding").unwrap(), "1");
+    assert!(twill_agent::node::ensure_forwarding(ns.ns(), true).unwrap().is_empty());
+}
