@@ -23,7 +23,8 @@ pub fn memory_baseline(run: Run) -> f64 {
 }
 
 /// The chain's DEL (p50) against the veth-delete floor measured in the same run; the
-/// Kubernetes chain also deletes an IFB (bandwidth), whose floor is shown beside.
+/// Kubernetes chain also deletes an IFB (bandwidth) and nf_tables elements (portmap), whose
+/// floors are added beside.
 pub fn del_floor(report: &Report, chain: Chain) -> Row {
     let goal = format!("{} chain: DEL ≤ 1.3x the kernel's veth-delete floor (p50, same run)", chain.short());
     let Some(l) = &report.latency else { return not_measured(goal, "latency part not run") };
@@ -35,9 +36,11 @@ pub fn del_floor(report: &Report, chain: Chain) -> Row {
     let mut measured = format!("{x:.2}x (twill DEL {}, veth delete {})", ms(del), ms(veth));
     if chain == Chain::Kubernetes
         && let Some(ifb) = median_duration(&l.floors.ifb_del)
+        && let Some(nft) = median_duration(&l.floors.nft_del)
     {
-        let both = del.as_secs_f64() / (veth + ifb).as_secs_f64();
-        measured += &format!("; {both:.2}x of veth + IFB delete ({})", ms(veth + ifb));
+        let all = veth + ifb + nft;
+        let x = del.as_secs_f64() / all.as_secs_f64();
+        measured += &format!("; {x:.2}x of the chain's floors, veth + IFB + nf_tables delete ({})", ms(all));
     }
     Row { goal, measured, verdict: verdict(x <= 1.3) }
 }

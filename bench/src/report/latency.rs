@@ -172,12 +172,18 @@ fn kernel_floors(l: &LatencyResult, out: &mut String) {
          pod namespace of its own, through netlink from the bench: a veth pair with its peer in the \
          pod, an address and the link up; deleting that pair (an RCU grace period inside the \
          kernel: the floor of every DEL that removes an interface); deleting an IFB (what \
-         `bandwidth` DEL does besides).\n"
+         `bandwidth` DEL does besides); deleting one nf_tables set element in a batch and closing \
+         the socket (what `portmap` DEL does besides: when a netfilter socket goes, nf_tables \
+         first finishes freeing what earlier batches deleted, which waits for an RCU grace \
+         period). \
+         The Kubernetes chain's DEL runs its plugins one after the other, so its floor is the sum \
+         of the three.\n"
     );
     let rows = [
         ("veth pair + address + up", &f.veth_add),
         ("delete the veth pair", &f.veth_del),
         ("delete an IFB", &f.ifb_del),
+        ("delete an nf_tables element + close", &f.nft_del),
     ]
     .iter()
     .map(|(what, samples)| {
@@ -190,6 +196,7 @@ fn kernel_floors(l: &LatencyResult, out: &mut String) {
     table(out, &["kernel operation", "p50", "p90", "p99"], rows);
     let veth = median_duration(&f.veth_del);
     let ifb = median_duration(&f.ifb_del);
+    let nft = median_duration(&f.nft_del);
     let rows = CHAINS
         .iter()
         .map(|chain| {
@@ -197,8 +204,10 @@ fn kernel_floors(l: &LatencyResult, out: &mut String) {
             let x =
                 |floor: Option<Duration>| ratio(del.map(|d| d.as_secs_f64()), floor.map(|d| d.as_secs_f64()));
             let both = veth.zip(ifb).map(|(a, b)| a + b);
-            vec![chain.short().to_string(), del.map(ms).unwrap_or("—".into()), x(veth), x(both)]
+            let all = both.zip(nft).map(|(a, b)| a + b);
+            vec![chain.short().to_string(), del.map(ms).unwrap_or("—".into()), x(veth), x(both), x(all)]
         })
         .collect();
-    table(out, &["chain", "twill DEL p50", "/ veth delete", "/ (veth + IFB delete)"], rows);
+    let head = ["chain", "twill DEL p50", "/ veth delete", "/ (veth + IFB delete)", "/ (veth + IFB + nf_tables delete)"];
+    table(out, &head, rows);
 }
