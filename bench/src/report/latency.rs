@@ -208,6 +208,12 @@ fn kernel_floors(l: &LatencyResult, out: &mut String) {
             vec![chain.short().to_string(), del.map(ms).unwrap_or("—".into()), x(veth), x(both), x(all)]
         })
         .collect();
-    let head = ["chain", "twill DEL p50", "/ veth delete", "/ (veth + IFB delete)", "/ (veth + IFB + nf_tables delete)"];
+    let head = [
+        "chain",
+        "twill DEL p50",
+        "/ veth delete",
+        "/ (veth + IFB delete)",
+        "/ (veth + IFB + nf_tables delete)",
+    ];
     table(out, &head, rows);
 }

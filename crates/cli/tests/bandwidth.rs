@@ -77,6 +77,8 @@ fn lifecycle(version: &str, tag: &str) {
     let ifb = &result.interfaces.last().unwrap().name;
     assert!(ifb.starts_with("bwp") && ifb.len() == 15, "{version}: ifb in result: {ifb}");
     assert_eq!(ifbs(&world), vec![ifb.clone()]);
+    // No IPv6 link-local on the IFB (nor its route in the host's fe80::/64 node).
+    assert_eq!(support::addrs(&world.host, ifb), Vec::<String>::new(), "{version}: ifb has no address");
     let root = qdiscs(&world.host, &veth);
     let tbf = root.iter().find(|q| q["kind"] == "tbf").unwrap_or_else(|| panic!("{version}: {root:?}"));
     assert_eq!(tbf["options"]["rate"], RATE / 8, "{version}: {tbf}");

@@ -89,6 +89,38 @@ fn two_pods_reach_each_other() {
     assert!(world.reservations("brnet").is_empty());
 }
 
+/// A bridge port gets no IPv6 link-local (so the host's fe80::/64 node does not grow with every
+/// pod, ADR 0019); pods still reach each other and their gateway over both families.
+#[test]
+fn ports_carry_no_ipv6_yet_pods_talk_both_families() {
+    let world = World::new("brv6", &["bridge"], &["host-local"]);
+    let (a, b) = (TestNs::new("brv6a"), TestNs::new("brv6b"));
+    let net = world.list(json!({
+        "cniVersion": "1.0.0",
+        "name": "brnet",
+        "plugins": [{
+            "type": "bridge", "bridge": "twbr6", "isGateway": true,
+            "ipam": {"type": "host-local", "dataDir": "{dir}/ipam",
+                     "ranges": [[{"subnet": "10.87.0.0/24"}], [{"subnet": "fd87::/64"}]]}
+        }]
+    }));
+    let ra = world.add(&net, &world.rt("a", &a));
+    let rb = world.add(&net, &world.rt("b", &b));
+    for port in world.host_links().iter().filter(|l| l.starts_with("veth")) {
+        assert_eq!(addrs(&world.host, port), Vec::<String>::new(), "bridge port {port} has no address");
+    }
+    for ip in &rb.ips {
+        let dst = ip.address.addr().to_string();
+        assert!(ping(&a, &dst), "pod a reaches pod b at {dst}");
+    }
+    for ip in &ra.ips {
+        let gw = ip.gateway.expect("gateway").to_string();
+        assert!(ping(&a, &gw), "pod a reaches its gateway {gw}");
+    }
+    world.runtime.del(&net, &world.rt("a", &a)).unwrap();
+    world.runtime.del(&net, &world.rt("b", &b)).unwrap();
+}
+
 #[test]
 fn taken_ifname_fails_cleanly() {
     let world = World::new("brtaken", &["bridge"], &["host-local"]);

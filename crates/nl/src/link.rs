@@ -5,7 +5,8 @@ use std::os::fd::AsRawFd;
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoPortData, InfoPortKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridgePort, InfoPortData, InfoPortKind, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netns::NetNs;
 
@@ -244,6 +245,17 @@ impl Handle {
     pub fn link_set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
         let msg = link_msg(index, vec![LinkAttribute::Mtu(mtu)]);
         self.set_link(msg, |l| format!("set mtu {mtu} on link {l}"))
+    }
+
+    /// `ip link set DEV addrgenmode none`: the link gets no IPv6 link-local address, nor the
+    /// routes that come with one, when it comes up. For host links that carry no IPv6 of their
+    /// own (a bridge port, an IFB): each such address puts one more route in the namespace's
+    /// single fe80::/64 node, which the kernel walks when a route is added there and when a
+    /// link gains its carrier, so every pod's ADD got slower with the number of pods.
+    pub fn link_set_addr_gen_none(&self, index: u32) -> Result<()> {
+        let spec = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
+        let msg = link_msg(index, vec![LinkAttribute::AfSpecUnspec(vec![spec])]);
+        self.set_link(msg, |l| format!("set addrgenmode none on link {l}"))
     }
 
     /// `ip link set DEV txqueuelen N`.

@@ -56,6 +56,16 @@ pub fn enable_forwarding(host: &NetNs, addrs: impl IntoIterator<Item = IpAddr>) 
     Ok(())
 }
 
+/// No IPv6 link-local address on a host link that carries no IPv6 of its own (a bridge port,
+/// an IFB): see [`Handle::link_set_addr_gen_none`]. Must come before the link is up. A host
+/// without IPv6 (EAFNOSUPPORT) has nothing to turn off.
+pub fn no_link_local(nl: &Handle, index: u32) -> Result<(), Error> {
+    match nl.link_set_addr_gen_none(index) {
+        Err(e) if e.errno() == Some(libc::EAFNOSUPPORT) => Ok(()),
+        other => other.map_err(nl_error),
+    }
+}
+
 /// A kernel failure as a CNI error: EAGAIN/EBUSY say "try again later" (code 11), everything
 /// else is an internal failure (999) whose message names the operation and object.
 pub fn nl_error(e: nl::Error) -> Error {

@@ -9,7 +9,7 @@ use nl::tc::{INGRESS, INGRESS_HANDLE, ROOT, TBF_HANDLE};
 use nl::{Handle, Link, Qdisc, Tbf};
 
 use super::conf::BandwidthConf;
-use crate::kernel::nl_error;
+use crate::kernel::{nl_error, no_link_local};
 use crate::undo::Undo;
 
 /// The IFB of one attachment: its name, and the alias that names its owner for GC.
@@ -45,6 +45,7 @@ pub fn setup<'a>(
     undo.push(format!("delete ifb {ifb_name}"), move || host.link_del(ifb_index).map_err(nl_error));
     // The alias names the attachment, so GC can find IFBs whose DEL never came.
     host.link_set_alias(ifb_index, alias).map_err(nl_error)?;
+    no_link_local(host, ifb_index)?;
     host.link_set_up(ifb_index, true).map_err(nl_error)?;
     host.qdisc_add_ingress(index).map_err(nl_error)?;
     undo.push(format!("delete ingress qdisc of {}", veth.name), move || {

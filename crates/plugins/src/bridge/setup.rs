@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use nl::{Handle, Link};
 
 use super::conf::BridgeConf;
-use crate::kernel::{enable_forwarding, host_netns, nl_error};
+use crate::kernel::{enable_forwarding, host_netns, nl_error, no_link_local};
 
 /// Creates the bridge unless it exists, brings it up, pins its MAC.
 pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
@@ -32,8 +32,11 @@ pub fn ensure_bridge(nl: &Handle, conf: &BridgeConf) -> Result<Link, Error> {
     Ok(br)
 }
 
-/// Enslaves the host end of the pod's veth with the port options, and brings it up.
+/// Enslaves the host end of the pod's veth with the port options, and brings it up. A bridge
+/// port has no addresses of its own (the bridge has the gateway's), so it gets no IPv6
+/// link-local either.
 pub fn attach_port(nl: &Handle, port: &Link, br: &Link, conf: &BridgeConf) -> Result<(), Error> {
+    no_link_local(nl, port.index)?;
     nl.link_set_master(port.index, Some(br.index)).map_err(nl_error)?;
     let isolated = conf.port_isolation.then_some(true);
     nl.bridge_port_set(port.index, Some(conf.hairpin), isolated, None).map_err(nl_error)?;
