@@ -69,22 +69,18 @@ fn nft_elem_del(host: &NetNs) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// Creating a veth pair with its peer in a fresh pod namespace, an address and the link up,
-/// in `host` as it is (the density part's node, with its pods alive); the pair and the pod
-/// namespace are removed afterwards, untimed.
-pub fn veth_add_in(lab: &Lab, host: &NetNs, tag: &str) -> Result<Duration> {
-    let (pod_name, pod) = lab.create_ns(&format!("floor-{tag}"))?;
-    let measured = (|| -> Result<Duration> {
-        let h = nl::Handle::in_netns(host)?;
-        let started = Instant::now();
-        h.veth_add("twbdfloor0", "eth0", Some(&pod), None, None, None)?;
-        let link = h.link_get("twbdfloor0")?.context("veth host end")?;
-        h.addr_add(link.index, "10.250.0.1/24".parse()?, true)?;
-        h.link_set_up(link.index, true)?;
-        let took = started.elapsed();
-        h.link_del(link.index)?;
-        Ok(took)
-    })();
-    lab.remove_ns(&pod_name);
-    measured
+/// Creating a veth pair with its peer in `pod`, an address and the link up, in `host` as it is
+/// (the density part's node, with its pods alive); the pair is deleted afterwards, untimed.
+/// `pod` is one namespace kept for all samples: removing a namespace leaves the kernel
+/// cleaning it up in the background, which would land in the ADDs timed next.
+pub fn veth_add_in(host: &NetNs, pod: &NetNs) -> Result<Duration> {
+    let h = nl::Handle::in_netns(host)?;
+    let started = Instant::now();
+    h.veth_add("twbdfloor0", "eth0", Some(pod), None, None, None)?;
+    let link = h.link_get("twbdfloor0")?.context("veth host end")?;
+    h.addr_add(link.index, "10.250.0.1/24".parse()?, true)?;
+    h.link_set_up(link.index, true)?;
+    let took = started.elapsed();
+    h.link_del(link.index)?;
+    Ok(took)
 }

@@ -18,9 +18,15 @@ pub fn render(report: &Report, d: &DensityResult, out: &mut String) {
     let _ = writeln!(
         out,
         "Up to {} pods are added through the kubernetes chain and kept alive (each with its own \
-         hostPort and bandwidth limits), the implementation going first alternating per pod. Pod \
-         N's ADD runs with N-1 pods alive. Each cell is the median over the {} pods of the window \
-         around N (shifted to stay in range). Teardown times the DEL of the newest {} pods (the \
+         hostPort and bandwidth limits), on one node per implementation, twill's node filled first \
+         and then the reference's: RTNL is one lock for all namespaces, and the kernel's work a \
+         second or more after an ADD (the new links' IPv6 DAD, MLD and router solicitations, \
+         sent under that lock and flooded through the node's bridge to every pod) would \
+         otherwise land in the other side's ADDs. Pod N's ADD runs \
+         with N-1 pods alive. Each cell is the median over the {} pods of the window \
+         around N (shifted to stay in range); each ADD of a window starts 50 ms after the last \
+         operation, so the kernel's deferred work from the step before is done, not timed with \
+         it. Teardown times the DEL of the newest {} pods (the \
          rest alive) and of the last {}; the pods between are deleted by {} concurrent workers \
          per node, untimed.\n",
         c.pods,
@@ -39,7 +45,7 @@ pub fn render(report: &Report, d: &DensityResult, out: &mut String) {
             "Where ADD growth comes from: each plugin process as the runtime started it, window \
              medians at pod {first} (first) and pod {last} (last); `bridge` includes its \
              `host-local`. The last row is the kernel alone: the bench creates a veth pair (peer in \
-             a fresh namespace, an address, link up) in twill's node, holding the same pods as \
+             a namespace of its own, an address, link up) in twill's node, holding the same pods as \
              that ADD found, before each ADD of the windows.\n"
         );
     }
