@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{ALL_OPEN, INTO_X_DENIED, INTO_XA_DENIED, INTO_XA_FROM_Y_ONLY, assert_table, world_with};
+use common::{
+    ALL_OPEN, INTO_X_DENIED, INTO_XA_DENIED, INTO_XA_FROM_XB_ONLY, INTO_XA_FROM_Y_ONLY, assert_table,
+    world_with,
+};
 use testkit::policy_docs::np;
 use twill_policy::Protocol::{Sctp, Tcp, Udp};
 
@@ -29,21 +32,7 @@ fn allow_from_same_namespace_pod_selector() {
         "x-a-allows-x-b",
         "podSelector: {matchLabels: {pod: a}}\ningress:\n- from: [{podSelector: {matchLabels: {pod: b}}}]",
     ));
-    assert_table(
-        &w,
-        80,
-        Tcp,
-        "
-        ... ... ...
-        ... ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...",
-    );
+    assert_table(&w, 80, Tcp, INTO_XA_FROM_XB_ONLY);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ALL_OPEN, INTO_XA_DENIED, assert_table, world_with};
+use common::{ALL_OPEN, INTO_XA_DENIED, INTO_XA_FROM_XB_ONLY, assert_table, world_with};
 use testkit::policy_docs::np;
 use twill_policy::Protocol::Tcp;
 
@@ -157,18 +157,8 @@ fn ingress_and_egress_together() {
         "both",
         "podSelector: {matchLabels: {pod: a}}\npolicyTypes: [Egress, Ingress]\ningress:\n- from: [{podSelector: {matchLabels: {pod: b}}}]\negress:\n- ports: [{port: 80}]",
     ));
-    let into_xa_from_xb = "
-        ... ... ...
-        ... ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...
-        X.. ... ...";
-    assert_table(&w, 80, Tcp, into_xa_from_xb);
-    assert_table(&w, 81, Tcp, &into_xa_from_xb.replacen("... ... ...", ".XX XXX XXX", 1));
+    assert_table(&w, 80, Tcp, INTO_XA_FROM_XB_ONLY);
+    assert_table(&w, 81, Tcp, &INTO_XA_FROM_XB_ONLY.replacen("... ... ...", ".XX XXX XXX", 1));
 }
 
 #[test]
