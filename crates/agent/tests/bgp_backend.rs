@@ -177,9 +177,15 @@ fn mesh_routes_restarts_and_leaving() {
             "BIRD of node-{} runs outside its namespace",
             n.index
         );
+    }
+    // The status is read during a sync, before that pass looks at the kernel: the one of the
+    // pass that saw the routes converge can predate them. The next pass's must show them.
+    sync_all(&mut nodes, &all);
+    for n in &nodes {
         let status = n.backend.bgp_status().unwrap();
         assert!(status.error.is_none(), "{status:?}");
         assert_eq!(status.summary(), "2/2 up", "{status:?}");
+        assert_eq!(status.kernel_routes, 2, "{status:?}");
         assert!(
             status.sessions.iter().all(|s| s.routes_learned == 1 && s.routes_announced == 1),
             "{status:?}"
