@@ -74,16 +74,27 @@ pub fn cluster(tag: &str, suite: &str, backend: &str, extra: &[&str]) -> Cluster
         .collect();
     let prober = Prober::start(pairs);
     let c = Cluster { lab, prober, report: Report::new(suite) };
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let base = c.prober.tally(start, Instant::now());
-    let wrong: Vec<&Tally> = base.iter().filter(|t| t.wrong() > 0 || t.sent == 0).collect();
-    assert!(
-        wrong.is_empty(),
-        "the lab does not carry (or block) traffic as it should before any failure: {base:#?}"
-    );
+    // A datagram of the first moments may meet a lab still settling (first packets between
+    // freshly made pods); the baseline is the first of three 3 s windows that is clean.
+    for attempt in 1..=BASELINE_WINDOWS {
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        let base = c.prober.tally(start, Instant::now());
+        if base.iter().all(|t| t.wrong() == 0 && t.sent > 0) {
+            break;
+        }
+        assert!(
+            attempt < BASELINE_WINDOWS,
+            "the lab does not carry (or block) traffic as it should before any failure, in \
+             {BASELINE_WINDOWS} windows of 3 s; the last: {base:#?}"
+        );
+        eprintln!("baseline window {attempt} not clean, measuring another: {base:#?}");
+    }
     c
 }
+
+/// Windows of quiet probing the baseline may take to be clean.
+const BASELINE_WINDOWS: usize = 3;
 
 /// Unix seconds now.
 pub fn unix_now() -> u64 {

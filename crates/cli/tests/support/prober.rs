@@ -63,6 +63,8 @@ pub struct Tally {
     pub answered: usize,
     /// From the first to the last unanswered datagram (zero when none or one).
     pub loss_span: Duration,
+    /// When the first unanswered datagram was sent, counted from the window's start.
+    pub first_loss: Option<Duration>,
 }
 
 impl Tally {
@@ -131,6 +133,7 @@ impl Prober {
                     sent: inside.len(),
                     answered: inside.iter().filter(|s| s.answered).count(),
                     loss_span,
+                    first_loss: lost.first().map(|t| *t - from),
                 }
             })
             .collect()
