@@ -34,11 +34,12 @@ impl Agent {
             ("ippools", self.ensure_ippools()),
         ];
         if steps[0].1 && !self.metrics.is_ready() {
-            self.metrics.set_ready(true);
+            // systemd first: whoever sees /readyz answer 200 may rely on READY=1 being sent.
             crate::systemd::ready(&format!(
                 "ready: node {}, subnet {}",
                 self.conf.node, self.membership.subnet
             ));
+            self.metrics.set_ready(true);
         }
         let failed: Vec<&str> = steps.iter().filter(|(_, ok)| !ok).map(|(name, _)| *name).collect();
         if !failed.is_empty() {

@@ -241,7 +241,8 @@ fn leaving_withdraws_at_once(nodes: &mut [Node]) {
     let pid = nodes[0].bird_pid().unwrap();
     nodes[0].backend.shutdown();
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "BIRD still runs after shutdown");
-    let withdrawn = wait_until(Duration::from_secs(3), || {
+    // Well inside the 9 s hold time, which is what a peer that was not told would wait.
+    let withdrawn = wait_until(Duration::from_secs(6), || {
         nodes[1..].iter().all(|n| !n.bgp_routes().iter().any(|(d, _)| *d == subnet(1).to_string()))
     });
     assert!(withdrawn, "peers kept node-1's subnet: {:?}", nodes[1].bgp_routes());

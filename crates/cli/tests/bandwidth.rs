@@ -142,11 +142,11 @@ fn rates_hold_in_both_directions() {
     let (ingress, egress) = (RATE, RATE / 2);
     let rt = with_caps(world.rt("rate", &pod), ingress, egress);
     world.add(&net, &rt);
-    let into_pod = iperf(&world.host, "10.72.0.1", &pod, true, 2);
-    let out_of_pod = iperf(&world.host, "10.72.0.1", &pod, false, 2);
+    assert_near("into the pod (tbf on the host veth)", ingress, || {
+        iperf(&world.host, "10.72.0.1", &pod, true, 2)
+    });
+    assert_near("out of the pod (ifb)", egress, || iperf(&world.host, "10.72.0.1", &pod, false, 2));
     world.runtime.del(&net, &rt).unwrap();
-    assert_near("into the pod (tbf on the host veth)", into_pod, ingress);
-    assert_near("out of the pod (ifb)", out_of_pod, egress);
 }
 
 #[test]

@@ -152,8 +152,11 @@ fn pods_of_any_runtime_are_registered_and_governed_on_a_tls_etcd_cluster() {
     std::fs::write(dir.join("deny.yaml"), DENY_Y).unwrap();
     let file = dir.join("deny.yaml").display().to_string();
     assert!(lab.cluster_ok("node-1", &["apply", "-f", &file]).contains("created"));
-    wait_for("policy in force", Duration::from_secs(10), || !probe_connects(&lab, "x/client", "y/server"));
-    assert!(!probe_connects(&lab, "x/client", &manual_ip), "hand-made pod isolated too");
+    // `cluster apply` does not wait for enforcement, and each node's agent applies the
+    // policy in its own pass: wait for both nodes.
+    wait_for("policy in force on the lab pod and the hand-made one", Duration::from_secs(10), || {
+        !probe_connects(&lab, "x/client", "y/server") && !probe_connects(&lab, "x/client", &manual_ip)
+    });
     assert!(probe_connects(&lab, "x/friend", "y/server"), "the allowed peer");
     assert!(probe_connects(&lab, "x/friend", &manual_ip), "the allowed peer, hand-made pod");
 

@@ -12,8 +12,9 @@ mod forge;
 #[path = "support/lab.rs"]
 mod lab_support;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lab_support::{Lab, wait_for};
 use netns::NetNs;
@@ -139,6 +140,14 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
 
 /// `lab flows --follow` prints what is there, then new records as they come.
 fn follow(lab: &Lab) {
+    // The newest denied record of each node before following.
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for r in records(&lab.ok(&["flows", "--denied", "-o", "json"])) {
+        let (node, seq) = (r["node"].as_str().unwrap().to_string(), r["seq"].as_u64().unwrap());
+        let e = last.entry(node).or_default();
+        *e = (*e).max(seq);
+    }
+    assert!(!last.is_empty(), "no denied record to follow from");
     let mut child = lab.command(&["flows", "--follow", "--denied", "-o", "json"]);
     let mut child = child.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -150,33 +159,32 @@ fn follow(lab: &Lab) {
             }
         }
     });
-    // What was there before: the follower's first poll prints it all at once; it is over
-    // when the lines stop for longer than a poll takes.
-    let parse = |l: String| serde_json::from_str::<Value>(&l).unwrap();
-    let first = rx.recv_timeout(Duration::from_secs(20)).expect("--follow printed nothing of what was there");
-    let mut before = vec![parse(first)];
-    while let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
-        before.push(parse(l));
-    }
-    let last = before.iter().filter(|r| r["node"] == "node-2").filter_map(|r| r["seq"].as_u64()).max();
-    let last = last.expect("--follow printed none of node-2's records");
-    assert!(lab.probe("x/c", "y/b", &["--port", "81", "--protocol", "tcp"]).is_none());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut later = Vec::new();
-    let new = loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let Ok(l) = rx.recv_timeout(left) else { break None };
-        let r = parse(l);
-        if r["src_pod"] == "x/c" && r["dport"] == 81 {
-            break Some(r);
+    let mut seen = Vec::new();
+    let mut next = |limit: Duration, f: &dyn Fn(&Value) -> bool| -> Option<Value> {
+        let deadline = Instant::now() + limit;
+        while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let r: Value = serde_json::from_str(&l).unwrap();
+            if f(&r) {
+                return Some(r);
+            }
+            seen.push(r);
         }
-        later.push(r);
+        None
     };
+    let is_last = |r: &Value| last.get(r["node"].as_str().unwrap()) == r["seq"].as_u64().as_ref();
+    // What was there before: every node's newest record among it.
+    for _ in 0..last.len() {
+        next(Duration::from_secs(20), &is_last).expect("--follow did not print what was there");
+    }
+    assert!(lab.probe("x/c", "y/b", &["--port", "81", "--protocol", "tcp"]).is_none());
+    let probed = |r: &Value| r["src_pod"] == "x/c" && r["dport"] == 81;
+    let is_new =
+        |r: &Value| last.get(r["node"].as_str().unwrap()).is_none_or(|l| r["seq"].as_u64() > Some(*l));
+    let new = next(Duration::from_secs(10), &|r| probed(r) && is_new(r));
     let _ = child.kill();
     let _ = child.wait();
-    let new = new.unwrap_or_else(|| panic!("no record of x/c's probe while following; came: {later:#?}"));
+    let new = new.unwrap_or_else(|| panic!("no new record of x/c's probe while following; came: {seen:#?}"));
     assert_eq!(new["tier"], "AdminNetworkPolicy", "{new:#}");
-    assert!(new["seq"].as_u64() > Some(last), "not a new record: {new:#}");
 }
 
 /// An AdminNetworkPolicy Deny beats the NetworkPolicy rule that would allow x/c on port 81,

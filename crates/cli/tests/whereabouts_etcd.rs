@@ -9,6 +9,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,10 +42,10 @@ fn plugin_error(e: &cni_exec::Error) -> (u32, String) {
 }
 
 /// ADD, record, DEL until it succeeds; again until `stop`.
-fn worker(i: usize, world: &World, net: &LoadedList, log: &Mutex<Log>, stop: Instant) {
+fn worker(i: usize, world: &World, net: &LoadedList, log: &Mutex<Log>, stop: &AtomicBool) {
     let pod = TestNs::new(&format!("wbet{i}"));
     let rt = world.rt(&format!("churn-{i}"), &pod);
-    while Instant::now() < stop {
+    while !stop.load(Ordering::Relaxed) {
         match world.runtime.add(net, &rt) {
             Ok(r) => {
                 let ip = r.ips[0].address.addr();
@@ -98,23 +99,38 @@ fn etcd_restarted_in_the_middle_of_a_churn() {
             "node_name": "node-e", "configuration_path": "{dir}/whereabouts.conf"}}]
     }));
     let log = Arc::new(Mutex::new(Log::default()));
-    let (warm, down_for, after) = (Duration::from_secs(3), Duration::from_secs(4), Duration::from_secs(5));
-    let stop = Instant::now() + warm + down_for + after;
+    // etcd goes down once an ADD has succeeded (at least `warm` in), stays down `down_for`,
+    // and the churn goes on until an ADD has succeeded after it is back (or `LIMIT`).
+    let (warm, down_for) = (Duration::from_secs(3), Duration::from_secs(4));
+    const LIMIT: Duration = Duration::from_secs(30);
+    let stop = AtomicBool::new(false);
+    let succeeded_after = |t: Instant| log.lock().unwrap().adds_ok.iter().any(|a| *a > t);
+    let wait_success_after = |t: Instant| {
+        let deadline = Instant::now() + LIMIT;
+        while !succeeded_after(t) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
     // One ADD made while etcd is surely down: the workers may all be retrying a DEL then.
     let probe_pod = TestNs::new("wbetp");
     let probe = world.rt("probe", &probe_pod);
     let (down_at, up_at, probed) = std::thread::scope(|s| {
+        let started = Instant::now();
         for i in 0..WORKERS {
-            let (world, net, log) = (&world, &net, &log);
+            let (world, net, log, stop) = (&world, &net, &log, &stop);
             s.spawn(move || worker(i, world, net, log, stop));
         }
         std::thread::sleep(warm);
+        wait_success_after(started);
         let down_at = Instant::now();
         etcd.kill(0);
         let probed = world.runtime.add(&net, &probe);
         std::thread::sleep(down_for.saturating_sub(down_at.elapsed()));
         etcd.restart(0);
-        (down_at, Instant::now(), probed)
+        let up_at = Instant::now();
+        wait_success_after(up_at);
+        stop.store(true, Ordering::Relaxed);
+        (down_at, up_at, probed)
     });
     let (code, msg) = plugin_error(&probed.expect_err("an ADD while etcd is down fails"));
     log.lock().unwrap().add_errors.push((down_at, code, msg));

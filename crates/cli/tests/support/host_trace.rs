@@ -123,10 +123,7 @@ impl HostSnapshot {
             }
         }
         for net in nets {
-            let _ = std::fs::remove_dir_all(Path::new(CNI_STATE).join("networks").join(&net.name));
-            for file in cached_results(&net.name) {
-                let _ = std::fs::remove_file(Path::new(CNI_STATE).join("results").join(file));
-            }
+            remove_state(&net.name);
         }
         for (dir, existed) in &self.dirs {
             // Only empty ones: anything else in them is not ours to judge.
@@ -193,6 +190,21 @@ pub fn reservations(network: &str) -> Vec<String> {
         .into_iter()
         .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
         .collect()
+}
+
+/// Removes the reservations and cached results of the test network `network`; says what
+/// there was (left by an earlier run that was killed before its clean-up).
+pub fn remove_state(network: &str) -> Vec<String> {
+    let dir = Path::new(CNI_STATE).join("networks").join(network);
+    let mut removed: Vec<String> =
+        reservations(network).into_iter().map(|r| format!("reservation {r}")).collect();
+    let _ = std::fs::remove_dir_all(dir);
+    for file in cached_results(network) {
+        if std::fs::remove_file(Path::new(CNI_STATE).join("results").join(&file)).is_ok() {
+            removed.push(format!("cached result {file}"));
+        }
+    }
+    removed
 }
 
 /// libcni cache files of `network` (`NETWORK-CONTAINERID-IFNAME`).

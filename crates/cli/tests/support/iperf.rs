@@ -74,9 +74,18 @@ fn wait_listening(ns: &TestNs, deadline: Instant) {
     }
 }
 
-/// `measured` is within 15% of `limit` (both bits/s).
-pub fn assert_near(what: &str, measured: f64, limit: u64) {
-    eprintln!("{what}: {:.2} Mbit/s measured, limit {:.2} Mbit/s", measured / 1e6, limit as f64 / 1e6);
-    let ratio = measured / limit as f64;
-    assert!((0.85..=1.15).contains(&ratio), "{what}: {measured} bit/s is not within 15% of {limit}");
+/// The rate `measure` returns is within 15% of `limit` (both bits/s). A run outside is
+/// measured once more: one run can be cut short by the machine (a stall, a retransmission
+/// timeout), a shaper that is wrong misses both.
+pub fn assert_near(what: &str, limit: u64, mut measure: impl FnMut() -> f64) {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let measured = measure();
+        eprintln!("{what}: {:.2} Mbit/s measured, limit {:.2} Mbit/s", measured / 1e6, limit as f64 / 1e6);
+        runs.push(measured);
+        if (0.85..=1.15).contains(&(measured / limit as f64)) {
+            return;
+        }
+    }
+    panic!("{what}: measured {runs:?} bit/s, neither within 15% of {limit}");
 }

@@ -104,6 +104,11 @@ impl Podman {
         for subnet in &parsed {
             assert!(!host_uses(subnet), "subnet {subnet} is in use on this host; pick another for the test");
         }
+        // The name is this test's: what a killed earlier run left under it would be counted.
+        let stale = crate::host_trace::remove_state(name);
+        if !stale.is_empty() {
+            eprintln!("network {name}: removed what an earlier run left: {}", stale.join(", "));
+        }
         let mut args = vec!["network", "create"];
         if ipv6 {
             args.push("--ipv6");
