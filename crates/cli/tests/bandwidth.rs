@@ -180,7 +180,7 @@ fn check_notices_a_changed_bucket() {
     let err = world.runtime.check(&net, &rt).unwrap_err();
     assert!(err.to_string().contains("expected rate 2500000 B/s"), "{err}");
     world.runtime.del(&net, &rt).unwrap();
-    assert!(wait_until(Duration::from_secs(2), || !world.host_links().contains(veth)));
+    assert!(wait_until(Duration::from_secs(10), || !world.host_links().contains(veth)));
 }
 
 #[test]
@@ -250,7 +250,10 @@ fn del_without_the_container_removes_the_ifb() {
     drop(pod);
     world.runtime.del(&net, &rt).unwrap();
     assert!(ifbs(&world).is_empty());
-    assert!(wait_until(Duration::from_secs(2), || world.host_links().iter().all(|l| !l.starts_with("veth"))));
+    assert!(wait_until(Duration::from_secs(10), || world
+        .host_links()
+        .iter()
+        .all(|l| !l.starts_with("veth"))));
 }
 
 /// The alias twill records on an IFB, as `ip -d link show` reports it.
@@ -290,7 +293,10 @@ fn gc_removes_ifbs_whose_del_never_came() {
     assert!(ifbs(&world).is_empty(), "an empty valid list leaves no IFB of the network");
     world.runtime.del(&net, &rs).unwrap();
     world.runtime.del(&net, &rk).unwrap();
-    assert!(wait_until(Duration::from_secs(2), || world.host_links().iter().all(|l| !l.starts_with("veth"))));
+    assert!(wait_until(Duration::from_secs(10), || world
+        .host_links()
+        .iter()
+        .all(|l| !l.starts_with("veth"))));
 }
 
 /// The IFB name as the reference derives it (`bwp` + SHA-512 of network and container id).

@@ -42,7 +42,7 @@ fn lifecycle(version: &str, tag: &str) {
     assert!(addrs(&pod, "eth0").is_empty());
     assert!(world.reservations("brnet").is_empty(), "{version}: IP released");
     assert!(!nft_has(&world, "brnet/pod1/eth0"), "{version}: nft elements removed");
-    assert!(wait_until(std::time::Duration::from_secs(2), || world
+    assert!(wait_until(std::time::Duration::from_secs(10), || world
         .host_links()
         .iter()
         .all(|l| !l.starts_with("veth"))));

@@ -55,7 +55,7 @@ fn host_veths(world: &World) -> usize {
 
 /// Waits for the kernel to finish removing veths until `want` are left.
 fn veths_settle(world: &World, want: usize) -> bool {
-    wait_until(Duration::from_secs(3), || host_veths(world) == want)
+    wait_until(Duration::from_secs(10), || host_veths(world) == want)
 }
 
 /// ADD → CHECK (≥0.4.0) → DEL → DEL → GC (→ STATUS at 1.1.0), data dir checked after each.

@@ -220,7 +220,7 @@ fn assert_nothing_left(world: &World, ips: &[String], when: &str) {
     let elements = element_count(&world.host.exec_json(&["nft", "-j", "list", "ruleset"]));
     assert_eq!(elements, 0, "{when}: set or map elements left:\n{ruleset}");
     let links = || world.host.handle().link_list().unwrap();
-    let gone = wait_until(Duration::from_secs(3), || {
+    let gone = wait_until(Duration::from_secs(10), || {
         links().iter().all(|l| !matches!(l.kind.as_deref(), Some("veth" | "ifb")) || l.name == "pmout0")
     });
     assert!(gone, "{when}: veth or IFB left: {:?}", links());

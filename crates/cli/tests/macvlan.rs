@@ -299,7 +299,7 @@ fn fails_cleanly(world: &World, pod: &TestNs, plugin: Value, code: u32, needle: 
     assert!(err.to_string().contains(needle), "{plugin}: {err}");
     assert_eq!(pod.handle().link_get("eth0").unwrap().map(|l| l.index), had_eth0, "{plugin}");
     assert!(world.reservations("mvnet").is_empty(), "{plugin}");
-    assert!(wait_until(Duration::from_secs(1), || pod
+    assert!(wait_until(Duration::from_secs(10), || pod
         .handle()
         .link_list()
         .unwrap()

@@ -53,7 +53,7 @@ fn host_veths(world: &World) -> Vec<String> {
 }
 
 fn no_host_veths(world: &World) -> bool {
-    wait_until(Duration::from_secs(2), || host_veths(world).is_empty())
+    wait_until(Duration::from_secs(10), || host_veths(world).is_empty())
 }
 
 fn mtu(ns: &TestNs, dev: &str) -> u32 {
@@ -260,7 +260,7 @@ fn del_without_the_container_netns_frees_everything() {
     );
     let inside = format!("/proc/{}/ns/net", holder.0.id());
     let want = pod.ns().identity().unwrap();
-    assert!(wait_until(Duration::from_secs(2), || netns::NetNs::open(&inside)
+    assert!(wait_until(Duration::from_secs(10), || netns::NetNs::open(&inside)
         .is_ok_and(|ns| ns.identity().is_ok_and(|id| id == want))));
     drop(pod);
     assert_eq!(host_veths(&world).len(), 1, "the held namespace keeps its veth");

@@ -97,7 +97,7 @@ fn lifecycle(version: &str, tag: &str) {
     if v.supports_gc() {
         assert!(world.runtime.status(&net).unwrap(), "{version}: STATUS ready");
     }
-    assert!(wait_until(Duration::from_secs(3), || host_veths(&world) == 0), "{version}: veth removed");
+    assert!(wait_until(Duration::from_secs(10), || host_veths(&world) == 0), "{version}: veth removed");
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn dual_stack_reaches_the_far_end_of_a_wide_ipv6_range() {
     let got: Vec<String> = r.ips.iter().map(|i| i.address.to_string()).collect();
     assert_eq!(got, ["10.74.0.1/24", "fd00:73::ffff:ffff:ffff:fff0/48"]);
     assert!(
-        wait_until(Duration::from_secs(3), || addrs(&pod, "eth0").contains(&got[1])),
+        wait_until(Duration::from_secs(10), || addrs(&pod, "eth0").contains(&got[1])),
         "{:?}",
         addrs(&pod, "eth0")
     );
@@ -204,7 +204,7 @@ fn status_and_add_when_full_or_unreachable() {
     assert_eq!(code, 11, "{msg}");
     assert!(msg.contains("datastore etcd:http://127.0.0.1:1 is unreachable"), "{msg}");
     assert!(addrs(&pods[2], "eth0").is_empty());
-    assert!(wait_until(Duration::from_secs(3), || host_veths(&world) == 2), "only s0 and s1 keep veths");
+    assert!(wait_until(Duration::from_secs(10), || host_veths(&world) == 2), "only s0 and s1 keep veths");
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn bad_inputs_are_clear_and_leave_nothing() {
         let _ = world.runtime.del(&net, &rt);
     }
     assert!(reservations(&world).is_empty());
-    assert!(wait_until(Duration::from_secs(3), || host_veths(&world) == 0));
+    assert!(wait_until(Duration::from_secs(10), || host_veths(&world) == 0));
     // GC without the valid list is refused rather than read as "nothing is valid".
     let conf = json!({"cniVersion": "1.1.0", "name": NET, "type": "whereabouts",
                       "ipam": ipam("n", json!({"range": "10.77.0.0/24"}))});

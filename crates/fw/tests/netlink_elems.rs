@@ -170,7 +170,7 @@ fn conntrack_entries_of_a_udp_port_are_deleted() {
             }
         })
         .unwrap();
-    assert!(testkit::wait_until(Duration::from_secs(2), || udp_entries(&ns, 5353) == 1));
+    assert!(testkit::wait_until(Duration::from_secs(10), || udp_entries(&ns, 5353) == 1));
     let other_pod = UdpFlow { port: 5353, v6: false, pod: Some(common::ip("127.0.0.2")) };
     assert_eq!(delete_udp_flows(&mut c, &[other_pod]).unwrap(), 0);
     let this_pod = UdpFlow { pod: Some(common::ip("127.0.0.1")), ..other_pod };

@@ -254,7 +254,7 @@ fn deleting_the_namespace_removes_the_peer_on_the_other_side() {
         h.veth_add("twgone", "eth0", Some(c.ns()), None, None, None).unwrap();
         assert!(h.link_get("twgone").unwrap().is_some());
     }
-    assert!(wait_until(std::time::Duration::from_secs(3), || h.link_get("twgone").unwrap().is_none()));
+    assert!(wait_until(std::time::Duration::from_secs(10), || h.link_get("twgone").unwrap().is_none()));
 }
 
 #[test]

@@ -28,5 +28,5 @@ fn namespaces_are_removed_on_drop_and_on_panic() {
     }));
     assert!(r.is_err());
     assert!(!path.unwrap().exists());
-    assert!(wait_until(Duration::from_secs(2), || leftover_namespaces().is_empty()));
+    assert!(wait_until(Duration::from_secs(10), || leftover_namespaces().is_empty()));
 }

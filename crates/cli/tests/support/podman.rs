@@ -181,7 +181,7 @@ impl Podman {
     /// veths (asynchronous once a namespace is gone).
     pub fn assert_clean(&self, net: &TestNet, removed: bool, when: &str) {
         let mut left = Vec::new();
-        let settled = testkit::wait_until(std::time::Duration::from_secs(3), || {
+        let settled = testkit::wait_until(std::time::Duration::from_secs(10), || {
             left = self.host.leftovers(net, removed);
             left.is_empty()
         });
