@@ -108,64 +108,66 @@ fn agents_killed_in_a_loop(c: &mut Cluster) {
     c.report.scenario("twilld kill -9 x6", &tallies, &[("slowest restart to ready", restart)]);
 }
 
-#[test]
-fn etcd_outages_and_agent_crashes_lose_no_packets() {
+/// Runs `body` on a fresh failure cluster (`lab up` arguments `extra`), then what every
+/// suite ends with: no peer flapped, `lab down` left nothing behind, no promise broken.
+fn suite(tag: &str, name: &str, backend: &str, extra: &[&str], body: impl FnOnce(&mut Cluster)) {
     let _one = serial();
     let root = Root::now();
-    let mut c = cluster("fo", "outages", "vxlan", &[]);
-    let rejoins_before = c.log_count("lease had been lost; joined again");
-    for length in [TTL + Duration::from_secs(1), 2 * TTL, 3 * TTL] {
-        etcd_frozen(&mut c, length);
-    }
-    // The freezes did what they are for: every lease expired each time.
-    let rejoins = c.log_count("lease had been lost; joined again") - rejoins_before;
-    assert!(rejoins >= 3 * NODES.len(), "only {rejoins} rejoins after three freezes longer than the TTL");
-    etcd_killed_and_restarted(&mut c);
-    agents_killed_in_a_loop(&mut c);
+    let mut c = cluster(tag, name, backend, extra);
+    body(&mut c);
     c.report_flaps();
     let pids = lab_pids(&c.lab.status());
     c.lab.down();
     assert_nothing_left(&c, &pids, &root);
     c.report.finish();
+}
+
+/// How many times an agent joined again after its lease had expired, while `f` ran.
+fn rejoins_during(c: &mut Cluster, f: impl FnOnce(&mut Cluster)) -> usize {
+    const REJOINED: &str = "lease had been lost; joined again";
+    let before = c.log_count(REJOINED);
+    f(c);
+    c.log_count(REJOINED) - before
+}
+
+#[test]
+fn etcd_outages_and_agent_crashes_lose_no_packets() {
+    suite("fo", "outages", "vxlan", &[], |c| {
+        let rejoins = rejoins_during(c, |c| {
+            for length in [TTL + Duration::from_secs(1), 2 * TTL, 3 * TTL] {
+                etcd_frozen(c, length);
+            }
+        });
+        // The freezes did what they are for: every lease expired each time.
+        assert!(rejoins >= 3 * NODES.len(), "only {rejoins} rejoins after three freezes longer than the TTL");
+        etcd_killed_and_restarted(c);
+        agents_killed_in_a_loop(c);
+    });
 }
 
 /// The same mass expiry with plain routes instead of vxlan entries.
 #[test]
 fn host_gw_survives_an_etcd_freeze() {
-    let _one = serial();
-    let root = Root::now();
-    let mut c = cluster("fh", "host-gw", "host-gw", &[]);
-    let rejoins_before = c.log_count("lease had been lost; joined again");
-    etcd_frozen(&mut c, 2 * TTL);
-    let rejoins = c.log_count("lease had been lost; joined again") - rejoins_before;
-    assert!(rejoins >= NODES.len(), "only {rejoins} rejoins after a freeze longer than the TTL");
-    c.report_flaps();
-    let pids = lab_pids(&c.lab.status());
-    c.lab.down();
-    assert_nothing_left(&c, &pids, &root);
-    c.report.finish();
+    suite("fh", "host-gw", "host-gw", &[], |c| {
+        let rejoins = rejoins_during(c, |c| etcd_frozen(c, 2 * TTL));
+        assert!(rejoins >= NODES.len(), "only {rejoins} rejoins after a freeze longer than the TTL");
+    });
 }
 
 #[test]
 fn losing_one_member_of_three_loses_no_packets() {
-    let _one = serial();
-    let root = Root::now();
-    let mut c = cluster("fm", "member-loss", "vxlan", &["--etcd-members", "3"]);
-    for m in ["1", "2", "3"] {
-        let (from, to) = window(settle(), || {
-            c.lab.ok(&["etcd", "kill", "--member", m]);
-            // Long enough for every agent to renew (every TTL/3) while the member is gone.
-            std::thread::sleep(TTL);
-            c.lab.ok(&["etcd", "start", "--member", m]);
-        });
-        let tallies = c.prober.tally(from, to);
-        c.report.scenario(&format!("etcd member {m} of 3 killed"), &tallies, &[]);
-    }
-    c.report_flaps();
-    let pids = lab_pids(&c.lab.status());
-    c.lab.down();
-    assert_nothing_left(&c, &pids, &root);
-    c.report.finish();
+    suite("fm", "member-loss", "vxlan", &["--etcd-members", "3"], |c| {
+        for m in ["1", "2", "3"] {
+            let (from, to) = window(settle(), || {
+                c.lab.ok(&["etcd", "kill", "--member", m]);
+                // Long enough for every agent to renew (every TTL/3) while the member is gone.
+                std::thread::sleep(TTL);
+                c.lab.ok(&["etcd", "start", "--member", m]);
+            });
+            let tallies = c.prober.tally(from, to);
+            c.report.scenario(&format!("etcd member {m} of 3 killed"), &tallies, &[]);
+        }
+    });
 }
 
 #[test]

@@ -9,20 +9,14 @@
 //! (`whereabouts` on the lab's datastore): pods on both nodes get distinct addresses from one
 //! range, reach each other, show in `twill cluster get ippools`, and free them at DEL.
 
+#[path = "support/lab.rs"]
+mod lab_support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use lab_support::Lab;
 use serde_json::{Value, json};
-use testkit::require_privileges;
-
-const TWILL: &str = env!("CARGO_BIN_EXE_twill");
-
-#[path = "support/twilld.rs"]
-mod twilld;
-
-struct Lab {
-    prefix: String,
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -33,83 +27,28 @@ fn text(out: &Output) -> String {
     )
 }
 
-impl Lab {
-    fn up(tag: &str, args: &[&str]) -> Lab {
-        require_privileges();
-        twilld::ensure_twilld(TWILL);
-        let lab = Lab { prefix: format!("tlab{tag}{}", std::process::id()) };
-        let mut all = vec!["up"];
-        all.extend_from_slice(args);
-        lab.ok(&all);
-        lab
+/// `ip -j addr show DEV` in a pod: its IPv4 addresses.
+fn addrs(lab: &Lab, pod: &str, dev: &str) -> Vec<String> {
+    let out = lab.run(&["exec", pod, "--", "ip", "-j", "-4", "addr", "show", "dev", dev]);
+    if !out.status.success() {
+        return Vec::new();
     }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(TWILL);
-        cmd.arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "twill lab {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
-    }
-
-    /// `twill cluster ARGS` against the lab's datastore, from node-1 (as an operator would).
-    fn cluster(&self, args: &[&str]) -> String {
-        let s = self.status();
-        let mut all = vec!["exec", "node-1", "--", TWILL, "cluster"];
-        all.extend_from_slice(args);
-        let mut cmd = self.command(&all);
-        cmd.env("TWILL_DATASTORE", s["datastore"].as_str().unwrap());
-        for (env, key) in [
-            ("TWILL_ETCD_CACERT", "etcd_cacert"),
-            ("TWILL_ETCD_CERT", "etcd_cert"),
-            ("TWILL_ETCD_KEY", "etcd_key"),
-        ] {
-            if let Some(p) = s[key].as_str().filter(|p| !p.is_empty()) {
-                cmd.env(env, p);
-            }
-        }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "twill cluster {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `ip -j addr show DEV` in a pod: its IPv4 addresses.
-    fn addrs(&self, pod: &str, dev: &str) -> Vec<String> {
-        let out = self.run(&["exec", pod, "--", "ip", "-j", "-4", "addr", "show", "dev", dev]);
-        if !out.status.success() {
-            return Vec::new();
-        }
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["local"].as_str().map(String::from))
-            .collect()
-    }
-
-    fn node_dir(&self, node: &str) -> PathBuf {
-        PathBuf::from(format!("/run/twill-lab-{}/nodes/{node}", self.prefix))
-    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str().map(String::from))
+        .collect()
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let out = self.run(&["down"]);
-        eprintln!("lab down: {}", text(&out));
-    }
+fn node_dir(lab: &Lab, node: &str) -> PathBuf {
+    lab.state_dir().join("nodes").join(node)
+}
+
+/// `twill cluster ARGS` against the lab's datastore, from node-1 (as an operator would).
+fn cluster(lab: &Lab, args: &[&str]) -> String {
+    lab.cluster_ok("node-1", args)
 }
 
 /// The data network's definition (an empty config: each node's file) and the bridge one.
@@ -132,7 +71,7 @@ fn write_node_data_conf(lab: &Lab, status: &Value, node: usize) {
     let dir = PathBuf::from(n["multus_conf_dir"].as_str().unwrap());
     let conf = json!({"cniVersion": "1.0.0", "name": "data", "type": "macvlan", "master": n["data_iface"], "mode": "bridge",
         "capabilities": {"ips": true},
-        "ipam": {"type": "host-local", "dataDir": lab.node_dir(&format!("node-{node}")).join("data-ipam"),
+        "ipam": {"type": "host-local", "dataDir": node_dir(lab, &format!("node-{node}")).join("data-ipam"),
                  "ranges": [[{"subnet": "10.60.0.0/24", "rangeStart": format!("10.60.0.{}", node * 50), "rangeEnd": format!("10.60.0.{}", node * 50 + 40)}]]}});
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("data.conf"), conf.to_string()).unwrap();
@@ -152,7 +91,7 @@ fn write_node_whereabouts_conf(status: &Value, node: usize) {
 
 /// The live reservations of the ippools as `(ip, pod, node)`.
 fn reservations(lab: &Lab) -> Vec<(String, String, String)> {
-    let pools: Value = serde_json::from_str(&lab.cluster(&["get", "ippools", "-o", "json"])).unwrap();
+    let pools: Value = serde_json::from_str(&cluster(lab, &["get", "ippools", "-o", "json"])).unwrap();
     let mut out: Vec<(String, String, String)> = pools
         .as_array()
         .unwrap()
@@ -208,7 +147,7 @@ fn multi_network_pods_on_the_lab() {
     std::fs::write(&file, DEFINITIONS.replace("DIR", &dir)).unwrap();
     let applied = lab.ok(&["apply", "-f", file.to_str().unwrap(), "--no-wait"]);
     assert!(applied.contains("network-attachment-definition default/data created"), "{applied}");
-    let nets = lab.cluster(&["get", "nets"]);
+    let nets = cluster(&lab, &["get", "nets"]);
     assert!(
         nets.contains("data") && nets.contains("<file in multus confDir>") && nets.contains("bridge"),
         "{nets}"
@@ -228,11 +167,11 @@ fn multi_network_pods_on_the_lab() {
     ]);
     lab.ok(&["pod", "add", "default/b", "--node", "2", "--networks", "data"]);
     lab.ok(&["pod", "add", "default/c", "--node", "1"]);
-    assert_eq!(lab.addrs("default/a", "net1"), ["10.60.0.60"]);
-    assert_eq!(lab.addrs("default/a", "net2"), ["10.61.0.2"]);
-    assert_eq!(lab.addrs("default/b", "net1"), ["10.60.0.100"], "node 2's host-local range");
+    assert_eq!(addrs(&lab, "default/a", "net1"), ["10.60.0.60"]);
+    assert_eq!(addrs(&lab, "default/a", "net2"), ["10.61.0.2"]);
+    assert_eq!(addrs(&lab, "default/b", "net1"), ["10.60.0.100"], "node 2's host-local range");
     assert!(
-        lab.addrs("default/c", "net1").is_empty(),
+        addrs(&lab, "default/c", "net1").is_empty(),
         "a pod without a selection has the cluster network only"
     );
     let ping = lab.run(&["exec", "default/a", "--", "ping", "-c1", "-W2", "10.60.0.100"]);
@@ -240,7 +179,7 @@ fn multi_network_pods_on_the_lab() {
     let probe = lab.run(&["probe", "default/a", "default/b", "--port", "80"]);
     assert!(probe.status.success(), "the cluster network still works: {}", text(&probe));
 
-    let pods: Value = serde_json::from_str(&lab.cluster(&["get", "pods", "-o", "json"])).unwrap();
+    let pods: Value = serde_json::from_str(&cluster(&lab, &["get", "pods", "-o", "json"])).unwrap();
     let a = pods.as_array().unwrap().iter().find(|p| p["name"] == "a").unwrap();
     let a_ip =
         lab.status()["pods"].as_array().unwrap().iter().find(|p| p["pod"] == "default/a").unwrap()["ips"][0]
@@ -267,7 +206,7 @@ fn multi_network_pods_on_the_lab() {
     assert!(text(&bad).contains("more than one '/'"), "{}", text(&bad));
     assert!(lab.status()["pods"].as_array().unwrap().iter().all(|p| p["pod"] != "default/bad"));
     let reserved = |node: &str, net: &str| {
-        std::fs::read_dir(lab.node_dir(node).join(net)).into_iter().flatten().flatten().count()
+        std::fs::read_dir(node_dir(&lab, node).join(net)).into_iter().flatten().flatten().count()
     };
     let twill_before = reserved("node-1", "agent/ipam/twill");
 
@@ -277,12 +216,12 @@ fn multi_network_pods_on_the_lab() {
         lab.ok(&["pod", "del", pod]);
     }
     let attachments = |node: &str| {
-        std::fs::read_dir(lab.node_dir(node).join("multus/attachments")).into_iter().flatten().count()
+        std::fs::read_dir(node_dir(&lab, node).join("multus/attachments")).into_iter().flatten().count()
     };
     assert_eq!((attachments("node-1"), attachments("node-2")), (0, 0));
     assert!(reserved("node-1", "agent/ipam/twill") < twill_before);
     for (node, net) in [("node-1", "data-ipam/data"), ("node-2", "data-ipam/data")] {
-        let left: Vec<_> = std::fs::read_dir(lab.node_dir(node).join(net))
+        let left: Vec<_> = std::fs::read_dir(node_dir(&lab, node).join(net))
             .into_iter()
             .flatten()
             .flatten()
@@ -315,7 +254,7 @@ fn multi_network_pods_on_the_lab() {
         lab.ok(&["pod", "add", pod, "--node", node, "--networks", "wdata"]);
     }
     let ips: Vec<String> =
-        ["default/d", "default/e", "default/f"].iter().flat_map(|p| lab.addrs(p, "net1")).collect();
+        ["default/d", "default/e", "default/f"].iter().flat_map(|p| addrs(&lab, p, "net1")).collect();
     let mut distinct = ips.clone();
     distinct.sort();
     distinct.dedup();

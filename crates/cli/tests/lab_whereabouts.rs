@@ -13,8 +13,8 @@ mod harness;
 #[allow(dead_code)]
 #[path = "support/kill_exec.rs"]
 mod kill_exec;
-#[path = "support/twilld.rs"]
-mod twilld;
+#[path = "support/lab.rs"]
+mod lab_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use cni_exec::{RawExec, Runtime, RuntimeConf};
 use cni_spec::Attachment;
-use harness::{Lab, Node, POD_NS, RANGE, cni_add, loaded, network, published, reservations, text, wait_for};
+use harness::{Lab, Node, POD_NS, RANGE, cni_add, loaded, network, published, reservations, text};
 use ipnet::IpNet;
 use kill_exec::{KillExec, Rng, Trigger};
+use lab_support::wait_for;
 use netns::NetNs;
 use testkit::TestNs;
 

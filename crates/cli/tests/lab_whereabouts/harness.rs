@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::lab_support::wait_for;
 
 use serde_json::{Value, json};
 
@@ -16,11 +18,11 @@ pub const NET: &str = "wbnet";
 pub const RANGE: &str = "10.99.0.0/24";
 pub const POD_NS: &str = "wb";
 
+/// The lab, its status as `lab up` left it, and the test's own files.
 pub struct Lab {
-    pub prefix: String,
+    pub lab: super::lab_support::Lab,
     pub status: Value,
     pub dir: testkit::TempDir,
-    down: bool,
 }
 
 /// One node as the tests use it.
@@ -36,52 +38,18 @@ pub struct Node {
 
 impl Lab {
     pub fn up(tag: &str, args: &[&str]) -> Lab {
-        testkit::require_privileges();
-        super::twilld::ensure_twilld(TWILL);
-        let mut lab = Lab {
-            prefix: format!("tlab{tag}{}", std::process::id()),
-            status: Value::Null,
-            dir: testkit::TempDir::new(tag),
-            down: false,
-        };
-        let mut all = vec!["up"];
-        all.extend_from_slice(args);
-        lab.ok(&all);
-        lab.status = serde_json::from_str(&lab.ok(&["status", "--json"])).unwrap();
-        lab
+        let lab = super::lab_support::Lab::up(tag, args);
+        let status = lab.status();
+        Lab { lab, status, dir: testkit::TempDir::new(tag) }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(TWILL);
-        cmd.arg("lab").args(args).env("TWILL_LAB_PREFIX", &self.prefix);
-        cmd
-    }
-
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().unwrap();
-        assert!(out.status.success(), "twill lab {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.lab.command(args)
     }
 
     /// `twill cluster ARGS` against the lab's datastore, from inside node-1.
     pub fn cluster(&self, args: &[&str]) -> String {
-        let s = &self.status;
-        let mut all = vec!["exec", "node-1", "--", TWILL, "cluster"];
-        all.extend_from_slice(args);
-        let mut cmd = self.command(&all);
-        cmd.env("TWILL_DATASTORE", s["datastore"].as_str().unwrap());
-        for (env, key) in [
-            ("TWILL_ETCD_CACERT", "etcd_cacert"),
-            ("TWILL_ETCD_CERT", "etcd_cert"),
-            ("TWILL_ETCD_KEY", "etcd_key"),
-        ] {
-            if let Some(p) = s[key].as_str() {
-                cmd.env(env, p);
-            }
-        }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "twill cluster {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.lab.cluster_ok("node-1", args)
     }
 
     /// The nodes, with `wbnet` written for each (waiting for twilld's flat file first).
@@ -104,16 +72,6 @@ impl Lab {
                 node
             })
             .collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if !self.down {
-            self.down = true;
-            let out = self.command(&["down"]).output().unwrap();
-            eprintln!("lab down: {}", text(&out));
-        }
     }
 }
 
@@ -182,14 +140,6 @@ pub fn cni_add(lab: &Lab, node: &Node, pod: &testkit::TestNs, id: &str) -> std::
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     cmd.spawn().unwrap()
-}
-
-pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// `container ID → (ip, node)` of every reservation in `wbnet`'s pool.
