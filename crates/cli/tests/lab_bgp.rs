@@ -19,12 +19,14 @@
 
 #[path = "support/lab.rs"]
 mod lab_support;
+#[path = "support/prober.rs"]
+mod prober;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use lab_support::{Lab, alive, node_field, wait_timed as wait_for};
+use prober::{Expect, Pair, Prober};
 use serde_json::Value;
 
 /// The lab's hold time (twilld --bgp-hold-seconds): leaving must be seen within it.
@@ -173,36 +175,37 @@ fn racks_route_pods_without_encapsulation_or_nat() {
     assert!(left.is_empty(), "BIRD or twilld left running: {left:?}");
 }
 
-/// Probes `pod` from pod a/p1 and from the outside host every 100 ms until the stop flag.
-fn probe_continuously(lab: &Lab, pod: &str, stop: &AtomicBool, sent: &AtomicUsize) -> Vec<String> {
-    let mut lost = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        for from in ["a/p1", "outside"] {
-            sent.fetch_add(1, Ordering::Relaxed);
-            if lab.probe(from, pod, &["--port", "80"]).is_none() {
-                lost.push(format!("{from} -> {pod}"));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    lost
-}
-
-/// Runs `disrupt` while probing `pod` continuously; no probe may fail.
+/// Runs `disrupt` while UDP datagrams go to `pod`'s server every 50 ms from pod a/p1 and from
+/// the outside host (the failure suites' prober); not one may go unanswered.
 fn no_probe_lost(lab: &Lab, pod: &str, what: &str, disrupt: impl FnOnce()) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = AtomicUsize::new(0);
-    let lost = std::thread::scope(|s| {
-        let prober = s.spawn(|| probe_continuously(lab, pod, &stop, &sent));
-        disrupt();
-        // Keep probing a little after the disruption is over.
-        std::thread::sleep(Duration::from_secs(2));
-        stop.store(true, Ordering::Relaxed);
-        prober.join().unwrap()
-    });
-    let sent = sent.load(Ordering::Relaxed);
-    assert!(sent >= 10, "{what}: only {sent} probes were made");
-    assert!(lost.is_empty(), "{what}: {} of {sent} probes lost: {lost:?}", lost.len());
+    let status = lab.status();
+    let find =
+        |key: &str| status["pods"].as_array().unwrap().iter().find(|p| p["pod"] == key).unwrap().clone();
+    let target = find(pod);
+    let to = SocketAddr::new(target["ips"][0].as_str().unwrap().parse().unwrap(), 80);
+    let clients = [
+        ("a/p1", find("a/p1")["netns"].as_str().unwrap().to_string()),
+        ("outside", format!("{}-outside", lab.prefix)),
+    ];
+    let pairs = clients
+        .into_iter()
+        .map(|(from, netns)| Pair {
+            name: format!("{from} -> {pod}"),
+            netns: format!("/run/netns/{netns}"),
+            to,
+            server: pod.to_string(),
+            expect: Expect::Reach,
+        })
+        .collect();
+    let prober = Prober::start(pairs);
+    let start = Instant::now();
+    disrupt();
+    // Keep probing a little after the disruption is over.
+    std::thread::sleep(Duration::from_secs(2));
+    for t in prober.tally(start, Instant::now()) {
+        assert!(t.sent >= 20, "{what}: only {} datagrams were sent: {t:?}", t.sent);
+        assert_eq!(t.wrong(), 0, "{what}: datagrams lost: {t:?}");
+    }
 }
 
 fn bird_killed_loses_no_probe(lab: &Lab, node: &str, pod: &str) {
