@@ -48,27 +48,27 @@ fn cluster_works(tag: &str, args: &[&str]) {
     }
     unique_ips_in_node_subnets(&lab.status());
 
-    let (n, m, table) = lab.matrix(&["--port", "80", "--protocol", "tcp"]);
+    let (n, m, table) = lab.matrix_all(&["--port", "80", "--protocol", "tcp"]);
     assert_eq!((n, m), (16, 16), "tcp/80:\n{table}");
-    let (n, m, table) = lab.matrix(&["--port", "81", "--protocol", "udp"]);
+    let (n, m, table) = lab.matrix_all(&["--port", "81", "--protocol", "udp"]);
     assert_eq!((n, m), (16, 16), "udp/81:\n{table}");
 
     // No NAT between pods, same node or not; masquerade towards the outside.
     let p1 = lab.pod_ip("a/p1");
     assert_eq!(
-        lab.probe("a/p1", "b/p3", &["--port", "80", "--protocol", "tcp"]).as_deref(),
+        lab.reach("a/p1", "b/p3", &["--port", "80", "--protocol", "tcp"]).as_deref(),
         Some(p1.as_str())
     );
     assert_eq!(
-        lab.probe("a/p1", "b/p4", &["--port", "81", "--protocol", "udp"]).as_deref(),
+        lab.reach("a/p1", "b/p4", &["--port", "81", "--protocol", "udp"]).as_deref(),
         Some(p1.as_str())
     );
     assert_eq!(
-        lab.probe("b/p3", "outside", &["--port", "80", "--protocol", "tcp"]).as_deref(),
+        lab.reach("b/p3", "outside", &["--port", "80", "--protocol", "tcp"]).as_deref(),
         Some("10.100.0.13")
     );
     assert_eq!(
-        lab.probe("a/p1", "outside", &["--port", "81", "--protocol", "udp"]).as_deref(),
+        lab.reach("a/p1", "outside", &["--port", "81", "--protocol", "udp"]).as_deref(),
         Some("10.100.0.11")
     );
     assert!(
@@ -84,7 +84,7 @@ fn cluster_works(tag: &str, args: &[&str]) {
 
     lab.ok(&["pod", "del", "b/p4"]);
     assert!(!lab.netns_names().iter().any(|n| n.ends_with("-pod-b-p4")));
-    let (n, m, table) = lab.matrix(&[]);
+    let (n, m, table) = lab.matrix_all(&[]);
     assert_eq!((n, m), (9, 9), "after pod del:\n{table}");
 
     let pids = lab_pids(&lab.status());
@@ -103,17 +103,17 @@ fn cluster_works(tag: &str, args: &[&str]) {
 
 /// Dual-stack labs: the same over IPv6.
 fn ipv6_works_too(lab: &Lab) {
-    let (n, m, table) = lab.matrix(&["--ipv6"]);
+    let (n, m, table) = lab.matrix_all(&["--ipv6"]);
     assert_eq!((n, m), (16, 16), "tcp/80 over IPv6:\n{table}");
     let status = lab.status();
     let pod = status["pods"].as_array().unwrap().iter().find(|p| p["pod"] == "a/p1").unwrap().clone();
     let p1_v6 =
         pod["ips"].as_array().unwrap().iter().filter_map(Value::as_str).find(|ip| ip.contains(':')).unwrap();
     assert_eq!(
-        lab.probe("a/p1", "b/p3", &["--port", "81", "--protocol", "udp", "--ipv6"]).as_deref(),
+        lab.reach("a/p1", "b/p3", &["--port", "81", "--protocol", "udp", "--ipv6"]).as_deref(),
         Some(p1_v6)
     );
-    let outside = lab.probe("a/p1", "outside", &["--port", "80", "--ipv6"]);
+    let outside = lab.reach("a/p1", "outside", &["--port", "80", "--ipv6"]);
     assert_eq!(outside.as_deref(), Some("fd00:100::11"), "IPv6 towards the outside is not masqueraded");
 }
 
@@ -149,14 +149,14 @@ fn agent_restart_keeps_subnet_and_pods(lab: &Lab) {
     assert_eq!(node_field(&lab.status(), "node-2", "agent_running"), false);
     // The datapath does not need the agent.
     assert!(
-        lab.probe("a/p1", "a/p2", &["--port", "80", "--protocol", "tcp"]).is_some(),
+        lab.reach("a/p1", "a/p2", &["--port", "80", "--protocol", "tcp"]).is_some(),
         "pod on node-2 unreachable while its agent is down"
     );
     lab.ok(&["agent", "start", "--node", "2"]);
     let after = lab.status();
     assert_eq!(node_field(&after, "node-2", "subnets"), subnets, "node-2 changed subnet across a restart");
     assert_eq!(node_field(&after, "node-2", "ready"), true);
-    let (n, m, table) = lab.matrix(&[]);
+    let (n, m, table) = lab.matrix_all(&[]);
     assert_eq!((n, m), (16, 16), "after the agent restart:\n{table}");
 }
 
@@ -169,7 +169,7 @@ fn deleted_route_is_repaired(lab: &Lab) {
         !out.trim().is_empty()
     });
     assert!(
-        lab.probe("a/p1", "a/p2", &["--port", "80", "--protocol", "tcp"]).is_some(),
+        lab.reach("a/p1", "a/p2", &["--port", "80", "--protocol", "tcp"]).is_some(),
         "node-2's pod unreachable after the repair"
     );
 }

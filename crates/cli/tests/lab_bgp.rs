@@ -46,7 +46,7 @@ fn full_matrix(lab: &Lab, pods: usize, extra: &[&str]) {
     for proto in [["--port", "80", "--protocol", "tcp"], ["--port", "81", "--protocol", "udp"]] {
         let mut args = proto.to_vec();
         args.extend_from_slice(extra);
-        let (n, m, table) = lab.matrix(&args);
+        let (n, m, table) = lab.matrix_all(&args);
         assert_eq!((n, m), (pods * pods, pods * pods), "{args:?}:\n{table}");
     }
 }
@@ -157,9 +157,9 @@ fn racks_route_pods_without_encapsulation_or_nat() {
 
     // No NAT either way.
     let p3 = lab.pod_ip("a/p3");
-    assert_eq!(lab.probe("outside", "a/p3", &["--port", "80"]).as_deref(), Some("10.100.0.254"));
+    assert_eq!(lab.reach("outside", "a/p3", &["--port", "80"]).as_deref(), Some("10.100.0.254"));
     assert_eq!(
-        lab.probe("a/p3", "outside", &["--port", "81", "--protocol", "udp"]).as_deref(),
+        lab.reach("a/p3", "outside", &["--port", "81", "--protocol", "udp"]).as_deref(),
         Some(p3.as_str())
     );
 
@@ -309,7 +309,7 @@ fn cross_subnet_uses_vxlan_only_between_racks() {
     want.sort();
     assert_eq!(dsts, want, "vxlan routes to the other rack: {vxlan}");
     // Without --outside-bgp the outside host knows no pod subnet: masquerade.
-    assert_eq!(lab.probe("a/p1", "outside", &["--port", "80"]).as_deref(), Some("10.100.1.11"));
+    assert_eq!(lab.reach("a/p1", "outside", &["--port", "80"]).as_deref(), Some("10.100.1.11"));
 }
 
 #[test]
@@ -339,8 +339,8 @@ fn dual_stack_over_etcd_peers_over_ipv6_too() {
         .find(|ip| ip.contains(':'))
         .unwrap()
         .to_string();
-    assert_eq!(lab.probe("outside", "a/p2", &["--port", "80", "--ipv6"]).as_deref(), Some("fd00:100::254"));
-    assert_eq!(lab.probe("a/p2", "outside", &["--port", "80", "--ipv6"]).as_deref(), Some(p2_v6.as_str()));
+    assert_eq!(lab.reach("outside", "a/p2", &["--port", "80", "--ipv6"]).as_deref(), Some("fd00:100::254"));
+    assert_eq!(lab.reach("a/p2", "outside", &["--port", "80", "--ipv6"]).as_deref(), Some(p2_v6.as_str()));
 }
 
 #[test]

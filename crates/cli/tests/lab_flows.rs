@@ -79,7 +79,7 @@ fn flows_show_the_rule_the_default_deny_and_spoofed_packets() {
     apply(&lab, POLICY);
 
     let tcp80 = ["--port", "80", "--protocol", "tcp"];
-    assert!(lab.probe("x/a", "y/b", &tcp80).is_some(), "x/a reaches y/b:80");
+    assert!(lab.reach("x/a", "y/b", &tcp80).is_some(), "x/a reaches y/b:80");
     assert!(lab.probe("x/c", "y/b", &tcp80).is_none(), "x/c is denied");
     let (xa, yb): (IpAddr, IpAddr) = (lab.pod_ip("x/a").parse().unwrap(), lab.pod_ip("y/b").parse().unwrap());
     let forged = "forged by x/c";
@@ -194,7 +194,7 @@ fn admin_tier(lab: &Lab) {
     apply(lab, ADMIN);
     let tcp81 = ["--port", "81", "--protocol", "tcp"];
     assert!(lab.probe("x/c", "y/b", &tcp81).is_none(), "the AdminNetworkPolicy denies x/c");
-    assert!(lab.probe("x/a", "y/b", &["--port", "80", "--protocol", "tcp"]).is_some(), "x/a is passed on");
+    assert!(lab.reach("x/a", "y/b", &["--port", "80", "--protocol", "tcp"]).is_some(), "x/a is passed on");
     let mut seen = Vec::new();
     let xa_in = |r: &&Value| r["src_pod"] == "x/a" && r["direction"] == "ingress";
     wait_for("the AdminNetworkPolicy's record and x/a's second", Duration::from_secs(10), || {

@@ -67,6 +67,11 @@ fn probe(lab: &Lab, from: &str, ip: IpAddr) -> Option<IpAddr> {
     lab.probe(from, &ip.to_string(), &["--port", "80"]).map(|c| c.parse().unwrap())
 }
 
+/// [`probe`] for a pair that must connect ([`Lab::reach`]: up to three tries).
+fn reach(lab: &Lab, from: &str, ip: IpAddr) -> Option<IpAddr> {
+    lab.reach(from, &ip.to_string(), &["--port", "80"]).map(|c| c.parse().unwrap())
+}
+
 fn node_net(status: &Value, node: &str) -> (NodeNet, IpNet, PathBuf) {
     let n = status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap();
     let net = NodeNet {
@@ -180,8 +185,8 @@ fn reach_without_nat(
     assert_eq!(from_pm(ctr_ip), Some(pm_ip), "podman container (node-1) -> ctr container (node-2)");
     assert_eq!(from_ctr(pm_ip), Some(ctr_ip), "ctr container (node-2) -> podman container (node-1)");
     for target in [pm_ip, ctr_ip] {
-        assert_eq!(probe(lab, "a/stranger", target), Some(stranger), "a/stranger -> {target}");
-        assert_eq!(probe(lab, "a/friend", target), Some(friend), "a/friend -> {target}");
+        assert_eq!(reach(lab, "a/stranger", target), Some(stranger), "a/stranger -> {target}");
+        assert_eq!(reach(lab, "a/friend", target), Some(friend), "a/friend -> {target}");
     }
 }
 
@@ -205,7 +210,7 @@ fn policy_applies_to_runtime_containers(
         let denied = wait_some(SETTLE, || probe(lab, "a/stranger", ip).is_none().then_some(()));
         assert!(denied.is_some(), "a/stranger still reaches {ip} after the policy was applied");
         assert_eq!(
-            probe(lab, "a/friend", ip),
+            reach(lab, "a/friend", ip),
             Some(friend),
             "a/friend (friend=yes) -> {ip} under the policy"
         );
