@@ -174,7 +174,7 @@ fn multi_network_pods_on_the_lab() {
         addrs(&lab, "default/c", "net1").is_empty(),
         "a pod without a selection has the cluster network only"
     );
-    let ping = lab.run(&["exec", "default/a", "--", "ping", "-c1", "-W2", "10.60.0.100"]);
+    let ping = lab.run(&["exec", "default/a", "--", "ping", "-c1", "-w3", "10.60.0.100"]);
     assert!(ping.status.success(), "a (node-1) reaches b (node-2) over net1: {}", text(&ping));
     let probe = lab.run(&["probe", "default/a", "default/b", "--port", "80"]);
     assert!(probe.status.success(), "the cluster network still works: {}", text(&probe));
@@ -265,7 +265,7 @@ fn multi_network_pods_on_the_lab() {
                 && ip.rsplit('.').next().unwrap().parse::<u8>().unwrap() >= 16),
         "{ips:?}"
     );
-    let ping = lab.run(&["exec", "default/d", "--", "ping", "-c1", "-W2", &ips[1]]);
+    let ping = lab.run(&["exec", "default/d", "--", "ping", "-c1", "-w3", &ips[1]]);
     assert!(ping.status.success(), "d (node-1) reaches e (node-2) over net1: {}", text(&ping));
     let held = reservations(&lab);
     let who: Vec<(&str, &str)> = held.iter().map(|(_, pod, node)| (pod.as_str(), node.as_str())).collect();

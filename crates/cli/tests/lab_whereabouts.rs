@@ -80,7 +80,7 @@ fn concurrent_adds(lab: &Lab, nodes: &[Node]) -> Vec<Pod> {
 }
 
 fn ping(from: &TestNs, to: IpAddr) -> bool {
-    from.exec(&["ping", "-c", "1", "-W", "2", &to.to_string()]).status.success()
+    from.exec(&["ping", "-c", "1", "-w", "3", &to.to_string()]).status.success()
 }
 
 /// One ADD on each node through the runtime crate, not killed: live pods, and how long an

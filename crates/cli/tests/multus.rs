@@ -65,7 +65,7 @@ fn lifecycle(version: &str, n: u8) {
         .mac
         .map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"));
     assert_eq!(mac, Some(format!("02:00:00:00:{n:02x}:50")), "{version}: mac");
-    let ping = |from: &TestNs, to: &str| from.exec(&["ping", "-c1", "-W1", to]).status.success();
+    let ping = |from: &TestNs, to: &str| from.exec(&["ping", "-c1", "-w3", to]).status.success();
     assert!(ping(&a, &format!("10.{n}.0.50")), "{version}: pod to pod over net1");
     assert!(ping(&b, &format!("10.{n}.0.254")), "{version}: pod to the data network's gateway");
     if Version::parse(version).unwrap().supports_check() {
@@ -213,7 +213,7 @@ fn default_route_moves_to_the_selected_attachment() {
     let defaults: Vec<String> =
         result.routes.iter().filter(|r| r.dst.prefix_len() == 0).map(|r| format!("{:?}", r.gw)).collect();
     assert_eq!(defaults, ["Some(10.208.0.254)"]);
-    assert!(pod.exec(&["ping", "-c1", "-W1", "10.208.0.254"]).status.success());
+    assert!(pod.exec(&["ping", "-c1", "-w3", "10.208.0.254"]).status.success());
     bed.world.runtime.check(&net, &rt).unwrap_or_else(|e| panic!("CHECK sees the moved routes: {e}"));
     bed.world.runtime.del(&net, &rt).unwrap();
     assert_untouched(&bed, &pod, "after DEL");

@@ -57,7 +57,8 @@ fn main_routes(pod: &TestNs) -> String {
 }
 
 fn ping_from(pod: &TestNs, src: &str, dst: &str) -> bool {
-    pod.exec(&["ping", "-c", "1", "-W", "1", "-I", src, dst]).status.success()
+    // Until one echo is answered, for up to 3 s.
+    pod.exec(&["ping", "-c", "1", "-w", "3", "-I", src, dst]).status.success()
 }
 
 fn lifecycle(version: &str, tag: &str) {

@@ -278,5 +278,6 @@ pub fn twill_routes(ns: &TestNs) -> Vec<(String, String, u32)> {
 }
 
 pub fn ping(ns: &TestNs, dst: &str) -> bool {
-    ns.exec(&["ping", "-c", "1", "-W", "1", dst]).status.success()
+    // Until one echo is answered, for up to 3 s.
+    ns.exec(&["ping", "-c", "1", "-w", "3", dst]).status.success()
 }
