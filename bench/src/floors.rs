@@ -30,14 +30,10 @@ pub fn sample(lab: &Lab, floors: &mut Floors, i: usize) -> Result<()> {
     let (pod_name, pod) = lab.create_ns(&format!("floor-pod-{i}"))?;
     let measured = (|| -> Result<()> {
         let h = nl::Handle::in_netns(&host)?;
+        let (took, veth) = veth_up(&h, "twbfloor0", &pod)?;
+        floors.veth_add.push(took);
         let started = Instant::now();
-        h.veth_add("twbfloor0", "eth0", Some(&pod), None, None, None)?;
-        let link = h.link_get("twbfloor0")?.context("veth host end")?;
-        h.addr_add(link.index, "10.250.0.1/24".parse()?, true)?;
-        h.link_set_up(link.index, true)?;
-        floors.veth_add.push(started.elapsed());
-        let started = Instant::now();
-        h.link_del(link.index)?;
+        h.link_del(veth)?;
         floors.veth_del.push(started.elapsed());
         h.ifb_add("twbfloor1", None)?;
         let ifb = h.link_get("twbfloor1")?.context("ifb")?;
@@ -75,12 +71,18 @@ fn nft_elem_del(host: &NetNs) -> Result<Duration> {
 /// cleaning it up in the background, which would land in the ADDs timed next.
 pub fn veth_add_in(host: &NetNs, pod: &NetNs) -> Result<Duration> {
     let h = nl::Handle::in_netns(host)?;
+    let (took, veth) = veth_up(&h, "twbdfloor0", pod)?;
+    h.link_del(veth)?;
+    Ok(took)
+}
+
+/// The timed part of both veth floors: veth `name` in `h`'s namespace with its peer (`eth0`)
+/// in `pod`, an address and the link up. Returns how long that took and the host end's index.
+fn veth_up(h: &nl::Handle, name: &str, pod: &NetNs) -> Result<(Duration, u32)> {
     let started = Instant::now();
-    h.veth_add("twbdfloor0", "eth0", Some(pod), None, None, None)?;
-    let link = h.link_get("twbdfloor0")?.context("veth host end")?;
+    h.veth_add(name, "eth0", Some(pod), None, None, None)?;
+    let link = h.link_get(name)?.context("veth host end")?;
     h.addr_add(link.index, "10.250.0.1/24".parse()?, true)?;
     h.link_set_up(link.index, true)?;
-    let took = started.elapsed();
-    h.link_del(link.index)?;
-    Ok(took)
+    Ok((started.elapsed(), link.index))
 }
